@@ -1,0 +1,18 @@
+//! The built-in coding agent, `aside agent`: an ACP agent on stdio for any OpenAI-compatible or
+//! Anthropic model endpoint.
+//!
+//! Owns: the model providers, the tools and their confinement to the session's directories, the
+//! agent's own session transcripts (so a new process can load or resume them).
+//! Must not: know about hosts, worktrees or aside's session index.
+
+pub mod command;
+pub mod confine;
+pub mod model;
+pub mod prompt;
+pub mod server;
+pub mod store;
+pub mod tools;
+mod turn;
+
+pub use server::serve;
+pub use store::Store;

@@ -1,0 +1,485 @@
+//! The ACP side: sessions, and the handlers for every method the agent serves.
+//!
+//! Handlers run inside the SDK's dispatch loop and must return quickly: a prompt turn runs in
+//! its own tokio task and answers through its moved responder.
+
+use crate::confine::Roots;
+use crate::model::{Message, ModelClient};
+use crate::store::{Meta, Store};
+use crate::turn;
+use agent_client_protocol::v1::schema::{
+    AgentCapabilities, CancelNotification, ClientCapabilities, CloseSessionRequest,
+    CloseSessionResponse, Implementation, InitializeRequest, InitializeResponse,
+    ListSessionsRequest, ListSessionsResponse, LoadSessionRequest, LoadSessionResponse,
+    NewSessionRequest, NewSessionResponse, PromptCapabilities, PromptRequest, PromptResponse,
+    ResumeSessionRequest, ResumeSessionResponse, SessionAdditionalDirectoriesCapabilities,
+    SessionCapabilities, SessionCloseCapabilities, SessionConfigOption,
+    SessionConfigOptionCategory, SessionConfigSelectOption, SessionInfo, SessionListCapabilities,
+    SessionMode, SessionModeState, SessionResumeCapabilities, SetSessionConfigOptionRequest,
+    SetSessionConfigOptionResponse, SetSessionModeRequest, SetSessionModeResponse,
+};
+use agent_client_protocol::v1::ConnectionTo;
+use agent_client_protocol::{Agent, Client, Error};
+use aside_core::ModelConfig;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// A session's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads, edits and runs commands.
+    Code,
+    /// Read-only: explores and answers with a plan.
+    Plan,
+}
+
+impl Mode {
+    fn parse(id: &str) -> Option<Mode> {
+        match id {
+            "code" => Some(Mode::Code),
+            "plan" => Some(Mode::Plan),
+            _ => None,
+        }
+    }
+
+    /// The id clients see.
+    pub fn id(self) -> &'static str {
+        match self {
+            Mode::Code => "code",
+            Mode::Plan => "plan",
+        }
+    }
+}
+
+/// The part of a session a turn holds for its whole length.
+pub struct Conversation {
+    /// Stored facts.
+    pub meta: Meta,
+    /// What the model sees.
+    pub messages: Vec<Message>,
+}
+
+/// One live session.
+pub struct Session {
+    /// ACP session id.
+    pub id: String,
+    /// Where its tools may go.
+    pub roots: Roots,
+    /// Held by the running turn; a second prompt waits for it.
+    pub conversation: tokio::sync::Mutex<Conversation>,
+    /// Cancels the running turn.
+    pub cancel: Mutex<CancellationToken>,
+    /// Its mode, changed by set_mode while no lock is held long.
+    pub mode: Mutex<Mode>,
+    /// Kinds of action the user allowed for the rest of the session.
+    pub always_allowed: Mutex<HashSet<crate::tools::Permission>>,
+}
+
+impl Session {
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.mode.lock().map(|m| *m).unwrap_or(Mode::Code)
+    }
+}
+
+/// Everything shared by the handlers of one agent process.
+pub struct AgentState {
+    /// Where sessions are persisted.
+    pub store: Store,
+    /// Model settings (file + env).
+    pub model_config: ModelConfig,
+    model: tokio::sync::Mutex<Option<ModelClient>>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// What the client said it can do.
+    pub client_caps: Mutex<ClientCapabilities>,
+}
+
+impl AgentState {
+    /// The model client, configured on first use (so a later-started Ollama is found).
+    pub async fn model(&self) -> Result<ModelClient, crate::model::ModelError> {
+        let mut slot = self.model.lock().await;
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = ModelClient::from_config(&self.model_config).await?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    fn session(&self, id: &str) -> Result<Arc<Session>, Error> {
+        self.sessions
+            .lock()
+            .ok()
+            .and_then(|s| s.get(id).cloned())
+            .ok_or_else(|| {
+                not_found(format!(
+                    "no active session {id}: create one with session/new or restore it with session/load"
+                ))
+            })
+    }
+
+    fn register(&self, meta: Meta, messages: Vec<Message>) -> Arc<Session> {
+        let mode = Mode::parse(&meta.mode).unwrap_or(Mode::Code);
+        let session = Arc::new(Session {
+            id: meta.id.clone(),
+            roots: Roots::new(&meta.cwd, &meta.additional_directories),
+            conversation: tokio::sync::Mutex::new(Conversation { meta, messages }),
+            cancel: Mutex::new(CancellationToken::new()),
+            mode: Mutex::new(mode),
+            always_allowed: Mutex::new(HashSet::new()),
+        });
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.insert(session.id.clone(), session.clone());
+        }
+        session
+    }
+}
+
+/// RFC 3339 time of now.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// An internal error whose message is the cause, so clients show it as it is.
+pub fn internal(e: impl std::fmt::Display) -> Error {
+    Error::new(-32603, e.to_string())
+}
+
+fn not_found(message: String) -> Error {
+    Error::new(-32002, message)
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(-32602, message)
+}
+
+fn modes(current: Mode) -> SessionModeState {
+    SessionModeState::new(
+        current.id(),
+        vec![
+            SessionMode::new("code", "Code")
+                .description("Reads, edits files and runs commands".to_string()),
+            SessionMode::new("plan", "Plan")
+                .description("Read-only: explores and answers with a plan".to_string()),
+        ],
+    )
+}
+
+fn config_options(current: Mode) -> Vec<SessionConfigOption> {
+    vec![SessionConfigOption::select(
+        "mode",
+        "Mode",
+        current.id(),
+        vec![
+            SessionConfigSelectOption::new("code", "Code"),
+            SessionConfigSelectOption::new("plan", "Plan"),
+        ],
+    )
+    .category(SessionConfigOptionCategory::Mode)]
+}
+
+fn check_cwd(cwd: &std::path::Path) -> Result<(), Error> {
+    if !cwd.is_absolute() {
+        return Err(invalid(format!(
+            "cwd must be an absolute path, got {}",
+            cwd.display()
+        )));
+    }
+    if !cwd.is_dir() {
+        return Err(invalid(format!("cwd {} is not a directory", cwd.display())));
+    }
+    Ok(())
+}
+
+fn set_mode(state: &AgentState, session_id: &str, mode_id: &str) -> Result<Mode, Error> {
+    let session = state.session(session_id)?;
+    let mode = Mode::parse(mode_id)
+        .ok_or_else(|| invalid(format!("unknown mode `{mode_id}`: use code or plan")))?;
+    if let Ok(mut m) = session.mode.lock() {
+        *m = mode;
+    }
+    let store = state.store.clone();
+    let session_for_save = session.clone();
+    // The meta is saved by whoever holds the conversation next; try now without waiting.
+    if let Ok(mut conv) = session_for_save.conversation.try_lock() {
+        conv.meta.mode = mode.id().to_string();
+        let _ = store.save_meta(&conv.meta);
+    }
+    Ok(mode)
+}
+
+/// Restores a stored session into this process; replays its updates when `replay`.
+fn restore(
+    state: &AgentState,
+    cx: &ConnectionTo<Client>,
+    id: &str,
+    cwd: PathBuf,
+    additional: Vec<PathBuf>,
+    replay: bool,
+) -> Result<Mode, Error> {
+    let existing = state.session(id).ok();
+    let session = match existing {
+        Some(session) => session,
+        None => {
+            let (mut meta, messages) =
+                state.store.load(id).map_err(internal)?.ok_or_else(|| {
+                    not_found(format!(
+                        "no stored session {id} under {}",
+                        state.store.root().display()
+                    ))
+                })?;
+            meta.cwd = cwd;
+            if !additional.is_empty() {
+                meta.additional_directories = additional;
+            }
+            state.register(meta, messages)
+        }
+    };
+    if replay {
+        for update in state.store.updates(id).map_err(internal)? {
+            turn::send_update(cx, id, &update)?;
+        }
+    }
+    Ok(session.mode())
+}
+
+/// Serves ACP on stdin/stdout until the client closes it.
+pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error> {
+    let state = Arc::new(AgentState {
+        store,
+        model_config,
+        model: tokio::sync::Mutex::new(None),
+        sessions: Mutex::new(HashMap::new()),
+        client_caps: Mutex::new(ClientCapabilities::default()),
+    });
+    let (s1, s2, s3, s4, s5, s6, s7, s8, s9, s10) = (
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+    );
+    Agent
+        .v1()
+        .name("aside")
+        .on_receive_request(
+            async move |init: InitializeRequest, responder, _cx| {
+                if let Ok(mut caps) = s1.client_caps.lock() {
+                    *caps = init.client_capabilities.clone();
+                }
+                responder.respond(
+                    InitializeResponse::new(init.protocol_version)
+                        .agent_capabilities(
+                            AgentCapabilities::new()
+                                .load_session(true)
+                                .prompt_capabilities(
+                                    PromptCapabilities::new().embedded_context(true),
+                                )
+                                .session_capabilities(
+                                    SessionCapabilities::new()
+                                        .list(SessionListCapabilities::new())
+                                        .resume(SessionResumeCapabilities::new())
+                                        .close(SessionCloseCapabilities::new())
+                                        .additional_directories(
+                                            SessionAdditionalDirectoriesCapabilities::new(),
+                                        ),
+                                ),
+                        )
+                        .agent_info(
+                            Implementation::new("aside", env!("CARGO_PKG_VERSION"))
+                                .title("aside agent".to_string()),
+                        ),
+                )
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: NewSessionRequest, responder, _cx| {
+                if let Err(e) = check_cwd(&req.cwd) {
+                    return responder.respond_with_error(e);
+                }
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                let now = now();
+                let meta = Meta {
+                    id: id.clone(),
+                    cwd: req.cwd.clone(),
+                    additional_directories: req.additional_directories.clone(),
+                    title: None,
+                    mode: Mode::Code.id().to_string(),
+                    created_at: now.clone(),
+                    updated_at: now,
+                };
+                if let Err(e) = s2.store.create(&meta) {
+                    return responder.respond_with_error(internal(format!(
+                        "cannot store the session under {}: {e}",
+                        s2.store.root().display()
+                    )));
+                }
+                s2.register(meta, Vec::new());
+                responder.respond(
+                    NewSessionResponse::new(id)
+                        .modes(modes(Mode::Code))
+                        .config_options(config_options(Mode::Code)),
+                )
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: LoadSessionRequest, responder, cx| {
+                if let Err(e) = check_cwd(&req.cwd) {
+                    return responder.respond_with_error(e);
+                }
+                match restore(
+                    &s3,
+                    &cx,
+                    &req.session_id.0,
+                    req.cwd.clone(),
+                    req.additional_directories.clone(),
+                    true,
+                ) {
+                    Ok(mode) => responder.respond(
+                        LoadSessionResponse::new()
+                            .modes(modes(mode))
+                            .config_options(config_options(mode)),
+                    ),
+                    Err(e) => responder.respond_with_error(e),
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: ResumeSessionRequest, responder, cx| {
+                if let Err(e) = check_cwd(&req.cwd) {
+                    return responder.respond_with_error(e);
+                }
+                match restore(
+                    &s4,
+                    &cx,
+                    &req.session_id.0,
+                    req.cwd.clone(),
+                    req.additional_directories.clone(),
+                    false,
+                ) {
+                    Ok(mode) => responder.respond(
+                        ResumeSessionResponse::new()
+                            .modes(modes(mode))
+                            .config_options(config_options(mode)),
+                    ),
+                    Err(e) => responder.respond_with_error(e),
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: ListSessionsRequest, responder, _cx| {
+                let metas = match s5.store.list() {
+                    Ok(m) => m,
+                    Err(e) => return responder.respond_with_error(internal(e)),
+                };
+                let sessions = metas
+                    .into_iter()
+                    .filter(|m| req.cwd.as_ref().is_none_or(|cwd| &m.cwd == cwd))
+                    .map(|m| {
+                        SessionInfo::new(m.id, m.cwd)
+                            .title(m.title)
+                            .updated_at(m.updated_at)
+                    })
+                    .collect();
+                responder.respond(ListSessionsResponse::new(sessions))
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: CloseSessionRequest, responder, _cx| {
+                let removed = s6
+                    .sessions
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.remove(req.session_id.0.as_ref()));
+                match removed {
+                    Some(session) => {
+                        if let Ok(token) = session.cancel.lock() {
+                            token.cancel();
+                        }
+                        responder.respond(CloseSessionResponse::new())
+                    }
+                    None => responder.respond_with_error(not_found(format!(
+                        "no active session {}",
+                        req.session_id.0
+                    ))),
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: SetSessionModeRequest, responder, _cx| match set_mode(
+                &s7,
+                &req.session_id.0,
+                &req.mode_id.0,
+            ) {
+                Ok(_) => responder.respond(SetSessionModeResponse::new()),
+                Err(e) => responder.respond_with_error(e),
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: SetSessionConfigOptionRequest, responder, _cx| {
+                if req.config_id.0.as_ref() != "mode" {
+                    return responder.respond_with_error(invalid(format!(
+                        "unknown config option `{}`: the only option is `mode`",
+                        req.config_id.0
+                    )));
+                }
+                let Some(value) = req.value.as_value_id() else {
+                    return responder.respond_with_error(invalid(
+                        "mode takes a value: code or plan".to_string(),
+                    ));
+                };
+                match set_mode(&s8, &req.session_id.0, &value.0) {
+                    Ok(mode) => {
+                        responder.respond(SetSessionConfigOptionResponse::new(config_options(mode)))
+                    }
+                    Err(e) => responder.respond_with_error(e),
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: PromptRequest, responder, cx| {
+                let session = match s9.session(&req.session_id.0) {
+                    Ok(s) => s,
+                    Err(e) => return responder.respond_with_error(e),
+                };
+                let state = s9.clone();
+                tokio::spawn(async move {
+                    let result = turn::run(state, session, cx, req.prompt).await;
+                    let _ = match result {
+                        Ok(stop) => responder.respond(PromptResponse::new(stop)),
+                        Err(e) => responder.respond_with_error(e),
+                    };
+                });
+                Ok(())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_notification(
+            async move |n: CancelNotification, _cx| {
+                if let Ok(session) = s10.session(&n.session_id.0) {
+                    if let Ok(token) = session.cancel.lock() {
+                        token.cancel();
+                    }
+                }
+                Ok(())
+            },
+            agent_client_protocol::on_receive_notification!(),
+        )
+        .connect_to(agent_client_protocol::Stdio::new())
+        .await
+}

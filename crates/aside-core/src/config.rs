@@ -1,0 +1,229 @@
+//! The user's configuration: `config.toml` plus the `ASIDE_*` environment overrides.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The TOML parser's message, which names the key and line.
+        message: String,
+    },
+    /// An environment variable has a value aside does not understand.
+    #[error("{name}={value} is not valid: {hint}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What would be valid.
+        hint: &'static str,
+    },
+}
+
+/// Which wire protocol a model endpoint speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI-compatible Chat Completions (OpenAI, Ollama, vLLM, llama.cpp server, LM Studio, OpenRouter).
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl ProviderKind {
+    /// Parses the value of `ASIDE_PROVIDER`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "openai" => Some(Self::Openai),
+            "anthropic" => Some(Self::Anthropic),
+            _ => None,
+        }
+    }
+
+    /// The name used in config and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// The whole user config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Settings of the model endpoint the built-in agent talks to.
+    #[serde(default)]
+    pub model: ModelConfig,
+}
+
+/// Settings of the model endpoint the built-in agent talks to (`[model]` in config.toml).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `openai` (any OpenAI-compatible server) or `anthropic`.
+    pub provider: Option<ProviderKind>,
+    /// Base URL as the provider's own SDK takes it: `http://host:port/v1` or `https://api.anthropic.com`.
+    pub base_url: Option<String>,
+    /// Model name sent to the endpoint.
+    pub model: Option<String>,
+    /// API key, sent as a bearer token (OpenAI) or `x-api-key` (Anthropic).
+    pub api_key: Option<String>,
+    /// The model's context window in tokens; older turns are compacted near it.
+    pub context_window: Option<u64>,
+    /// Most tokens the model may produce in one reply.
+    pub max_output_tokens: Option<u64>,
+    /// Seconds to wait for the endpoint to answer (and between streamed chunks).
+    pub request_timeout_secs: Option<u64>,
+    /// How many times a request is retried on 429, 5xx or a dropped connection.
+    pub max_retries: Option<u32>,
+}
+
+impl Config {
+    /// Reads a config file; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads the user's config file and applies the process environment.
+    pub fn load_user() -> Result<Config, ConfigError> {
+        let mut config = Config::load(&crate::paths::user_config_file())?;
+        config
+            .model
+            .apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+        Ok(config)
+    }
+}
+
+impl ModelConfig {
+    /// Applies `ASIDE_PROVIDER`, `ASIDE_BASE_URL`, `ASIDE_MODEL`, `ASIDE_API_KEY`,
+    /// `ASIDE_CONTEXT_WINDOW`, `ASIDE_MAX_OUTPUT_TOKENS`, `ASIDE_REQUEST_TIMEOUT` and
+    /// `ASIDE_MAX_RETRIES`, which override the file.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(value) = env("ASIDE_PROVIDER") {
+            self.provider = Some(ProviderKind::parse(&value).ok_or(ConfigError::Env {
+                name: "ASIDE_PROVIDER",
+                value,
+                hint: "use openai (any OpenAI-compatible server) or anthropic",
+            })?);
+        }
+        if let Some(value) = env("ASIDE_BASE_URL") {
+            self.base_url = Some(value);
+        }
+        if let Some(value) = env("ASIDE_MODEL") {
+            self.model = Some(value);
+        }
+        if let Some(value) = env("ASIDE_API_KEY") {
+            self.api_key = Some(value);
+        }
+        let number = |name: &'static str| -> Result<Option<u64>, ConfigError> {
+            match env(name) {
+                None => Ok(None),
+                Some(value) => value
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ConfigError::Env {
+                        name,
+                        value,
+                        hint: "use a whole number",
+                    }),
+            }
+        };
+        if let Some(n) = number("ASIDE_CONTEXT_WINDOW")? {
+            self.context_window = Some(n);
+        }
+        if let Some(n) = number("ASIDE_MAX_OUTPUT_TOKENS")? {
+            self.max_output_tokens = Some(n);
+        }
+        if let Some(n) = number("ASIDE_REQUEST_TIMEOUT")? {
+            self.request_timeout_secs = Some(n);
+        }
+        if let Some(n) = number("ASIDE_MAX_RETRIES")? {
+            self.max_retries = Some(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        Ok(())
+    }
+
+    /// True when the user set nothing that names an endpoint.
+    pub fn is_unset(&self) -> bool {
+        self.provider.is_none() && self.base_url.is_none() && self.model.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file() {
+        let mut config: Config = toml::from_str(
+            "[model]\nprovider = \"anthropic\"\nmodel = \"a\"\nbase_url = \"https://api.anthropic.com\"\n",
+        )
+        .unwrap();
+        config
+            .model
+            .apply_env(|name| match name {
+                "ASIDE_PROVIDER" => Some("openai".into()),
+                "ASIDE_MODEL" => Some("b".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.model.provider, Some(ProviderKind::Openai));
+        assert_eq!(config.model.model.as_deref(), Some("b"));
+        assert_eq!(
+            config.model.base_url.as_deref(),
+            Some("https://api.anthropic.com")
+        );
+    }
+
+    #[test]
+    fn bad_provider_names_the_choices() {
+        let err = ModelConfig::default()
+            .apply_env(|name| (name == "ASIDE_PROVIDER").then(|| "gpt".to_string()))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ASIDE_PROVIDER=gpt is not valid: use openai (any OpenAI-compatible server) or anthropic"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = std::env::temp_dir().join(format!("aside-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        std::fs::write(&path, "[model]\nmodle = \"x\"\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("modle"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,31 @@
+//! Where aside keeps its state and where it reads its config, following the XDG base directories.
+
+use std::path::PathBuf;
+
+/// Reads an environment variable as a non-empty path.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn home() -> PathBuf {
+    env_path("HOME").unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// `$ASIDE_HOME`, else `$XDG_DATA_HOME/aside`, else `~/.local/share/aside`.
+pub fn aside_home() -> PathBuf {
+    env_path("ASIDE_HOME").unwrap_or_else(|| {
+        env_path("XDG_DATA_HOME")
+            .unwrap_or_else(|| home().join(".local/share"))
+            .join("aside")
+    })
+}
+
+/// `$XDG_CONFIG_HOME/aside/config.toml`, else `~/.config/aside/config.toml`.
+pub fn user_config_file() -> PathBuf {
+    env_path("XDG_CONFIG_HOME")
+        .unwrap_or_else(|| home().join(".config"))
+        .join("aside")
+        .join("config.toml")
+}

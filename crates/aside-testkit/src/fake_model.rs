@@ -1,0 +1,453 @@
+//! A model endpoint on 127.0.0.1 that answers from a script and records every request.
+//!
+//! Serves `POST /v1/chat/completions` (OpenAI Chat Completions, SSE), `POST /v1/messages`
+//! (Anthropic Messages, SSE) and `GET /api/tags` (Ollama's model list). Each model request
+//! takes the next [`Reply`] of the script.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One piece of a streamed reply.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// Streamed text.
+    Text(String),
+    /// A tool call with its arguments as raw JSON text (may be invalid on purpose).
+    Tool {
+        /// Call id.
+        id: String,
+        /// Tool name.
+        name: String,
+        /// Arguments text.
+        arguments: String,
+    },
+    /// A pause in the stream.
+    Delay(Duration),
+    /// The stream stops here and never finishes (until the client goes away).
+    Hang,
+}
+
+/// One scripted answer to one model request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status; non-200 answers with an error body.
+    pub status: u16,
+    /// What the stream carries.
+    pub chunks: Vec<Chunk>,
+    /// `finish_reason` / `stop_reason` override.
+    pub finish: Option<String>,
+}
+
+impl Reply {
+    /// A reply of plain text, streamed in a few pieces.
+    pub fn text(text: &str) -> Reply {
+        let mut chunks = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(8);
+            while !rest.is_char_boundary(cut) {
+                cut += 1;
+            }
+            chunks.push(Chunk::Text(rest[..cut].to_string()));
+            rest = &rest[cut..];
+        }
+        Reply {
+            status: 200,
+            chunks,
+            finish: None,
+        }
+    }
+
+    /// A reply that calls one tool.
+    pub fn tool(name: &str, arguments: Value) -> Reply {
+        Reply::tools(&[(name, arguments)])
+    }
+
+    /// A reply that calls several tools.
+    pub fn tools(calls: &[(&str, Value)]) -> Reply {
+        let chunks = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, args))| Chunk::Tool {
+                id: format!("call_{}_{i}", name),
+                name: name.to_string(),
+                arguments: args.to_string(),
+            })
+            .collect();
+        Reply {
+            status: 200,
+            chunks,
+            finish: None,
+        }
+    }
+
+    /// A reply of chunks as given.
+    pub fn stream(chunks: Vec<Chunk>) -> Reply {
+        Reply {
+            status: 200,
+            chunks,
+            finish: None,
+        }
+    }
+
+    /// An HTTP error.
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            chunks: vec![],
+            finish: None,
+        }
+    }
+
+    /// Text prefixed to a tool call.
+    pub fn with_text_first(mut self, text: &str) -> Reply {
+        self.chunks.insert(0, Chunk::Text(text.to_string()));
+        self
+    }
+}
+
+/// A request the server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `/v1/chat/completions` or `/v1/messages`.
+    pub path: String,
+    /// Headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    script: VecDeque<Reply>,
+    received: Vec<Received>,
+    ollama_models: Option<Vec<String>>,
+}
+
+/// The running fake server; it stops when dropped with its runtime.
+pub struct FakeModel {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+    _runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl FakeModel {
+    /// Starts a server on its own runtime thread, so it works from sync and async tests alike.
+    pub fn start() -> FakeModel {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        // Bound here, served on the runtime: no block_on, so async tests can start one too.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/v1/chat/completions", post(openai))
+            .route("/v1/messages", post(anthropic))
+            .route("/api/tags", get(tags))
+            .with_state(inner.clone());
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeModel {
+            url,
+            inner,
+            _runtime: Some(runtime),
+        }
+    }
+
+    /// The OpenAI-style base URL (`…/v1`).
+    pub fn openai_base(&self) -> String {
+        format!("{}/v1", self.url)
+    }
+
+    /// Adds replies to the script.
+    pub fn push(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.inner.lock().unwrap().script.extend(replies);
+    }
+
+    /// Makes `/api/tags` answer like an Ollama with these models.
+    pub fn serve_ollama_tags(&self, models: &[&str]) {
+        self.inner.lock().unwrap().ollama_models =
+            Some(models.iter().map(|m| m.to_string()).collect());
+    }
+
+    /// Every model request received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// How many scripted replies are left.
+    pub fn remaining(&self) -> usize {
+        self.inner.lock().unwrap().script.len()
+    }
+}
+
+impl Drop for FakeModel {
+    fn drop(&mut self) {
+        if let Some(rt) = self._runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn take(inner: &Arc<Mutex<Inner>>, path: &str, headers: &HeaderMap, body: Value) -> Option<Reply> {
+    let mut inner = inner.lock().unwrap();
+    inner.received.push(Received {
+        path: path.to_string(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    v.to_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+        body,
+    });
+    inner.script.pop_front()
+}
+
+async fn tags(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
+    let models = inner.lock().unwrap().ollama_models.clone();
+    match models {
+        Some(models) => axum::Json(
+            json!({"models": models.iter().map(|m| json!({"name": m})).collect::<Vec<_>>()}),
+        )
+        .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn error_response(reply: Option<&Reply>) -> Option<Response> {
+    match reply {
+        None => Some(
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "fake model: the test script has no reply left",
+            )
+                .into_response(),
+        ),
+        Some(r) if r.status != 200 => Some(
+            (
+                StatusCode::from_u16(r.status).unwrap(),
+                format!(
+                    "{{\"error\":{{\"message\":\"scripted status {}\"}}}}",
+                    r.status
+                ),
+            )
+                .into_response(),
+        ),
+        Some(_) => None,
+    }
+}
+
+/// Streams SSE frames produced by `frames`, honouring delays and hangs.
+fn sse(events: Vec<Result<String, Duration>>, hang: bool) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(16);
+    tokio::spawn(async move {
+        for event in events {
+            match event {
+                Ok(frame) => {
+                    if tx.send(Ok(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(delay) => tokio::time::sleep(delay).await,
+            }
+        }
+        if hang {
+            tx.closed().await;
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+async fn openai(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    let reply = take(&inner, "/v1/chat/completions", &headers, body.0);
+    if let Some(error) = error_response(reply.as_ref()) {
+        return error;
+    }
+    let reply = reply.unwrap();
+    let mut events = Vec::new();
+    let chunk = |delta: Value, finish: Value| {
+        Ok(format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "fake",
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        ))
+    };
+    events.push(chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    ));
+    let mut tool_index = 0;
+    let mut hang = false;
+    for c in &reply.chunks {
+        match c {
+            Chunk::Text(t) => events.push(chunk(json!({"content": t}), Value::Null)),
+            Chunk::Tool {
+                id,
+                name,
+                arguments,
+            } => {
+                events.push(chunk(
+                    json!({"tool_calls": [{"index": tool_index, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": ""}}]}),
+                    Value::Null,
+                ));
+                // Arguments arrive in two pieces, as real servers split them.
+                let mid = (0..=arguments.len() / 2)
+                    .rev()
+                    .find(|i| arguments.is_char_boundary(*i))
+                    .unwrap_or(0);
+                for part in [&arguments[..mid], &arguments[mid..]] {
+                    events.push(chunk(json!({"tool_calls": [{"index": tool_index, "function": {"arguments": part}}]}), Value::Null));
+                }
+                tool_index += 1;
+            }
+            Chunk::Delay(d) => events.push(Err(*d)),
+            Chunk::Hang => {
+                hang = true;
+                break;
+            }
+        }
+    }
+    if !hang {
+        let finish = reply.finish.clone().unwrap_or_else(|| {
+            if tool_index > 0 {
+                "tool_calls".into()
+            } else {
+                "stop".into()
+            }
+        });
+        events.push(chunk(json!({}), json!(finish)));
+        events.push(Ok(format!("data: {}\n\n", json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+            "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}))));
+        events.push(Ok("data: [DONE]\n\n".to_string()));
+    }
+    sse(events, hang)
+}
+
+async fn anthropic(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    let reply = take(&inner, "/v1/messages", &headers, body.0);
+    if let Some(error) = error_response(reply.as_ref()) {
+        return error;
+    }
+    let reply = reply.unwrap();
+    let ev = |name: &str, data: Value| Ok(format!("event: {name}\ndata: {data}\n\n"));
+    let mut events = vec![ev(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_fake",
+        "type": "message", "role": "assistant", "content": [], "model": "fake",
+        "usage": {"input_tokens": 100, "output_tokens": 1}}}),
+    )];
+    let mut index = 0;
+    let mut open_text = false;
+    let mut has_tools = false;
+    let mut hang = false;
+    for c in &reply.chunks {
+        match c {
+            Chunk::Text(t) => {
+                if !open_text {
+                    events.push(ev(
+                        "content_block_start",
+                        json!({"type": "content_block_start", "index": index,
+                        "content_block": {"type": "text", "text": ""}}),
+                    ));
+                    open_text = true;
+                }
+                events.push(ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "text_delta", "text": t}}),
+                ));
+            }
+            Chunk::Tool {
+                id,
+                name,
+                arguments,
+            } => {
+                if open_text {
+                    events.push(ev(
+                        "content_block_stop",
+                        json!({"type": "content_block_stop", "index": index}),
+                    ));
+                    open_text = false;
+                    index += 1;
+                }
+                has_tools = true;
+                events.push(ev(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+                ));
+                events.push(ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": arguments}}),
+                ));
+                events.push(ev(
+                    "content_block_stop",
+                    json!({"type": "content_block_stop", "index": index}),
+                ));
+                index += 1;
+            }
+            Chunk::Delay(d) => events.push(Err(*d)),
+            Chunk::Hang => {
+                hang = true;
+                break;
+            }
+        }
+    }
+    if !hang {
+        if open_text {
+            events.push(ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            ));
+        }
+        let stop = reply.finish.clone().unwrap_or_else(|| {
+            if has_tools {
+                "tool_use".into()
+            } else {
+                "end_turn".into()
+            }
+        });
+        events.push(ev(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": stop},
+            "usage": {"output_tokens": 20}}),
+        ));
+        events.push(ev("message_stop", json!({"type": "message_stop"})));
+    }
+    sse(events, hang)
+}

@@ -1,0 +1,11 @@
+//! Test kit: a fake model server that speaks the real OpenAI and Anthropic streaming wire
+//! protocols from a per-test script, and an ACP client that drives a real agent process.
+//!
+//! Never shipped in the binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod acp;
+pub mod fake_model;
+
+pub use acp::AcpClient;
+pub use fake_model::{Chunk, FakeModel, Reply};
