@@ -119,7 +119,7 @@ pub async fn run(
 }
 
 fn kill_group(pgid: Option<i32>, signal: i32) {
-    if let Some(pgid) = pgid.filter(|p| *p > 0) {
+    if let Some(pgid) = pgid.filter(|p| *p > 1) {
         // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
         unsafe {
             libc::kill(-pgid, signal);

@@ -24,8 +24,19 @@ pub enum PermissionPolicy {
     Hold,
 }
 
+/// A terminal the client runs for the agent (`terminal/*`).
+struct Terminal {
+    output: Arc<Mutex<String>>,
+    exit: tokio::sync::watch::Receiver<Option<Option<i32>>>,
+    pid: Option<u32>,
+}
+
 #[derive(Default)]
 struct Shared {
+    serve_terminals: bool,
+    terminals: HashMap<String, Terminal>,
+    /// Commands the agent asked the client to run in a terminal.
+    pub terminal_commands: Vec<Value>,
     pending: HashMap<u64, oneshot::Sender<Value>>,
     /// Every message the agent sent, in order.
     log: Vec<Value>,
@@ -134,6 +145,12 @@ impl AcpClient {
                         if let Some(reply) = reply {
                             let _ = out.send(Some(reply.to_string()));
                         }
+                    } else if s.serve_terminals
+                        && message["method"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with("terminal/"))
+                    {
+                        serve_terminal(&mut s, &message, &out);
                     } else if message.get("id").is_some() {
                         // Requests this client does not serve (fs/*, terminal/*).
                         let reply = json!({"jsonrpc": "2.0", "id": message["id"],
@@ -154,6 +171,17 @@ impl AcpClient {
             next_id: Mutex::new(1),
             policy,
         }
+    }
+
+    /// Serves `terminal/*` requests by running the commands for real (advertise
+    /// `terminal: true` in `initialize` too).
+    pub fn serve_terminals(&self) {
+        self.shared.lock().unwrap().serve_terminals = true;
+    }
+
+    /// The `terminal/create` params the agent sent.
+    pub fn terminal_commands(&self) -> Vec<Value> {
+        self.shared.lock().unwrap().terminal_commands.clone()
     }
 
     /// Sets how permission requests are answered from now on.
@@ -289,5 +317,104 @@ impl AcpClient {
                 );
             }
         }
+    }
+}
+
+fn serve_terminal(s: &mut Shared, message: &Value, out: &mpsc::UnboundedSender<Option<String>>) {
+    let params = &message["params"];
+    let reply = |result: Value| {
+        let _ = out.send(Some(
+            json!({"jsonrpc": "2.0", "id": message["id"], "result": result}).to_string(),
+        ));
+    };
+    let id = params["terminalId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    match message["method"].as_str().unwrap_or_default() {
+        "terminal/create" => {
+            s.terminal_commands.push(params.clone());
+            let mut cmd = tokio::process::Command::new(params["command"].as_str().unwrap());
+            if let Some(args) = params["args"].as_array() {
+                cmd.args(args.iter().map(|a| a.as_str().unwrap().to_string()));
+            }
+            if let Some(cwd) = params["cwd"].as_str() {
+                cmd.current_dir(cwd);
+            }
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .stdin(Stdio::null())
+                .process_group(0);
+            let mut child = cmd.spawn().unwrap();
+            let output = Arc::new(Mutex::new(String::new()));
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            let pid = child.id();
+            let mut stdout = child.stdout.take().unwrap();
+            let out_buf = output.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = String::new();
+                let _ = stdout.read_to_string(&mut buf).await;
+                out_buf.lock().unwrap().push_str(&buf);
+                let status = child.wait().await.ok().and_then(|s| s.code());
+                let _ = tx.send(Some(status));
+            });
+            let terminal_id = format!("term-{}", s.terminals.len() + 1);
+            s.terminals.insert(
+                terminal_id.clone(),
+                Terminal {
+                    output,
+                    exit: rx,
+                    pid,
+                },
+            );
+            reply(json!({"terminalId": terminal_id}));
+        }
+        "terminal/wait_for_exit" => {
+            let mut exit = s.terminals[&id].exit.clone();
+            let out = out.clone();
+            let msg_id = message["id"].clone();
+            tokio::spawn(async move {
+                let code = loop {
+                    if let Some(code) = *exit.borrow() {
+                        break code;
+                    }
+                    if exit.changed().await.is_err() {
+                        break None;
+                    }
+                };
+                let _ = out.send(Some(
+                    json!({"jsonrpc": "2.0", "id": msg_id,
+                    "result": {"exitCode": code, "signal": null}})
+                    .to_string(),
+                ));
+            });
+        }
+        "terminal/output" => {
+            let t = &s.terminals[&id];
+            let code = *t.exit.borrow();
+            let output = t.output.lock().unwrap().clone();
+            let mut result = json!({"output": output, "truncated": false});
+            if let Some(code) = code {
+                result["exitStatus"] = json!({"exitCode": code, "signal": null});
+            }
+            reply(result);
+        }
+        "terminal/kill" | "terminal/release" => {
+            let pid = s
+                .terminals
+                .get(&id)
+                .and_then(|t| t.pid)
+                .and_then(|p| i32::try_from(p).ok());
+            if let Some(pid) = pid.filter(|p| *p > 1) {
+                // SAFETY: kill(2) on the terminal's own process group.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            }
+            if message["method"] == "terminal/release" {
+                s.terminals.remove(&id);
+            }
+            reply(Value::Null);
+        }
+        _ => {}
     }
 }

@@ -804,3 +804,52 @@ async fn long_conversations_are_compacted_and_go_on() {
         "It is a big file.Yes, still big."
     );
 }
+
+#[tokio::test]
+async fn commands_run_in_the_clients_terminal_when_it_offers_one() {
+    let env = Env::new();
+    env.model.push([
+        Reply::tool(
+            "run_command",
+            json!({"command": "echo from-terminal; exit 4"}),
+        ),
+        Reply::text("ran it"),
+    ]);
+    let client = AcpClient::spawn(
+        Path::new(env!("CARGO_BIN_EXE_aside")),
+        &["agent"],
+        &env.vars("openai"),
+        &env.repo,
+    )
+    .await;
+    client.serve_terminals();
+    client.initialize(json!({"terminal": true})).await;
+    let session = client.new_session(&env.repo).await;
+    let r = client.prompt(&session, "run it").await;
+    assert_eq!(r["result"]["stopReason"], "end_turn", "{r}");
+    let created = client.terminal_commands();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["command"], "sh");
+    assert_eq!(
+        created[0]["args"],
+        json!(["-c", "echo from-terminal; exit 4"])
+    );
+    assert_eq!(created[0]["cwd"], env.repo.display().to_string());
+    let updates = tool_updates(&client, &session);
+    assert!(
+        updates
+            .iter()
+            .any(|u| u["content"][0]["type"] == "terminal"),
+        "the terminal is shown in the tool call"
+    );
+    assert!(
+        request_text(&env.model, 1).contains("from-terminal\\n[exit code 4]"),
+        "{}",
+        request_text(&env.model, 1)
+    );
+    // The agent released its terminal.
+    assert!(client
+        .log()
+        .iter()
+        .any(|m| m["method"] == "terminal/release"));
+}
