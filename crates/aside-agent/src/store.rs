@@ -37,15 +37,12 @@ pub struct Store {
     root: PathBuf,
 }
 
-/// Writes `bytes` to `path` through a temp file and a rename, so a crash leaves the old or the
-/// new content, never half of it.
+/// Writes `bytes` to `path` through a temp file and a rename, so a crash or a kill of the agent
+/// leaves the old or the new content, never half of it. No fsync: it is a process crash this
+/// guards against, and an fsync per step would cost more than the rest of a turn.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_data()?;
-    }
+    std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
 
@@ -176,7 +173,7 @@ impl Store {
         Ok(metas)
     }
 
-    /// Removes nothing: sessions are kept until aside removes them with their worktree.
+    /// The directory holding every session.
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -2,7 +2,7 @@
 //! permitted and run, until it answers without calling a tool.
 
 use crate::command::{self, Ending};
-use crate::model::{ChatRequest, FinishReason, Message, ModelClient, ModelError, ToolUse};
+use crate::model::{ChatRequest, Delta, FinishReason, Message, ModelClient, ModelError, ToolUse};
 use crate::server::{now, AgentState, Mode, Session};
 use crate::tools::{self, Action, Kind, Permission, Prepared};
 use agent_client_protocol::v1::schema::{
@@ -73,9 +73,8 @@ impl Emitter {
         self.pending.push(update);
     }
 
-    fn text(&mut self, text: &str) {
-        self.emit(json!({"sessionUpdate": "agent_message_chunk",
-                         "content": {"type": "text", "text": text}}));
+    fn chunk(&mut self, kind: &str, text: &str) {
+        self.emit(json!({"sessionUpdate": kind, "content": {"type": "text", "text": text}}));
     }
 }
 
@@ -205,11 +204,14 @@ async fn steps(
         };
         let mut streamed = String::new();
         let reply = {
-            let mut on_text = |t: &str| {
-                streamed.push_str(t);
-                out.text(t);
+            let mut on_delta = |d: Delta<'_>| match d {
+                Delta::Text(t) => {
+                    streamed.push_str(t);
+                    out.chunk("agent_message_chunk", t);
+                }
+                Delta::Thought(t) => out.chunk("agent_thought_chunk", t),
             };
-            model.chat(&request, cancel, &mut on_text).await
+            model.chat(&request, cancel, &mut on_delta).await
         };
         let reply = match reply {
             Ok(reply) => reply,
@@ -328,11 +330,7 @@ async fn tool_call(
     );
 
     if let Some(permission) = prepared.permission {
-        match ask(
-            session, cx, out, call, &prepared, permission, &content, cancel,
-        )
-        .await
-        {
+        match ask(session, cx, call, &prepared, permission, &content, cancel).await {
             Answer::Allowed => {}
             Answer::Rejected => {
                 out.emit(
@@ -433,11 +431,9 @@ enum Answer {
     Cancelled,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn ask(
     session: &Session,
     cx: &ConnectionTo<Client>,
-    out: &mut Emitter,
     call: &ToolUse,
     prepared: &Prepared,
     permission: Permission,
@@ -471,7 +467,6 @@ async fn ask(
         // The client must still answer `cancelled`; the turn does not wait for it.
         _ = cancel.cancelled() => return Answer::Cancelled,
     };
-    let _ = out;
     match response {
         Ok(response) => match response.outcome {
             RequestPermissionOutcome::Selected(selected) => match selected.option_id.0.as_ref() {

@@ -29,6 +29,8 @@ pub enum Chunk {
         /// Arguments text.
         arguments: String,
     },
+    /// Reasoning text (OpenAI-compatible `reasoning_content`, Anthropic `thinking`).
+    Thought(String),
     /// A pause in the stream.
     Delay(Duration),
     /// The stream stops here and never finishes (until the client goes away).
@@ -159,7 +161,13 @@ impl FakeModel {
             .route("/api/tags", get(tags))
             .with_state(inner.clone());
         runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            use axum::serve::ListenerExt as _;
+            // Small SSE frames must leave at once, as from a real server, not wait on Nagle.
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .unwrap()
+                .tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
             axum::serve(listener, app).await.unwrap();
         });
         FakeModel {
@@ -310,6 +318,7 @@ async fn openai(
     for c in &reply.chunks {
         match c {
             Chunk::Text(t) => events.push(chunk(json!({"content": t}), Value::Null)),
+            Chunk::Thought(t) => events.push(chunk(json!({"reasoning_content": t}), Value::Null)),
             Chunk::Tool {
                 id,
                 name,
@@ -376,6 +385,32 @@ async fn anthropic(
     let mut hang = false;
     for c in &reply.chunks {
         match c {
+            Chunk::Thought(t) => {
+                // A whole thinking block of its own.
+                if open_text {
+                    events.push(ev(
+                        "content_block_stop",
+                        json!({"type": "content_block_stop", "index": index}),
+                    ));
+                    open_text = false;
+                    index += 1;
+                }
+                events.push(ev(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "thinking", "thinking": ""}}),
+                ));
+                events.push(ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": t}}),
+                ));
+                events.push(ev(
+                    "content_block_stop",
+                    json!({"type": "content_block_stop", "index": index}),
+                ));
+                index += 1;
+            }
             Chunk::Text(t) => {
                 if !open_text {
                     events.push(ev(

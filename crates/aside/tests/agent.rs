@@ -853,3 +853,93 @@ async fn commands_run_in_the_clients_terminal_when_it_offers_one() {
         .iter()
         .any(|m| m["method"] == "terminal/release"));
 }
+
+#[tokio::test]
+async fn reasoning_streams_as_thought_chunks_for_both_providers() {
+    for provider in ["openai", "anthropic"] {
+        let env = Env::new();
+        env.model.push([Reply::stream(vec![
+            Chunk::Thought("The user wants a greeting.".into()),
+            Chunk::Text("Hello!".into()),
+        ])]);
+        let client = env.agent_with(&env.vars(provider)).await;
+        let session = client.new_session(&env.repo).await;
+        client.prompt(&session, "hi").await;
+        let thoughts: String = client
+            .updates(&session)
+            .iter()
+            .filter(|u| u["sessionUpdate"] == "agent_thought_chunk")
+            .map(|u| u["content"]["text"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(thoughts, "The user wants a greeting.", "{provider}");
+        assert_eq!(client.agent_text(&session), "Hello!", "{provider}");
+    }
+}
+
+#[tokio::test]
+async fn a_silent_endpoint_times_out_with_a_hint() {
+    let env = Env::new();
+    env.model.push([Reply::stream(vec![Chunk::Hang])]);
+    let mut vars = env.vars("openai");
+    vars.push(("ASIDE_REQUEST_TIMEOUT".into(), "1".into()));
+    let client = env.agent_with(&vars).await;
+    let session = client.new_session(&env.repo).await;
+    let r = client.prompt(&session, "hi").await;
+    let message = r["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(
+        message.ends_with(
+            "sent nothing for 1 s (request timeout; raise ASIDE_REQUEST_TIMEOUT for slow models)"
+        ),
+        "{message}"
+    );
+}
+
+/// A third-party ACP client, acpx from npm, drives `aside agent` through a whole task (with its
+/// own terminal for the command). `.ci/run` installs acpx and sets ASIDE_TEST_ACPX.
+#[tokio::test]
+async fn acpx_drives_aside_agent() {
+    let Some(acpx) = std::env::var_os("ASIDE_TEST_ACPX") else {
+        eprintln!("skipped: set ASIDE_TEST_ACPX to an acpx binary (.ci/run does)");
+        return;
+    };
+    let env = Env::new();
+    std::fs::write(env.repo.join("greet.txt"), "hello world\n").unwrap();
+    env.model.push([
+        Reply::tool(
+            "edit_file",
+            json!({"path": "greet.txt", "old_string": "world", "new_string": "acpx"}),
+        ),
+        Reply::tool("run_command", json!({"command": "cat greet.txt"})),
+        Reply::text("Done: greet.txt now greets acpx."),
+    ]);
+    let agent = format!("{} agent", env!("CARGO_BIN_EXE_aside"));
+    let output = tokio::process::Command::new(acpx)
+        .args([
+            "--approve-all",
+            "--format",
+            "json",
+            "--agent",
+            &agent,
+            "exec",
+            "Change world to acpx",
+        ])
+        .current_dir(&env.repo)
+        .envs(env.vars("openai"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "acpx failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("greet.txt")).unwrap(),
+        "hello acpx\n"
+    );
+    assert!(stdout.contains("\"stopReason\":\"end_turn\""), "{stdout}");
+    assert!(request_text(&env.model, 2).contains("hello acpx\\n[exit code 0]"));
+}

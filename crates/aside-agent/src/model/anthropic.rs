@@ -1,6 +1,6 @@
 //! Anthropic Messages: request bodies and the streamed reply.
 
-use super::{ChatReply, ChatRequest, FinishReason, Message, ToolUse};
+use super::{ChatReply, ChatRequest, Delta, FinishReason, Message, OnDelta, ToolUse};
 use serde_json::{json, Value};
 
 pub(super) fn request_body(model: &str, max_tokens: u64, request: &ChatRequest<'_>) -> Value {
@@ -89,7 +89,7 @@ impl StreamState {
         &mut self,
         event: &str,
         data: &str,
-        on_text: &mut (dyn FnMut(&str) + Send),
+        on_delta: &mut OnDelta<'_>,
     ) -> Result<bool, String> {
         if data.trim().is_empty() {
             return Ok(false);
@@ -108,7 +108,7 @@ impl StreamState {
                     Some("text") => {
                         if let Some(text) = block["text"].as_str().filter(|t| !t.is_empty()) {
                             self.text.push_str(text);
-                            on_text(text);
+                            on_delta(Delta::Text(text));
                         }
                         Block::Text
                     }
@@ -129,7 +129,12 @@ impl StreamState {
                     (Some("text_delta"), _) => {
                         if let Some(text) = delta["text"].as_str() {
                             self.text.push_str(text);
-                            on_text(text);
+                            on_delta(Delta::Text(text));
+                        }
+                    }
+                    (Some("thinking_delta"), _) => {
+                        if let Some(thought) = delta["thinking"].as_str() {
+                            on_delta(Delta::Thought(thought));
                         }
                     }
                     (Some("input_json_delta"), Some((_, Block::Tool(call)))) => {

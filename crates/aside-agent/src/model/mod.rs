@@ -50,6 +50,19 @@ pub struct ToolUse {
     pub arguments: String,
 }
 
+/// A piece of a reply as it streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delta<'a> {
+    /// Answer text.
+    Text(&'a str),
+    /// Reasoning text, from models that stream it (`reasoning_content`, `reasoning`, Anthropic
+    /// `thinking`).
+    Thought(&'a str),
+}
+
+/// Where streamed pieces go.
+pub type OnDelta<'a> = dyn FnMut(Delta<'_>) + Send + 'a;
+
 /// A tool offered to the model.
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
@@ -200,6 +213,7 @@ impl ModelClient {
         let timeout = Duration::from_secs(config.request_timeout_secs.unwrap_or(300).max(1));
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| ModelError::Unreachable {
                 url: String::new(),
@@ -260,13 +274,13 @@ impl ModelClient {
         }
     }
 
-    /// Streams one reply. `on_text` gets each piece of text as it arrives. Retries on 429, 5xx
+    /// Streams one reply. `on_delta` gets each piece of text as it arrives. Retries on 429, 5xx
     /// and dropped connections while nothing has been streamed yet.
     pub async fn chat(
         &self,
         request: &ChatRequest<'_>,
         cancel: &CancellationToken,
-        on_text: &mut (dyn FnMut(&str) + Send),
+        on_delta: &mut OnDelta<'_>,
     ) -> Result<ChatReply, ModelError> {
         let url = self.endpoint();
         let body = match self.provider {
@@ -281,9 +295,9 @@ impl ModelClient {
         loop {
             attempt += 1;
             let mut streamed = false;
-            let mut forward = |t: &str| {
+            let mut forward = |d: Delta<'_>| {
                 streamed = true;
-                on_text(t)
+                on_delta(d)
             };
             let result = tokio::select! {
                 _ = cancel.cancelled() => return Err(ModelError::Cancelled),
@@ -324,7 +338,7 @@ impl ModelClient {
         &self,
         url: &str,
         body: &serde_json::Value,
-        on_text: &mut (dyn FnMut(&str) + Send),
+        on_delta: &mut OnDelta<'_>,
     ) -> Result<ChatReply, Attempt> {
         let mut builder = self.http.post(url).json(body);
         builder = match self.provider {
@@ -398,8 +412,8 @@ impl ModelClient {
                 }
             };
             let done = match &mut parser {
-                Parser::Openai(state) => state.feed(&event.data, on_text),
-                Parser::Anthropic(state) => state.feed(&event.event, &event.data, on_text),
+                Parser::Openai(state) => state.feed(&event.data, on_delta),
+                Parser::Anthropic(state) => state.feed(&event.event, &event.data, on_delta),
             }
             .map_err(|reason| {
                 Attempt::Fatal(ModelError::Stream {

@@ -1,6 +1,6 @@
 //! OpenAI-compatible Chat Completions: request bodies and the streamed reply.
 
-use super::{ChatReply, ChatRequest, FinishReason, Message, ToolUse};
+use super::{ChatReply, ChatRequest, Delta, FinishReason, Message, OnDelta, ToolUse};
 use serde_json::{json, Value};
 
 pub(super) fn request_body(model: &str, max_tokens: u64, request: &ChatRequest<'_>) -> Value {
@@ -57,11 +57,7 @@ pub(super) struct StreamState {
 
 impl StreamState {
     /// Takes one SSE `data:` payload; answers true at `[DONE]`.
-    pub(super) fn feed(
-        &mut self,
-        data: &str,
-        on_text: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<bool, String> {
+    pub(super) fn feed(&mut self, data: &str, on_delta: &mut OnDelta<'_>) -> Result<bool, String> {
         let data = data.trim();
         if data == "[DONE]" {
             return Ok(true);
@@ -82,10 +78,16 @@ impl StreamState {
             return Ok(false);
         };
         let delta = &choice["delta"];
+        // vLLM and llama.cpp call it reasoning_content, Ollama and OpenRouter reasoning.
+        for key in ["reasoning_content", "reasoning"] {
+            if let Some(thought) = delta[key].as_str().filter(|t| !t.is_empty()) {
+                on_delta(Delta::Thought(thought));
+            }
+        }
         if let Some(text) = delta["content"].as_str() {
             if !text.is_empty() {
                 self.text.push_str(text);
-                on_text(text);
+                on_delta(Delta::Text(text));
             }
         }
         if let Some(calls) = delta["tool_calls"].as_array() {
