@@ -70,6 +70,28 @@ pub struct Config {
     /// Settings of the model endpoint the built-in agent talks to.
     #[serde(default)]
     pub model: ModelConfig,
+    /// How background sessions run (`[sessions]`).
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+    /// Agents declared by the user (`[agents.NAME]`), beside the built-in presets.
+    #[serde(default)]
+    pub agents: std::collections::BTreeMap<String, AgentConfig>,
+}
+
+/// `[sessions]` in config.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// How many sessions run at once; the rest wait as `queued`. Default: 2 × cores.
+    pub max_concurrent: Option<usize>,
+}
+
+/// `[agents.NAME]` in config.toml: an ACP agent started as `command`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Program and arguments, e.g. `["gemini", "--acp"]`.
+    pub command: Vec<String>,
 }
 
 /// Settings of the model endpoint the built-in agent talks to (`[model]` in config.toml).

@@ -5,5 +5,7 @@
 
 pub mod config;
 pub mod paths;
+pub mod session;
 
-pub use config::{Config, ConfigError, ModelConfig, ProviderKind};
+pub use config::{AgentConfig, Config, ConfigError, ModelConfig, ProviderKind, SessionsConfig};
+pub use session::{now, Approve, Event, Mode, SessionId, SessionRecord, Status};

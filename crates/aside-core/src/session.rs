@@ -1,0 +1,258 @@
+//! What a background session is: its id, status, mode, approval policy and stored record.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A short, typable session id (8 lowercase letters and digits), resolvable by unique prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(pub String);
+
+impl SessionId {
+    /// A new random id.
+    pub fn random() -> SessionId {
+        const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut bytes = [0u8; 8];
+        fill_random(&mut bytes);
+        SessionId(
+            bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect(),
+        )
+    }
+
+    /// Whether `s` has the shape of an id (so it is safe as a file name).
+    pub fn is_valid(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn fill_random(bytes: &mut [u8]) {
+    use std::io::Read as _;
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(bytes))
+        .is_ok();
+    if !ok {
+        // No /dev/urandom: time and pid still make collisions unlikely for a local tool.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id()) << 64;
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (seed >> ((i * 13) % 120)) as u8;
+        }
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),* }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The name used in the CLI, the store and JSON.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            /// Parses the name used in the CLI, the store and JSON.
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// Where a session is in its life.
+    Status {
+        /// Waiting for a free slot.
+        Queued = "queued",
+        /// Its worktree and agent are being prepared.
+        Starting = "starting",
+        /// The agent is working on a turn.
+        Running = "running",
+        /// The agent waits for a permission answer.
+        NeedsInput = "needs_input",
+        /// The last turn ended; follow-ups are welcome.
+        Completed = "completed",
+        /// The agent or the host failed; the reason is recorded.
+        Failed = "failed",
+        /// The user cancelled the turn.
+        Cancelled = "cancelled",
+        /// Its host died mid-work; `aside resume` continues it.
+        Interrupted = "interrupted",
+    }
+}
+
+impl Status {
+    /// Whether a host should be working on the session in this status.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Status::Queued | Status::Starting | Status::Running | Status::NeedsInput
+        )
+    }
+}
+
+string_enum! {
+    /// How a session is isolated from the user's workspace.
+    Mode {
+        /// In its own git worktree on branch `aside/<name>`.
+        Isolated = "isolated",
+        /// In the repository itself.
+        Workspace = "workspace",
+    }
+}
+
+string_enum! {
+    /// Which permission requests are answered without asking the user.
+    Approve {
+        /// Everything is allowed.
+        All = "all",
+        /// File edits (and reads) are allowed; commands and anything else ask.
+        Edits = "edits",
+        /// Everything but reads asks.
+        Ask = "ask",
+    }
+}
+
+/// The stored record of a session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionRecord {
+    /// Its id.
+    pub id: SessionId,
+    /// Short title (first line of the task).
+    pub title: String,
+    /// The whole task.
+    pub task: String,
+    /// Agent name (builtin, copilot, …).
+    pub agent: String,
+    /// The agent command line, program first.
+    pub agent_command: Vec<String>,
+    /// Isolation.
+    pub mode: Mode,
+    /// Approval policy.
+    pub approve: Approve,
+    /// Status as the host last wrote it.
+    pub status: Status,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    /// Top of the repository.
+    pub repo: PathBuf,
+    /// Where the agent works: the worktree, or the repo in workspace mode.
+    pub worktree: PathBuf,
+    /// Its branch (isolated mode).
+    pub branch: Option<String>,
+    /// The commit its branch started from.
+    pub base: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// Hidden from `ls` without `--all`.
+    pub archived: bool,
+    /// A permission request waits for an answer.
+    pub pending_permission: bool,
+    /// Files changed against the base, as of the last checkpoint.
+    pub changed_files: u64,
+    /// The agent's own session id, for resume.
+    pub acp_session_id: Option<String>,
+    /// `applied` or `merged` once its work came back.
+    pub integrated: Option<String>,
+}
+
+/// One stored event of a session's log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// Position in the session's log, from 1.
+    pub seq: u64,
+    /// RFC 3339.
+    pub ts: String,
+    /// ACP's `sessionUpdate` name for agent updates (agent_message_chunk, tool_call, plan, …),
+    /// or one of aside's: prompt, status, permission_request, permission_answer, turn_end,
+    /// checkpoint, error.
+    pub kind: String,
+    /// The payload: the ACP update itself for agent updates.
+    pub data: serde_json::Value,
+}
+
+/// RFC 3339 time of now, in UTC with milliseconds.
+pub fn now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_short_and_valid() {
+        let id = SessionId::random();
+        assert_eq!(id.as_str().len(), 8);
+        assert!(SessionId::is_valid(id.as_str()));
+        assert!(!SessionId::is_valid("../x"));
+    }
+
+    #[test]
+    fn now_is_rfc3339() {
+        let t = now();
+        assert_eq!(t.len(), 24, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(*s));
+        }
+    }
+}

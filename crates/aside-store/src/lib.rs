@@ -1,0 +1,592 @@
+//! aside's store: the index of sessions (one SQLite database) and one event log per session
+//! (its own SQLite database, written only by that session's host).
+//!
+//! Owns: schemas, migrations, queries. WAL mode and a busy timeout everywhere.
+//! Must not: know about ACP transport, processes or git.
+
+use aside_core::{Approve, Event, Mode, SessionId, SessionRecord, Status};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("store error in {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// A directory could not be made.
+    #[error("cannot create {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// No session has this id or prefix.
+    #[error("no session matches `{prefix}`; `aside ls --all` lists them")]
+    NotFound {
+        /// What the user typed.
+        prefix: String,
+    },
+    /// Several sessions share the prefix.
+    #[error("`{prefix}` is ambiguous: it matches {}; type more of the id", .matches.join(", "))]
+    Ambiguous {
+        /// What the user typed.
+        prefix: String,
+        /// The ids it matches.
+        matches: Vec<String>,
+    },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn open_db(path: &Path) -> Result<Connection> {
+    let sql = |source| StoreError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(sql)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(sql)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sql)?;
+    Ok(conn)
+}
+
+fn mkdir_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Where everything lives under `$ASIDE_HOME`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `$ASIDE_HOME`.
+    pub home: PathBuf,
+}
+
+impl Layout {
+    /// The layout under `home`.
+    pub fn new(home: impl Into<PathBuf>) -> Layout {
+        Layout { home: home.into() }
+    }
+
+    /// The sessions index.
+    pub fn index(&self) -> PathBuf {
+        self.home.join("index.db")
+    }
+
+    /// A session's own directory (event log, host log).
+    pub fn session_dir(&self, id: &SessionId) -> PathBuf {
+        self.home.join("sessions").join(id.as_str())
+    }
+
+    /// A session's event log.
+    pub fn events(&self, id: &SessionId) -> PathBuf {
+        self.session_dir(id).join("events.db")
+    }
+
+    /// The host's log file (its stdout and stderr).
+    pub fn host_log(&self, id: &SessionId) -> PathBuf {
+        self.session_dir(id).join("host.log")
+    }
+
+    /// The host's control socket.
+    pub fn socket(&self, id: &SessionId) -> PathBuf {
+        self.home.join("run").join(format!("{id}.sock"))
+    }
+
+    /// The lock the host holds for its whole life: free means no host runs.
+    pub fn host_lock(&self, id: &SessionId) -> PathBuf {
+        self.home.join("run").join(format!("{id}.lock"))
+    }
+
+    /// Creates the directories, private to the user.
+    pub fn create_dirs(&self) -> Result<()> {
+        mkdir_private(&self.home)?;
+        mkdir_private(&self.home.join("run"))?;
+        mkdir_private(&self.home.join("sessions"))
+    }
+}
+
+/// The index of sessions.
+pub struct Index {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const COLUMNS: &str =
+    "id, title, task, agent, agent_command, mode, approve, status, reason, repo, \
+    worktree, branch, base, created_at, updated_at, archived, pending_permission, changed_files, \
+    acp_session_id, integrated";
+
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let command: String = text(4)?;
+    Ok(SessionRecord {
+        id: SessionId(text(0)?),
+        title: text(1)?,
+        task: text(2)?,
+        agent: text(3)?,
+        agent_command: serde_json::from_str(&command).unwrap_or_default(),
+        mode: Mode::parse(&text(5)?).unwrap_or(Mode::Isolated),
+        approve: Approve::parse(&text(6)?).unwrap_or(Approve::Ask),
+        status: Status::parse(&text(7)?).unwrap_or(Status::Failed),
+        reason: row.get(8)?,
+        repo: PathBuf::from(text(9)?),
+        worktree: PathBuf::from(text(10)?),
+        branch: row.get(11)?,
+        base: row.get(12)?,
+        created_at: text(13)?,
+        updated_at: text(14)?,
+        archived: row.get(15)?,
+        pending_permission: row.get(16)?,
+        changed_files: row.get::<_, i64>(17)?.max(0) as u64,
+        acp_session_id: row.get(18)?,
+        integrated: row.get(19)?,
+    })
+}
+
+impl Index {
+    /// Opens (and creates or migrates) the index.
+    pub fn open(layout: &Layout) -> Result<Index> {
+        layout.create_dirs()?;
+        let path = layout.index();
+        let conn = open_db(&path)?;
+        let index = Index { conn, path };
+        index.migrate()?;
+        Ok(index)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.err())?;
+        if version < 1 {
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS sessions (
+                        id TEXT PRIMARY KEY,
+                        title TEXT NOT NULL,
+                        task TEXT NOT NULL,
+                        agent TEXT NOT NULL,
+                        agent_command TEXT NOT NULL,
+                        mode TEXT NOT NULL,
+                        approve TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        reason TEXT,
+                        repo TEXT NOT NULL,
+                        worktree TEXT NOT NULL,
+                        branch TEXT,
+                        base TEXT,
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL,
+                        archived INTEGER NOT NULL DEFAULT 0,
+                        pending_permission INTEGER NOT NULL DEFAULT 0,
+                        changed_files INTEGER NOT NULL DEFAULT 0,
+                        acp_session_id TEXT,
+                        integrated TEXT
+                     );
+                     CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, created_at);
+                     PRAGMA user_version = 1;
+                     COMMIT;",
+                )
+                .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Records a new session.
+    pub fn insert(&self, r: &SessionRecord) -> Result<()> {
+        self.conn
+            .execute(
+                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"),
+                params![
+                    r.id.as_str(), r.title, r.task, r.agent,
+                    serde_json::to_string(&r.agent_command).unwrap_or_default(),
+                    r.mode.as_str(), r.approve.as_str(), r.status.as_str(), r.reason,
+                    r.repo.display().to_string(), r.worktree.display().to_string(),
+                    r.branch, r.base, r.created_at, r.updated_at, r.archived,
+                    r.pending_permission, r.changed_files as i64, r.acp_session_id, r.integrated
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// One session by exact id.
+    pub fn get(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"),
+                [id.as_str()],
+                row_to_record,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Resolves a unique id prefix.
+    pub fn resolve(&self, prefix: &str) -> Result<SessionRecord> {
+        let not_found = || StoreError::NotFound {
+            prefix: prefix.to_string(),
+        };
+        if !SessionId::is_valid(prefix) {
+            return Err(not_found());
+        }
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM sessions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 11"
+            ))
+            .map_err(self.err())?;
+        let upper = format!("{prefix}\u{7f}");
+        let rows: Vec<SessionRecord> = stmt
+            .query_map([prefix, upper.as_str()], row_to_record)
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        match rows.len() {
+            0 => Err(not_found()),
+            1 => Ok(rows.into_iter().next().ok_or_else(not_found)?),
+            _ => {
+                if let Some(exact) = rows.iter().find(|r| r.id.as_str() == prefix) {
+                    return Ok(exact.clone());
+                }
+                Err(StoreError::Ambiguous {
+                    prefix: prefix.to_string(),
+                    matches: rows.into_iter().map(|r| r.id.0).collect(),
+                })
+            }
+        }
+    }
+
+    /// Sessions, newest activity first; archived ones only with `all`.
+    pub fn list(&self, all: bool) -> Result<Vec<SessionRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions {} ORDER BY updated_at DESC, id",
+            if all { "" } else { "WHERE archived = 0" }
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt
+            .query_map([], row_to_record)
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(rows)
+    }
+
+    /// Sets the status (and its reason, cleared when None).
+    pub fn set_status(&self, id: &SessionId, status: Status, reason: Option<&str>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE sessions SET status = ?2, reason = ?3, updated_at = ?4,
+                    pending_permission = CASE WHEN ?2 = 'needs_input' THEN pending_permission ELSE 0 END
+                 WHERE id = ?1",
+                params![id.as_str(), status.as_str(), reason, aside_core::now()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Updates one or more plain columns.
+    pub fn update(&self, id: &SessionId, change: Change<'_>) -> Result<()> {
+        let (column, value): (&str, rusqlite::types::Value) = match change {
+            Change::Worktree { path } => ("worktree", path.display().to_string().into()),
+            Change::Branch { branch, base } => {
+                self.conn
+                    .execute(
+                        "UPDATE sessions SET base = ?2 WHERE id = ?1",
+                        params![id.as_str(), base],
+                    )
+                    .map_err(self.err())?;
+                ("branch", branch.to_string().into())
+            }
+            Change::PendingPermission(p) => ("pending_permission", i64::from(p).into()),
+            Change::ChangedFiles(n) => ("changed_files", (n as i64).into()),
+            Change::AcpSession(s) => ("acp_session_id", s.to_string().into()),
+            Change::Integrated(s) => ("integrated", s.to_string().into()),
+            Change::Archived(a) => ("archived", i64::from(a).into()),
+            Change::Touch => ("updated_at", aside_core::now().into()),
+        };
+        self.conn
+            .execute(
+                &format!("UPDATE sessions SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
+                params![id.as_str(), value, aside_core::now()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Deletes a session's record.
+    pub fn delete(&self, id: &SessionId) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE id = ?1", [id.as_str()])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Whether `id` may start now: at most `limit` sessions are starting, running or waiting for
+    /// input (with a live host, as `alive` says), and queued sessions start oldest first.
+    pub fn may_start(
+        &self,
+        id: &SessionId,
+        limit: usize,
+        alive: impl Fn(&SessionId) -> bool,
+    ) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, status FROM sessions WHERE status IN ('queued', 'starting', 'running', 'needs_input') ORDER BY created_at, id")
+            .map_err(self.err())?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        let mut busy = 0;
+        let mut queued_before = 0;
+        for (other, status) in &rows {
+            let other = SessionId(other.clone());
+            if &other == id {
+                continue;
+            }
+            if !alive(&other) {
+                continue;
+            }
+            if status == "queued" {
+                if rows.iter().position(|(i, _)| i == other.as_str())
+                    < rows.iter().position(|(i, _)| i == id.as_str())
+                {
+                    queued_before += 1;
+                }
+            } else {
+                busy += 1;
+            }
+        }
+        Ok(busy + queued_before < limit)
+    }
+}
+
+/// One column change for [`Index::update`].
+pub enum Change<'a> {
+    /// Where the agent works.
+    Worktree {
+        /// The path.
+        path: &'a Path,
+    },
+    /// The branch and its base commit.
+    Branch {
+        /// Branch name.
+        branch: &'a str,
+        /// Base commit.
+        base: &'a str,
+    },
+    /// Whether a permission request waits.
+    PendingPermission(bool),
+    /// Files changed against the base.
+    ChangedFiles(u64),
+    /// The agent's session id.
+    AcpSession(&'a str),
+    /// `applied` or `merged`.
+    Integrated(&'a str),
+    /// Hidden or shown.
+    Archived(bool),
+    /// Only bump updated_at.
+    Touch,
+}
+
+/// A session's event log.
+pub struct EventLog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl EventLog {
+    /// Opens (and creates) the log of `id`.
+    pub fn open(layout: &Layout, id: &SessionId) -> Result<EventLog> {
+        mkdir_private(&layout.session_dir(id))?;
+        let path = layout.events(id);
+        let conn = open_db(&path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS events (
+                seq INTEGER PRIMARY KEY,
+                ts TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                data TEXT NOT NULL
+             );",
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(EventLog { conn, path })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends an event and returns it with its seq.
+    pub fn append(&self, kind: &str, data: &serde_json::Value) -> Result<Event> {
+        let ts = aside_core::now();
+        self.conn
+            .execute(
+                "INSERT INTO events (ts, kind, data) VALUES (?1, ?2, ?3)",
+                params![ts, kind, data.to_string()],
+            )
+            .map_err(self.err())?;
+        Ok(Event {
+            seq: self.conn.last_insert_rowid() as u64,
+            ts,
+            kind: kind.to_string(),
+            data: data.clone(),
+        })
+    }
+
+    /// Events after `seq`, in order.
+    pub fn since(&self, seq: u64) -> Result<Vec<Event>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, ts, kind, data FROM events WHERE seq > ?1 ORDER BY seq")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([seq as i64], |r| {
+                let data: String = r.get(3)?;
+                Ok(Event {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    ts: r.get(1)?,
+                    kind: r.get(2)?,
+                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(rows)
+    }
+
+    /// The newest seq, 0 when empty.
+    pub fn last_seq(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> SessionRecord {
+        SessionRecord {
+            id: SessionId(id.into()),
+            title: "t".into(),
+            task: "t".into(),
+            agent: "builtin".into(),
+            agent_command: vec!["aside".into(), "agent".into()],
+            mode: Mode::Isolated,
+            approve: Approve::All,
+            status: Status::Queued,
+            reason: None,
+            repo: "/r".into(),
+            worktree: "/r.worktrees/x".into(),
+            branch: None,
+            base: None,
+            created_at: aside_core::now(),
+            updated_at: aside_core::now(),
+            archived: false,
+            pending_permission: false,
+            changed_files: 0,
+            acp_session_id: None,
+            integrated: None,
+        }
+    }
+
+    #[test]
+    fn prefixes_resolve_or_explain() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&Layout::new(dir.path())).unwrap();
+        for id in ["abc12345", "abd12345", "xyz00000"] {
+            index.insert(&record(id)).unwrap();
+        }
+        assert_eq!(index.resolve("x").unwrap().id.as_str(), "xyz00000");
+        assert_eq!(index.resolve("abc").unwrap().id.as_str(), "abc12345");
+        let err = index.resolve("ab").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`ab` is ambiguous: it matches abc12345, abd12345; type more of the id"
+        );
+        let err = index.resolve("q").unwrap_err().to_string();
+        assert_eq!(err, "no session matches `q`; `aside ls --all` lists them");
+    }
+
+    #[test]
+    fn events_append_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let id = SessionId("abc".into());
+        let log = EventLog::open(&layout, &id).unwrap();
+        log.append("prompt", &serde_json::json!({"text": "hi"}))
+            .unwrap();
+        let e = log
+            .append("status", &serde_json::json!({"status": "running"}))
+            .unwrap();
+        assert_eq!(e.seq, 2);
+        assert_eq!(log.since(1).unwrap().len(), 1);
+        assert_eq!(log.last_seq().unwrap(), 2);
+    }
+
+    #[test]
+    fn queue_starts_in_order_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&Layout::new(dir.path())).unwrap();
+        let mut a = record("aaaa");
+        a.status = Status::Running;
+        index.insert(&a).unwrap();
+        let mut b = record("bbbb");
+        b.created_at = "2000-01-01T00:00:01.000Z".into();
+        index.insert(&b).unwrap();
+        let mut c = record("cccc");
+        c.created_at = "2000-01-01T00:00:02.000Z".into();
+        index.insert(&c).unwrap();
+        let alive = |_: &SessionId| true;
+        assert!(index
+            .may_start(&SessionId("bbbb".into()), 2, alive)
+            .unwrap());
+        assert!(!index
+            .may_start(&SessionId("cccc".into()), 2, alive)
+            .unwrap());
+        assert!(index
+            .may_start(&SessionId("cccc".into()), 3, alive)
+            .unwrap());
+    }
+}
