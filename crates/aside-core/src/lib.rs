@@ -3,6 +3,7 @@
 //! Owns: the config file format and its environment overrides, the state and config paths.
 //! Must not: print, spawn processes, or do I/O beyond reading config files.
 
+pub mod agents;
 pub mod config;
 pub mod paths;
 pub mod session;

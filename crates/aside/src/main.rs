@@ -19,7 +19,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    New(commands::new::Args),
+    Ls(commands::ls::Args),
+    Show(commands::show::Args),
+    Logs(commands::logs::Args),
+    Send(commands::send::Args),
+    Cancel(commands::cancel::Args),
+    Approve(commands::approve::ApproveArgs),
+    Deny(commands::approve::DenyArgs),
+    Diff(commands::diff::Args),
+    Apply(commands::apply::Args),
+    Merge(commands::merge::Args),
+    Attach(commands::attach::Args),
+    Resume(commands::resume::Args),
+    Rm(commands::rm::Args),
+    Archive(commands::rm::ArchiveArgs),
     Agent(commands::agent::Args),
+    #[command(hide = true)]
+    Host(commands::host::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,7 +50,23 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
+        Command::New(args) => commands::new::run(args),
+        Command::Ls(args) => commands::ls::run(args),
+        Command::Show(args) => commands::show::run(args),
+        Command::Logs(args) => commands::logs::run(args),
+        Command::Send(args) => commands::send::run(args),
+        Command::Cancel(args) => commands::cancel::run(args),
+        Command::Approve(args) => commands::approve::approve(args),
+        Command::Deny(args) => commands::approve::deny(args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Apply(args) => commands::apply::run(args),
+        Command::Merge(args) => commands::merge::run(args),
+        Command::Attach(args) => commands::attach::run(args),
+        Command::Resume(args) => commands::resume::run(args),
+        Command::Rm(args) => commands::rm::run(args),
+        Command::Archive(args) => commands::rm::archive(args),
         Command::Agent(args) => commands::agent::run(args),
+        Command::Host(args) => commands::host::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,3 +1,19 @@
 //! One module per command.
 
 pub mod agent;
+pub mod apply;
+pub mod approve;
+pub mod attach;
+pub mod cancel;
+mod common;
+pub mod diff;
+pub mod host;
+pub mod logs;
+pub mod ls;
+pub mod merge;
+pub mod new;
+mod render;
+pub mod resume;
+pub mod rm;
+pub mod send;
+pub mod show;

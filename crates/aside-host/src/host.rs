@@ -1,0 +1,805 @@
+//! `aside host <id>`: one session's supervisor, from its queue slot to its last turn.
+
+use crate::liveness;
+use crate::protocol::{Choice, Envelope, Reply, Request, VERSION};
+use agent_client_protocol::schema::ProtocolVersion;
+use agent_client_protocol::v1::schema::{
+    CancelNotification, Implementation, InitializeRequest, LoadSessionRequest, NewSessionRequest,
+    PromptRequest, PromptResponse, RequestPermissionRequest, RequestPermissionResponse,
+    ResumeSessionRequest, SessionNotification,
+};
+use agent_client_protocol::v1::{ConnectionTo, Responder};
+use agent_client_protocol::{Agent, ByteStreams, Client};
+use anyhow::{anyhow, Context as _};
+use aside_core::{Approve, Config, Event, Mode, SessionId, SessionRecord, Status};
+use aside_store::{Change, EventLog, Index, Layout};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::compat::{TokioAsyncReadCompatExt as _, TokioAsyncWriteCompatExt as _};
+
+/// How long an agent may take to answer `initialize`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lines of the agent's stderr kept for a failure reason.
+const STDERR_TAIL: usize = 20;
+
+/// Runs the host of session `id` until its agent stops.
+pub fn run(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("while starting the runtime")?;
+    runtime.block_on(main(layout, id, config))
+}
+
+/// A request from a socket connection, with where to send the answer.
+struct Control {
+    request: Request,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+enum FromAgent {
+    Update(Value),
+    Permission(
+        Box<(
+            RequestPermissionRequest,
+            Responder<RequestPermissionResponse>,
+        )>,
+    ),
+}
+
+async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> {
+    layout.create_dirs()?;
+    let Some(_lock) = liveness::acquire(&layout, &id)? else {
+        return Err(anyhow!("a host already runs for session {id}"));
+    };
+    let index = Index::open(&layout)?;
+    let record = index
+        .get(&id)?
+        .ok_or_else(|| anyhow!("no session {id} in the index"))?;
+    let events = EventLog::open(&layout, &id)?;
+    let (bus, _) = broadcast::channel::<Event>(4096);
+    let (ctl_tx, ctl_rx) = mpsc::channel::<Control>(64);
+
+    let socket = layout.socket(&id);
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("while binding {}", socket.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    }
+    tokio::spawn(accept_loop(
+        listener,
+        ctl_tx,
+        bus.clone(),
+        layout.clone(),
+        id.clone(),
+    ));
+
+    let limit = config.sessions.max_concurrent.unwrap_or_else(|| {
+        2 * std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let mut host = Host {
+        layout: layout.clone(),
+        index,
+        events,
+        bus,
+        record,
+        limit,
+        last_touch: std::time::Instant::now(),
+    };
+    let outcome = host.run(ctl_rx).await;
+    if let Err(e) = &outcome {
+        tracing::error!("session {id} failed: {e:#}");
+        let reason = format!("{e:#}");
+        host.set_status(Status::Failed, Some(&reason));
+    }
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: tokio::net::UnixListener,
+    ctl: mpsc::Sender<Control>,
+    bus: broadcast::Sender<Event>,
+    layout: Layout,
+    id: SessionId,
+) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let ctl = ctl.clone();
+        let bus = bus.clone();
+        let layout = layout.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_connection(stream, ctl, bus, layout, id).await {
+                tracing::debug!("control connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn write_reply(
+    stream: &mut (impl AsyncWriteExt + Unpin),
+    reply: &Reply,
+) -> std::io::Result<()> {
+    let line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
+    stream.write_all(format!("{line}\n").as_bytes()).await
+}
+
+async fn serve_connection(
+    stream: tokio::net::UnixStream,
+    ctl: mpsc::Sender<Control>,
+    bus: broadcast::Sender<Event>,
+    layout: Layout,
+    id: SessionId,
+) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    let envelope: Envelope = match serde_json::from_str(&line) {
+        Ok(e) => e,
+        Err(e) => {
+            let error = Some(format!("invalid request: {e}"));
+            return Ok(write_reply(&mut write, &Reply::Done { ok: false, error }).await?);
+        }
+    };
+    if envelope.v != VERSION {
+        let error = Some(format!(
+            "this host speaks protocol {VERSION}, the client {}: use the same aside version for both",
+            envelope.v
+        ));
+        return Ok(write_reply(&mut write, &Reply::Done { ok: false, error }).await?);
+    }
+    if let Request::Subscribe { since } = envelope.request {
+        // Subscribe before reading the store, so nothing falls between the two.
+        let mut live = bus.subscribe();
+        let log = EventLog::open(&layout, &id)?;
+        let mut last = since;
+        for event in log.since(last)? {
+            last = event.seq;
+            write_reply(&mut write, &Reply::Event { event }).await?;
+        }
+        loop {
+            match live.recv().await {
+                Ok(event) if event.seq > last => {
+                    last = event.seq;
+                    write_reply(&mut write, &Reply::Event { event }).await?;
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    for event in log.since(last)? {
+                        last = event.seq;
+                        write_reply(&mut write, &Reply::Event { event }).await?;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+    let (tx, rx) = oneshot::channel();
+    ctl.send(Control {
+        request: envelope.request,
+        reply: tx,
+    })
+    .await
+    .map_err(|_| anyhow!("the host is stopping"))?;
+    let reply = match rx.await {
+        Ok(Ok(())) => Reply::Done {
+            ok: true,
+            error: None,
+        },
+        Ok(Err(error)) => Reply::Done {
+            ok: false,
+            error: Some(error),
+        },
+        Err(_) => Reply::Done {
+            ok: false,
+            error: Some("the host stopped".into()),
+        },
+    };
+    write_reply(&mut write, &reply).await?;
+    Ok(())
+}
+
+struct Host {
+    layout: Layout,
+    index: Index,
+    events: EventLog,
+    bus: broadcast::Sender<Event>,
+    record: SessionRecord,
+    limit: usize,
+    last_touch: std::time::Instant,
+}
+
+/// What the turn loop decided when it ended.
+enum Ending {
+    /// Stop asked for, or the agent exited while idle.
+    Stopped,
+}
+
+impl Host {
+    /// Stores an event, then broadcasts it.
+    fn emit(&mut self, kind: &str, data: Value) {
+        match self.events.append(kind, &data) {
+            Ok(event) => {
+                let _ = self.bus.send(event);
+            }
+            Err(e) => tracing::error!("cannot store event: {e}"),
+        }
+        // Last activity, at most once a second.
+        if self.last_touch.elapsed() > Duration::from_secs(1) {
+            self.last_touch = std::time::Instant::now();
+            let _ = self.index.update(&self.record.id, Change::Touch);
+        }
+    }
+
+    fn set_status(&mut self, status: Status, reason: Option<&str>) {
+        self.record.status = status;
+        if let Err(e) = self.index.set_status(&self.record.id, status, reason) {
+            tracing::error!("cannot store status: {e}");
+        }
+        self.emit(
+            "status",
+            json!({"status": status.as_str(), "reason": reason}),
+        );
+    }
+
+    async fn run(&mut self, mut ctl: mpsc::Receiver<Control>) -> anyhow::Result<()> {
+        let mut queue: VecDeque<(String, bool)> = VecDeque::new();
+        let resuming = self.events.last_seq()? > 0;
+        if resuming {
+            let interrupted =
+                self.record.status.is_active() || self.record.status == Status::Interrupted;
+            if interrupted && self.events.since(0)?.iter().any(|e| e.kind == "prompt") {
+                queue.push_back((
+                    "(aside: your previous turn was interrupted before it finished. Continue the task where you left off.)".into(),
+                    true,
+                ));
+            }
+        } else {
+            queue.push_back((self.record.task.clone(), false));
+        }
+        self.set_status(Status::Queued, None);
+        // A slot first: sessions start in order, up to the limit.
+        loop {
+            let layout = self.layout.clone();
+            if self.index.may_start(&self.record.id, self.limit, |other| {
+                liveness::host_alive(&layout, other)
+            })? {
+                break;
+            }
+            tokio::select! {
+                Some(c) = ctl.recv() => match c.request {
+                    Request::Cancel | Request::Stop => {
+                        let _ = c.reply.send(Ok(()));
+                        self.set_status(Status::Cancelled, Some("cancelled while queued"));
+                        return Ok(());
+                    }
+                    Request::Prompt { text } => { queue.push_back((text, false)); let _ = c.reply.send(Ok(())); }
+                    _ => { let _ = c.reply.send(Err("the session is still queued".into())); }
+                },
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+        self.set_status(Status::Starting, None);
+        if self.record.mode == Mode::Isolated && !self.record.worktree.exists() {
+            let (repo, path) = (self.record.repo.clone(), self.record.worktree.clone());
+            let branch = self.record.branch.clone().unwrap_or_default();
+            let base = self.record.base.clone().unwrap_or_default();
+            tokio::task::spawn_blocking(move || {
+                aside_git::create_worktree(&repo, &path, &branch, &base)
+            })
+            .await?
+            .context("while creating the worktree")?;
+        }
+        self.drive_agent(ctl, queue).await.map(|_| ())
+    }
+
+    async fn drive_agent(
+        &mut self,
+        mut ctl: mpsc::Receiver<Control>,
+        mut queue: VecDeque<(String, bool)>,
+    ) -> anyhow::Result<Ending> {
+        let command = self.record.agent_command.clone();
+        let Some((program, args)) = command.split_first() else {
+            return Err(anyhow!("the session has no agent command"));
+        };
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args)
+            .current_dir(&self.record.worktree)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0);
+        let mut child = match tokio::process::Command::from(cmd).kill_on_drop(true).spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(anyhow!(
+                    "agent command `{program}` not found: install it or choose another agent (aside new --agent NAME)"
+                ))
+            }
+            Err(e) => return Err(anyhow!("cannot start the agent `{}`: {e}", command.join(" "))),
+        };
+        let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("no agent stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no agent stdout"))?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let tail = stderr_tail.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("agent: {line}");
+                    if let Ok(mut tail) = tail.lock() {
+                        tail.push_back(line);
+                        while tail.len() > STDERR_TAIL {
+                            tail.pop_front();
+                        }
+                    }
+                }
+            });
+        }
+        let tail = move || {
+            stderr_tail
+                .lock()
+                .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+                .unwrap_or_default()
+        };
+
+        let (agent_tx, agent_rx) = mpsc::unbounded_channel::<FromAgent>();
+        let tx_updates = agent_tx.clone();
+        let tx_perms = agent_tx;
+        let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
+        // The turn loop runs inside the connection, borrowing the host for that time.
+        let result = Client
+            .v1()
+            .name("aside-host")
+            .on_receive_notification(
+                async move |n: SessionNotification, _cx| {
+                    let update = serde_json::to_value(&n.update).unwrap_or(Value::Null);
+                    let _ = tx_updates.send(FromAgent::Update(update));
+                    Ok(())
+                },
+                agent_client_protocol::on_receive_notification!(),
+            )
+            .on_receive_request(
+                async move |req: RequestPermissionRequest, responder, _cx| {
+                    let _ = tx_perms.send(FromAgent::Permission(Box::new((req, responder))));
+                    Ok(())
+                },
+                agent_client_protocol::on_receive_request!(),
+            )
+            .connect_with(transport, async |cx: ConnectionTo<Agent>| {
+                let r = self
+                    .session(cx, &mut child, agent_rx, &mut ctl, &mut queue, &tail)
+                    .await;
+                stop_agent(&mut child, pgid).await;
+                Ok(r)
+            })
+            .await;
+        kill_group(pgid, libc::SIGKILL);
+        match result {
+            Ok(r) => r,
+            Err(e) => Err(anyhow!(
+                "the agent connection failed: {e}. Agent stderr:\n{}",
+                tail()
+            )),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn session(
+        &mut self,
+        cx: ConnectionTo<Agent>,
+        child: &mut tokio::process::Child,
+        mut agent_rx: mpsc::UnboundedReceiver<FromAgent>,
+        ctl: &mut mpsc::Receiver<Control>,
+        queue: &mut VecDeque<(String, bool)>,
+        tail: &(dyn Fn() -> String + Send + Sync),
+    ) -> anyhow::Result<Ending> {
+        let program = self.record.agent_command.join(" ");
+        let init = InitializeRequest::new(ProtocolVersion::V1)
+            .client_info(Implementation::new("aside", env!("CARGO_PKG_VERSION")));
+        let init = tokio::select! {
+            r = tokio::time::timeout(STARTUP_TIMEOUT, cx.send_request(init).block_task()) => match r {
+                Err(_) => return Err(anyhow!(
+                    "the agent `{program}` did not answer ACP `initialize` within {} s: is it an ACP agent, with its ACP flag (for example `copilot --acp --stdio`)?",
+                    STARTUP_TIMEOUT.as_secs()
+                )),
+                Ok(Err(e)) => return Err(anyhow!("the agent `{program}` refused `initialize`: {e}. Its stderr:\n{}", tail())),
+                Ok(Ok(r)) => r,
+            },
+            status = child.wait() => {
+                return Err(anyhow!("the agent `{program}` exited during startup ({}). Its stderr:\n{}",
+                    status.map(|s| s.to_string()).unwrap_or_default(), tail()));
+            }
+        };
+        let caps = serde_json::to_value(&init.agent_capabilities).unwrap_or(Value::Null);
+        let cwd: PathBuf = self.record.worktree.clone();
+        let mut session_id: Option<String> = None;
+        if let Some(previous) = self.record.acp_session_id.clone() {
+            if !caps["sessionCapabilities"]["resume"].is_null() {
+                let r = cx
+                    .send_request(ResumeSessionRequest::new(previous.clone(), cwd.clone()))
+                    .block_task()
+                    .await;
+                if r.is_ok() {
+                    session_id = Some(previous.clone());
+                }
+            }
+            if session_id.is_none() && caps["loadSession"] == true {
+                let r = cx
+                    .send_request(LoadSessionRequest::new(previous.clone(), cwd.clone()))
+                    .block_task()
+                    .await;
+                if r.is_ok() {
+                    session_id = Some(previous.clone());
+                    // The replayed history is already in the event log.
+                    while let Ok(msg) = agent_rx.try_recv() {
+                        if let FromAgent::Permission(request) = msg {
+                            let (_, responder) = *request;
+                            let _ = responder
+                                .respond_with_error(agent_client_protocol::Error::internal_error());
+                        }
+                    }
+                }
+            }
+            if session_id.is_none() {
+                // A fresh agent session, seeded with what happened so far.
+                if let Some((text, _)) = queue.front_mut() {
+                    *text = format!("{}\n\n{text}", self.transcript()?);
+                }
+            }
+        }
+        let session_id = match session_id {
+            Some(id) => id,
+            None => {
+                let r = cx
+                    .send_request(NewSessionRequest::new(cwd.clone()))
+                    .block_task()
+                    .await
+                    .map_err(|e| {
+                        anyhow!(
+                            "the agent refused session/new: {e}. Its stderr:\n{}",
+                            tail()
+                        )
+                    })?;
+                let id = r.session_id.0.to_string();
+                self.index
+                    .update(&self.record.id, Change::AcpSession(&id))?;
+                self.record.acp_session_id = Some(id.clone());
+                id
+            }
+        };
+
+        let mut turn: Option<
+            oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>>,
+        > = None;
+        let mut pending: VecDeque<(Value, Responder<RequestPermissionResponse>)> = VecDeque::new();
+        let mut cancelling = false;
+        loop {
+            if turn.is_none() {
+                if let Some((text, resumed)) = queue.pop_front() {
+                    self.emit("prompt", json!({"text": text, "resumed": resumed}));
+                    self.set_status(Status::Running, None);
+                    let (tx, rx) = oneshot::channel();
+                    let request = PromptRequest::new(session_id.clone(), vec![text.into()]);
+                    let cx2 = cx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(cx2.send_request(request).block_task().await);
+                    });
+                    turn = Some(rx);
+                    cancelling = false;
+                }
+            }
+            tokio::select! {
+                Some(msg) = agent_rx.recv() => match msg {
+                    FromAgent::Update(update) => {
+                        let kind = update["sessionUpdate"].as_str().unwrap_or("update").to_string();
+                        self.emit(&kind, update);
+                    }
+                    FromAgent::Permission(boxed) => {
+                        let (request, responder) = *boxed;
+                        let request = serde_json::to_value(&request).unwrap_or(Value::Null);
+                        if cancelling {
+                            let _ = responder.respond(cancelled_answer());
+                        } else if let Some(option) = self.auto_answer(&request) {
+                            self.emit("permission", json!({"toolCall": request["toolCall"], "options": request["options"],
+                                "decision": {"optionId": option, "by": format!("policy {}", self.record.approve)}}));
+                            let _ = responder.respond(selected(&option));
+                        } else {
+                            self.emit("permission_request", json!({"toolCall": request["toolCall"], "options": request["options"]}));
+                            pending.push_back((request, responder));
+                            self.index.update(&self.record.id, Change::PendingPermission(true))?;
+                            if self.record.status != Status::NeedsInput {
+                                self.set_status(Status::NeedsInput, None);
+                            }
+                        }
+                    }
+                },
+                Some(control) = ctl.recv() => {
+                    let Control { request, reply } = control;
+                    let answer = match request {
+                        Request::Prompt { text } => {
+                            if turn.is_some() {
+                                self.emit("prompt_queued", json!({"text": text}));
+                            }
+                            queue.push_back((text, false));
+                            Ok(())
+                        }
+                        Request::Cancel => {
+                            if turn.is_some() {
+                                cancelling = true;
+                                let _ = cx.send_notification(CancelNotification::new(session_id.clone()));
+                                while let Some((_, responder)) = pending.pop_front() {
+                                    let _ = responder.respond(cancelled_answer());
+                                }
+                                queue.clear();
+                                self.emit("cancel_requested", json!({}));
+                                Ok(())
+                            } else {
+                                Err(format!("nothing to cancel: the session is {}", self.record.status))
+                            }
+                        }
+                        Request::Answer { choice } => match pending.pop_front() {
+                            None => Err("no permission request is waiting for an answer".to_string()),
+                            Some((request, responder)) => match choose(&request, choice) {
+                                Some(option) => {
+                                    let _ = responder.respond(selected(&option));
+                                    self.emit("permission_answer", json!({"optionId": option, "choice": choice}));
+                                    if pending.is_empty() {
+                                        self.index.update(&self.record.id, Change::PendingPermission(false))?;
+                                        self.set_status(Status::Running, None);
+                                    }
+                                    Ok(())
+                                }
+                                None => {
+                                    let msg = format!("the agent offered no option for {choice:?}");
+                                    pending.push_front((request, responder));
+                                    Err(msg)
+                                }
+                            },
+                        },
+                        Request::Stop => {
+                            if turn.is_some() {
+                                let _ = cx.send_notification(CancelNotification::new(session_id.clone()));
+                            }
+                            let _ = reply.send(Ok(()));
+                            return Ok(Ending::Stopped);
+                        }
+                        Request::Subscribe { .. } => Err("subscribe is served by the connection".into()),
+                    };
+                    let _ = reply.send(answer);
+                },
+                result = async { match turn.as_mut() { Some(rx) => rx.await, None => std::future::pending().await } } => {
+                    turn = None;
+                    while let Some((_, responder)) = pending.pop_front() {
+                        let _ = responder.respond(cancelled_answer());
+                    }
+                    self.index.update(&self.record.id, Change::PendingPermission(false))?;
+                    match result {
+                        Ok(Ok(response)) => {
+                            let stop = serde_json::to_value(response.stop_reason).unwrap_or(Value::Null);
+                            self.emit("turn_end", json!({"stopReason": stop}));
+                            self.checkpoint().await;
+                            if !queue.is_empty() {
+                                continue;
+                            }
+                            let status = if stop == "cancelled" { Status::Cancelled } else { Status::Completed };
+                            self.set_status(status, None);
+                        }
+                        Ok(Err(e)) => {
+                            let message = e.to_string();
+                            self.emit("error", json!({"message": message}));
+                            self.checkpoint().await;
+                            self.set_status(Status::Failed, Some(&message));
+                        }
+                        Err(_) => return Err(anyhow!("lost the agent's answer to the prompt")),
+                    }
+                },
+                status = child.wait() => {
+                    let working = turn.is_some() || !queue.is_empty();
+                    if working {
+                        self.checkpoint().await;
+                        return Err(anyhow!("the agent `{program}` exited mid-turn ({}). Its stderr:\n{}",
+                            status.map(|s| s.to_string()).unwrap_or_default(), tail()));
+                    }
+                    return Ok(Ending::Stopped);
+                },
+            }
+        }
+    }
+
+    /// The option a permission request gets without asking, under the session's policy.
+    fn auto_answer(&self, request: &Value) -> Option<String> {
+        let kind = request["toolCall"]["kind"].as_str().unwrap_or("other");
+        let allowed = match self.record.approve {
+            Approve::All => true,
+            Approve::Edits => matches!(
+                kind,
+                "read" | "search" | "think" | "edit" | "delete" | "move"
+            ),
+            Approve::Ask => matches!(kind, "read" | "search" | "think"),
+        };
+        if allowed {
+            choose(request, Choice::Allow)
+        } else {
+            None
+        }
+    }
+
+    /// Commits the worktree at the end of a turn (isolated mode) and counts changed files.
+    async fn checkpoint(&mut self) {
+        if self.record.mode != Mode::Isolated {
+            return;
+        }
+        let worktree = self.record.worktree.clone();
+        let base = self.record.base.clone().unwrap_or_default();
+        let turn = self
+            .events
+            .since(0)
+            .map(|e| e.iter().filter(|e| e.kind == "turn_end").count())
+            .unwrap_or(0);
+        let message = format!("aside: {} (turn {turn})", self.record.title);
+        let result = tokio::task::spawn_blocking(move || {
+            let commit = aside_git::checkpoint(&worktree, &message)?;
+            let files = aside_git::changed_files(&worktree, &base)?;
+            Ok::<_, aside_git::GitError>((commit, files))
+        })
+        .await;
+        match result {
+            Ok(Ok((commit, files))) => {
+                let _ = self
+                    .index
+                    .update(&self.record.id, Change::ChangedFiles(files.len() as u64));
+                if let Some(commit) = commit {
+                    let files: Vec<Value> = files
+                        .iter()
+                        .map(|f| json!({"path": f.path, "added": f.added, "removed": f.removed}))
+                        .collect();
+                    self.emit("checkpoint", json!({"commit": commit, "files": files}));
+                }
+            }
+            Ok(Err(e)) => self.emit(
+                "error",
+                json!({"message": format!("checkpoint failed: {e}")}),
+            ),
+            Err(e) => self.emit(
+                "error",
+                json!({"message": format!("checkpoint failed: {e}")}),
+            ),
+        }
+    }
+
+    /// What happened so far, as text, for an agent that cannot load the session.
+    fn transcript(&self) -> anyhow::Result<String> {
+        let mut out = String::from(
+            "(aside: this conversation continues an earlier one; here is what happened so far)\n",
+        );
+        let mut agent = String::new();
+        for event in self.events.since(0)? {
+            match event.kind.as_str() {
+                "prompt" => {
+                    if !agent.is_empty() {
+                        out.push_str(&format!("AGENT: {agent}\n"));
+                        agent.clear();
+                    }
+                    out.push_str(&format!(
+                        "USER: {}\n",
+                        event.data["text"].as_str().unwrap_or_default()
+                    ));
+                }
+                "agent_message_chunk" => {
+                    agent.push_str(event.data["content"]["text"].as_str().unwrap_or_default())
+                }
+                "tool_call" => out.push_str(&format!(
+                    "TOOL: {}\n",
+                    event.data["title"].as_str().unwrap_or_default()
+                )),
+                _ => {}
+            }
+        }
+        if !agent.is_empty() {
+            out.push_str(&format!("AGENT: {agent}\n"));
+        }
+        Ok(out)
+    }
+}
+
+/// The option of the wanted kind (falling back to its sibling), by kind, never by position.
+fn choose(request: &Value, choice: Choice) -> Option<String> {
+    let kinds: &[&str] = match choice {
+        Choice::Allow => &["allow_once", "allow_always"],
+        Choice::AllowAlways => &["allow_always", "allow_once"],
+        Choice::Deny => &["reject_once", "reject_always"],
+    };
+    let options = request["options"].as_array()?;
+    kinds.iter().find_map(|kind| {
+        options
+            .iter()
+            .find(|o| o["kind"] == *kind)
+            .and_then(|o| o["optionId"].as_str().map(str::to_string))
+    })
+}
+
+fn selected(option: &str) -> RequestPermissionResponse {
+    serde_json::from_value(json!({"outcome": {"outcome": "selected", "optionId": option}}))
+        .unwrap_or_else(|_| cancelled_answer())
+}
+
+fn cancelled_answer() -> RequestPermissionResponse {
+    RequestPermissionResponse::new(
+        agent_client_protocol::v1::schema::RequestPermissionOutcome::Cancelled,
+    )
+}
+
+fn kill_group(pgid: Option<i32>, signal: i32) {
+    if let Some(pgid) = pgid.filter(|p| *p > 1) {
+        // SAFETY: kill(2) on the agent's own process group.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
+    }
+}
+
+/// Stops the agent: its stdin closes with the connection; then SIGTERM, then SIGKILL, on the
+/// whole group (npm launchers start the real binary as a child).
+async fn stop_agent(child: &mut tokio::process::Child, pgid: Option<i32>) {
+    if tokio::time::timeout(Duration::from_millis(500), child.wait())
+        .await
+        .is_err()
+    {
+        kill_group(pgid, libc::SIGTERM);
+        if tokio::time::timeout(Duration::from_secs(2), child.wait())
+            .await
+            .is_err()
+        {
+            kill_group(pgid, libc::SIGKILL);
+            let _ = child.wait().await;
+        }
+    }
+    kill_group(pgid, libc::SIGKILL);
+}
+
+/// Starts `aside host <id>` detached: its own process session, stdio to the host log.
+pub fn spawn(layout: &Layout, id: &SessionId, exe: &std::path::Path) -> std::io::Result<u32> {
+    std::fs::create_dir_all(layout.session_dir(id))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(layout.host_log(id))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("host")
+        .arg(id.as_str())
+        .env("ASIDE_HOME", &layout.home)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid(2) is async-signal-safe; it detaches the host from the terminal's session
+    // so closing the terminal never stops it.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    Ok(child.id())
+}

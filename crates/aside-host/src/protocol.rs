@@ -1,0 +1,75 @@
+//! The control socket protocol: one JSON request line per connection, answered by one JSON
+//! line, or, for `subscribe`, by a stream of event lines. Every request carries the protocol
+//! version, so a client and a host of different aside versions refuse each other clearly.
+
+use aside_core::Event;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version spoken on the socket.
+pub const VERSION: u32 = 1;
+
+/// What a client asks of a host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// A follow-up: starts the next turn, or waits behind the current one.
+    Prompt {
+        /// The text.
+        text: String,
+    },
+    /// Cancels the current turn.
+    Cancel,
+    /// Answers the oldest pending permission request.
+    Answer {
+        /// What the user chose.
+        choice: Choice,
+    },
+    /// Streams events after `since`, then live ones.
+    Subscribe {
+        /// Last seq the client has.
+        since: u64,
+    },
+    /// Stops the agent and the host (the session keeps its status).
+    Stop,
+}
+
+/// A permission answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// allow_once.
+    Allow,
+    /// allow_always.
+    AllowAlways,
+    /// reject_once.
+    Deny,
+}
+
+/// A request line: the version and the request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Protocol version.
+    pub v: u32,
+    /// The request.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// A line the host sends back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    /// An event (subscriptions).
+    Event {
+        /// The event.
+        event: Event,
+    },
+    /// The request was done, or failed with `error`.
+    Done {
+        /// Whether it worked.
+        ok: bool,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}

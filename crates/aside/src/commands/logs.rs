@@ -1,0 +1,50 @@
+//! `aside logs`: a session's events as they happen.
+
+use super::common::Ctx;
+use super::render::LogPrinter;
+use aside_core::Status;
+use aside_store::EventLog;
+
+/// Print a session's events; with -f, keep following until the session stops.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Session id (or a unique prefix).
+    id: String,
+    /// Follow new events until the turn ends.
+    #[arg(short, long)]
+    follow: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let ctx = Ctx::open()?;
+    let record = ctx.resolve(&args.id)?;
+    let mut printer = LogPrinter::default();
+    let stored = EventLog::open(&ctx.layout, &record.id)?.since(0)?;
+    let mut last = 0;
+    for event in &stored {
+        printer.print(event);
+        last = event.seq;
+    }
+    if args.follow && ctx.status(&record).is_active() {
+        let result = aside_host::client::subscribe(&ctx.layout, &record.id, last, |event| {
+            printer.print(&event);
+            // Follow until the session stops working.
+            let stopped = event.kind == "status"
+                && event.data["status"]
+                    .as_str()
+                    .and_then(Status::parse)
+                    .is_some_and(|s| !s.is_active());
+            !stopped
+        });
+        if let Err(aside_host::client::ClientError::NoHost) = result {
+            printer.finish();
+            eprintln!(
+                "the session's host is not running ({}); `aside resume {}` restarts it",
+                ctx.status(&record),
+                record.id
+            );
+        }
+    }
+    printer.finish();
+    Ok(())
+}
