@@ -23,8 +23,25 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::compat::{TokioAsyncReadCompatExt as _, TokioAsyncWriteCompatExt as _};
 
-/// How long an agent may take to answer `initialize`.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an agent may take to answer `initialize` (`ASIDE_AGENT_STARTUP_TIMEOUT` seconds,
+/// default 30): a wrong command becomes a failed session, not a hang.
+fn startup_timeout() -> Duration {
+    let secs = std::env::var("ASIDE_AGENT_STARTUP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
+/// How long a host with nothing to do keeps its agent (`ASIDE_HOST_IDLE_SECS`, default 30 min);
+/// then it stops, and a follow-up starts a new one that resumes the agent session.
+fn idle_timeout() -> Duration {
+    let secs = std::env::var("ASIDE_HOST_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1800);
+    Duration::from_secs(secs)
+}
+
 /// Lines of the agent's stderr kept for a failure reason.
 const STDERR_TAIL: usize = 20;
 
@@ -415,11 +432,12 @@ impl Host {
         let program = self.record.agent_command.join(" ");
         let init = InitializeRequest::new(ProtocolVersion::V1)
             .client_info(Implementation::new("aside", env!("CARGO_PKG_VERSION")));
+        let startup = startup_timeout();
         let init = tokio::select! {
-            r = tokio::time::timeout(STARTUP_TIMEOUT, cx.send_request(init).block_task()) => match r {
+            r = tokio::time::timeout(startup, cx.send_request(init).block_task()) => match r {
                 Err(_) => return Err(anyhow!(
                     "the agent `{program}` did not answer ACP `initialize` within {} s: is it an ACP agent, with its ACP flag (for example `copilot --acp --stdio`)?",
-                    STARTUP_TIMEOUT.as_secs()
+                    startup.as_secs()
                 )),
                 Ok(Err(e)) => return Err(anyhow!("the agent `{program}` refused `initialize`: {e}. Its stderr:\n{}", tail())),
                 Ok(Ok(r)) => r,
@@ -492,6 +510,7 @@ impl Host {
         > = None;
         let mut pending: VecDeque<(Value, Responder<RequestPermissionResponse>)> = VecDeque::new();
         let mut cancelling = false;
+        let idle = idle_timeout();
         loop {
             if turn.is_none() {
                 if let Some((text, resumed)) = queue.pop_front() {
@@ -507,7 +526,9 @@ impl Host {
                     cancelling = false;
                 }
             }
+            let idle_now = turn.is_none() && queue.is_empty() && pending.is_empty();
             tokio::select! {
+                _ = tokio::time::sleep(idle), if idle_now => return Ok(Ending::Stopped),
                 Some(msg) = agent_rx.recv() => match msg {
                     FromAgent::Update(update) => {
                         let kind = update["sessionUpdate"].as_str().unwrap_or("update").to_string();
@@ -777,7 +798,11 @@ async fn stop_agent(child: &mut tokio::process::Child, pgid: Option<i32>) {
 }
 
 /// Starts `aside host <id>` detached: its own process session, stdio to the host log.
-pub fn spawn(layout: &Layout, id: &SessionId, exe: &std::path::Path) -> std::io::Result<u32> {
+pub fn spawn(
+    layout: &Layout,
+    id: &SessionId,
+    exe: &std::path::Path,
+) -> std::io::Result<std::process::Child> {
     std::fs::create_dir_all(layout.session_dir(id))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -800,6 +825,5 @@ pub fn spawn(layout: &Layout, id: &SessionId, exe: &std::path::Path) -> std::io:
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
-    Ok(child.id())
+    cmd.spawn()
 }

@@ -72,6 +72,25 @@ fn mkdir_private(path: &Path) -> Result<()> {
         })
 }
 
+/// Runs `open` again while SQLite answers "busy": creating a database and switching it to WAL
+/// take locks its busy handler does not wait for, so processes opening one at the same moment
+/// retry for a while instead of failing.
+fn retry_busy<T>(mut open: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut tries = 0;
+    loop {
+        match open() {
+            Err(StoreError::Sqlite { source, .. })
+                if tries < 300
+                    && source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Where everything lives under `$ASIDE_HOME`.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -166,10 +185,14 @@ impl Index {
     pub fn open(layout: &Layout) -> Result<Index> {
         layout.create_dirs()?;
         let path = layout.index();
-        let conn = open_db(&path)?;
-        let index = Index { conn, path };
-        index.migrate()?;
-        Ok(index)
+        retry_busy(|| {
+            let index = Index {
+                conn: open_db(&path)?,
+                path: path.clone(),
+            };
+            index.migrate()?;
+            Ok(index)
+        })
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -187,7 +210,7 @@ impl Index {
         if version < 1 {
             self.conn
                 .execute_batch(
-                    "BEGIN;
+                    "BEGIN IMMEDIATE;
                      CREATE TABLE IF NOT EXISTS sessions (
                         id TEXT PRIMARY KEY,
                         title TEXT NOT NULL,
@@ -429,6 +452,11 @@ impl EventLog {
     pub fn open(layout: &Layout, id: &SessionId) -> Result<EventLog> {
         mkdir_private(&layout.session_dir(id))?;
         let path = layout.events(id);
+        retry_busy(|| EventLog::open_at(&path))
+    }
+
+    fn open_at(path: &Path) -> Result<EventLog> {
+        let path = path.to_path_buf();
         let conn = open_db(&path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS events (

@@ -109,6 +109,12 @@ impl Reply {
         }
     }
 
+    /// This reply's chunks followed by `next`'s.
+    pub fn then(mut self, next: Reply) -> Reply {
+        self.chunks.extend(next.chunks);
+        self
+    }
+
     /// Text prefixed to a tool call.
     pub fn with_text_first(mut self, text: &str) -> Reply {
         self.chunks.insert(0, Chunk::Text(text.to_string()));
@@ -130,6 +136,8 @@ pub struct Received {
 #[derive(Default)]
 struct Inner {
     script: VecDeque<Reply>,
+    /// Scripts for requests whose body contains a marker (concurrent sessions).
+    routed: Vec<(String, VecDeque<Reply>)>,
     received: Vec<Received>,
     ollama_models: Option<Vec<String>>,
 }
@@ -187,6 +195,18 @@ impl FakeModel {
         self.inner.lock().unwrap().script.extend(replies);
     }
 
+    /// Adds replies for requests whose body contains `marker` (e.g. a word of the session's
+    /// task), so concurrent sessions each get their own script.
+    pub fn push_for(&self, marker: &str, replies: impl IntoIterator<Item = Reply>) {
+        let mut inner = self.inner.lock().unwrap();
+        match inner.routed.iter_mut().find(|(m, _)| m == marker) {
+            Some((_, queue)) => queue.extend(replies),
+            None => inner
+                .routed
+                .push((marker.to_string(), replies.into_iter().collect())),
+        }
+    }
+
     /// Makes `/api/tags` answer like an Ollama with these models.
     pub fn serve_ollama_tags(&self, models: &[&str]) {
         self.inner.lock().unwrap().ollama_models =
@@ -200,7 +220,8 @@ impl FakeModel {
 
     /// How many scripted replies are left.
     pub fn remaining(&self) -> usize {
-        self.inner.lock().unwrap().script.len()
+        let inner = self.inner.lock().unwrap();
+        inner.script.len() + inner.routed.iter().map(|(_, q)| q.len()).sum::<usize>()
     }
 }
 
@@ -214,6 +235,12 @@ impl Drop for FakeModel {
 
 fn take(inner: &Arc<Mutex<Inner>>, path: &str, headers: &HeaderMap, body: Value) -> Option<Reply> {
     let mut inner = inner.lock().unwrap();
+    let text = body.to_string();
+    let routed = inner
+        .routed
+        .iter_mut()
+        .find(|(marker, queue)| !queue.is_empty() && text.contains(marker.as_str()))
+        .and_then(|(_, queue)| queue.pop_front());
     inner.received.push(Received {
         path: path.to_string(),
         headers: headers
@@ -227,7 +254,7 @@ fn take(inner: &Arc<Mutex<Inner>>, path: &str, headers: &HeaderMap, body: Value)
             .collect(),
         body,
     });
-    inner.script.pop_front()
+    routed.or_else(|| inner.script.pop_front())
 }
 
 async fn tags(State(inner): State<Arc<Mutex<Inner>>>) -> Response {

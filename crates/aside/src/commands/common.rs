@@ -42,13 +42,20 @@ impl Ctx {
         aside_host::liveness::host_alive(&self.layout, &record.id)
     }
 
-    /// Starts the session's host, detached, and waits (up to 10 s) until its socket answers.
+    /// Starts the session's host, detached, and waits (up to 10 s) until it holds its lock and
+    /// answers on its socket, or has already finished (a session that fails at once).
     pub fn start_host(&self, record: &SessionRecord) -> anyhow::Result<()> {
         let exe = std::env::current_exe().context("while finding the aside binary")?;
-        aside_host::spawn(&self.layout, &record.id, &exe)
+        let mut child = aside_host::spawn(&self.layout, &record.id, &exe)
             .context("while starting the session's host")?;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(self.layout.socket(&record.id)).is_err() {
+        loop {
+            if std::os::unix::net::UnixStream::connect(self.layout.socket(&record.id)).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return Ok(());
+            }
             if std::time::Instant::now() > deadline {
                 anyhow::bail!(
                     "the host of session {} did not start; see {}",
@@ -56,9 +63,8 @@ impl Ctx {
                     self.layout.host_log(&record.id).display()
                 );
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        Ok(())
     }
 
     /// The JSON of a session, as `ls --json` and `show --json` print it.

@@ -180,7 +180,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         integrated: None,
     };
     ctx.index.insert(&record)?;
-    aside_host::spawn(&ctx.layout, &id, &exe).context("while starting the session's host")?;
+    // Waits until the host holds its lock, so no reader ever sees the session without one.
+    ctx.start_host(&record)?;
     println!("{id}");
     eprintln!("started {id}: {}", record.title);
     eprintln!(

@@ -1,0 +1,713 @@
+//! Background sessions through the real binary: temp HOME, ASIDE_HOME and repository, the
+//! built-in agent on the fake model.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aside_testkit::{Chunk, FakeModel, Reply};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    repo: PathBuf,
+    model: FakeModel,
+    extra: Vec<(String, String)>,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let repo = root.join("proj");
+        std::fs::create_dir_all(repo.join("src")).unwrap();
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["config", "user.email", "dev@example.com"]);
+        git(&repo, &["config", "user.name", "Dev"]);
+        std::fs::write(repo.join("README.md"), "# proj\n").unwrap();
+        std::fs::write(repo.join("src/lib.txt"), "alpha\nbeta\ngamma\n").unwrap();
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "init"]);
+        Env {
+            _dir: dir,
+            root,
+            repo,
+            model: FakeModel::start(),
+            extra: vec![],
+        }
+    }
+
+    fn vars(&self) -> Vec<(String, String)> {
+        let home = self.root.join("home");
+        let mut vars: Vec<(String, String)> = [
+            ("HOME", home.display().to_string()),
+            (
+                "XDG_CONFIG_HOME",
+                home.join(".config").display().to_string(),
+            ),
+            (
+                "XDG_DATA_HOME",
+                home.join(".local/share").display().to_string(),
+            ),
+            (
+                "ASIDE_HOME",
+                self.root.join("aside-home").display().to_string(),
+            ),
+            ("ASIDE_PROVIDER", "openai".into()),
+            ("ASIDE_BASE_URL", self.model.openai_base()),
+            ("ASIDE_MODEL", "fake".into()),
+            ("ASIDE_API_KEY", String::new()),
+            ("ASIDE_MAX_RETRIES", "0".into()),
+            ("OLLAMA_HOST", "127.0.0.1:1".into()),
+            // Idle hosts stop soon, so tests leave no process behind (and follow-ups exercise
+            // restarting a host).
+            ("ASIDE_HOST_IDLE_SECS", "3".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        vars.extend(self.extra.iter().cloned());
+        vars
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aside"));
+        cmd.args(args).current_dir(&self.repo).envs(self.vars());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "aside {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "aside {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    }
+
+    fn new_session(&self, task: &str, extra: &[&str]) -> String {
+        let mut args = vec!["new", task];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+
+    fn session(&self, id: &str) -> Value {
+        let list: Value = serde_json::from_str(&self.ok(&["ls", "--all", "--json"])).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Waits (up to 30 s) until the session's status is `status`.
+    fn wait_status(&self, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.session(id);
+            if s["status"] == status {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(
+                    self.root
+                        .join("aside-home/sessions")
+                        .join(id)
+                        .join("host.log"),
+                )
+                .unwrap_or_default();
+                panic!("session {id} never reached {status}: {s}\nhost log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn events(&self, id: &str) -> Vec<Value> {
+        let show: Value = serde_json::from_str(&self.ok(&["show", id, "--json"])).unwrap();
+        show["events"].as_array().unwrap().clone()
+    }
+
+    /// Waits until an event matching `pred` is stored.
+    fn wait_event(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.events(id).iter().any(&pred) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what} event in {id}: {:?}",
+                self.events(id)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn config(&self, text: &str) {
+        let dir = self.root.join("home/.config/aside");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), text).unwrap();
+    }
+}
+
+fn host_pid(id: &str) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes() {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+#[test]
+fn three_isolated_sessions_run_at_once_and_come_back_by_diff_apply_and_merge() {
+    let env = Env::new();
+    for i in 0..3 {
+        env.model.push_for(
+            &format!("task-{i}"),
+            [
+                Reply::stream(vec![Chunk::Delay(Duration::from_millis(500))])
+                    .then(Reply::tool("write_file", json!({"path": format!("src/file{i}.txt"), "content": format!("made by session {i}\n")}))),
+                Reply::text(&format!("Created src/file{i}.txt.")),
+            ],
+        );
+    }
+    let ids: Vec<String> = (0..3)
+        .map(|i| env.new_session(&format!("task-{i}: create src/file{i}.txt"), &[]))
+        .collect();
+    // The launching commands have exited; the sessions are still at work.
+    for id in &ids {
+        let status = env.session(id)["status"].as_str().unwrap().to_string();
+        assert!(
+            ["queued", "starting", "running"].contains(&status.as_str()),
+            "{id} is {status}"
+        );
+    }
+    let sessions: Vec<Value> = ids
+        .iter()
+        .map(|id| env.wait_status(id, "completed"))
+        .collect();
+    let worktrees: std::collections::HashSet<&str> = sessions
+        .iter()
+        .map(|s| s["worktree"].as_str().unwrap())
+        .collect();
+    assert_eq!(worktrees.len(), 3);
+    for (i, s) in sessions.iter().enumerate() {
+        assert_eq!(s["changed_files"], 1, "{s}");
+        assert_eq!(s["pending_permission"], false);
+        assert_eq!(s["agent"], "builtin");
+        assert_eq!(s["mode"], "isolated");
+        let branch = s["branch"].as_str().unwrap();
+        assert!(
+            branch.starts_with(&format!("aside/task-{i}-create-src-file{i}")),
+            "{branch}"
+        );
+        assert!(s["worktree"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}.worktrees/", env.repo.display())));
+        // The checkpoint commit holds the agent's work.
+        assert_eq!(
+            git(
+                Path::new(s["worktree"].as_str().unwrap()),
+                &["status", "--porcelain"]
+            ),
+            ""
+        );
+    }
+
+    let stat = env.ok(&["diff", &ids[0], "--stat"]);
+    assert!(
+        stat.contains("src/file0.txt | 1 +") && stat.contains("1 file changed"),
+        "{stat}"
+    );
+    let diff = env.ok(&["diff", &ids[0]]);
+    assert!(diff.contains("+made by session 0"));
+
+    // apply: exactly the agent's change, uncommitted.
+    assert_eq!(env.ok(&["apply", &ids[0]]), "src/file0.txt");
+    assert_eq!(
+        git(&env.repo, &["status", "--porcelain"]),
+        "?? src/file0.txt"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("src/file0.txt")).unwrap(),
+        "made by session 0\n"
+    );
+
+    // merge and merge --squash: exactly the agent's change, committed.
+    std::fs::remove_file(env.repo.join("src/file0.txt")).unwrap();
+    env.ok(&["merge", &ids[1]]);
+    assert_eq!(
+        git(&env.repo, &["diff", "--name-only", "HEAD~1", "HEAD"]),
+        "src/file1.txt"
+    );
+    env.ok(&["merge", &ids[2], "--squash"]);
+    assert_eq!(
+        git(&env.repo, &["show", "--name-only", "--format=%s", "HEAD"]),
+        "task-2: create src/file2.txt\n\nsrc/file2.txt"
+    );
+    assert_eq!(git(&env.repo, &["status", "--porcelain"]), "");
+
+    // rm: merged or applied work goes without --force; the worktree and branch are gone.
+    for id in &ids {
+        env.ok(&["rm", id]);
+    }
+    for s in &sessions {
+        assert!(!Path::new(s["worktree"].as_str().unwrap()).exists());
+    }
+    assert_eq!(git(&env.repo, &["branch", "--list", "aside/*"]), "");
+    assert_eq!(env.ok(&["ls", "--all", "--json"]), "[]");
+}
+
+#[test]
+fn apply_keeps_uncommitted_user_work_and_refuses_on_the_same_files() {
+    let env = Env::new();
+    env.model.push_for(
+        "lib-task",
+        [
+            Reply::tool(
+                "edit_file",
+                json!({"path": "src/lib.txt", "old_string": "beta", "new_string": "BETA"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let id = env.new_session("lib-task: uppercase beta", &[]);
+    env.wait_status(&id, "completed");
+    // The user has work of their own, uncommitted, in other files.
+    std::fs::write(env.repo.join("README.md"), "# proj\nmy notes\n").unwrap();
+    std::fs::write(env.repo.join("scratch.txt"), "untracked\n").unwrap();
+    git(&env.repo, &["add", "README.md"]);
+    std::fs::write(env.repo.join("README.md"), "# proj\nmy notes\nmore\n").unwrap();
+    assert_eq!(env.ok(&["apply", &id]), "src/lib.txt");
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("src/lib.txt")).unwrap(),
+        "alpha\nBETA\ngamma\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        "# proj\nmy notes\nmore\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("scratch.txt")).unwrap(),
+        "untracked\n"
+    );
+    assert_eq!(
+        git(&env.repo, &["diff", "--cached", "--name-only"]),
+        "README.md",
+        "the user's staging is untouched"
+    );
+
+    // Applying onto the user's own uncommitted change of the same file is refused; nothing moves.
+    git(&env.repo, &["checkout", "--", "src/lib.txt"]);
+    std::fs::write(env.repo.join("src/lib.txt"), "alpha\nmine\ngamma\n").unwrap();
+    let err = env.fails(&["apply", &id]);
+    assert_eq!(err, "aside: refused: you have uncommitted changes in src/lib.txt; commit or stash them first. Nothing was changed");
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("src/lib.txt")).unwrap(),
+        "alpha\nmine\ngamma\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        "# proj\nmy notes\nmore\n"
+    );
+
+    // rm refuses unapplied work; --force discards it.
+    env.model.push_for(
+        "other-task",
+        [
+            Reply::tool("write_file", json!({"path": "x.txt", "content": "x"})),
+            Reply::text("ok"),
+        ],
+    );
+    let id2 = env.new_session("other-task: write x", &[]);
+    env.wait_status(&id2, "completed");
+    let err = env.fails(&["rm", &id2]);
+    assert!(
+        err.contains("holds work that was neither applied nor merged (1 changed files)"),
+        "{err}"
+    );
+    env.ok(&["rm", &id2, "--force", "--keep-branch"]);
+    assert_eq!(
+        git(
+            &env.repo,
+            &[
+                "branch",
+                "--list",
+                "aside/other-task*",
+                "--format=%(refname:short)"
+            ]
+        )
+        .lines()
+        .count(),
+        1
+    );
+}
+
+#[test]
+fn a_killed_host_is_interrupted_and_resume_completes_the_turn() {
+    let env = Env::new();
+    env.model.push_for(
+        "resume-task",
+        [
+            Reply::stream(vec![Chunk::Text("Working on it".into()), Chunk::Hang]),
+            Reply::text("Finished after resume."),
+        ],
+    );
+    let id = env.new_session("resume-task: do a long thing", &[]);
+    env.wait_event(&id, "first chunk", |e| e["kind"] == "agent_message_chunk");
+    let pid = host_pid(&id).expect("host process");
+    kill_9(pid);
+    env.wait_status(&id, "interrupted");
+    assert_eq!(env.ok(&["resume", &id]), id);
+    let done = env.wait_status(&id, "completed");
+    assert_eq!(done["status"], "completed");
+    let events = env.events(&id);
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
+    let texts: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "agent_message_chunk")
+        .map(|e| e["data"]["content"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.iter().filter(|t| **t == "Working on it").count(), 1);
+    assert!(texts.concat().contains("Finished after resume."));
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "prompt" && e["data"]["resumed"] == true));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["kind"] == "prompt" && e["data"]["resumed"] == false)
+            .count(),
+        1
+    );
+}
+
+fn kill_9(pid: i32) {
+    let status = Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn cancel_mid_turn_then_follow_up() {
+    let env = Env::new();
+    env.model.push_for(
+        "cancel-task",
+        [
+            Reply::stream(vec![Chunk::Text("Thinking".into()), Chunk::Hang]),
+            Reply::text("Second turn done."),
+        ],
+    );
+    let id = env.new_session("cancel-task: think forever", &[]);
+    env.wait_event(&id, "first chunk", |e| e["kind"] == "agent_message_chunk");
+    env.ok(&["cancel", &id]);
+    env.wait_status(&id, "cancelled");
+    assert!(env
+        .events(&id)
+        .iter()
+        .any(|e| e["kind"] == "turn_end" && e["data"]["stopReason"] == "cancelled"));
+    let err = env.fails(&["cancel", &id]);
+    assert_eq!(err, "aside: nothing to cancel: the session is cancelled");
+    env.ok(&["send", &id, "try again"]);
+    env.wait_status(&id, "completed");
+    let show = env.ok(&["show", &id]);
+    assert!(
+        show.contains("> try again") && show.contains("agent: Second turn done."),
+        "{show}"
+    );
+}
+
+#[test]
+fn permissions_are_answered_from_another_process() {
+    let env = Env::new();
+    env.model.push_for(
+        "perm-yes",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "yes.txt", "content": "allowed\n"}),
+            ),
+            Reply::text("wrote it"),
+        ],
+    );
+    env.model.push_for(
+        "perm-no",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "no.txt", "content": "denied\n"}),
+            ),
+            Reply::text("ok, not writing"),
+        ],
+    );
+    let yes = env.new_session("perm-yes: write yes.txt", &["--approve", "ask"]);
+    let no = env.new_session("perm-no: write no.txt", &["--approve", "ask"]);
+    for id in [&yes, &no] {
+        let s = env.wait_status(id, "needs_input");
+        assert_eq!(s["pending_permission"], true);
+    }
+    let ls = env.ok(&["ls"]);
+    assert!(ls.contains("NEEDS_INPUT"), "{ls}");
+    env.ok(&["approve", &yes]);
+    env.ok(&["deny", &no]);
+    let yes_s = env.wait_status(&yes, "completed");
+    let no_s = env.wait_status(&no, "completed");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(yes_s["worktree"].as_str().unwrap()).join("yes.txt"))
+            .unwrap(),
+        "allowed\n"
+    );
+    assert!(!Path::new(no_s["worktree"].as_str().unwrap())
+        .join("no.txt")
+        .exists());
+    assert_eq!(yes_s["pending_permission"], false);
+    let err = env.fails(&["approve", &yes]);
+    assert_eq!(
+        err,
+        format!("aside: session {yes}: no permission request is waiting for an answer")
+    );
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_nothing_is_half_made() {
+    let mut env = Env::new();
+    let plain = env.root.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let err = env.fails(&["new", "task", "--repo", plain.to_str().unwrap()]);
+    assert_eq!(err, format!("aside: {} is not inside a git repository; isolated sessions need one. Run aside in a repository, pass --repo DIR, or use --workspace", plain.display()));
+    let err = env.fails(&["new", "task", "--agent", "nope"]);
+    assert_eq!(err, "aside: unknown agent `nope`; known agents: builtin, copilot, codex, claude, gemini, qwen, opencode. Declare others under [agents.NAME] in the config file");
+    let err = env.fails(&["new", "task", "--base", "no-such-ref"]);
+    assert!(err.contains("--base no-such-ref is not a commit"), "{err}");
+    assert_eq!(env.ok(&["ls", "--all", "--json"]), "[]", "nothing recorded");
+    assert_eq!(
+        git(&env.repo, &["worktree", "list"]).lines().count(),
+        1,
+        "no worktree made"
+    );
+
+    let err = env.fails(&["show", "zzzz"]);
+    assert_eq!(
+        err,
+        "aside: no session matches `zzzz`; `aside ls --all` lists them"
+    );
+
+    // An agent that is not installed, one that never speaks ACP, and one that crashes mid-turn.
+    let crasher = env.root.join("crasher.py");
+    std::fs::write(&crasher, r#"
+import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg.get("method") == "initialize":
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"protocolVersion": 1, "agentCapabilities": {}}}), flush=True)
+    elif msg.get("method") == "session/new":
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"sessionId": "s1"}}), flush=True)
+    elif msg.get("method") == "session/prompt":
+        print("fatal: out of cheese", file=sys.stderr, flush=True)
+        sys.exit(3)
+"#).unwrap();
+    env.config(&format!(
+        "[agents.ghost]\ncommand = [\"aside-test-no-such-agent\"]\n[agents.mute]\ncommand = [\"sleep\", \"30\"]\n[agents.crasher]\ncommand = [\"python3\", \"{}\"]\n",
+        crasher.display()
+    ));
+    env.extra
+        .push(("ASIDE_AGENT_STARTUP_TIMEOUT".into(), "1".into()));
+    let ghost = env.new_session("ghost task", &["--agent", "ghost"]);
+    let s = env.wait_status(&ghost, "failed");
+    assert_eq!(s["reason"], "agent command `aside-test-no-such-agent` not found: install it or choose another agent (aside new --agent NAME)");
+    let mute = env.new_session("mute task", &["--agent", "mute"]);
+    let s = env.wait_status(&mute, "failed");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the agent `sleep 30` did not answer ACP `initialize` within 1 s"),
+        "{s}"
+    );
+    let crash = env.new_session("crash task", &["--agent", "crasher"]);
+    let s = env.wait_status(&crash, "failed");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exited mid-turn") && reason.contains("fatal: out of cheese"),
+        "{reason}"
+    );
+    assert!(
+        Path::new(s["worktree"].as_str().unwrap()).exists(),
+        "the worktree is kept"
+    );
+    assert!(
+        env.events(&crash).iter().any(|e| e["kind"] == "prompt"),
+        "the events are kept"
+    );
+    let show = env.ok(&["show", &crash]);
+    assert!(show.contains("status:   failed — "), "{show}");
+
+    // An ambiguous prefix lists the matches.
+    let ids: Vec<String> = serde_json::from_str::<Value>(&env.ok(&["ls", "--json"]))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let shared = (1..8).rev().find_map(|n| {
+        let prefixes: Vec<&str> = ids.iter().map(|i| &i[..n]).collect();
+        prefixes
+            .iter()
+            .find(|p| prefixes.iter().filter(|q| q == p).count() > 1)
+            .map(|p| p.to_string())
+    });
+    if let Some(prefix) = shared {
+        let err = env.fails(&["show", &prefix]);
+        assert!(err.contains("is ambiguous: it matches"), "{err}");
+    }
+    let err = env.fails(&["show", ""]);
+    assert!(err.contains("no session matches"), "{err}");
+}
+
+#[test]
+fn two_new_sessions_at_the_same_moment_get_their_own_worktrees() {
+    let env = Env::new();
+    env.model
+        .push_for("twin", [Reply::text("one"), Reply::text("two")]);
+    let children: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            env.cmd(&["new", "twin task"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let ids: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    let a = env.wait_status(&ids[0], "completed");
+    let b = env.wait_status(&ids[1], "completed");
+    assert_ne!(a["worktree"], b["worktree"]);
+    assert_ne!(a["branch"], b["branch"]);
+    assert_eq!(git(&env.repo, &["worktree", "list"]).lines().count(), 3);
+}
+
+#[test]
+fn a_follow_up_restarts_a_stopped_host_and_continues_the_agent_session() {
+    let env = Env::new();
+    env.model.push_for(
+        "memory-task",
+        [
+            Reply::text("The secret word is heliotrope."),
+            Reply::text("It was heliotrope."),
+        ],
+    );
+    let id = env.new_session("memory-task: pick a secret word", &[]);
+    env.wait_status(&id, "completed");
+    // The idle host stops (ASIDE_HOST_IDLE_SECS=3); the session stays completed, not interrupted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host_pid(&id).is_some() {
+        assert!(Instant::now() < deadline, "the idle host never stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(env.session(&id)["status"], "completed");
+    env.ok(&["send", &id, "what was the word?"]);
+    env.wait_event(&id, "second answer", |e| {
+        e["kind"] == "turn_end" && e["seq"].as_u64().unwrap() > 10
+    });
+    env.wait_status(&id, "completed");
+    let last = env.model.received().last().unwrap().body.to_string();
+    assert!(
+        last.contains("The secret word is heliotrope.") && last.contains("what was the word?"),
+        "{last}"
+    );
+}
+
+#[test]
+fn sessions_beyond_the_limit_wait_queued_and_start_in_order() {
+    let env = Env::new();
+    env.config("[sessions]\nmax_concurrent = 1\n");
+    env.model.push_for(
+        "slot-a",
+        [Reply::stream(vec![
+            Chunk::Text("A working".into()),
+            Chunk::Hang,
+        ])],
+    );
+    env.model.push_for("slot-b", [Reply::text("B done")]);
+    env.model.push_for("slot-c", [Reply::text("C done")]);
+    let a = env.new_session("slot-a: first", &[]);
+    env.wait_status(&a, "running");
+    let b = env.new_session("slot-b: second", &[]);
+    let c = env.new_session("slot-c: third", &[]);
+    env.wait_status(&b, "queued");
+    env.wait_status(&c, "queued");
+    env.ok(&["cancel", &a]);
+    env.wait_status(&c, "completed");
+    env.wait_status(&b, "completed");
+    let started = |id: &str| {
+        env.events(id)
+            .iter()
+            .find(|e| e["kind"] == "status" && e["data"]["status"] == "starting")
+            .map(|e| e["ts"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(
+        started(&b) <= started(&c),
+        "b was queued first and starts first"
+    );
+}
