@@ -182,6 +182,24 @@ impl Env {
     }
 }
 
+/// Command lines of processes whose working directory is inside `dir`.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if entry.file_name().to_string_lossy().parse::<i32>().is_err() {
+            continue;
+        }
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+            continue;
+        };
+        if cwd.starts_with(dir) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    found
+}
+
 fn host_pid(id: &str) -> Option<i32> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -709,5 +727,76 @@ fn sessions_beyond_the_limit_wait_queued_and_start_in_order() {
     assert!(
         started(&b) <= started(&c),
         "b was queued first and starts first"
+    );
+}
+
+/// The `copilot` preset against the real GitHub Copilot CLI from npm, offline, pointed at the
+/// fake model. `.ci/run` installs @github/copilot and sets ASIDE_TEST_COPILOT to its native binary.
+#[test]
+fn copilot_preset_runs_the_real_copilot_cli() {
+    let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") else {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
+        return;
+    };
+    let mut env = Env::new();
+    let bin_dir = Path::new(&copilot).parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.extra.extend([
+        ("PATH".to_string(), path),
+        ("COPILOT_OFFLINE".to_string(), "true".to_string()),
+        (
+            "COPILOT_PROVIDER_BASE_URL".to_string(),
+            env.model.openai_base(),
+        ),
+        (
+            "COPILOT_PROVIDER_API_KEY".to_string(),
+            "test-key".to_string(),
+        ),
+        ("COPILOT_MODEL".to_string(), "fake-model".to_string()),
+    ]);
+    env.model.push_for("copilot-task", [
+        Reply::tool("bash", json!({"command": "echo hello from copilot > hello.txt", "description": "Write hello.txt", "mode": "sync"})),
+        Reply::text("Done by Copilot."),
+    ]);
+    let id = env.new_session("copilot-task: say hello", &["--agent", "copilot"]);
+    let s = env.wait_status(&id, "completed");
+    let tools: Vec<String> = env.model.received()[0].body["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t["function"]["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    eprintln!("copilot tools: {tools:?}");
+    assert_eq!(s["agent"], "copilot");
+    assert!(tools.contains(&"bash".to_string()), "{tools:?}");
+    let show = env.ok(&["show", &id]);
+    assert!(show.contains("Done by Copilot."), "{show}");
+    // Copilot's own tool ran in the session's worktree, under the `all` policy, and was checkpointed.
+    assert_eq!(s["changed_files"], 1, "{s}");
+    assert_eq!(
+        env.ok(&["diff", &id, "--stat"])
+            .lines()
+            .next()
+            .unwrap()
+            .trim(),
+        "hello.txt | 1 +"
+    );
+    assert!(
+        env.events(&id).iter().any(|e| e["kind"] == "permission"),
+        "the policy answered Copilot's permission request"
+    );
+    // Its whole process group is gone once the host stops it.
+    let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
+    env.ok(&["rm", &id, "--force"]);
+    assert_eq!(
+        processes_in(&worktree),
+        Vec::<String>::new(),
+        "nothing left running in the worktree"
     );
 }

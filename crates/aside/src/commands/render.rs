@@ -223,6 +223,27 @@ impl LogPrinter {
                 e.data["files"].as_array().map(Vec::len).unwrap_or(0)
             ),
             "error" => e.data["message"].as_str().unwrap_or_default().to_string(),
+            "usage_update" => format!(
+                "{} of {} tokens in context",
+                e.data["used"].as_u64().unwrap_or(0),
+                e.data["size"].as_u64().unwrap_or(0)
+            ),
+            "session_info_update" => match e.data["title"].as_str() {
+                Some(title) => format!("title: {title}"),
+                None => return,
+            },
+            "available_commands_update" => format!(
+                "{} commands available",
+                e.data["availableCommands"]
+                    .as_array()
+                    .map(Vec::len)
+                    .unwrap_or(0)
+            ),
+            "current_mode_update" => format!(
+                "mode: {}",
+                e.data["currentModeId"].as_str().unwrap_or_default()
+            ),
+            "config_option_update" | "cancel_requested" => return,
             _ => e.data.to_string(),
         };
         let _ = writeln!(stdout, "[{}] {line}", e.kind);
