@@ -84,6 +84,9 @@ pub struct Config {
 pub struct SessionsConfig {
     /// How many sessions run at once; the rest wait as `queued`. Default: 2 × cores.
     pub max_concurrent: Option<usize>,
+    /// Spare worktrees kept checked out per repository, so a new isolated session starts
+    /// without waiting for a checkout. Default 1; 0 turns the pool off.
+    pub worktree_pool: Option<usize>,
 }
 
 /// `[agents.NAME]` in config.toml: an ACP agent started as `command`.

@@ -153,6 +153,96 @@ pub fn create_worktree(repo: &Path, path: &Path, branch: &str, base: &str) -> Re
     copy_worktree_includes(repo, path)
 }
 
+/// The directory of spare worktrees kept ready for new sessions: `<repo>.worktrees/.pool`.
+pub fn pool_dir(repo: &Path) -> PathBuf {
+    worktree_path(repo, ".pool")
+}
+
+/// Spares whose checkout is complete: `spare-N` directories with a `spare-N.ready` marker.
+fn ready_spares(repo: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(pool_dir(repo)) else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".ready")
+                .map(|spare| pool_dir(repo).join(spare))
+        })
+        .collect()
+}
+
+/// How many spare worktrees are ready.
+pub fn pool_len(repo: &Path) -> usize {
+    ready_spares(repo).len()
+}
+
+/// Checks out a spare worktree (detached at `base`) into the pool; it is offered to new sessions
+/// once its `.ready` marker exists. Directories are only ever moved by git itself, so git never
+/// sees a worktree whose directory is missing (which `git worktree prune` would drop).
+pub fn pool_add(repo: &Path, base: &str) -> Result<()> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let spare = pool_dir(repo).join(format!("spare-{}-{n}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(pool_dir(repo)).map_err(GitError::Spawn)?;
+    let path = spare.display().to_string();
+    let args = [
+        "-c",
+        "checkout.workers=0",
+        "worktree",
+        "add",
+        "-q",
+        "--detach",
+        &path,
+        base,
+    ];
+    check(&args, git_env(repo, &args, &[], None)?)?;
+    std::fs::write(spare.with_extension("ready"), b"").map_err(GitError::Spawn)?;
+    Ok(())
+}
+
+/// Takes a spare worktree from the pool for a session: git moves it to `path` and puts it on a
+/// new `branch` at `base` (only files that differ are written). False when no spare is ready.
+pub fn pool_claim(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<bool> {
+    for spare in ready_spares(repo) {
+        // Creating the claim file is the claim: of two sessions racing for a spare, one wins.
+        let claim = spare.with_extension("claim");
+        if std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+            .is_err()
+        {
+            continue;
+        }
+        let _ = std::fs::remove_file(spare.with_extension("ready"));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
+        }
+        let (from, to) = (spare.display().to_string(), path.display().to_string());
+        let moved = git(repo, &["worktree", "move", &from, &to]);
+        let _ = std::fs::remove_file(&claim);
+        moved?;
+        match git(path, &["checkout", "-q", "-b", branch, base]) {
+            Ok(_) => {
+                copy_worktree_includes(repo, path)?;
+                return Ok(true);
+            }
+            Err(e) => {
+                // A spare that cannot take the branch is dropped; the caller makes a fresh one.
+                let _ = git(repo, &["worktree", "remove", "--force", "--force", &to]);
+                return Err(e);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Copies ignored files matching `.worktreeinclude` (gitignore syntax) from `repo` to `worktree`.
 pub fn copy_worktree_includes(repo: &Path, worktree: &Path) -> Result<()> {
     let include = repo.join(".worktreeinclude");
@@ -599,6 +689,34 @@ mod tests {
         remove_worktree(&repo, &wt, Some("aside/t4"), false).unwrap();
         assert!(!wt.exists());
         assert!(!branch_exists(&repo, "aside/t4"));
+    }
+
+    #[test]
+    fn a_spare_worktree_is_claimed_on_a_new_branch() {
+        let (_d, repo) = repo();
+        let base = resolve_commit(&repo, "HEAD").unwrap();
+        pool_add(&repo, &base).unwrap();
+        assert_eq!(pool_len(&repo), 1);
+        // The repository moved on since the spare was made.
+        std::fs::write(repo.join("a.txt"), "changed\n").unwrap();
+        git(&repo, &["commit", "-qam", "second"]).unwrap();
+        let head = resolve_commit(&repo, "HEAD").unwrap();
+        let wt = worktree_path(&repo, "claimed");
+        assert!(pool_claim(&repo, &wt, "aside/claimed", &head).unwrap());
+        assert_eq!(pool_len(&repo), 0);
+        assert_eq!(
+            std::fs::read_to_string(wt.join("a.txt")).unwrap(),
+            "changed\n"
+        );
+        assert_eq!(
+            git(&wt, &["rev-parse", "--abbrev-ref", "HEAD"]).unwrap(),
+            "aside/claimed"
+        );
+        assert!(git(&repo, &["worktree", "list"])
+            .unwrap()
+            .contains(&wt.display().to_string()));
+        assert!(!pool_claim(&repo, &worktree_path(&repo, "other"), "aside/other", &head).unwrap());
+        remove_worktree(&repo, &wt, Some("aside/claimed"), false).unwrap();
     }
 
     #[test]

@@ -112,6 +112,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         bus,
         record,
         limit,
+        pool_size: config.sessions.worktree_pool.unwrap_or(1),
         last_touch: std::time::Instant::now(),
     };
     let outcome = host.run(ctl_rx).await;
@@ -234,6 +235,7 @@ struct Host {
     bus: broadcast::Sender<Event>,
     record: SessionRecord,
     limit: usize,
+    pool_size: usize,
     last_touch: std::time::Instant,
 }
 
@@ -312,11 +314,30 @@ impl Host {
             let (repo, path) = (self.record.repo.clone(), self.record.worktree.clone());
             let branch = self.record.branch.clone().unwrap_or_default();
             let base = self.record.base.clone().unwrap_or_default();
+            let pool = self.pool_size;
             tokio::task::spawn_blocking(move || {
-                aside_git::create_worktree(&repo, &path, &branch, &base)
+                // A spare from the pool when there is one; a fresh checkout otherwise.
+                let claimed = pool > 0
+                    && aside_git::pool_claim(&repo, &path, &branch, &base).unwrap_or(false);
+                if !claimed {
+                    aside_git::create_worktree(&repo, &path, &branch, &base)?;
+                }
+                Ok::<_, aside_git::GitError>(())
             })
             .await?
             .context("while creating the worktree")?;
+            if pool > 0 {
+                // Refill the pool for the next session while this one works.
+                let repo = self.record.repo.clone();
+                let base = self.record.base.clone().unwrap_or_default();
+                tokio::task::spawn_blocking(move || {
+                    if aside_git::pool_len(&repo) < pool {
+                        if let Err(e) = aside_git::pool_add(&repo, &base) {
+                            tracing::warn!("cannot refill the worktree pool: {e}");
+                        }
+                    }
+                });
+            }
         }
         self.drive_agent(ctl, queue).await.map(|_| ())
     }

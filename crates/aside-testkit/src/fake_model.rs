@@ -131,6 +131,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     /// JSON body.
     pub body: Value,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -253,6 +255,7 @@ fn take(inner: &Arc<Mutex<Inner>>, path: &str, headers: &HeaderMap, body: Value)
             })
             .collect(),
         body,
+        at: std::time::Instant::now(),
     });
     routed.or_else(|| inner.script.pop_front())
 }
