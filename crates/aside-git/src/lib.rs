@@ -292,8 +292,17 @@ pub fn snapshot_tree(dir: &Path) -> Result<String> {
     )?;
     let tmp = tempfile_path(dir)?;
     // Starting from a copy of the real index keeps git's stat cache: fast on big trees.
-    if Path::new(&index).exists() {
+    if let Ok(meta) = std::fs::metadata(&index) {
         std::fs::copy(&index, &tmp).map_err(GitError::Spawn)?;
+        // The copy keeps the original's mtime: git trusts a cached stat only for files older
+        // than its index, and a newer copy would hide edits made in the same clock tick.
+        if let Ok(modified) = meta.modified() {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(&tmp)
+                .map_err(GitError::Spawn)?;
+            file.set_modified(modified).map_err(GitError::Spawn)?;
+        }
     }
     let tmp_str = tmp.display().to_string();
     let env = [("GIT_INDEX_FILE", tmp_str.as_str())];

@@ -3,6 +3,7 @@
 //!   generated 100,000-file one, beside plain `git worktree add` of the same repository;
 //! - host and agent RSS per session;
 //! - 50 concurrent sessions: all complete, no event lost, total memory.
+//!
 //! Set BENCH_FILES to change the size of the big repository.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
