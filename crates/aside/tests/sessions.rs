@@ -800,3 +800,54 @@ fn copilot_preset_runs_the_real_copilot_cli() {
         "nothing left running in the worktree"
     );
 }
+
+#[test]
+fn attach_shows_the_session_live_and_sends_follow_ups() {
+    let env = Env::new();
+    env.model.push_for(
+        "attach-task",
+        [
+            Reply::text("First answer."),
+            Reply::text("Answer to the follow-up."),
+        ],
+    );
+    let id = env.new_session("attach-task: say something", &[]);
+    env.wait_status(&id, "completed");
+    let mut attach = env
+        .cmd(&["attach", &id])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let stdin = attach.stdin.as_mut().unwrap();
+        writeln!(stdin, "and now a follow-up").unwrap();
+    }
+    env.wait_event(&id, "the follow-up's answer", |e| {
+        e["kind"] == "agent_message_chunk"
+            && e["data"]["content"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("llow-up.")
+    });
+    env.wait_status(&id, "completed");
+    // Ctrl-C detaches; the session goes on.
+    Command::new("kill")
+        .arg("-INT")
+        .arg(attach.id().to_string())
+        .status()
+        .unwrap();
+    let out = attach.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("First answer.") && stdout.contains("[prompt] and now a follow-up"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Answer to the follow-up."),
+        "the live part was shown: {stdout}"
+    );
+    assert_eq!(env.session(&id)["status"], "completed");
+}
