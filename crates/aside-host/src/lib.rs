@@ -8,6 +8,7 @@
 pub mod client;
 mod host;
 pub mod liveness;
+pub mod ops;
 pub mod protocol;
 
 pub use host::{run, spawn};

@@ -1,7 +1,6 @@
 //! `aside approve` and `aside deny`: answer a pending permission request.
 
-use super::common::Ctx;
-use aside_host::protocol::{Choice, Request};
+use aside_host::protocol::Choice;
 
 /// Allow the action the agent is waiting on.
 #[derive(clap::Args)]
@@ -21,17 +20,9 @@ pub struct DenyArgs {
 }
 
 fn answer(id: &str, choice: Choice) -> anyhow::Result<()> {
-    let ctx = Ctx::open()?;
+    let ctx = super::common::open()?;
     let record = ctx.resolve(id)?;
-    match aside_host::client::send(&ctx.layout, &record.id, Request::Answer { choice }) {
-        Ok(()) => Ok(()),
-        Err(aside_host::client::ClientError::NoHost) => anyhow::bail!(
-            "session {} has no running host (status {}); nothing is waiting for an answer",
-            record.id,
-            ctx.status(&record)
-        ),
-        Err(e) => anyhow::bail!("session {}: {e}", record.id),
-    }
+    Ok(ctx.answer(&record, choice)?)
 }
 
 pub fn approve(args: ApproveArgs) -> anyhow::Result<()> {

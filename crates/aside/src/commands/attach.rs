@@ -1,6 +1,5 @@
 //! `aside attach`: the session live in the terminal, with a prompt for follow-ups.
 
-use super::common::Ctx;
 use super::render::LogPrinter;
 use aside_host::protocol::{Choice, Request};
 use aside_store::EventLog;
@@ -16,7 +15,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let ctx = Ctx::open()?;
+    let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     if !ctx.host_alive(&record) {
         ctx.start_host(&record)?;

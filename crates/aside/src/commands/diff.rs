@@ -1,7 +1,5 @@
 //! `aside diff`: what the agent changed.
 
-use super::common::{base_of, Ctx};
-
 /// Show the session's changes: its base to its branch, plus anything not yet committed in its
 /// worktree.
 #[derive(clap::Args)]
@@ -14,16 +12,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let ctx = Ctx::open()?;
+    let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
-    if !record.worktree.exists() {
-        anyhow::bail!(
-            "the worktree of {} does not exist (yet): {}",
-            record.id,
-            record.worktree.display()
-        );
-    }
-    let diff = aside_git::diff(&record.worktree, &base_of(&record), args.stat)?;
+    let diff = ctx.diff(&record, args.stat)?;
     if diff.is_empty() {
         eprintln!("no changes");
     } else {

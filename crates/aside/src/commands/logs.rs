@@ -1,6 +1,5 @@
 //! `aside logs`: a session's events as they happen.
 
-use super::common::Ctx;
 use super::render::LogPrinter;
 use aside_core::Status;
 use aside_store::EventLog;
@@ -16,7 +15,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let ctx = Ctx::open()?;
+    let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     let mut printer = LogPrinter::default();
     let stored = EventLog::open(&ctx.layout, &record.id)?.since(0)?;

@@ -1,6 +1,5 @@
 //! `aside ls`: the sessions.
 
-use super::common::Ctx;
 use aside_core::Status;
 
 /// List sessions, newest activity first.
@@ -15,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let ctx = Ctx::open()?;
+    let ctx = super::common::open()?;
     let sessions = ctx.index.list(args.all)?;
     if args.json {
         let list: Vec<_> = sessions.iter().map(|r| ctx.json(r)).collect();

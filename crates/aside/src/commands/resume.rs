@@ -1,7 +1,5 @@
 //! `aside resume`: restart a session whose host died.
 
-use super::common::Ctx;
-
 /// Restart an interrupted session (its host died): a new host relaunches the agent and
 /// continues the same agent session.
 #[derive(clap::Args)]
@@ -11,7 +9,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let ctx = Ctx::open()?;
+    let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     if ctx.host_alive(&record) {
         anyhow::bail!(

@@ -1,7 +1,5 @@
 //! `aside show`: a session's whole conversation.
 
-use super::common::{base_of, Ctx};
-use aside_core::Mode;
 use aside_store::EventLog;
 
 /// Show a session: status, the whole conversation (prompts, agent messages, tool calls with
@@ -16,14 +14,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let ctx = Ctx::open()?;
+    let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     let events = EventLog::open(&ctx.layout, &record.id)?.since(0)?;
-    let files = if record.mode == Mode::Isolated && record.worktree.exists() {
-        aside_git::changed_files(&record.worktree, &base_of(&record)).unwrap_or_default()
-    } else {
-        vec![]
-    };
+    let files = ctx.changed_files(&record);
     if args.json {
         let files: Vec<_> = files
             .iter()

@@ -1,0 +1,526 @@
+//! Session operations shared by every view: the CLI and the web view take the same path for
+//! every write (through the session's host, or its stored record when no host runs).
+
+use crate::client::{self, ClientError};
+use crate::liveness;
+use crate::protocol::{Choice, Request};
+use aside_core::{Approve, Config, Mode, SessionId, SessionRecord, Status};
+use aside_git::{FileChange, GitError};
+use aside_store::{Change, Index, Layout, StoreError};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Why an operation failed. `Refused` and `NotFound` are the user's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// The request makes no sense in the session's state, or its input is wrong.
+    #[error("{0}")]
+    Refused(String),
+    /// No such session (or an ambiguous prefix).
+    #[error("{0}")]
+    NotFound(String),
+    /// git refused or failed (its message says which).
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Something else went wrong.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> OpError {
+        match e {
+            StoreError::NotFound { .. } | StoreError::Ambiguous { .. } => {
+                OpError::NotFound(e.to_string())
+            }
+            other => OpError::Store(other),
+        }
+    }
+}
+
+impl OpError {
+    /// Whether the user can fix it (a 4xx, not a 5xx).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            OpError::Refused(_) | OpError::NotFound(_) => true,
+            OpError::Git(e) => !matches!(e, GitError::Spawn(_) | GitError::Failed { .. }),
+            _ => false,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, OpError>;
+
+/// What a new session needs.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The task.
+    pub task: String,
+    /// Agent name.
+    pub agent: String,
+    /// Isolation.
+    pub mode: Mode,
+    /// Start commit or branch (isolated).
+    pub base: Option<String>,
+    /// Worktree and branch name (isolated).
+    pub name: Option<String>,
+    /// Approval policy; default by mode.
+    pub approve: Option<Approve>,
+    /// A directory in the repository.
+    pub dir: PathBuf,
+}
+
+/// The sessions of one `$ASIDE_HOME`.
+pub struct Sessions {
+    /// Where state lives.
+    pub layout: Layout,
+    /// The index.
+    pub index: Index,
+}
+
+/// A branch-safe name from the task: a few words, lowercase, dashes.
+pub fn slug(task: &str) -> String {
+    let words: Vec<String> = task
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(5)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let mut slug = words.join("-");
+    slug.truncate(40);
+    let slug = slug.trim_end_matches('-').to_string();
+    if slug.is_empty() {
+        "task".to_string()
+    } else {
+        slug
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with(['.', '-'])
+        && !name.contains("..")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn exe() -> Result<PathBuf> {
+    std::env::current_exe()
+        .map_err(|e| OpError::Internal(format!("cannot find the aside binary: {e}")))
+}
+
+impl Sessions {
+    /// The sessions under `$ASIDE_HOME`.
+    pub fn open() -> Result<Sessions> {
+        Sessions::open_at(Layout::new(aside_core::paths::aside_home()))
+    }
+
+    /// The sessions under `layout`.
+    pub fn open_at(layout: Layout) -> Result<Sessions> {
+        let index = Index::open(&layout)?;
+        Ok(Sessions { layout, index })
+    }
+
+    /// The session `prefix` names.
+    pub fn resolve(&self, prefix: &str) -> Result<SessionRecord> {
+        Ok(self.index.resolve(prefix)?)
+    }
+
+    /// Whether the session's host runs.
+    pub fn host_alive(&self, record: &SessionRecord) -> bool {
+        liveness::host_alive(&self.layout, &record.id)
+    }
+
+    /// The status as a reader sees it: an active session whose host is gone is interrupted.
+    pub fn status(&self, record: &SessionRecord) -> Status {
+        if record.status.is_active() && !self.host_alive(record) {
+            Status::Interrupted
+        } else {
+            record.status
+        }
+    }
+
+    /// The JSON of a session, as `ls --json`, `show --json` and the web view show it.
+    pub fn json(&self, r: &SessionRecord) -> Value {
+        json!({
+            "id": r.id,
+            "title": r.title,
+            "task": r.task,
+            "agent": r.agent,
+            "mode": r.mode.as_str(),
+            "approve": r.approve.as_str(),
+            "status": self.status(r).as_str(),
+            "reason": r.reason,
+            "repo": r.repo,
+            "worktree": r.worktree,
+            "branch": r.branch,
+            "base": r.base,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+            "changed_files": r.changed_files,
+            "pending_permission": r.pending_permission,
+            "archived": r.archived,
+            "integrated": r.integrated,
+        })
+    }
+
+    /// Starts the session's host, detached, and waits (up to 10 s) until it holds its lock and
+    /// answers on its socket, or has already finished (a session that fails at once).
+    pub fn start_host(&self, record: &SessionRecord) -> Result<()> {
+        let mut child = crate::spawn(&self.layout, &record.id, &exe()?)
+            .map_err(|e| OpError::Internal(format!("cannot start the session's host: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if std::os::unix::net::UnixStream::connect(self.layout.socket(&record.id)).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(OpError::Internal(format!(
+                    "the host of session {} did not start; see {}",
+                    record.id,
+                    self.layout.host_log(&record.id).display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Records a new session and starts its host.
+    pub fn create(&self, new: NewSession, config: &Config) -> Result<SessionRecord> {
+        if new.task.trim().is_empty() {
+            return Err(OpError::Refused(
+                "the task is empty: say what the agent should do, e.g. aside new \"fix the failing test\"".into(),
+            ));
+        }
+        let exe = exe()?;
+        let agent_command =
+            aside_core::agents::agent_command(&new.agent, config, &exe.display().to_string())
+                .map_err(OpError::Refused)?;
+        let dir = new
+            .dir
+            .canonicalize()
+            .map_err(|_| OpError::Refused(format!("{} does not exist", new.dir.display())))?;
+        let approve = new.approve.unwrap_or(if new.mode == Mode::Isolated {
+            Approve::All
+        } else {
+            Approve::Ask
+        });
+        let mut id = SessionId::random();
+        while self.index.get(&id)?.is_some() {
+            id = SessionId::random();
+        }
+        let title: String = new
+            .task
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(100)
+            .collect();
+        let (repo, worktree, branch, base) = match new.mode {
+            Mode::Isolated => {
+                let repo = aside_git::repo_root(&dir).map_err(|_| {
+                    OpError::Refused(format!(
+                        "{} is not inside a git repository; isolated sessions need one. Run aside in a repository, pass --repo DIR, or use --workspace",
+                        dir.display()
+                    ))
+                })?;
+                let base_ref = new.base.as_deref().unwrap_or("HEAD");
+                let base = aside_git::resolve_commit(&repo, base_ref).map_err(|_| {
+                    OpError::Refused(if new.base.is_some() {
+                        format!("--base {base_ref} is not a commit in {}", repo.display())
+                    } else {
+                        format!("{} has no commits yet; make a first commit (the worktree starts from it) or use --workspace", repo.display())
+                    })
+                })?;
+                let name = match &new.name {
+                    Some(name) if !valid_name(name) => {
+                        return Err(OpError::Refused(format!(
+                            "invalid --name `{name}`: use letters, digits, '-', '_' and '.' (it names a branch and a directory)"
+                        )))
+                    }
+                    Some(name) => name.clone(),
+                    None => format!("{}-{}", slug(&new.task), &id.as_str()[..4]),
+                };
+                let branch = format!("aside/{name}");
+                let worktree = aside_git::worktree_path(&repo, &name);
+                if aside_git::branch_exists(&repo, &branch) {
+                    return Err(OpError::Refused(format!(
+                        "branch {branch} already exists in {}; choose another --name",
+                        repo.display()
+                    )));
+                }
+                if worktree.exists() {
+                    return Err(OpError::Refused(format!(
+                        "{} already exists; choose another --name",
+                        worktree.display()
+                    )));
+                }
+                (repo, worktree, Some(branch), Some(base))
+            }
+            Mode::Workspace => {
+                let repo = aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone());
+                let base = aside_git::resolve_commit(&repo, "HEAD").ok();
+                (repo.clone(), repo, None, base)
+            }
+        };
+        let now = aside_core::now();
+        let record = SessionRecord {
+            id,
+            title,
+            task: new.task,
+            agent: new.agent,
+            agent_command,
+            mode: new.mode,
+            approve,
+            status: Status::Queued,
+            reason: None,
+            repo,
+            worktree,
+            branch,
+            base,
+            created_at: now.clone(),
+            updated_at: now,
+            archived: false,
+            pending_permission: false,
+            changed_files: 0,
+            acp_session_id: None,
+            integrated: None,
+        };
+        self.index.insert(&record)?;
+        // Waits until the host holds its lock, so no reader sees the session without one.
+        self.start_host(&record)?;
+        Ok(record)
+    }
+
+    fn request(&self, record: &SessionRecord, request: Request, nothing: &str) -> Result<()> {
+        match client::send(&self.layout, &record.id, request) {
+            Ok(()) => Ok(()),
+            Err(ClientError::NoHost) => Err(OpError::Refused(format!(
+                "session {} has no running host (status {}); {nothing}",
+                record.id,
+                self.status(record)
+            ))),
+            Err(ClientError::Refused(reason)) => Err(OpError::Refused(reason)),
+            Err(e) => Err(OpError::Internal(e.to_string())),
+        }
+    }
+
+    /// A follow-up; starts the session's host again when it has stopped.
+    pub fn send(&self, record: &SessionRecord, text: &str) -> Result<()> {
+        if text.trim().is_empty() {
+            return Err(OpError::Refused("the message is empty".into()));
+        }
+        if !self.host_alive(record) {
+            self.start_host(record)?;
+        }
+        self.request(
+            record,
+            Request::Prompt {
+                text: text.to_string(),
+            },
+            "it could not be restarted",
+        )
+    }
+
+    /// Cancels the current turn.
+    pub fn cancel(&self, record: &SessionRecord) -> Result<()> {
+        self.request(record, Request::Cancel, "nothing to cancel")
+    }
+
+    /// Answers the pending permission request.
+    pub fn answer(&self, record: &SessionRecord, choice: Choice) -> Result<()> {
+        self.request(
+            record,
+            Request::Answer { choice },
+            "nothing is waiting for an answer",
+        )
+        .map_err(|e| match e {
+            OpError::Refused(reason) if !reason.starts_with("session ") => {
+                OpError::Refused(format!("session {}: {reason}", record.id))
+            }
+            other => other,
+        })
+    }
+
+    fn refuse_while_working(&self, record: &SessionRecord) -> Result<()> {
+        let status = self.status(record);
+        if matches!(
+            status,
+            Status::Running | Status::NeedsInput | Status::Starting
+        ) {
+            return Err(OpError::Refused(format!(
+                "session {} is still working ({status}); wait for the turn to end, or `aside cancel {}`",
+                record.id, record.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The commit a session's changes are measured from.
+    pub fn base_of(record: &SessionRecord) -> String {
+        record.base.clone().unwrap_or_else(|| "HEAD".to_string())
+    }
+
+    /// Files the session changed (isolated sessions with a worktree).
+    pub fn changed_files(&self, record: &SessionRecord) -> Vec<FileChange> {
+        if record.mode == Mode::Isolated && record.worktree.exists() {
+            aside_git::changed_files(&record.worktree, &Sessions::base_of(record))
+                .unwrap_or_default()
+        } else {
+            vec![]
+        }
+    }
+
+    /// The session's diff (or its `--stat`).
+    pub fn diff(&self, record: &SessionRecord, stat: bool) -> Result<String> {
+        if !record.worktree.exists() {
+            return Err(OpError::Refused(format!(
+                "the worktree of {} does not exist (yet): {}",
+                record.id,
+                record.worktree.display()
+            )));
+        }
+        Ok(aside_git::diff(
+            &record.worktree,
+            &Sessions::base_of(record),
+            stat,
+        )?)
+    }
+
+    /// Applies the session's changes to the repository as uncommitted changes.
+    pub fn apply(&self, record: &SessionRecord) -> Result<Vec<String>> {
+        if record.mode == Mode::Workspace {
+            return Err(OpError::Refused(format!(
+                "session {} worked in your workspace directly: its changes are already there",
+                record.id
+            )));
+        }
+        self.refuse_while_working(record)?;
+        let files = aside_git::apply(&record.repo, &record.worktree, &Sessions::base_of(record))?;
+        if !files.is_empty() {
+            self.index
+                .update(&record.id, Change::Integrated("applied"))?;
+        }
+        Ok(files)
+    }
+
+    /// Merges the session's branch (checkpointing anything uncommitted first).
+    pub fn merge(&self, record: &SessionRecord, squash: bool) -> Result<String> {
+        let (Mode::Isolated, Some(branch)) = (record.mode, record.branch.as_deref()) else {
+            return Err(OpError::Refused(format!(
+                "session {} worked in your workspace directly: there is no branch to merge",
+                record.id
+            )));
+        };
+        self.refuse_while_working(record)?;
+        if record.worktree.exists() {
+            aside_git::checkpoint(
+                &record.worktree,
+                &format!("aside: {} (before merge)", record.title),
+            )?;
+        }
+        let message = if squash {
+            record.title.clone()
+        } else {
+            format!("Merge {branch}: {}", record.title)
+        };
+        let commit = aside_git::merge(&record.repo, branch, squash, &message)?;
+        self.index
+            .update(&record.id, Change::Integrated("merged"))?;
+        Ok(commit)
+    }
+
+    /// Stops the session, removes its worktree (and branch unless `keep_branch`) and forgets it.
+    /// Refused while it holds work neither applied nor merged, unless `force`.
+    pub fn remove(&self, record: &SessionRecord, force: bool, keep_branch: bool) -> Result<()> {
+        if record.mode == Mode::Isolated
+            && record.worktree.exists()
+            && !force
+            && record.integrated.is_none()
+        {
+            let files = aside_git::changed_files(&record.worktree, &Sessions::base_of(record))?;
+            let merged = record
+                .branch
+                .as_deref()
+                .is_some_and(|b| aside_git::is_merged(&record.repo, b));
+            if !files.is_empty() && !merged {
+                return Err(OpError::Refused(format!(
+                    "session {} holds work that was neither applied nor merged ({} changed files); `aside apply {}` or `aside merge {}` it first, or pass --force to discard it",
+                    record.id, files.len(), record.id, record.id
+                )));
+            }
+        }
+        if self.host_alive(record) {
+            let _ = client::send(&self.layout, &record.id, Request::Stop);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.host_alive(record) {
+                if Instant::now() > deadline {
+                    return Err(OpError::Internal(format!(
+                        "the host of {} did not stop; try again",
+                        record.id
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if record.mode == Mode::Isolated {
+            aside_git::remove_worktree(
+                &record.repo,
+                &record.worktree,
+                record.branch.as_deref(),
+                keep_branch,
+            )?;
+        }
+        self.index.delete(&record.id)?;
+        let _ = std::fs::remove_dir_all(self.layout.session_dir(&record.id));
+        Ok(())
+    }
+
+    /// Hides (or shows again) a session.
+    pub fn archive(&self, record: &SessionRecord, archived: bool) -> Result<()> {
+        Ok(self.index.update(&record.id, Change::Archived(archived))?)
+    }
+
+    /// The repositories sessions were started in, most recent first.
+    pub fn repos(&self) -> Result<Vec<PathBuf>> {
+        let mut repos: Vec<PathBuf> = Vec::new();
+        for r in self.index.list(true)? {
+            if !repos.contains(&r.repo) {
+                repos.push(r.repo);
+            }
+        }
+        Ok(repos)
+    }
+}
+
+/// Whether `path` is inside a git repository.
+pub fn is_repo(path: &Path) -> bool {
+    aside_git::repo_root(path).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_names_are_branch_safe() {
+        assert_eq!(
+            slug("Fix the login bug in auth.rs, please!"),
+            "fix-the-login-bug-in"
+        );
+        assert_eq!(slug("???"), "task");
+        assert!(valid_name("fix-1.2_x"));
+        assert!(!valid_name("../x") && !valid_name("-x") && !valid_name("a b"));
+    }
+}
