@@ -183,6 +183,12 @@ pub struct SessionRecord {
     pub pending_permission: bool,
     /// Files changed against the base, as of the last checkpoint.
     pub changed_files: u64,
+    /// Lines added against the base, as of the last checkpoint.
+    #[serde(default)]
+    pub lines_added: u64,
+    /// Lines removed against the base, as of the last checkpoint.
+    #[serde(default)]
+    pub lines_removed: u64,
     /// The agent's own session id, for resume.
     pub acp_session_id: Option<String>,
     /// `applied` or `merged` once its work came back.

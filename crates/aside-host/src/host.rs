@@ -706,9 +706,12 @@ impl Host {
         .await;
         match result {
             Ok(Ok((commit, files))) => {
-                let _ = self
-                    .index
-                    .update(&self.record.id, Change::ChangedFiles(files.len() as u64));
+                let change = Change::Changes {
+                    files: files.len() as u64,
+                    added: files.iter().map(|f| f.added).sum(),
+                    removed: files.iter().map(|f| f.removed).sum(),
+                };
+                let _ = self.index.update(&self.record.id, change);
                 if let Some(commit) = commit {
                     let files: Vec<Value> = files
                         .iter()

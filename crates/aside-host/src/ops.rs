@@ -164,6 +164,8 @@ impl Sessions {
             "created_at": r.created_at,
             "updated_at": r.updated_at,
             "changed_files": r.changed_files,
+            "lines_added": r.lines_added,
+            "lines_removed": r.lines_removed,
             "pending_permission": r.pending_permission,
             "archived": r.archived,
             "integrated": r.integrated,
@@ -294,6 +296,8 @@ impl Sessions {
             archived: false,
             pending_permission: false,
             changed_files: 0,
+            lines_added: 0,
+            lines_removed: 0,
             acp_session_id: None,
             integrated: None,
         };

@@ -151,7 +151,7 @@ pub struct Index {
 const COLUMNS: &str =
     "id, title, task, agent, agent_command, mode, approve, status, reason, repo, \
     worktree, branch, base, created_at, updated_at, archived, pending_permission, changed_files, \
-    acp_session_id, integrated";
+    acp_session_id, integrated, lines_added, lines_removed";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     let text = |i: usize| row.get::<_, String>(i);
@@ -177,6 +177,8 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
         changed_files: row.get::<_, i64>(17)?.max(0) as u64,
         acp_session_id: row.get(18)?,
         integrated: row.get(19)?,
+        lines_added: row.get::<_, i64>(20)?.max(0) as u64,
+        lines_removed: row.get::<_, i64>(21)?.max(0) as u64,
     })
 }
 
@@ -239,6 +241,17 @@ impl Index {
                 )
                 .map_err(self.err())?;
         }
+        if version < 2 {
+            self.conn
+                .execute_batch(
+                    "BEGIN IMMEDIATE;
+                     ALTER TABLE sessions ADD COLUMN lines_added INTEGER NOT NULL DEFAULT 0;
+                     ALTER TABLE sessions ADD COLUMN lines_removed INTEGER NOT NULL DEFAULT 0;
+                     PRAGMA user_version = 2;
+                     COMMIT;",
+                )
+                .map_err(self.err())?;
+        }
         Ok(())
     }
 
@@ -246,14 +259,15 @@ impl Index {
     pub fn insert(&self, r: &SessionRecord) -> Result<()> {
         self.conn
             .execute(
-                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"),
+                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"),
                 params![
                     r.id.as_str(), r.title, r.task, r.agent,
                     serde_json::to_string(&r.agent_command).unwrap_or_default(),
                     r.mode.as_str(), r.approve.as_str(), r.status.as_str(), r.reason,
                     r.repo.display().to_string(), r.worktree.display().to_string(),
                     r.branch, r.base, r.created_at, r.updated_at, r.archived,
-                    r.pending_permission, r.changed_files as i64, r.acp_session_id, r.integrated
+                    r.pending_permission, r.changed_files as i64, r.acp_session_id, r.integrated,
+                    r.lines_added as i64, r.lines_removed as i64
                 ],
             )
             .map_err(self.err())?;
@@ -349,7 +363,19 @@ impl Index {
                 ("branch", branch.to_string().into())
             }
             Change::PendingPermission(p) => ("pending_permission", i64::from(p).into()),
-            Change::ChangedFiles(n) => ("changed_files", (n as i64).into()),
+            Change::Changes {
+                files,
+                added,
+                removed,
+            } => {
+                self.conn
+                    .execute(
+                        "UPDATE sessions SET lines_added = ?2, lines_removed = ?3 WHERE id = ?1",
+                        params![id.as_str(), added as i64, removed as i64],
+                    )
+                    .map_err(self.err())?;
+                ("changed_files", (files as i64).into())
+            }
             Change::AcpSession(s) => ("acp_session_id", s.to_string().into()),
             Change::Integrated(s) => ("integrated", s.to_string().into()),
             Change::Archived(a) => ("archived", i64::from(a).into()),
@@ -429,8 +455,15 @@ pub enum Change<'a> {
     },
     /// Whether a permission request waits.
     PendingPermission(bool),
-    /// Files changed against the base.
-    ChangedFiles(u64),
+    /// Files and lines changed against the base.
+    Changes {
+        /// Files.
+        files: u64,
+        /// Lines added.
+        added: u64,
+        /// Lines removed.
+        removed: u64,
+    },
     /// The agent's session id.
     AcpSession(&'a str),
     /// `applied` or `merged`.
@@ -554,6 +587,8 @@ mod tests {
             archived: false,
             pending_permission: false,
             changed_files: 0,
+            lines_added: 0,
+            lines_removed: 0,
             acp_session_id: None,
             integrated: None,
         }

@@ -34,6 +34,7 @@ enum Command {
     Resume(commands::resume::Args),
     Rm(commands::rm::Args),
     Archive(commands::rm::ArchiveArgs),
+    Ui(commands::ui::Args),
     Agent(commands::agent::Args),
     #[command(hide = true)]
     Host(commands::host::Args),
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         Command::Resume(args) => commands::resume::run(args),
         Command::Rm(args) => commands::rm::run(args),
         Command::Archive(args) => commands::rm::archive(args),
+        Command::Ui(args) => commands::ui::run(args),
         Command::Agent(args) => commands::agent::run(args),
         Command::Host(args) => commands::host::run(args),
     };

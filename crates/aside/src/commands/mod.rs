@@ -17,3 +17,4 @@ pub mod resume;
 pub mod rm;
 pub mod send;
 pub mod show;
+pub mod ui;

@@ -1,0 +1,488 @@
+//! Pages, the JSON API and the SSE streams. Writes go through `aside_host::ops`.
+
+use crate::AppState;
+use aside_core::{Approve, Config, Event, Mode, SessionId};
+use aside_host::ops::{NewSession, OpError, Sessions};
+use aside_host::protocol::{Choice, Envelope, Reply, Request, VERSION};
+use aside_store::EventLog;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+use tokio::sync::mpsc;
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const SESSION_HTML: &str = include_str!("assets/session.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+
+/// An API error: a status and a message the page shows as it is.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        let status = match &e {
+            OpError::NotFound(_) => StatusCode::NOT_FOUND,
+            e if e.is_user_error() => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: message.into(),
+    }
+}
+
+/// Runs blocking store and git work off the async threads, with the sessions opened.
+async fn with_sessions<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Sessions) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let layout = state.layout.clone();
+    tokio::task::spawn_blocking(move || {
+        let sessions = Sessions::open_at(layout)?;
+        work(&sessions)
+    })
+    .await
+    .map_err(internal)?
+}
+
+pub async fn list_page() -> Html<&'static str> {
+    Html(INDEX_HTML)
+}
+
+pub async fn session_page() -> Html<&'static str> {
+    Html(SESSION_HTML)
+}
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+fn list_json(sessions: &Sessions, all: bool) -> Result<Vec<Value>, ApiError> {
+    Ok(sessions
+        .index
+        .list(all)
+        .map_err(OpError::from)?
+        .iter()
+        .map(|r| sessions.json(r))
+        .collect())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    Ok(Json(
+        with_sessions(&state, move |s| list_json(s, q.all)).await?,
+    ))
+}
+
+pub async fn meta(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let repos = with_sessions(&state, |s| Ok(s.repos()?)).await?;
+    let config = Config::load_user().unwrap_or_default();
+    let mut agents: Vec<String> = vec![aside_core::agents::BUILTIN.to_string()];
+    agents.extend(
+        aside_core::agents::PRESETS
+            .iter()
+            .map(|(n, _)| n.to_string()),
+    );
+    agents.extend(config.agents.keys().cloned());
+    agents.dedup();
+    let cwd = std::env::current_dir().ok();
+    Ok(Json(json!({"repos": repos, "agents": agents, "cwd": cwd})))
+}
+
+#[derive(Deserialize)]
+pub struct CreateBody {
+    task: String,
+    repo: String,
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    approve: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<CreateBody>,
+) -> Result<Json<Value>, ApiError> {
+    let mode_name = body.mode.as_deref().unwrap_or("isolated");
+    let mode = Mode::parse(mode_name).ok_or_else(|| {
+        bad_request(format!(
+            "unknown mode `{mode_name}`: use isolated or workspace"
+        ))
+    })?;
+    let approve = match body.approve.as_deref() {
+        None | Some("") => None,
+        Some(a) => Some(Approve::parse(a).ok_or_else(|| {
+            bad_request(format!(
+                "unknown approval policy `{a}`: use all, edits or ask"
+            ))
+        })?),
+    };
+    if body.repo.trim().is_empty() {
+        return Err(bad_request("choose the repository the agent works in"));
+    }
+    let config = Config::load_user().map_err(|e| bad_request(e.to_string()))?;
+    let new = NewSession {
+        task: body.task,
+        agent: body
+            .agent
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| aside_core::agents::BUILTIN.to_string()),
+        mode,
+        base: None,
+        name: None,
+        approve,
+        dir: body.repo.into(),
+    };
+    let record = with_sessions(&state, move |s| {
+        let r = s.create(new, &config)?;
+        Ok(s.json(&r))
+    })
+    .await?;
+    Ok(Json(record))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let out = with_sessions(&state, move |s| {
+        let record = s.resolve(&id)?;
+        let files: Vec<Value> = s
+            .changed_files(&record)
+            .iter()
+            .map(|f| json!({"path": f.path, "added": f.added, "removed": f.removed}))
+            .collect();
+        Ok(json!({"session": s.json(&record), "changed_files": files}))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// Splits a unified diff into one entry per file.
+fn split_diff(diff: &str) -> Vec<Value> {
+    let mut files = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in diff.lines() {
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            if let Some((path, patch)) = current.take() {
+                files.push((path, patch));
+            }
+            let path = rest.split(" b/").last().unwrap_or(rest).to_string();
+            current = Some((path, String::new()));
+        }
+        if let Some((_, patch)) = current.as_mut() {
+            patch.push_str(line);
+            patch.push('\n');
+        }
+    }
+    if let Some(last) = current {
+        files.push(last);
+    }
+    files
+        .into_iter()
+        .map(|(path, patch)| {
+            let added = patch
+                .lines()
+                .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+                .count();
+            let removed = patch
+                .lines()
+                .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+                .count();
+            json!({"path": path, "added": added, "removed": removed, "patch": patch})
+        })
+        .collect()
+}
+
+pub async fn diff(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let files = with_sessions(&state, move |s| {
+        let record = s.resolve(&id)?;
+        Ok(split_diff(&s.diff(&record, false)?))
+    })
+    .await?;
+    Ok(Json(json!({"files": files})))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActionBody {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    always: bool,
+    #[serde(default)]
+    squash: bool,
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    body: Option<Json<ActionBody>>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let out = with_sessions(&state, move |s| {
+        let record = s.resolve(&id)?;
+        let result = match action.as_str() {
+            "prompt" => s.send(&record, &body.text).map(|_| json!({})),
+            "cancel" => s.cancel(&record).map(|_| json!({})),
+            "approve" => s
+                .answer(
+                    &record,
+                    if body.always {
+                        Choice::AllowAlways
+                    } else {
+                        Choice::Allow
+                    },
+                )
+                .map(|_| json!({})),
+            "deny" => s.answer(&record, Choice::Deny).map(|_| json!({})),
+            "apply" => s.apply(&record).map(|files| json!({"files": files})),
+            "merge" => s
+                .merge(&record, body.squash)
+                .map(|commit| json!({"commit": commit})),
+            "archive" => s.archive(&record, true).map(|_| json!({})),
+            "unarchive" => s.archive(&record, false).map(|_| json!({})),
+            "remove" => s.remove(&record, body.force, false).map(|_| json!({})),
+            other => return Err(bad_request(format!("unknown action `{other}`"))),
+        };
+        Ok(result?)
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    since: Option<u64>,
+}
+
+fn sse_event(event: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(event.seq.to_string())
+        .event("event")
+        .data(serde_json::to_string(event).unwrap_or_default())
+}
+
+/// Streams the events of one host subscription; returns the last seq sent, or None when the
+/// page went away.
+async fn from_host(
+    state: &AppState,
+    id: &SessionId,
+    mut since: u64,
+    tx: &mpsc::Sender<SseEvent>,
+) -> Result<u64, ()> {
+    let Ok(stream) = tokio::net::UnixStream::connect(state.layout.socket(id)).await else {
+        return Ok(since);
+    };
+    let (read, mut write) = stream.into_split();
+    let line = serde_json::to_string(&Envelope {
+        v: VERSION,
+        request: Request::Subscribe { since },
+    })
+    .unwrap_or_default();
+    if write
+        .write_all(format!("{line}\n").as_bytes())
+        .await
+        .is_err()
+    {
+        return Ok(since);
+    }
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Ok(Reply::Event { event }) = serde_json::from_str::<Reply>(&line) {
+            since = event.seq;
+            if tx.send(sse_event(&event)).await.is_err() {
+                return Err(());
+            }
+        }
+    }
+    Ok(since)
+}
+
+/// Live events of a session: the stored ones after `since` (or the Last-Event-ID a reconnecting
+/// browser sends), then new ones as the host stores them.
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let record = with_sessions(&state, move |s| Ok(s.resolve(&id)?)).await?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut since = last_event_id.or(q.since).unwrap_or(0);
+    let (tx, rx) = mpsc::channel::<SseEvent>(256);
+    tokio::spawn(async move {
+        let id = record.id;
+        loop {
+            // Whatever is stored first (also covers sessions without a host).
+            let layout = state.layout.clone();
+            let id2 = id.clone();
+            let stored = tokio::task::spawn_blocking(move || {
+                EventLog::open(&layout, &id2).and_then(|l| l.since(since))
+            })
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+            for event in stored {
+                since = event.seq;
+                if tx.send(sse_event(&event)).await.is_err() {
+                    return;
+                }
+            }
+            match from_host(&state, &id, since, &tx).await {
+                Err(()) => return,
+                Ok(last) => since = last,
+            }
+            // No host (or it stopped): look again soon, a follow-up may start one.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The list, live: every change of a session (status, activity, files) as it is stored.
+pub async fn list_stream(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
+    let (tx, rx) = mpsc::channel::<SseEvent>(16);
+    tokio::spawn(async move {
+        let mut known: HashMap<String, String> = HashMap::new();
+        let mut first = true;
+        loop {
+            let all = q.all;
+            let list = with_sessions(&state, move |s| list_json(s, all))
+                .await
+                .unwrap_or_default();
+            let mut upsert = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for session in list {
+                let id = session["id"].as_str().unwrap_or_default().to_string();
+                let text = session.to_string();
+                seen.insert(id.clone());
+                if known.get(&id) != Some(&text) {
+                    known.insert(id, text);
+                    upsert.push(session);
+                }
+            }
+            let removed: Vec<String> = known
+                .keys()
+                .filter(|k| !seen.contains(*k))
+                .cloned()
+                .collect();
+            for id in &removed {
+                known.remove(id);
+            }
+            // The first message goes out even when there is no session, so the page knows.
+            if first || !upsert.is_empty() || !removed.is_empty() {
+                first = false;
+                let data = json!({"upsert": upsert, "remove": removed}).to_string();
+                if tx
+                    .send(SseEvent::default().event("sessions").data(data))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diffs_split_per_file() {
+        let diff = "diff --git a/x.txt b/x.txt\n--- a/x.txt\n+++ b/x.txt\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/y b/y\nnew file mode 100644\n--- /dev/null\n+++ b/y\n@@ -0,0 +1 @@\n+y\n";
+        let files = split_diff(diff);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0]["path"], "x.txt");
+        assert_eq!(
+            (files[0]["added"].as_u64(), files[0]["removed"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(files[1]["path"], "y");
+    }
+}

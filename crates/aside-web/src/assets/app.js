@@ -1,0 +1,465 @@
+// aside web view. Agent and tool text is untrusted: everything is built with DOM nodes and
+// textContent; no string ever becomes HTML.
+"use strict";
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+const $ = (id) => document.getElementById(id);
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+    credentials: "same-origin",
+  });
+  let data = {};
+  try { data = await res.json(); } catch (_) { /* empty body */ }
+  if (!res.ok) throw new Error(data.error || `${res.status} ${res.statusText}`);
+  return data;
+}
+
+function ago(iso) {
+  if (!iso) return "";
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 60) return `${Math.floor(s)}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+const STATUS_TEXT = { needs_input: "needs input" };
+function pill(status) {
+  return el("span", { class: `pill ${status}`, text: STATUS_TEXT[status] || status });
+}
+function base(path) { return String(path || "").split("/").filter(Boolean).pop() || ""; }
+
+// ---- Markdown, rendered safely: a small subset, built as DOM nodes. ----
+function inline(text) {
+  const out = [];
+  // Emphasis only between word boundaries, as in CommonMark: snake_case_names stay as they are.
+  const re = /(`[^`]+`)|(\*\*[^*\s][^*]*?\*\*)|((?<![\w*])\*[^*\s][^*]*?\*(?![\w*])|(?<!\w)_[^_\s][^_]*?_(?!\w))|(\[[^\]]+\]\([^)\s]+\))/g;
+  let last = 0, m;
+  while ((m = re.exec(text))) {
+    if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
+    const t = m[0];
+    if (m[1]) out.push(el("code", { text: t.slice(1, -1) }));
+    else if (m[2]) out.push(el("strong", { text: t.slice(2, -2) }));
+    else if (m[3]) out.push(el("em", { text: t.slice(1, -1) }));
+    else {
+      const label = t.slice(1, t.indexOf("]("));
+      const href = t.slice(t.indexOf("](") + 2, -1);
+      out.push(/^https?:\/\//i.test(href)
+        ? el("a", { href, target: "_blank", rel: "noopener noreferrer", text: label })
+        : document.createTextNode(label));
+    }
+    last = m.index + t.length;
+  }
+  if (last < text.length) out.push(document.createTextNode(text.slice(last)));
+  return out;
+}
+function markdown(src) {
+  const root = el("div");
+  const lines = String(src).split("\n");
+  let i = 0, para = [], list = null;
+  const flush = () => {
+    if (para.length) { root.append(el("p", {}, inline(para.join(" ")))); para = []; }
+    if (list) { root.append(list); list = null; }
+  };
+  while (i < lines.length) {
+    const line = lines[i];
+    const fence = line.match(/^\s*```(.*)$/);
+    if (fence) {
+      flush();
+      const code = [];
+      i++;
+      while (i < lines.length && !/^\s*```/.test(lines[i])) code.push(lines[i++]);
+      i++;
+      root.append(el("pre", {}, el("code", { text: code.join("\n") })));
+      continue;
+    }
+    const h = line.match(/^(#{1,6})\s+(.*)$/);
+    const ul = line.match(/^\s*[-*+]\s+(.*)$/);
+    const ol = line.match(/^\s*\d+[.)]\s+(.*)$/);
+    const quote = line.match(/^>\s?(.*)$/);
+    if (h) { flush(); root.append(el(`h${Math.min(h[1].length + 0, 3)}`, {}, inline(h[2]))); }
+    else if (ul || ol) {
+      if (para.length) { root.append(el("p", {}, inline(para.join(" ")))); para = []; }
+      const tag = ul ? "ul" : "ol";
+      if (!list || list.tagName.toLowerCase() !== tag) { if (list) root.append(list); list = el(tag); }
+      list.append(el("li", {}, inline((ul || ol)[1])));
+    } else if (quote) { flush(); root.append(el("blockquote", {}, inline(quote[1]))); }
+    else if (!line.trim()) flush();
+    else { if (list) { root.append(list); list = null; } para.push(line); }
+    i++;
+  }
+  flush();
+  return root;
+}
+
+function setLive(on) { const l = $("live"); if (l) l.classList.toggle("on", on); }
+
+// ---- The list page ----
+function listPage() {
+  const sessions = new Map();
+  const filters = { status: $("f-status"), agent: $("f-agent"), repo: $("f-repo"), archived: $("f-archived") };
+  for (const s of ["queued", "starting", "running", "needs_input", "completed", "failed", "cancelled", "interrupted"]) {
+    filters.status.append(el("option", { value: s, text: STATUS_TEXT[s] || s }));
+  }
+  function options(select, values) {
+    const current = select.value;
+    const keep = select.options[0];
+    select.replaceChildren(keep, ...[...values].sort().map((v) => el("option", { value: v, text: v.includes("/") ? base(v) : v })));
+    select.value = current;
+  }
+  function row(s) {
+    const changes = s.changed_files
+      ? el("span", {}, el("span", { class: "add", text: `+${s.lines_added}` }), " ", el("span", { class: "del", text: `−${s.lines_removed}` }), el("div", { class: "sub", text: `${s.changed_files} file${s.changed_files === 1 ? "" : "s"}` }))
+      : el("span", { class: "muted", text: "—" });
+    return el("tr", { class: s.status, "data-id": s.id },
+      el("td", { class: "title" }, el("a", { href: `/s/${s.id}`, text: s.title }), el("div", { class: "sub" }, el("code", { text: s.id }), s.archived ? " · archived" : "")),
+      el("td", {}, pill(s.status)),
+      el("td", {}, s.agent, el("div", { class: "sub", text: s.mode })),
+      el("td", { title: s.repo }, base(s.repo)),
+      el("td", {}, el("code", { title: s.worktree, text: s.branch || base(s.worktree) })),
+      el("td", { class: "num" }, changes),
+      el("td", { title: s.created_at, text: when(s.created_at) }),
+      el("td", { title: s.updated_at, text: ago(s.updated_at) }));
+  }
+  function render() {
+    const list = [...sessions.values()].filter((s) =>
+      (filters.archived.checked ? s.archived : !s.archived) &&
+      (!filters.status.value || s.status === filters.status.value) &&
+      (!filters.agent.value || s.agent === filters.agent.value) &&
+      (!filters.repo.value || s.repo === filters.repo.value));
+    list.sort((a, b) => (b.updated_at || "").localeCompare(a.updated_at || ""));
+    $("rows").replaceChildren(...list.map(row));
+    $("empty").hidden = sessions.size > 0;
+    $("count").textContent = `${list.length} of ${sessions.size} session${sessions.size === 1 ? "" : "s"}`;
+    options(filters.agent, new Set([...sessions.values()].map((s) => s.agent)));
+    options(filters.repo, new Set([...sessions.values()].map((s) => s.repo)));
+    document.body.dataset.ready = "1";
+  }
+  for (const f of Object.values(filters)) f.addEventListener("change", render);
+  const stream = new EventSource("/api/sessions/stream?all=true");
+  stream.addEventListener("open", () => setLive(true));
+  stream.addEventListener("error", () => setLive(false));
+  stream.addEventListener("sessions", (e) => {
+    const change = JSON.parse(e.data);
+    for (const s of change.upsert) sessions.set(s.id, s);
+    for (const id of change.remove) sessions.delete(id);
+    render();
+  });
+  setInterval(render, 30000);
+
+  // The new-session form.
+  const panel = $("new-panel");
+  $("new-toggle").addEventListener("click", async () => {
+    panel.hidden = !panel.hidden;
+    if (!panel.hidden) {
+      $("new-task").focus();
+      try {
+        const meta = await api("GET", "/api/meta");
+        $("repo-list").replaceChildren(...meta.repos.map((r) => el("option", { value: r })));
+        if (!$("new-repo").value) $("new-repo").value = meta.repos[0] || meta.cwd || "";
+        $("new-agent").replaceChildren(...meta.agents.map((a) => el("option", { value: a, text: a })));
+      } catch (err) { $("new-error").textContent = err.message; }
+    }
+  });
+  $("new-cancel").addEventListener("click", () => { panel.hidden = true; });
+  $("new-mode").addEventListener("change", () => {
+    $("new-approve").options[0].textContent = $("new-mode").value === "isolated" ? "Default: allow everything in its worktree" : "Default: ask for everything but reads";
+  });
+  $("new-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("new-error").textContent = "";
+    $("new-submit").disabled = true;
+    try {
+      const s = await api("POST", "/api/sessions", {
+        task: $("new-task").value, repo: $("new-repo").value, agent: $("new-agent").value,
+        mode: $("new-mode").value, approve: $("new-approve").value,
+      });
+      window.location.href = `/s/${s.id}`;
+    } catch (err) {
+      $("new-error").textContent = err.message;
+    } finally { $("new-submit").disabled = false; }
+  });
+}
+
+// ---- The session page ----
+function sessionPage() {
+  const id = decodeURIComponent(window.location.pathname.split("/").pop());
+  $("crumb-id").textContent = id;
+  const conv = $("conversation");
+  const tools = new Map();      // toolCallId -> {data, node}
+  let current = null;           // {kind, text, node} of the message being streamed
+  let session = null;
+  let pendingRender = new Set();
+  let lastSeq = 0;
+
+  function show(message, ok) {
+    const box = $("action-result");
+    box.hidden = false;
+    box.className = `notice ${ok ? "good" : "bad"}`;
+    box.textContent = message;
+  }
+  async function act(action, body, okText) {
+    try {
+      const out = await api("POST", `/api/sessions/${id}/${action}`, body || {});
+      if (okText) show(typeof okText === "function" ? okText(out) : okText, true);
+      refresh();
+      return out;
+    } catch (err) { show(err.message, false); }
+  }
+  function renderHead() {
+    const s = session;
+    document.title = `${s.title} · aside`;
+    $("title").textContent = s.title;
+    $("status").replaceWith(Object.assign(pill(s.status), { id: "status" }));
+    $("meta").replaceChildren(`${s.agent} · ${s.mode} · approvals: ${s.approve}`, s.branch ? ` · branch ${s.branch}` : "", s.integrated ? ` · ${s.integrated}` : "");
+    $("worktree").textContent = s.worktree;
+    $("reason").textContent = s.reason || "";
+    const working = ["queued", "starting", "running", "needs_input"].includes(s.status);
+    $("act-cancel").disabled = !working;
+    $("act-apply").disabled = working || s.mode !== "isolated";
+    $("act-merge").disabled = working || s.mode !== "isolated";
+    $("act-archive").textContent = s.archived ? "Unarchive" : "Archive";
+  }
+  async function refresh() {
+    try {
+      const out = await api("GET", `/api/sessions/${id}`);
+      session = out.session;
+      renderHead();
+      $("diff-count").textContent = out.changed_files.length ? `(${out.changed_files.length})` : "";
+    } catch (err) { $("title").textContent = err.message; }
+  }
+
+  function endMessage() { current = null; }
+  function appendChunk(kind, text) {
+    if (!current || current.kind !== kind) {
+      const node = kind === "agent_thought_chunk"
+        ? el("details", { class: "thought" }, el("summary", { text: "Thinking…" }), el("div"))
+        : el("div", { class: "msg agent" });
+      conv.append(node);
+      current = { kind, text: "", node };
+    }
+    current.text += text;
+    pendingRender.add(current);
+  }
+  function flushRender() {
+    for (const m of pendingRender) {
+      if (m.kind === "agent_thought_chunk") m.node.lastChild.textContent = m.text;
+      else m.node.replaceChildren(markdown(m.text));
+    }
+    pendingRender.clear();
+  }
+  function contentText(content) {
+    const parts = [];
+    for (const c of content || []) {
+      if (c.type === "content" && c.content && c.content.type === "text") parts.push(c.content.text);
+      if (c.type === "terminal") parts.push("(output in the agent's terminal)");
+    }
+    return parts.join("\n");
+  }
+  function lineDiff(oldText, newText) {
+    const a = (oldText || "").split("\n"), b = (newText || "").split("\n");
+    let p = 0; while (p < a.length && p < b.length && a[p] === b[p]) p++;
+    let s = 0; while (s < a.length - p && s < b.length - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
+    const rows = [];
+    for (let i = Math.max(0, p - 2); i < p; i++) rows.push(el("div", { class: "m", text: "  " + a[i] }));
+    for (let i = p; i < a.length - s; i++) rows.push(el("div", { class: "d", text: "- " + a[i] }));
+    for (let i = p; i < b.length - s; i++) rows.push(el("div", { class: "a", text: "+ " + b[i] }));
+    for (let i = b.length - s; i < Math.min(b.length, b.length - s + 2); i++) rows.push(el("div", { class: "m", text: "  " + b[i] }));
+    return el("div", { class: "difflines" }, rows);
+  }
+  function renderTool(t) {
+    const d = t.data;
+    const body = el("div", { class: "body" });
+    if (d.rawInput !== undefined) body.append(el("div", { class: "label", text: "Input" }), el("pre", { text: typeof d.rawInput === "string" ? d.rawInput : JSON.stringify(d.rawInput, null, 2) }));
+    for (const c of d.content || []) {
+      if (c.type === "diff") body.append(el("div", { class: "label", text: `Diff · ${c.path}` }), lineDiff(c.oldText, c.newText));
+    }
+    const out = contentText(d.content);
+    if (out) body.append(el("div", { class: "label", text: "Output" }), el("pre", { text: out }));
+    const node = el("details", { class: "tool" },
+      el("summary", {}, el("span", { class: "kind", text: d.kind || "tool" }), el("span", { class: "ttitle", text: d.title || d.toolCallId }), el("span", { class: `pill st-${d.status || "pending"}`, text: (d.status || "pending").replace("_", " ") })),
+      body);
+    if (t.node) { node.open = t.node.open; t.node.replaceWith(node); }
+    t.node = node;
+    return node;
+  }
+  function renderPlan(entries) {
+    return el("div", { class: "plan" }, el("b", { text: "Plan" }),
+      el("ol", {}, (entries || []).map((e) => el("li", { class: e.status, text: e.content }))));
+  }
+  let openPermission = null;
+  function renderPermission(data) {
+    const title = (data.toolCall && data.toolCall.title) || "an action";
+    const node = el("div", { class: "permission" }, el("div", { class: "q", text: `The agent asks: ${title}` }));
+    const opts = el("div", { class: "opts" },
+      el("button", { class: "primary", text: "Allow once", onclick: () => act("approve", {}, "Allowed") }),
+      el("button", { text: "Always allow", onclick: () => act("approve", { always: true }, "Allowed for the rest of the session") }),
+      el("button", { class: "danger", text: "Reject", onclick: () => act("deny", {}, "Rejected") }));
+    node.append(opts);
+    openPermission = node;
+    return node;
+  }
+  function closePermission(text) {
+    if (!openPermission) return;
+    openPermission.classList.add("answered");
+    openPermission.querySelector(".opts").replaceChildren(el("span", { class: "muted", text }));
+    openPermission = null;
+  }
+
+  function handle(e) {
+    if (e.seq <= lastSeq) return;
+    lastSeq = e.seq;
+    const d = e.data || {};
+    switch (e.kind) {
+      case "agent_message_chunk":
+      case "agent_thought_chunk":
+        appendChunk(e.kind, (d.content && d.content.text) || "");
+        return;
+      case "prompt":
+        endMessage();
+        conv.append(el("div", { class: "msg user", text: d.text || "" }));
+        return;
+      case "tool_call": {
+        endMessage();
+        const t = { data: Object.assign({}, d), node: null };
+        tools.set(d.toolCallId, t);
+        conv.append(renderTool(t));
+        return;
+      }
+      case "tool_call_update": {
+        const t = tools.get(d.toolCallId);
+        if (!t) return;
+        for (const [k, v] of Object.entries(d)) if (v !== null && v !== undefined) t.data[k] = v;
+        renderTool(t);
+        return;
+      }
+      case "plan": endMessage(); conv.append(renderPlan(d.entries)); return;
+      case "permission_request": endMessage(); conv.append(renderPermission(d)); return;
+      case "permission_answer": closePermission(`Answered: ${String(d.choice || "").replace("_", " ")}`); return;
+      case "permission":
+        endMessage();
+        conv.append(el("div", { class: "sys", text: `${(d.toolCall && d.toolCall.title) || "Action"} — allowed by ${(d.decision && d.decision.by) || "policy"}` }));
+        return;
+      case "error": endMessage(); conv.append(el("div", { class: "sys err", text: d.message || "error" })); return;
+      case "turn_end":
+        endMessage();
+        closePermission("The turn ended");
+        conv.append(el("div", { class: "sys", text: d.stopReason === "cancelled" ? "Turn cancelled" : "Turn ended" }));
+        return;
+      case "checkpoint":
+        conv.append(el("div", { class: "sys", text: `Checkpoint ${String(d.commit || "").slice(0, 10)} · ${(d.files || []).length} files changed` }));
+        return;
+      case "status":
+        if (session && session.status !== d.status) { session.status = d.status; session.reason = d.reason; renderHead(); }
+        if (["completed", "failed", "cancelled"].includes(d.status)) refresh();
+        return;
+      default: return;
+    }
+  }
+
+  // Events come in bursts (a replay of thousands); they are applied in animation frames.
+  let queue = [];
+  let scheduled = false;
+  function drain() {
+    scheduled = false;
+    const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+    const batch = queue; queue = [];
+    for (const e of batch) handle(e);
+    flushRender();
+    if (atBottom) window.scrollTo(0, document.body.scrollHeight);
+    window.__aside = { lastSeq, renderedAt: performance.now() };
+    document.body.dataset.seq = String(lastSeq);
+  }
+  const stream = new EventSource(`/api/sessions/${id}/events`);
+  stream.addEventListener("open", () => setLive(true));
+  stream.addEventListener("error", () => setLive(false));
+  stream.addEventListener("event", (m) => {
+    queue.push(JSON.parse(m.data));
+    if (!scheduled) { scheduled = true; requestAnimationFrame(drain); }
+  });
+
+  // Actions.
+  $("copy-worktree").addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText($("worktree").textContent); $("copy-worktree").textContent = "Copied"; }
+    catch (_) {
+      const range = document.createRange(); range.selectNodeContents($("worktree"));
+      const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
+      $("copy-worktree").textContent = "Selected — press Ctrl+C";
+    }
+    setTimeout(() => { $("copy-worktree").textContent = "Copy path"; }, 2000);
+  });
+  $("act-cancel").addEventListener("click", () => act("cancel", {}, "Cancelling the turn"));
+  $("act-apply").addEventListener("click", () => act("apply", {}, (o) => `Applied to your workspace as uncommitted changes:\n${o.files.join("\n") || "(no changes)"}`));
+  $("act-merge").addEventListener("click", () => act("merge", { squash: $("squash").checked }, (o) => `Merged as ${o.commit.slice(0, 10)}`));
+  $("act-archive").addEventListener("click", () => act(session && session.archived ? "unarchive" : "archive", {}, "Done"));
+  $("act-remove").addEventListener("click", async () => {
+    if (!window.confirm("Remove this session, its worktree and its branch?")) return;
+    const out = await act("remove", {});
+    if (out) window.location.href = "/";
+  });
+  $("follow-up").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = $("follow-text").value;
+    if (!text.trim()) return;
+    const ok = await act("prompt", { text });
+    if (ok) $("follow-text").value = "";
+  });
+  $("follow-text").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("follow-up").requestSubmit();
+  });
+
+  // Tabs and the diff view.
+  async function loadDiff() {
+    const box = $("diff");
+    box.replaceChildren(el("div", { class: "muted", text: "Loading…" }));
+    try {
+      const out = await api("GET", `/api/sessions/${id}/diff`);
+      if (!out.files.length) { box.replaceChildren(el("div", { class: "muted", text: "No changes yet." })); return; }
+      box.replaceChildren(...out.files.map((f) => el("div", { class: "dfile" },
+        el("div", { class: "dhead" }, el("b", { text: f.path }), el("span", { class: "add", text: `+${f.added}` }), el("span", { class: "del", text: `−${f.removed}` })),
+        el("div", { class: "difflines" }, f.patch.split("\n").filter((l) => l !== "").map((l) => el("div", {
+          class: l.startsWith("+++") || l.startsWith("---") || l.startsWith("diff ") || l.startsWith("index ") || l.startsWith("new file") ? "m"
+            : l.startsWith("@@") ? "h" : l.startsWith("+") ? "a" : l.startsWith("-") ? "d" : "",
+          text: l,
+        }))))));
+    } catch (err) { box.replaceChildren(el("div", { class: "error-text", text: err.message })); }
+  }
+  function tab(which) {
+    $("tab-conv").classList.toggle("active", which === "conv");
+    $("tab-diff").classList.toggle("active", which === "diff");
+    $("conversation").hidden = which !== "conv";
+    $("follow-up").hidden = which !== "conv";
+    $("diff").hidden = which !== "diff";
+    if (which === "diff") loadDiff();
+  }
+  $("tab-conv").addEventListener("click", () => tab("conv"));
+  $("tab-diff").addEventListener("click", () => tab("diff"));
+  refresh();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if (document.body.dataset.page === "list") listPage();
+  if (document.body.dataset.page === "session") sessionPage();
+});

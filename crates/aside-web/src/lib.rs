@@ -1,0 +1,88 @@
+//! The web Agents view, `aside ui`: every session of every repository, live, with every action
+//! the CLI has.
+//!
+//! Owns: the HTTP API, the SSE streams and the pages (shipped inside the binary).
+//! Must not: bypass the host for writes: every action goes through `aside_host::ops`, the same
+//! path the CLI takes. Agent text is untrusted: the pages build DOM nodes from text, never HTML.
+//!
+//! Security: bound to 127.0.0.1; every request needs the token (in the URL once, then an
+//! HttpOnly, SameSite=Strict cookie); a foreign `Host` is refused (DNS rebinding), and so is a
+//! mutating request with a foreign `Origin` (CSRF); a strict Content-Security-Policy.
+
+mod api;
+mod security;
+
+use axum::routing::{get, post};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The access token.
+    pub token: Arc<str>,
+    /// The port it is bound to (for the Host and Origin checks).
+    pub port: u16,
+    /// `$ASIDE_HOME`.
+    pub layout: aside_store::Layout,
+}
+
+/// A running server.
+pub struct Server {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The URL to open, with the token.
+    pub url: String,
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+/// A random token: 32 hex characters from /dev/urandom.
+fn random_token() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Binds 127.0.0.1:`port` (0 picks a free port).
+pub async fn bind(port: u16, layout: aside_store::Layout) -> std::io::Result<Server> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let token = random_token()?;
+    let state = AppState {
+        token: token.clone().into(),
+        port: addr.port(),
+        layout,
+    };
+    let router = Router::new()
+        .route("/", get(api::list_page))
+        .route("/s/{id}", get(api::session_page))
+        .route("/assets/{file}", get(api::asset))
+        .route("/api/sessions", get(api::list).post(api::create))
+        .route("/api/sessions/stream", get(api::list_stream))
+        .route("/api/meta", get(api::meta))
+        .route("/api/sessions/{id}", get(api::show))
+        .route("/api/sessions/{id}/events", get(api::events))
+        .route("/api/sessions/{id}/diff", get(api::diff))
+        .route("/api/sessions/{id}/{action}", post(api::action))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::guard,
+        ))
+        .with_state(state);
+    Ok(Server {
+        url: format!("http://127.0.0.1:{}/?token={token}", addr.port()),
+        addr,
+        listener,
+        router,
+    })
+}
+
+impl Server {
+    /// Serves until the process ends.
+    pub async fn serve(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).await
+    }
+}

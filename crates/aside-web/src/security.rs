@@ -1,0 +1,142 @@
+//! The guard in front of every request: Host, token and Origin checks, and security headers.
+
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+const COOKIE: &str = "aside_token";
+
+/// The Content-Security-Policy of every response: only our own scripts, styles and connections.
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn same(a: &str, b: &str) -> bool {
+    // Constant time in the length of the secret.
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn ours(state: &AppState, host: &str) -> bool {
+    let port = state.port;
+    host == format!("127.0.0.1:{port}")
+        || host == format!("localhost:{port}")
+        || host == format!("[::1]:{port}")
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+fn deny(status: StatusCode, message: &str) -> Response {
+    let mut response = (status, message.to_string()).into_response();
+    secure_headers(response.headers_mut());
+    response
+}
+
+fn secure_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+}
+
+/// Checks every request before it reaches a handler.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    // DNS rebinding: a page of another site resolving to 127.0.0.1 still sends its own Host.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !ours(&state, host) {
+        return deny(StatusCode::FORBIDDEN, "forbidden: unexpected Host header");
+    }
+    // The token in the URL, once: it becomes a cookie and leaves the address bar.
+    let query_token = request
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| v.to_string());
+    if let Some(token) = query_token {
+        if !same(&token, &state.token) {
+            return deny(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized: wrong token; open the URL that `aside ui` printed",
+            );
+        }
+        let path = request.uri().path().to_string();
+        let mut response = Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(header::LOCATION, path)
+            .header(
+                header::SET_COOKIE,
+                format!(
+                    "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+                    state.token
+                ),
+            )
+            .body(Body::empty())
+            .unwrap_or_default();
+        secure_headers(response.headers_mut());
+        return response;
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let by_cookie = cookie_token(headers).is_some_and(|t| same(&t, &state.token));
+    let by_bearer = bearer.as_deref().is_some_and(|t| same(t, &state.token));
+    if !by_cookie && !by_bearer {
+        return deny(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized: open the URL that `aside ui` printed (it carries the access token)",
+        );
+    }
+    // CSRF: a mutating request from a browser names its Origin; only ours may write.
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let allowed = match origin {
+            Some(origin) => origin
+                .strip_prefix("http://")
+                .is_some_and(|host| ours(&state, host)),
+            // Without an Origin, only a non-browser client with the bearer token.
+            None => by_bearer,
+        };
+        if !allowed {
+            return deny(StatusCode::FORBIDDEN, "forbidden: cross-origin request");
+        }
+    }
+    let mut response = next.run(request).await;
+    secure_headers(response.headers_mut());
+    response
+}
