@@ -153,6 +153,7 @@ function listPage() {
     $("rows").replaceChildren(...list.map(row));
     $("empty").hidden = sessions.size > 0;
     $("count").textContent = `${list.length} of ${sessions.size} session${sessions.size === 1 ? "" : "s"}`;
+    window.__listRenderedAt = performance.now();
     options(filters.agent, new Set([...sessions.values()].map((s) => s.agent)));
     options(filters.repo, new Set([...sessions.values()].map((s) => s.repo)));
     document.body.dataset.ready = "1";
@@ -328,9 +329,14 @@ function sessionPage() {
     openPermission = null;
   }
 
+  // Delay from storing an event to showing it, for live events (the benchmark reads it).
+  const latencies = (window.__latencies = []);
+  const openedAt = Date.now();
   function handle(e) {
     if (e.seq <= lastSeq) return;
     lastSeq = e.seq;
+    const storedAt = Date.parse(e.ts);
+    if (storedAt > openedAt && latencies.length < 10000) latencies.push(Date.now() - storedAt);
     const d = e.data || {};
     switch (e.kind) {
       case "agent_message_chunk":
