@@ -229,4 +229,5 @@ async fn main() {
         lat.len()
     );
     let _ = ui.kill();
+    let _ = ui.wait();
 }
