@@ -138,7 +138,7 @@ function listPage() {
       el("td", {}, pill(s.status)),
       el("td", {}, s.agent, el("div", { class: "sub", text: s.mode })),
       el("td", { title: s.repo }, base(s.repo)),
-      el("td", {}, el("code", { title: s.worktree, text: s.branch || base(s.worktree) })),
+      el("td", {}, el("code", { title: s.worktree, text: String(s.worktree || "").split("/").slice(-2).join("/") }), s.branch ? el("div", { class: "sub", text: s.branch }) : null),
       el("td", { class: "num" }, changes),
       el("td", { title: s.created_at, text: when(s.created_at) }),
       el("td", { title: s.updated_at, text: ago(s.updated_at) }));
@@ -314,10 +314,18 @@ function sessionPage() {
   function renderPermission(data) {
     const title = (data.toolCall && data.toolCall.title) || "an action";
     const node = el("div", { class: "permission" }, el("div", { class: "q", text: `The agent asks: ${title}` }));
-    const opts = el("div", { class: "opts" },
-      el("button", { class: "primary", text: "Allow once", onclick: () => act("approve", {}, "Allowed") }),
-      el("button", { text: "Always allow", onclick: () => act("approve", { always: true }, "Allowed for the rest of the session") }),
-      el("button", { class: "danger", text: "Reject", onclick: () => act("deny", {}, "Rejected") }));
+    // The agent's own options, by kind (never by position).
+    const ACTIONS = {
+      allow_once: ["approve", {}, "primary"],
+      allow_always: ["approve", { always: true }, ""],
+      reject_once: ["deny", {}, "danger"],
+      reject_always: ["deny", {}, "danger"],
+    };
+    const options = (data.options || []).filter((o) => ACTIONS[o.kind]);
+    const opts = el("div", { class: "opts" }, options.map((o) => {
+      const [action, body, cls] = ACTIONS[o.kind];
+      return el("button", { class: cls, "data-kind": o.kind, text: o.name || o.kind, onclick: () => act(action, body, `Answered: ${o.name || o.kind}`) });
+    }));
     node.append(opts);
     openPermission = node;
     return node;
