@@ -467,8 +467,17 @@ async fn in_a_real_browser_create_watch_answer_diff_and_apply() {
     .await;
     shot(&b, "02-permission-request").await;
     let options = b.eval("return [...document.querySelectorAll('.permission .opts button')].map(b => b.dataset.kind + ':' + b.textContent)", json!([])).await;
-    assert_eq!(options, json!(["allow_once:Allow", "allow_always:Always allow edits", "reject_once:Reject"]), "the agent's own options");
-    b.click(".permission .opts button[data-kind=allow_once]").await;
+    assert_eq!(
+        options,
+        json!([
+            "allow_once:Allow",
+            "allow_always:Always allow edits",
+            "reject_once:Reject"
+        ]),
+        "the agent's own options"
+    );
+    b.click(".permission .opts button[data-kind=allow_once]")
+        .await;
     b.wait(
         "the end of the turn",
         "return document.querySelector('#status').textContent === 'completed'",
