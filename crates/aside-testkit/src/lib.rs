@@ -7,6 +7,7 @@
 pub mod acp;
 pub mod browser;
 pub mod fake_model;
+pub mod repo;
 
 pub use acp::AcpClient;
 pub use fake_model::{Chunk, FakeModel, Reply};

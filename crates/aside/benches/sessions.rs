@@ -7,32 +7,16 @@
 //! Set BENCH_FILES to change the size of the big repository.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aside_testkit::repo::{git, init_repo};
 use aside_testkit::{FakeModel, Reply};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn make_repo(root: &Path, name: &str, files: usize) -> PathBuf {
     let repo = root.join(name);
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.email", "b@b"]);
-    git(&repo, &["config", "user.name", "b"]);
+    init_repo(&repo, &[("README.md", "# bench\n")]);
     for i in 0..files {
         let dir = repo.join(format!("d{:03}", i / 1000));
         if i % 1000 == 0 {
@@ -40,9 +24,8 @@ fn make_repo(root: &Path, name: &str, files: usize) -> PathBuf {
         }
         std::fs::write(dir.join(format!("f{i}.txt")), format!("file {i}\n")).unwrap();
     }
-    std::fs::write(repo.join("README.md"), "# bench\n").unwrap();
     git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "init"]);
+    git(&repo, &["commit", "-q", "-m", "files"]);
     repo
 }
 

@@ -54,32 +54,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     let repo = root.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    for args in [
-        vec!["init", "-q", "-b", "main"],
-        vec!["config", "user.email", "b@b"],
-        vec!["config", "user.name", "b"],
-    ] {
-        Command::new("git")
-            .arg("-C")
-            .arg(&repo)
-            .args(args)
-            .status()
-            .unwrap();
-    }
-    std::fs::write(repo.join("README.md"), "# r\n").unwrap();
-    Command::new("git")
-        .arg("-C")
-        .arg(&repo)
-        .args(["add", "-A"])
-        .status()
-        .unwrap();
-    Command::new("git")
-        .arg("-C")
-        .arg(&repo)
-        .args(["commit", "-qm", "init"])
-        .status()
-        .unwrap();
+    aside_testkit::repo::init_repo(&repo, &[("README.md", "# r\n")]);
     let layout = Layout::new(root.join("aside-home"));
     let index = Index::open(&layout).unwrap();
     for i in 0..500 {

@@ -2,6 +2,7 @@
 //! built-in agent on the fake model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aside_testkit::repo::{git, init_repo};
 use aside_testkit::{Chunk, FakeModel, Reply};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -16,35 +17,19 @@ struct Env {
     extra: Vec<(String, String)>,
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         let repo = root.join("proj");
-        std::fs::create_dir_all(repo.join("src")).unwrap();
         std::fs::create_dir_all(root.join("home")).unwrap();
-        git(&repo, &["init", "-q", "-b", "main"]);
-        git(&repo, &["config", "user.email", "dev@example.com"]);
-        git(&repo, &["config", "user.name", "Dev"]);
-        std::fs::write(repo.join("README.md"), "# proj\n").unwrap();
-        std::fs::write(repo.join("src/lib.txt"), "alpha\nbeta\ngamma\n").unwrap();
-        git(&repo, &["add", "-A"]);
-        git(&repo, &["commit", "-q", "-m", "init"]);
+        init_repo(
+            &repo,
+            &[
+                ("README.md", "# proj\n"),
+                ("src/lib.txt", "alpha\nbeta\ngamma\n"),
+            ],
+        );
         Env {
             _dir: dir,
             root,

@@ -3,27 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aside_testkit::browser::{self, Browser};
+use aside_testkit::repo::init_repo;
 use aside_testkit::{Chunk, FakeModel, Reply};
 use serde_json::{json, Value};
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 struct Ui {
     _dir: tempfile::TempDir,
@@ -48,14 +34,8 @@ impl Ui {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         let repo = root.join("webproj");
-        std::fs::create_dir_all(&repo).unwrap();
         std::fs::create_dir_all(root.join("home")).unwrap();
-        git(&repo, &["init", "-q", "-b", "main"]);
-        git(&repo, &["config", "user.email", "dev@example.com"]);
-        git(&repo, &["config", "user.name", "Dev"]);
-        std::fs::write(repo.join("README.md"), "# webproj\n\nA demo project.\n").unwrap();
-        git(&repo, &["add", "-A"]);
-        git(&repo, &["commit", "-q", "-m", "init"]);
+        init_repo(&repo, &[("README.md", "# webproj\n\nA demo project.\n")]);
         let model = FakeModel::start();
         let mut server = Command::new(env!("CARGO_BIN_EXE_aside"))
             .args(["ui", "--port", "0"])
