@@ -1,7 +1,8 @@
 //! A model endpoint on 127.0.0.1 that answers from a script and records every request.
 //!
-//! Serves `POST /v1/chat/completions` (OpenAI Chat Completions, SSE), `POST /v1/messages`
-//! (Anthropic Messages, SSE) and `GET /api/tags` (Ollama's model list). Each model request
+//! Serves `POST /v1/chat/completions` (OpenAI Chat Completions, SSE), `POST /v1/responses`
+//! (OpenAI Responses, SSE, as Codex speaks it), `POST /v1/messages` (Anthropic Messages, SSE)
+//! and `GET /api/tags` (Ollama's model list). Each model request
 //! takes the next [`Reply`] of the script.
 
 use axum::body::Body;
@@ -168,6 +169,7 @@ impl FakeModel {
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
+            .route("/v1/responses", post(responses))
             .route("/api/tags", get(tags))
             .with_state(inner.clone());
         runtime.spawn(async move {
@@ -513,6 +515,83 @@ async fn anthropic(
             "usage": {"output_tokens": 20}}),
         ));
         events.push(ev("message_stop", json!({"type": "message_stop"})));
+    }
+    sse(events, hang)
+}
+
+async fn responses(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    let reply = take(&inner, "/v1/responses", &headers, body.0);
+    if let Some(error) = error_response(reply.as_ref()) {
+        return error;
+    }
+    let reply = reply.unwrap();
+    let ev = |data: Value| {
+        Ok(format!(
+            "event: {}\ndata: {data}\n\n",
+            data["type"].as_str().unwrap_or_default()
+        ))
+    };
+    let mut events = vec![ev(json!({"type": "response.created", "sequence_number": 0,
+        "response": {"id": "resp_fake", "object": "response", "status": "in_progress", "output": []}}))];
+    let mut output: Vec<Value> = Vec::new();
+    let mut text = String::new();
+    let mut hang = false;
+    let close_text = |text: &mut String,
+                      output: &mut Vec<Value>,
+                      events: &mut Vec<Result<String, Duration>>| {
+        if text.is_empty() {
+            return;
+        }
+        let item = json!({"type": "message", "id": format!("msg_{}", output.len()), "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": text.clone(), "annotations": []}]});
+        events.push(ev(json!({"type": "response.output_item.done", "output_index": output.len(), "item": item})));
+        output.push(item);
+        text.clear();
+    };
+    for c in &reply.chunks {
+        match c {
+            Chunk::Text(t) => {
+                if text.is_empty() {
+                    events.push(ev(json!({"type": "response.output_item.added", "output_index": output.len(),
+                        "item": {"type": "message", "id": format!("msg_{}", output.len()), "role": "assistant", "status": "in_progress", "content": []}})));
+                }
+                text.push_str(t);
+                events.push(ev(json!({"type": "response.output_text.delta", "item_id": format!("msg_{}", output.len()),
+                    "output_index": output.len(), "content_index": 0, "delta": t})));
+            }
+            Chunk::Thought(_) => {}
+            Chunk::Tool {
+                id,
+                name,
+                arguments,
+            } => {
+                close_text(&mut text, &mut output, &mut events);
+                let item = json!({"type": "function_call", "id": format!("fc_{id}"), "call_id": id, "name": name,
+                    "arguments": arguments, "status": "completed"});
+                events.push(ev(json!({"type": "response.output_item.added", "output_index": output.len(),
+                    "item": {"type": "function_call", "id": format!("fc_{id}"), "call_id": id, "name": name, "arguments": ""}})));
+                events.push(ev(json!({"type": "response.function_call_arguments.delta", "item_id": format!("fc_{id}"),
+                    "output_index": output.len(), "delta": arguments})));
+                events.push(ev(json!({"type": "response.output_item.done", "output_index": output.len(), "item": item})));
+                output.push(item);
+            }
+            Chunk::Delay(d) => events.push(Err(*d)),
+            Chunk::Hang => {
+                hang = true;
+                break;
+            }
+        }
+    }
+    if !hang {
+        close_text(&mut text, &mut output, &mut events);
+        events.push(ev(json!({"type": "response.completed", "response": {"id": "resp_fake", "object": "response",
+            "status": "completed", "output": output,
+            "usage": {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 20,
+                      "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 120}}})));
     }
     sse(events, hang)
 }

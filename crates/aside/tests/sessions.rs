@@ -836,3 +836,74 @@ fn attach_shows_the_session_live_and_sends_follow_ups() {
     );
     assert_eq!(env.session(&id)["status"], "completed");
 }
+
+/// The `codex` preset against the real codex-acp from npm (@zed-industries/codex-acp), with a
+/// custom Responses-API model provider pointing at the fake model. `.ci/run` installs it and sets
+/// ASIDE_TEST_CODEX to its native binary.
+#[test]
+fn codex_preset_runs_the_real_codex_acp() {
+    let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") else {
+        eprintln!("skipped: set ASIDE_TEST_CODEX to the native codex-acp binary (.ci/run does)");
+        return;
+    };
+    let mut env = Env::new();
+    let bin_dir = Path::new(&codex).parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let codex_home = env.root.join("home/.codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("config.toml"),
+        format!(
+            // aside's worktree is the isolation; Codex's own sandbox would need bubblewrap.
+            "model = \"fake-model\"\nmodel_provider = \"fake\"\nsandbox_mode = \"danger-full-access\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{}\"\nwire_api = \"responses\"\n",
+            env.model.openai_base()
+        ),
+    )
+    .unwrap();
+    env.extra.extend([
+        ("PATH".to_string(), path),
+        ("CODEX_HOME".to_string(), codex_home.display().to_string()),
+    ]);
+    env.model.push_for(
+        "codex-task",
+        [
+            Reply::tool(
+                "exec_command",
+                json!({"cmd": "echo hello from codex > hello.txt", "login": false}),
+            ),
+            Reply::text("Hello from Codex."),
+        ],
+    );
+    let id = env.new_session("codex-task: say hello", &["--agent", "codex"]);
+    let s = env.wait_status(&id, "completed");
+    let tools: Vec<String> = env.model.received()[0].body["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(tools.contains(&"exec_command".to_string()), "{tools:?}");
+    assert_eq!(s["agent"], "codex");
+    let show = env.ok(&["show", &id]);
+    assert!(show.contains("Hello from Codex."), "{show}");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(s["worktree"].as_str().unwrap()).join("hello.txt"))
+            .unwrap_or_default(),
+        "hello from codex\n",
+        "{show}"
+    );
+    assert_eq!(s["changed_files"], 1, "{s}");
+    let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
+    env.ok(&["rm", &id, "--force"]);
+    assert_eq!(
+        processes_in(&worktree),
+        Vec::<String>::new(),
+        "nothing left running in the worktree"
+    );
+}
