@@ -137,11 +137,6 @@ impl AgentState {
     }
 }
 
-/// RFC 3339 time of now.
-pub fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
 /// An internal error whose message is the cause, so clients show it as it is.
 pub fn internal(e: impl std::fmt::Display) -> Error {
     Error::new(-32603, e.to_string())
@@ -306,7 +301,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                     return responder.respond_with_error(e);
                 }
                 let id = uuid::Uuid::new_v4().simple().to_string();
-                let now = now();
+                let now = aside_core::now();
                 let meta = Meta {
                     id: id.clone(),
                     cwd: req.cwd.clone(),

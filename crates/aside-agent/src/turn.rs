@@ -3,7 +3,7 @@
 
 use crate::command::{self, Ending};
 use crate::model::{ChatRequest, Delta, FinishReason, Message, ModelClient, ModelError, ToolUse};
-use crate::server::{now, AgentState, Mode, Session};
+use crate::server::{AgentState, Mode, Session};
 use crate::tools::{self, Action, Kind, Permission, Prepared};
 use agent_client_protocol::v1::schema::{
     CreateTerminalRequest, KillTerminalRequest, ReleaseTerminalRequest, RequestPermissionOutcome,
@@ -12,6 +12,7 @@ use agent_client_protocol::v1::schema::{
 };
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::{Client, Error};
+use aside_core::now;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
