@@ -113,6 +113,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         record,
         limit,
         pool_size: config.sessions.worktree_pool.unwrap_or(1),
+        resting: Status::Completed,
         last_touch: std::time::Instant::now(),
     };
     let outcome = host.run(ctl_rx).await;
@@ -236,6 +237,7 @@ struct Host {
     record: SessionRecord,
     limit: usize,
     pool_size: usize,
+    resting: Status,
     last_touch: std::time::Instant,
 }
 
@@ -287,6 +289,12 @@ impl Host {
         } else {
             queue.push_back((self.record.task.clone(), false));
         }
+        // A host started for a finished session (a follow-up, an attach) goes back to that
+        // status when it has nothing to do, instead of showing as busy.
+        self.resting = match self.record.status {
+            Status::Completed | Status::Failed | Status::Cancelled => self.record.status,
+            _ => Status::Completed,
+        };
         self.set_status(Status::Queued, None);
         // A slot first: sessions start in order, up to the limit.
         loop {
@@ -526,6 +534,10 @@ impl Host {
             }
         };
 
+        if queue.is_empty() {
+            let resting = self.resting;
+            self.set_status(resting, None);
+        }
         let mut turn: Option<
             oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>>,
         > = None;
@@ -646,6 +658,12 @@ impl Host {
                             self.set_status(status, None);
                         }
                         Ok(Err(e)) => {
+                            // A prompt that failed because the agent died is reported as its
+                            // death, with its stderr, whichever of the two arrived first.
+                            if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_millis(500), child.wait()).await {
+                                self.checkpoint().await;
+                                return Err(anyhow!("the agent `{program}` exited mid-turn ({status}). Its stderr:\n{}", tail()));
+                            }
                             let message = e.to_string();
                             self.emit("error", json!({"message": message}));
                             self.checkpoint().await;

@@ -204,55 +204,64 @@ impl Index {
         }
     }
 
+    /// Brings the schema up to date. The version is read inside the write transaction, so
+    /// processes opening the index at the same moment migrate it once.
     fn migrate(&self) -> Result<()> {
-        let version: i64 = self
+        const STEPS: &[&str] = &[
+            "CREATE TABLE IF NOT EXISTS sessions (
+                id TEXT PRIMARY KEY,
+                title TEXT NOT NULL,
+                task TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                agent_command TEXT NOT NULL,
+                mode TEXT NOT NULL,
+                approve TEXT NOT NULL,
+                status TEXT NOT NULL,
+                reason TEXT,
+                repo TEXT NOT NULL,
+                worktree TEXT NOT NULL,
+                branch TEXT,
+                base TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                archived INTEGER NOT NULL DEFAULT 0,
+                pending_permission INTEGER NOT NULL DEFAULT 0,
+                changed_files INTEGER NOT NULL DEFAULT 0,
+                acp_session_id TEXT,
+                integrated TEXT
+             );
+             CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, created_at);",
+            "ALTER TABLE sessions ADD COLUMN lines_added INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE sessions ADD COLUMN lines_removed INTEGER NOT NULL DEFAULT 0;",
+        ];
+        let current: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(self.err())?;
-        if version < 1 {
-            self.conn
-                .execute_batch(
-                    "BEGIN IMMEDIATE;
-                     CREATE TABLE IF NOT EXISTS sessions (
-                        id TEXT PRIMARY KEY,
-                        title TEXT NOT NULL,
-                        task TEXT NOT NULL,
-                        agent TEXT NOT NULL,
-                        agent_command TEXT NOT NULL,
-                        mode TEXT NOT NULL,
-                        approve TEXT NOT NULL,
-                        status TEXT NOT NULL,
-                        reason TEXT,
-                        repo TEXT NOT NULL,
-                        worktree TEXT NOT NULL,
-                        branch TEXT,
-                        base TEXT,
-                        created_at TEXT NOT NULL,
-                        updated_at TEXT NOT NULL,
-                        archived INTEGER NOT NULL DEFAULT 0,
-                        pending_permission INTEGER NOT NULL DEFAULT 0,
-                        changed_files INTEGER NOT NULL DEFAULT 0,
-                        acp_session_id TEXT,
-                        integrated TEXT
-                     );
-                     CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, created_at);
-                     PRAGMA user_version = 1;
-                     COMMIT;",
-                )
-                .map_err(self.err())?;
+        if current >= STEPS.len() as i64 {
+            return Ok(());
         }
-        if version < 2 {
-            self.conn
-                .execute_batch(
-                    "BEGIN IMMEDIATE;
-                     ALTER TABLE sessions ADD COLUMN lines_added INTEGER NOT NULL DEFAULT 0;
-                     ALTER TABLE sessions ADD COLUMN lines_removed INTEGER NOT NULL DEFAULT 0;
-                     PRAGMA user_version = 2;
-                     COMMIT;",
-                )
-                .map_err(self.err())?;
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err())?;
+        let result = (|| {
+            let version: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?;
+            for (n, step) in STEPS.iter().enumerate().skip(version.max(0) as usize) {
+                self.conn.execute_batch(step)?;
+                self.conn
+                    .pragma_update(None, "user_version", n as i64 + 1)?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(self.err()),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(self.err()(e))
+            }
         }
-        Ok(())
     }
 
     /// Records a new session.

@@ -668,9 +668,27 @@ fn a_follow_up_restarts_a_stopped_host_and_continues_the_agent_session() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(env.session(&id)["status"], "completed");
+    // Attaching starts a host that, with nothing to do, rests as completed (not busy).
+    let before = env.events(&id).last().unwrap()["seq"].as_u64().unwrap();
+    let out = env
+        .cmd(&["attach", &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.wait_event(&id, "the restarted host at rest", |e| {
+        e["kind"] == "status"
+            && e["data"]["status"] == "completed"
+            && e["seq"].as_u64().unwrap() > before
+    });
+    assert_eq!(env.session(&id)["status"], "completed");
     env.ok(&["send", &id, "what was the word?"]);
     env.wait_event(&id, "second answer", |e| {
-        e["kind"] == "turn_end" && e["seq"].as_u64().unwrap() > 10
+        e["kind"] == "turn_end" && e["seq"].as_u64().unwrap() > before
     });
     env.wait_status(&id, "completed");
     let last = env.model.received().last().unwrap().body.to_string();

@@ -576,9 +576,9 @@ async fn agent_text_stays_inert_in_the_page() {
     );
     assert_eq!(b.eval("return document.querySelectorAll('.conversation script, .conversation img, .conversation [onerror], .conversation [onmouseover], .conversation a[href^=javascript]').length", json!([])).await, 0);
     let title = b
-        .eval(
-            "return document.querySelector('#title').textContent",
-            json!([]),
+        .wait(
+            "the title",
+            "const t = document.querySelector('#title').textContent; return t !== 'Loading…' && t",
         )
         .await;
     assert_eq!(title, "xss-task: <script>window.__xss=5</script>");
