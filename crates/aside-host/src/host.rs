@@ -548,7 +548,9 @@ impl Host {
             if turn.is_none() {
                 if let Some((text, resumed)) = queue.pop_front() {
                     self.emit("prompt", json!({"text": text, "resumed": resumed}));
-                    self.set_status(Status::Running, None);
+                    if self.record.status != Status::Running {
+                        self.set_status(Status::Running, None);
+                    }
                     let (tx, rx) = oneshot::channel();
                     let request = PromptRequest::new(session_id.clone(), vec![text.into()]);
                     let cx2 = cx.clone();
@@ -592,6 +594,10 @@ impl Host {
                         Request::Prompt { text } => {
                             if turn.is_some() {
                                 self.emit("prompt_queued", json!({"text": text}));
+                            } else {
+                                // Busy from the moment the follow-up is accepted, so whoever
+                                // sent it never reads the previous turn's status.
+                                self.set_status(Status::Running, None);
                             }
                             queue.push_back((text, false));
                             Ok(())

@@ -217,10 +217,12 @@ fn three_isolated_sessions_run_at_once_and_come_back_by_diff_apply_and_merge() {
         .collect();
     // The launching commands have exited; the sessions are still at work.
     for id in &ids {
-        let status = env.session(id)["status"].as_str().unwrap().to_string();
+        let session = env.session(id);
+        let status = session["status"].as_str().unwrap().to_string();
         assert!(
             ["queued", "starting", "running"].contains(&status.as_str()),
-            "{id} is {status}"
+            "{id} is {status}: {}",
+            session["reason"]
         );
     }
     let sessions: Vec<Value> = ids
