@@ -190,6 +190,7 @@ pub fn pool_add(repo: &Path, base: &str) -> Result<()> {
         .unwrap_or(0);
     let spare = pool_dir(repo).join(format!("spare-{}-{n}-{nanos}", std::process::id()));
     std::fs::create_dir_all(pool_dir(repo)).map_err(GitError::Spawn)?;
+    drop_abandoned_spares(repo);
     let path = spare.display().to_string();
     let args = [
         "-c",
@@ -204,6 +205,43 @@ pub fn pool_add(repo: &Path, base: &str) -> Result<()> {
     check(&args, git_env(repo, &args, &[], None)?)?;
     std::fs::write(spare.with_extension("ready"), b"").map_err(GitError::Spawn)?;
     Ok(())
+}
+
+/// Removes spares whose checkout never finished (their maker was killed): no `.ready` marker
+/// an hour after they were started.
+fn drop_abandoned_spares(repo: &Path) {
+    let Ok(entries) = std::fs::read_dir(pool_dir(repo)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_spare_dir = name.starts_with("spare-") && !name.contains('.');
+        if !is_spare_dir
+            || path.with_extension("ready").exists()
+            || path.with_extension("claim").exists()
+        {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if old {
+            let _ = git(
+                repo,
+                &[
+                    "worktree",
+                    "remove",
+                    "--force",
+                    "--force",
+                    &path.display().to_string(),
+                ],
+            );
+        }
+    }
 }
 
 /// Takes a spare worktree from the pool for a session: git moves it to `path` and puts it on a

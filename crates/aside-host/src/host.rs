@@ -359,6 +359,7 @@ impl Host {
         let Some((program, args)) = command.split_first() else {
             return Err(anyhow!("the session has no agent command"));
         };
+        self.stop_leftover_agent();
         let mut cmd = std::process::Command::new(program);
         cmd.args(args)
             .current_dir(&self.record.worktree)
@@ -376,6 +377,11 @@ impl Host {
             Err(e) => return Err(anyhow!("cannot start the agent `{}`: {e}", command.join(" "))),
         };
         let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+        // Remembered on disk: if this host is killed, the next one stops what it left running.
+        let pgid_file = self.layout.session_dir(&self.record.id).join("agent.pgid");
+        if let Some(pgid) = pgid {
+            let _ = std::fs::write(&pgid_file, pgid.to_string());
+        }
         let stdin = child
             .stdin
             .take()
@@ -638,6 +644,7 @@ impl Host {
                         Request::Stop => {
                             if turn.is_some() {
                                 let _ = cx.send_notification(CancelNotification::new(session_id.clone()));
+                                self.set_status(Status::Cancelled, Some("stopped"));
                             }
                             let _ = reply.send(Ok(()));
                             return Ok(Ending::Stopped);
@@ -689,6 +696,24 @@ impl Host {
                 },
             }
         }
+    }
+
+    /// Stops the agent process group an earlier host of this session left behind (that host was
+    /// killed before it could), so a resumed session never runs two agents.
+    fn stop_leftover_agent(&self) {
+        let file = self.layout.session_dir(&self.record.id).join("agent.pgid");
+        let Some(pgid) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        // Only if that group still runs our agent: its leader's cwd is the session's worktree.
+        let cwd = std::fs::read_link(format!("/proc/{pgid}/cwd")).ok();
+        if cwd.as_deref() == Some(self.record.worktree.as_path()) {
+            kill_group(Some(pgid), libc::SIGKILL);
+        }
+        let _ = std::fs::remove_file(file);
     }
 
     /// The option a permission request gets without asking, under the session's policy.

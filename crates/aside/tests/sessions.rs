@@ -927,3 +927,58 @@ fn codex_preset_runs_the_real_codex_acp() {
         "nothing left running in the worktree"
     );
 }
+
+#[test]
+fn resume_stops_an_agent_that_outlived_its_killed_host() {
+    let env = Env::new();
+    // An agent that never finishes a turn and ignores the end of its stdin.
+    let stubborn = env.root.join("stubborn.py");
+    std::fs::write(&stubborn, r#"
+import json, os, sys, time
+with open("agent.pid", "a") as f:
+    f.write(f"{os.getpid()}\n")
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg.get("method") == "initialize":
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"protocolVersion": 1, "agentCapabilities": {}}}), flush=True)
+    elif msg.get("method") == "session/new":
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"sessionId": "s1"}}), flush=True)
+while True:
+    time.sleep(1)
+"#).unwrap();
+    env.config(&format!(
+        "[agents.stubborn]\ncommand = [\"python3\", \"{}\"]\n",
+        stubborn.display()
+    ));
+    let id = env.new_session("stubborn task", &["--agent", "stubborn"]);
+    let s = env.wait_status(&id, "running");
+    let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
+    let first: i32 = std::fs::read_to_string(worktree.join("agent.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill_9(host_pid(&id).expect("host process"));
+    env.wait_status(&id, "interrupted");
+    assert!(
+        Path::new(&format!("/proc/{first}")).exists(),
+        "the agent outlived its host"
+    );
+    env.ok(&["resume", &id]);
+    env.wait_status(&id, "running");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{first}/stat"))
+        .map(|s| !s.contains(") Z"))
+        .unwrap_or(false)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the old agent still runs after resume"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pids = std::fs::read_to_string(worktree.join("agent.pid")).unwrap();
+    assert_eq!(pids.lines().count(), 2, "a new agent was started: {pids}");
+    env.ok(&["rm", &id, "--force"]);
+    assert_eq!(processes_in(&worktree), Vec::<String>::new());
+}
