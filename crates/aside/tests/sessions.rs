@@ -982,3 +982,63 @@ while True:
     env.ok(&["rm", &id, "--force"]);
     assert_eq!(processes_in(&worktree), Vec::<String>::new());
 }
+
+/// The `claude` preset against the real claude-agent-acp from npm (with its Claude Code), offline,
+/// pointed at the fake model's Anthropic endpoint. `.ci/run` installs it and sets
+/// ASIDE_TEST_CLAUDE to its `claude-agent-acp` launcher.
+#[test]
+fn claude_preset_runs_the_real_claude_agent_acp() {
+    let Some(claude) = std::env::var_os("ASIDE_TEST_CLAUDE") else {
+        eprintln!("skipped: set ASIDE_TEST_CLAUDE to the claude-agent-acp launcher (.ci/run does)");
+        return;
+    };
+    let mut env = Env::new();
+    let bin_dir = Path::new(&claude).parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.extra.extend([
+        ("PATH".to_string(), path),
+        ("ANTHROPIC_BASE_URL".to_string(), env.model.url.clone()),
+        ("ANTHROPIC_API_KEY".to_string(), "sk-ant-test".to_string()),
+        // Claude Code refuses to skip permission checks as root unless told it is sandboxed;
+        // here aside's worktree is the sandbox.
+        ("IS_SANDBOX".to_string(), "1".to_string()),
+    ]);
+    env.model.push_for("claude-task", [
+        Reply::tool("Bash", json!({"command": "echo hello from claude > hello.txt", "description": "Write hello.txt"})),
+        Reply::text("Done by Claude."),
+    ]);
+    let id = env.new_session("claude-task: say hello", &["--agent", "claude"]);
+    let s = env.wait_status(&id, "completed");
+    let show = env.ok(&["show", &id]);
+    let received: Vec<String> = env
+        .model
+        .received()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.path,
+                r.body.to_string().chars().take(200).collect::<String>()
+            )
+        })
+        .collect();
+    assert!(show.contains("Done by Claude."), "{show}\n{received:#?}");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(s["worktree"].as_str().unwrap()).join("hello.txt"))
+            .unwrap_or_default(),
+        "hello from claude\n",
+        "{show}"
+    );
+    assert_eq!(s["changed_files"], 1, "{s}");
+    let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
+    env.ok(&["rm", &id, "--force"]);
+    assert_eq!(
+        processes_in(&worktree),
+        Vec::<String>::new(),
+        "nothing left running in the worktree"
+    );
+}
