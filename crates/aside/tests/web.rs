@@ -446,6 +446,16 @@ async fn in_a_real_browser_create_watch_answer_diff_and_apply() {
     )
     .await;
     shot(&b, "02-permission-request").await;
+    // Meanwhile the list, in another tab, says so in its title.
+    let list_page = Browser::start().await;
+    list_page.goto(&ui.url).await;
+    list_page
+        .wait(
+            "the waiting count in the title",
+            "return document.title === '(1) need input · Agents · aside'",
+        )
+        .await;
+    drop(list_page);
     let options = b.eval("return [...document.querySelectorAll('.permission .opts button')].map(b => b.dataset.kind + ':' + b.textContent)", json!([])).await;
     assert_eq!(
         options,

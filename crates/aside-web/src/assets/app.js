@@ -154,6 +154,9 @@ function listPage() {
     $("empty").hidden = sessions.size > 0;
     $("count").textContent = `${list.length} of ${sessions.size} session${sessions.size === 1 ? "" : "s"}`;
     window.__listRenderedAt = performance.now();
+    // Sessions waiting on the user show in the tab title, so a background tab still tells.
+    const waiting = [...sessions.values()].filter((s) => s.status === "needs_input" && !s.archived).length;
+    document.title = waiting ? `(${waiting}) need input · Agents · aside` : "Agents · aside";
     options(filters.agent, new Set([...sessions.values()].map((s) => s.agent)));
     options(filters.repo, new Set([...sessions.values()].map((s) => s.repo)));
     document.body.dataset.ready = "1";
