@@ -47,8 +47,8 @@ const STDERR_TAIL: usize = 20;
 
 /// Runs the host of session `id` until its agent stops.
 pub fn run(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread is plenty for one session, and keeps a host small when many run at once.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("while starting the runtime")?;

@@ -57,6 +57,8 @@ fn open_db(path: &Path) -> Result<Connection> {
         .map_err(sql)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(sql)?;
+    // Small databases, many processes: a 512 KiB page cache each instead of 2 MiB.
+    conn.pragma_update(None, "cache_size", -512).map_err(sql)?;
     Ok(conn)
 }
 

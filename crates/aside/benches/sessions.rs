@@ -81,10 +81,19 @@ impl Bench {
     }
 }
 
-/// Sum of RSS (KiB) of processes whose command line matches `pred`.
-fn rss_of(pred: impl Fn(&[String]) -> bool) -> (usize, u64) {
+/// Count, summed RSS and summed PSS (KiB) of processes whose command line matches `pred`.
+/// PSS shares the pages of the one aside binary among the processes that map it.
+fn rss_of(pred: impl Fn(&[String]) -> bool) -> (usize, u64, u64) {
     let mut count = 0;
-    let mut total = 0;
+    let mut rss = 0;
+    let mut pss = 0;
+    let field = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
             continue;
@@ -98,17 +107,12 @@ fn rss_of(pred: impl Fn(&[String]) -> bool) -> (usize, u64) {
             continue;
         }
         let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        if let Some(kib) = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            count += 1;
-            total += kib;
-        }
+        let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
+        count += 1;
+        rss += field(&status, "VmRSS:");
+        pss += field(&rollup, "Pss:");
     }
-    (count, total)
+    (count, rss, pss)
 }
 
 fn is_aside(args: &[String], role: &str) -> bool {
@@ -191,8 +195,8 @@ fn main() {
     for i in 0..n {
         bench.aside(&small, &["new", &format!("concurrent {i}")]);
     }
-    let mut peak_hosts = (0, 0);
-    let mut peak_agents = (0, 0);
+    let mut peak_hosts = (0, 0, 0);
+    let mut peak_agents = (0, 0, 0);
     let sessions = loop {
         let hosts = rss_of(|a| is_aside(a, "host"));
         let agents = rss_of(|a| is_aside(a, "agent"));
@@ -234,7 +238,7 @@ fn main() {
         }
     }
     println!(
-        "{n} concurrent sessions: {completed} completed in {:.1} s, {lost} with a missing or duplicated event; peak memory {:.0} MiB ({} hosts {:.0} MiB, {} agents {:.0} MiB; {:.1} MiB per host, {:.1} MiB per agent)",
+        "{n} concurrent sessions: {completed} completed in {:.1} s, {lost} with a missing or duplicated event; peak memory {:.0} MiB RSS ({} hosts {:.0} MiB, {} agents {:.0} MiB; {:.1} MiB per host, {:.1} MiB per agent), {:.0} MiB PSS ({:.1} MiB per host, {:.1} MiB per agent)",
         elapsed.as_secs_f64(),
         (peak_hosts.1 + peak_agents.1) as f64 / 1024.0,
         peak_hosts.0,
@@ -243,6 +247,9 @@ fn main() {
         peak_agents.1 as f64 / 1024.0,
         peak_hosts.1 as f64 / 1024.0 / peak_hosts.0.max(1) as f64,
         peak_agents.1 as f64 / 1024.0 / peak_agents.0.max(1) as f64,
+        (peak_hosts.2 + peak_agents.2) as f64 / 1024.0,
+        peak_hosts.2 as f64 / 1024.0 / peak_hosts.0.max(1) as f64,
+        peak_agents.2 as f64 / 1024.0 / peak_agents.0.max(1) as f64,
     );
     for s in &sessions {
         bench.aside(&small, &["rm", s["id"].as_str().unwrap(), "--force"]);
