@@ -401,6 +401,7 @@ async fn in_a_real_browser_create_watch_answer_diff_and_apply() {
             {"content": "Add a usage section", "status": "in_progress"}]})),
         Reply::tool("edit_file", json!({"path": "README.md", "old_string": "A demo project.\n", "new_string": "A demo project.\n\n## Usage\n\nRun `webproj --help`.\n"})),
         Reply::text("I added a **Usage** section:\n\n- how to run it\n- `--help`\n\n```sh\nwebproj --help\n```"),
+        Reply::text("Understood, I will use a level-3 heading."),
     ]);
     let b = Browser::start().await;
     b.goto(&ui.url).await;
@@ -519,6 +520,33 @@ async fn in_a_real_browser_create_watch_answer_diff_and_apply() {
         "the conversation is hidden behind the diff tab"
     );
     shot(&b, "04-diff").await;
+
+    // Review: a comment on a diff line goes back to the agent as a follow-up.
+    b.eval(
+        "[...document.querySelectorAll('.difflines .a')].find(d => d.textContent === '+## Usage').click()",
+        json!([]),
+    )
+    .await;
+    b.type_into(".comment-box textarea", "make it a level-3 heading")
+        .await;
+    b.click(".comment-box button.primary").await;
+    b.wait(
+        "the review button",
+        "return !document.querySelector('#send-review').disabled",
+    )
+    .await;
+    shot(&b, "04b-review-comment").await;
+    b.click("#send-review").await;
+    b.wait(
+        "the review in the conversation",
+        "return [...document.querySelectorAll('.msg.user')].some(m => m.textContent.includes('- README.md:5: make it a level-3 heading'))",
+    )
+    .await;
+    b.wait(
+        "the answer to the review",
+        "return [...document.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('level-3 heading')) && document.querySelector('#status').textContent === 'completed'",
+    )
+    .await;
 
     // Apply into the workspace.
     b.click("#act-apply").await;

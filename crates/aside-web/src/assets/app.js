@@ -448,6 +448,59 @@ function sessionPage() {
   });
 
   // Tabs and the diff view.
+  // Review comments on diff lines, sent to the agent as one follow-up.
+  let review = [];
+  function reviewBar() {
+    const bar = el("div", { class: "review-bar" },
+      el("span", { class: "muted", text: review.length ? `${review.length} comment${review.length === 1 ? "" : "s"} on the diff` : "Click a line to comment on it; comments go to the agent as one follow-up." }),
+      el("span", { class: "spacer" }),
+      el("button", { class: "primary", id: "send-review", disabled: !review.length, text: "Send review to the agent", onclick: async () => {
+        const text = "Review comments on your changes:\n" + review.map((c) => `- ${c.where}: ${c.text}`).join("\n");
+        const ok = await act("prompt", { text }, "Review sent to the agent");
+        if (ok) { review = []; tab("conv"); }
+      } }));
+    const old = $("review-bar");
+    bar.id = "review-bar";
+    if (old) old.replaceWith(bar); else $("diff").prepend(bar);
+  }
+  function commentBox(line, where) {
+    if (line.nextSibling && line.nextSibling.classList && line.nextSibling.classList.contains("comment-box")) return;
+    const input = el("textarea", { rows: 2, placeholder: `Comment on ${where}` });
+    const box = el("div", { class: "comment-box" }, input,
+      el("div", { class: "row-actions" },
+        el("button", { text: "Cancel", onclick: () => box.remove() }),
+        el("button", { class: "primary", text: "Add comment", onclick: () => {
+          if (!input.value.trim()) return;
+          review.push({ where, text: input.value.trim() });
+          box.replaceWith(el("div", { class: "comment" }, el("b", { text: where }), " ", input.value.trim()));
+          reviewBar();
+        } })));
+    line.after(box);
+    input.focus();
+  }
+  function diffLines(f) {
+    let oldLine = 0, newLine = 0;
+    const rows = [];
+    for (const l of f.patch.split("\n")) {
+      if (l === "") continue;
+      const meta = l.startsWith("+++") || l.startsWith("---") || l.startsWith("diff ") || l.startsWith("index ") || l.startsWith("new file") || l.startsWith("deleted file");
+      const hunk = l.match(/^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@/);
+      if (hunk) { oldLine = +hunk[1]; newLine = +hunk[2]; }
+      let cls = meta ? "m" : hunk ? "h" : l.startsWith("+") ? "a" : l.startsWith("-") ? "d" : "";
+      const row = el("div", { class: cls, text: l });
+      if (!meta && !hunk) {
+        const where = l.startsWith("-") ? `${f.path} (old line ${oldLine})` : `${f.path}:${newLine}`;
+        row.classList.add("commentable");
+        row.title = "Comment on this line";
+        row.addEventListener("click", () => commentBox(row, where));
+        if (l.startsWith("-")) oldLine++;
+        else if (l.startsWith("+")) newLine++;
+        else { oldLine++; newLine++; }
+      }
+      rows.push(row);
+    }
+    return rows;
+  }
   async function loadDiff() {
     const box = $("diff");
     box.replaceChildren(el("div", { class: "muted", text: "Loading…" }));
@@ -456,11 +509,9 @@ function sessionPage() {
       if (!out.files.length) { box.replaceChildren(el("div", { class: "muted", text: "No changes yet." })); return; }
       box.replaceChildren(...out.files.map((f) => el("div", { class: "dfile" },
         el("div", { class: "dhead" }, el("b", { text: f.path }), el("span", { class: "add", text: `+${f.added}` }), el("span", { class: "del", text: `−${f.removed}` })),
-        el("div", { class: "difflines" }, f.patch.split("\n").filter((l) => l !== "").map((l) => el("div", {
-          class: l.startsWith("+++") || l.startsWith("---") || l.startsWith("diff ") || l.startsWith("index ") || l.startsWith("new file") ? "m"
-            : l.startsWith("@@") ? "h" : l.startsWith("+") ? "a" : l.startsWith("-") ? "d" : "",
-          text: l,
-        }))))));
+        el("div", { class: "difflines" }, diffLines(f)))));
+      review = [];
+      reviewBar();
     } catch (err) { box.replaceChildren(el("div", { class: "error-text", text: err.message })); }
   }
   function tab(which) {
