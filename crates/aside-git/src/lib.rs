@@ -80,6 +80,35 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
 
+/// Holds the repository's worktree lock: git reads every worktree's metadata when it adds,
+/// moves or removes one, or checks a branch out, and fails on one that another process is half
+/// way through making. aside takes this lock around those steps; checkouts run outside it.
+struct WorktreeLock {
+    _file: std::fs::File,
+}
+
+fn worktree_lock(repo: &Path) -> Result<WorktreeLock> {
+    let common = git(
+        repo,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(Path::new(&common).join("aside-worktrees.lock"))
+        .map_err(GitError::Spawn)?;
+    file.lock().map_err(GitError::Spawn)?;
+    Ok(WorktreeLock { _file: file })
+}
+
+/// Fills a worktree made with `--no-checkout` (parallel checkout helps big repositories).
+fn populate(path: &Path) -> Result<()> {
+    let args = ["-c", "checkout.workers=0", "reset", "-q", "--hard"];
+    check(&args, git_env(path, &args, &[], None)?)?;
+    Ok(())
+}
+
 /// The top of the repository containing `dir`.
 pub fn repo_root(dir: &Path) -> Result<PathBuf> {
     let out = git_env(dir, &["rev-parse", "--show-toplevel"], &[], None)?;
@@ -136,20 +165,22 @@ pub fn create_worktree(repo: &Path, path: &Path, branch: &str, base: &str) -> Re
         std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
     }
     let path_str = path.display().to_string();
-    // Parallel checkout helps big repositories.
-    let args = [
-        "-c",
-        "checkout.workers=0",
-        "worktree",
-        "add",
-        "-q",
-        "--no-track",
-        "-b",
-        branch,
-        &path_str,
-        base,
-    ];
-    check(&args, git_env(repo, &args, &[], None)?)?;
+    {
+        let _lock = worktree_lock(repo)?;
+        let args = [
+            "worktree",
+            "add",
+            "-q",
+            "--no-checkout",
+            "--no-track",
+            "-b",
+            branch,
+            &path_str,
+            base,
+        ];
+        check(&args, git_env(repo, &args, &[], None)?)?;
+    }
+    populate(path)?;
     copy_worktree_includes(repo, path)
 }
 
@@ -192,17 +223,20 @@ pub fn pool_add(repo: &Path, base: &str) -> Result<()> {
     std::fs::create_dir_all(pool_dir(repo)).map_err(GitError::Spawn)?;
     drop_abandoned_spares(repo);
     let path = spare.display().to_string();
-    let args = [
-        "-c",
-        "checkout.workers=0",
-        "worktree",
-        "add",
-        "-q",
-        "--detach",
-        &path,
-        base,
-    ];
-    check(&args, git_env(repo, &args, &[], None)?)?;
+    {
+        let _lock = worktree_lock(repo)?;
+        let args = [
+            "worktree",
+            "add",
+            "-q",
+            "--no-checkout",
+            "--detach",
+            &path,
+            base,
+        ];
+        check(&args, git_env(repo, &args, &[], None)?)?;
+    }
+    populate(&spare)?;
     std::fs::write(spare.with_extension("ready"), b"").map_err(GitError::Spawn)?;
     Ok(())
 }
@@ -230,6 +264,9 @@ fn drop_abandoned_spares(repo: &Path) {
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > std::time::Duration::from_secs(3600));
         if old {
+            let Ok(_lock) = worktree_lock(repo) else {
+                return;
+            };
             let _ = git(
                 repo,
                 &[
@@ -263,16 +300,20 @@ pub fn pool_claim(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<
             std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
         }
         let (from, to) = (spare.display().to_string(), path.display().to_string());
+        let lock = worktree_lock(repo)?;
         let moved = git(repo, &["worktree", "move", &from, &to]);
         let _ = std::fs::remove_file(&claim);
         moved?;
-        match git(path, &["checkout", "-q", "-b", branch, base]) {
+        let branched = git(path, &["checkout", "-q", "-b", branch, base]);
+        drop(lock);
+        match branched {
             Ok(_) => {
                 copy_worktree_includes(repo, path)?;
                 return Ok(true);
             }
             Err(e) => {
                 // A spare that cannot take the branch is dropped; the caller makes a fresh one.
+                let _lock = worktree_lock(repo)?;
                 let _ = git(repo, &["worktree", "remove", "--force", "--force", &to]);
                 return Err(e);
             }
@@ -605,6 +646,7 @@ pub fn remove_worktree(
     branch: Option<&str>,
     keep_branch: bool,
 ) -> Result<()> {
+    let _lock = worktree_lock(repo)?;
     if path.exists() {
         let p = path.display().to_string();
         git(repo, &["worktree", "remove", "--force", "--force", &p])?;

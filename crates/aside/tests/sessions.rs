@@ -977,8 +977,17 @@ while True:
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pids = std::fs::read_to_string(worktree.join("agent.pid")).unwrap();
-    assert_eq!(pids.lines().count(), 2, "a new agent was started: {pids}");
+    // And a new agent took its place.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(worktree.join("agent.pid"))
+        .unwrap()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no new agent was started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     env.ok(&["rm", &id, "--force"]);
     assert_eq!(processes_in(&worktree), Vec::<String>::new());
 }
