@@ -120,6 +120,19 @@ fn is_aside(args: &[String], role: &str) -> bool {
 }
 
 fn new_to_prompt(bench: &Bench, repo: &Path, label: &str) {
+    // Baseline first, on a quiet machine: plain `git worktree add` of the same repository.
+    let name = format!("baseline-{}", repo.file_name().unwrap().to_string_lossy());
+    let wt = repo.parent().unwrap().join(&name);
+    let started = Instant::now();
+    git(
+        repo,
+        &["worktree", "add", "-q", "-b", &name, wt.to_str().unwrap()],
+    );
+    let baseline = started.elapsed();
+    git(
+        repo,
+        &["worktree", "remove", "--force", wt.to_str().unwrap()],
+    );
     let runs = 4;
     let mut times = Vec::new();
     for i in 0..runs {
@@ -148,19 +161,6 @@ fn new_to_prompt(bench: &Bench, repo: &Path, label: &str) {
     let cold = times.remove(0);
     times.sort();
     let runs = times.len();
-    // Baseline: plain `git worktree add` of the same repository.
-    let name = format!("baseline-{}", repo.file_name().unwrap().to_string_lossy());
-    let wt = repo.parent().unwrap().join(&name);
-    let started = Instant::now();
-    git(
-        repo,
-        &["worktree", "add", "-q", "-b", &name, wt.to_str().unwrap()],
-    );
-    let baseline = started.elapsed();
-    git(
-        repo,
-        &["worktree", "remove", "--force", wt.to_str().unwrap()],
-    );
     println!(
         "{label}: aside new -> agent has the prompt: cold (fresh checkout) {:.0} ms; from the worktree pool median {:.0} ms (min {:.0}, max {:.0}); plain git worktree add: {:.0} ms",
         cold.as_secs_f64() * 1000.0,
