@@ -2,6 +2,7 @@
 //! of the web view. Needs Debian's `chromium` and `chromium-driver` (installed by `.ci/run`).
 
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,7 +51,9 @@ impl Browser {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
+        // Its own process group, so that dropping the browser ends Chromium too.
         let driver = Command::new(driver_path())
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -224,6 +227,13 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // ChromeDriver and every Chromium process it started share its process group.
+        if let Ok(pgid) = i32::try_from(self.driver.id()) {
+            if pgid > 1 {
+                // SAFETY: kill(2) on the process group this browser started.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
