@@ -19,22 +19,33 @@ fn open(layout: &Layout, id: &SessionId) -> std::io::Result<File> {
         .open(layout.host_lock(id))
 }
 
-fn try_lock(file: &File) -> bool {
+fn try_lock(file: &File, operation: i32) -> bool {
     // SAFETY: flock(2) on a descriptor we own; no memory is involved.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) == 0 }
 }
 
-/// Takes the host lock, or None when another host holds it.
+/// Takes the host lock, or None when another host holds it. Readers probing liveness hold a
+/// shared lock for an instant, so a busy lock is tried again for a while before giving up.
 pub fn acquire(layout: &Layout, id: &SessionId) -> std::io::Result<Option<HostLock>> {
     let file = open(layout, id)?;
-    Ok(try_lock(&file).then_some(HostLock { _file: file }))
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if try_lock(&file, libc::LOCK_EX) {
+            return Ok(Some(HostLock { _file: file }));
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// Whether a host runs for `id`.
 pub fn host_alive(layout: &Layout, id: &SessionId) -> bool {
     match open(layout, id) {
-        // Taking the lock proves nobody holds it; closing the file releases it again.
-        Ok(file) => !try_lock(&file),
+        // A shared lock is refused only while a host holds its exclusive one; closing the file
+        // releases ours again.
+        Ok(file) => !try_lock(&file, libc::LOCK_SH),
         Err(_) => false,
     }
 }
