@@ -415,33 +415,47 @@ async fn anthropic(
     let mut open_text = false;
     let mut has_tools = false;
     let mut hang = false;
+    // Ends the text block being streamed, if any, so the next block gets the next index.
+    let close_text =
+        |events: &mut Vec<Result<String, Duration>>, index: &mut u64, open: &mut bool| {
+            if *open {
+                events.push(ev(
+                    "content_block_stop",
+                    json!({"type": "content_block_stop", "index": *index}),
+                ));
+                *open = false;
+                *index += 1;
+            }
+        };
+    // A block sent whole: start, one delta, stop.
+    let whole_block = |events: &mut Vec<Result<String, Duration>>,
+                       index: &mut u64,
+                       block: Value,
+                       delta: Value| {
+        events.push(ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": *index, "content_block": block}),
+        ));
+        events.push(ev(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": *index, "delta": delta}),
+        ));
+        events.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": *index}),
+        ));
+        *index += 1;
+    };
     for c in &reply.chunks {
         match c {
             Chunk::Thought(t) => {
-                // A whole thinking block of its own.
-                if open_text {
-                    events.push(ev(
-                        "content_block_stop",
-                        json!({"type": "content_block_stop", "index": index}),
-                    ));
-                    open_text = false;
-                    index += 1;
-                }
-                events.push(ev(
-                    "content_block_start",
-                    json!({"type": "content_block_start", "index": index,
-                    "content_block": {"type": "thinking", "thinking": ""}}),
-                ));
-                events.push(ev(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "thinking_delta", "thinking": t}}),
-                ));
-                events.push(ev(
-                    "content_block_stop",
-                    json!({"type": "content_block_stop", "index": index}),
-                ));
-                index += 1;
+                close_text(&mut events, &mut index, &mut open_text);
+                whole_block(
+                    &mut events,
+                    &mut index,
+                    json!({"type": "thinking", "thinking": ""}),
+                    json!({"type": "thinking_delta", "thinking": t}),
+                );
             }
             Chunk::Text(t) => {
                 if !open_text {
@@ -463,30 +477,14 @@ async fn anthropic(
                 name,
                 arguments,
             } => {
-                if open_text {
-                    events.push(ev(
-                        "content_block_stop",
-                        json!({"type": "content_block_stop", "index": index}),
-                    ));
-                    open_text = false;
-                    index += 1;
-                }
+                close_text(&mut events, &mut index, &mut open_text);
                 has_tools = true;
-                events.push(ev(
-                    "content_block_start",
-                    json!({"type": "content_block_start", "index": index,
-                    "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
-                ));
-                events.push(ev(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": arguments}}),
-                ));
-                events.push(ev(
-                    "content_block_stop",
-                    json!({"type": "content_block_stop", "index": index}),
-                ));
-                index += 1;
+                whole_block(
+                    &mut events,
+                    &mut index,
+                    json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                    json!({"type": "input_json_delta", "partial_json": arguments}),
+                );
             }
             Chunk::Delay(d) => events.push(Err(*d)),
             Chunk::Hang => {
@@ -496,12 +494,7 @@ async fn anthropic(
         }
     }
     if !hang {
-        if open_text {
-            events.push(ev(
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": index}),
-            ));
-        }
+        close_text(&mut events, &mut index, &mut open_text);
         let stop = reply.finish.clone().unwrap_or_else(|| {
             if has_tools {
                 "tool_use".into()
