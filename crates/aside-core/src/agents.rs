@@ -43,6 +43,48 @@ pub fn agent_command(name: &str, config: &Config, aside_exe: &str) -> Result<Vec
     ))
 }
 
+/// Where `program` is: a path as given, or the first executable of that name on `PATH`.
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = std::path::PathBuf::from(program);
+        return executable(&path).then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+}
+
+/// How to install the program of agent `name`, for the "not found" message.
+pub fn install_hint(name: &str) -> &'static str {
+    match name {
+        "copilot" => "npm install -g @github/copilot",
+        "codex" => "npm install -g @zed-industries/codex-acp",
+        "claude" => "npm install -g @zed-industries/claude-agent-acp",
+        "gemini" => "npm install -g @google/gemini-cli",
+        "qwen" => "npm install -g @qwen-code/qwen-code",
+        "opencode" => "npm install -g opencode-ai",
+        _ => "install it, or fix `command` under [agents.NAME] in the config file",
+    }
+}
+
+/// Checks that agent `name`'s program exists; the error names what to install.
+pub fn check_installed(name: &str, command: &[String]) -> Result<(), String> {
+    let Some(program) = command.first() else {
+        return Err(format!("agent `{name}` has an empty command"));
+    };
+    if find_program(program).is_some() {
+        return Ok(());
+    }
+    Err(format!(
+        "agent `{name}` needs `{program}`, which is not installed (not found on PATH): {}, or choose another agent with --agent",
+        install_hint(name)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +100,15 @@ mod tests {
         assert_eq!(
             agent_command("copilot", &Config::default(), "x").unwrap(),
             ["copilot", "--acp", "--stdio"]
+        );
+    }
+
+    #[test]
+    fn a_missing_program_names_its_package() {
+        assert!(check_installed("sh", &["sh".into()]).is_ok());
+        assert_eq!(
+            check_installed("copilot", &["aside-no-such-copilot".into()]).unwrap_err(),
+            "agent `copilot` needs `aside-no-such-copilot`, which is not installed (not found on PATH): npm install -g @github/copilot, or choose another agent with --agent"
         );
     }
 }

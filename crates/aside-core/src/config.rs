@@ -87,6 +87,28 @@ pub struct SessionsConfig {
     /// Spare worktrees kept checked out per repository, so a new isolated session starts
     /// without waiting for a checkout. Default 1; 0 turns the pool off.
     pub worktree_pool: Option<usize>,
+    /// Seconds a session's host (and its agent) stays after the session has nothing left to
+    /// do; a follow-up starts a new one that continues the same agent session. Default 60.
+    pub idle_secs: Option<u64>,
+}
+
+impl SessionsConfig {
+    /// Applies `ASIDE_HOST_IDLE_SECS`, which overrides the file.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(value) = env("ASIDE_HOST_IDLE_SECS") {
+            self.idle_secs = Some(value.trim().parse().map_err(|_| ConfigError::Env {
+                name: "ASIDE_HOST_IDLE_SECS",
+                value,
+                hint: "use a whole number of seconds",
+            })?);
+        }
+        Ok(())
+    }
+
+    /// How long an idle host stays.
+    pub fn idle(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idle_secs.unwrap_or(60))
+    }
 }
 
 /// `[agents.NAME]` in config.toml: an ACP agent started as `command`.
@@ -141,9 +163,9 @@ impl Config {
     /// Reads the user's config file and applies the process environment.
     pub fn load_user() -> Result<Config, ConfigError> {
         let mut config = Config::load(&crate::paths::user_config_file())?;
-        config
-            .model
-            .apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        config.model.apply_env(env)?;
+        config.sessions.apply_env(env)?;
         Ok(config)
     }
 }

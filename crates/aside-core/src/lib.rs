@@ -1,11 +1,13 @@
 //! Domain types shared by every part of aside: where state lives, what the user configured.
 //!
 //! Owns: the config file format and its environment overrides, the state and config paths.
-//! Must not: print, spawn processes, or do I/O beyond reading config files.
+//! Also: the process-group, signal and lock helpers (every `unsafe` call is in `process`).
+//! Must not: print, or do I/O beyond reading config files.
 
 pub mod agents;
 pub mod config;
 pub mod paths;
+pub mod process;
 pub mod session;
 
 pub use config::{AgentConfig, Config, ConfigError, ModelConfig, ProviderKind, SessionsConfig};

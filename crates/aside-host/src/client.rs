@@ -13,6 +13,9 @@ pub enum ClientError {
     NoHost,
     /// The host refused the request, with its reason.
     Refused(String),
+    /// The host was stopping (idle, or told to) and did not take the request: start a new host
+    /// and send it again.
+    Gone,
     /// The socket broke.
     Io(std::io::Error),
 }
@@ -22,6 +25,9 @@ impl std::fmt::Display for ClientError {
         match self {
             ClientError::NoHost => f.write_str("no host is running for this session"),
             ClientError::Refused(reason) => f.write_str(reason),
+            ClientError::Gone => {
+                f.write_str("the session's host stopped before it took the request; send it again")
+            }
             ClientError::Io(e) => write!(f, "lost the connection to the session's host: {e}"),
         }
     }
@@ -42,20 +48,33 @@ fn connect(layout: &Layout, id: &SessionId, request: Request) -> Result<UnixStre
     Ok(stream)
 }
 
-/// Sends one request and waits for the host's answer.
-pub fn send(layout: &Layout, id: &SessionId, request: Request) -> Result<(), ClientError> {
+/// Sends one request and waits for the host's answer: Ok with what the host wants the user to
+/// know, if anything.
+pub fn send(
+    layout: &Layout,
+    id: &SessionId,
+    request: Request,
+) -> Result<Option<String>, ClientError> {
     let stream = connect(layout, id, request)?;
     let mut line = String::new();
     BufReader::new(stream)
         .read_line(&mut line)
         .map_err(ClientError::Io)?;
+    if line.trim().is_empty() {
+        // The host closed the connection without an answer: it was on its way out.
+        return Err(ClientError::Gone);
+    }
     match serde_json::from_str::<Reply>(&line) {
-        Ok(Reply::Done { ok: true, .. }) => Ok(()),
+        Ok(Reply::Done {
+            ok: true, message, ..
+        }) => Ok(message),
+        Ok(Reply::Done { gone: true, .. }) => Err(ClientError::Gone),
         Ok(Reply::Done { error, .. }) => Err(ClientError::Refused(
-            error.unwrap_or_else(|| "refused".into()),
+            error.unwrap_or_else(|| "the host refused the request without a reason".into()),
         )),
         _ => Err(ClientError::Io(std::io::Error::other(format!(
-            "unexpected answer from the host: {line}"
+            "the host answered something this aside does not understand ({}); are the host and the client the same aside version?",
+            line.trim().chars().take(200).collect::<String>()
         )))),
     }
 }
@@ -73,9 +92,9 @@ pub fn subscribe(
         let line = line.map_err(ClientError::Io)?;
         let keep_going = match serde_json::from_str::<Reply>(&line) {
             Ok(Reply::Event { event }) => on_event(event),
-            Ok(Reply::Done { ok: false, error }) => {
-                return Err(ClientError::Refused(error.unwrap_or_default()))
-            }
+            Ok(Reply::Done {
+                ok: false, error, ..
+            }) => return Err(ClientError::Refused(error.unwrap_or_default())),
             _ => true,
         };
         if !keep_going {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::compat::{TokioAsyncReadCompatExt as _, TokioAsyncWriteCompatExt as _};
 
 /// How long an agent may take to answer `initialize` (`ASIDE_AGENT_STARTUP_TIMEOUT` seconds,
@@ -30,15 +30,6 @@ fn startup_timeout() -> Duration {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(30);
-    Duration::from_secs(secs)
-}
-/// How long a host with nothing to do keeps its agent (`ASIDE_HOST_IDLE_SECS`, default 30 min);
-/// then it stops, and a follow-up starts a new one that resumes the agent session.
-fn idle_timeout() -> Duration {
-    let secs = std::env::var("ASIDE_HOST_IDLE_SECS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(1800);
     Duration::from_secs(secs)
 }
 
@@ -58,7 +49,39 @@ pub fn run(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> 
 /// A request from a socket connection, with where to send the answer.
 struct Control {
     request: Request,
-    reply: oneshot::Sender<Result<(), String>>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The signal that asked the host to stop, once one has.
+type Signals = watch::Receiver<Option<&'static str>>;
+
+/// Waits until a stop signal arrives; its name.
+async fn stop_signal(signals: &mut Signals) -> &'static str {
+    match signals.wait_for(Option::is_some).await {
+        Ok(name) => name.unwrap_or("a signal"),
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// SIGTERM, SIGHUP and SIGINT stop the host cleanly: the turn is cancelled, the agent's group
+/// stopped and the session left resumable.
+fn listen_for_signals() -> anyhow::Result<Signals> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+            _ = int.recv() => "SIGINT",
+        };
+        let _ = tx.send(Some(name));
+        // Keep the handlers installed: a second signal must not kill the host mid-cleanup.
+        std::future::pending::<()>().await
+    });
+    Ok(rx)
 }
 
 enum FromAgent {
@@ -73,6 +96,7 @@ enum FromAgent {
 
 async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> {
     layout.create_dirs()?;
+    let signals = listen_for_signals()?;
     let Some(_lock) = liveness::acquire(&layout, &id)? else {
         return Err(anyhow!("a host already runs for session {id}"));
     };
@@ -113,6 +137,8 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         record,
         limit,
         pool_size: config.sessions.worktree_pool.unwrap_or(1),
+        idle: config.sessions.idle(),
+        signals,
         resting: Status::Completed,
         last_touch: std::time::Instant::now(),
     };
@@ -167,16 +193,16 @@ async fn serve_connection(
     let envelope: Envelope = match serde_json::from_str(&line) {
         Ok(e) => e,
         Err(e) => {
-            let error = Some(format!("invalid request: {e}"));
-            return Ok(write_reply(&mut write, &Reply::Done { ok: false, error }).await?);
+            let reply = Reply::refused(format!("invalid request: {e}"));
+            return Ok(write_reply(&mut write, &reply).await?);
         }
     };
     if envelope.v != VERSION {
-        let error = Some(format!(
+        let reply = Reply::refused(format!(
             "this host speaks protocol {VERSION}, the client {}: use the same aside version for both",
             envelope.v
         ));
-        return Ok(write_reply(&mut write, &Reply::Done { ok: false, error }).await?);
+        return Ok(write_reply(&mut write, &reply).await?);
     }
     if let Request::Subscribe { since } = envelope.request {
         // Subscribe before reading the store, so nothing falls between the two.
@@ -205,25 +231,16 @@ async fn serve_connection(
         }
     }
     let (tx, rx) = oneshot::channel();
-    ctl.send(Control {
-        request: envelope.request,
-        reply: tx,
-    })
-    .await
-    .map_err(|_| anyhow!("the host is stopping"))?;
-    let reply = match rx.await {
-        Ok(Ok(())) => Reply::Done {
-            ok: true,
-            error: None,
-        },
-        Ok(Err(error)) => Reply::Done {
-            ok: false,
-            error: Some(error),
-        },
-        Err(_) => Reply::Done {
-            ok: false,
-            error: Some("the host stopped".into()),
-        },
+    let sent = ctl
+        .send(Control {
+            request: envelope.request,
+            reply: tx,
+        })
+        .await;
+    // A host on its way out answers "gone", so the client starts a new one and asks again.
+    let reply = match sent {
+        Ok(()) => rx.await.unwrap_or_else(|_| Reply::gone()),
+        Err(_) => Reply::gone(),
     };
     write_reply(&mut write, &reply).await?;
     Ok(())
@@ -237,14 +254,39 @@ struct Host {
     record: SessionRecord,
     limit: usize,
     pool_size: usize,
+    idle: Duration,
+    signals: Signals,
     resting: Status,
     last_touch: std::time::Instant,
 }
 
 /// What the turn loop decided when it ended.
 enum Ending {
-    /// Stop asked for, or the agent exited while idle.
+    /// Stop asked for, a stop signal, idle for long enough, or the agent exited while idle.
     Stopped,
+}
+
+/// Follow-ups accepted behind a turn (`prompt_queued`) that no turn has taken yet (`prompt`),
+/// oldest first; a cancel drops what was queued before it. A new host takes them up again, so
+/// a follow-up is never lost to a host that died.
+fn waiting_follow_ups(events: &[Event]) -> VecDeque<String> {
+    let mut waiting = VecDeque::new();
+    for event in events {
+        match event.kind.as_str() {
+            "prompt_queued" => {
+                waiting.push_back(event.data["text"].as_str().unwrap_or_default().to_string())
+            }
+            "prompt" => {
+                let text = event.data["text"].as_str().unwrap_or_default();
+                if let Some(at) = waiting.iter().position(|t| t == text) {
+                    waiting.remove(at);
+                }
+            }
+            "cancel_requested" => waiting.clear(),
+            _ => {}
+        }
+    }
+    waiting
 }
 
 impl Host {
@@ -276,26 +318,31 @@ impl Host {
 
     async fn run(&mut self, mut ctl: mpsc::Receiver<Control>) -> anyhow::Result<()> {
         let mut queue: VecDeque<(String, bool)> = VecDeque::new();
-        let resuming = self.events.last_seq()? > 0;
-        if resuming {
-            let interrupted =
-                self.record.status.is_active() || self.record.status == Status::Interrupted;
-            if interrupted && self.events.since(0)?.iter().any(|e| e.kind == "prompt") {
-                queue.push_back((
-                    "(aside: your previous turn was interrupted before it finished. Continue the task where you left off.)".into(),
-                    true,
-                ));
-            }
-        } else {
+        let history = self.events.since(0)?;
+        let status = self.record.status;
+        if !history.iter().any(|e| e.kind == "prompt") {
+            // Never started (or failed before its first prompt): the task itself.
             queue.push_back((self.record.task.clone(), false));
+        } else if status.is_active() || status == Status::Interrupted {
+            queue.push_back((
+                "(aside: your previous turn was interrupted before it finished. Continue the task where you left off.)".into(),
+                true,
+            ));
+        } else if status == Status::Failed {
+            queue.push_back((
+                "(aside: your previous turn stopped with an error before it finished. Continue the task where you left off.)".into(),
+                true,
+            ));
         }
+        queue.extend(waiting_follow_ups(&history).into_iter().map(|t| (t, false)));
         // A host started for a finished session (a follow-up, an attach) goes back to that
         // status when it has nothing to do, instead of showing as busy.
-        self.resting = match self.record.status {
-            Status::Completed | Status::Failed | Status::Cancelled => self.record.status,
+        self.resting = match status {
+            Status::Completed | Status::Cancelled => status,
             _ => Status::Completed,
         };
         self.set_status(Status::Queued, None);
+        let mut signals = self.signals.clone();
         // A slot first: sessions start in order, up to the limit.
         loop {
             let layout = self.layout.clone();
@@ -306,14 +353,29 @@ impl Host {
             }
             tokio::select! {
                 Some(c) = ctl.recv() => match c.request {
-                    Request::Cancel | Request::Stop => {
-                        let _ = c.reply.send(Ok(()));
+                    Request::Cancel => {
+                        let _ = c.reply.send(Reply::ok(None));
                         self.set_status(Status::Cancelled, Some("cancelled while queued"));
                         return Ok(());
                     }
-                    Request::Prompt { text } => { queue.push_back((text, false)); let _ = c.reply.send(Ok(())); }
-                    _ => { let _ = c.reply.send(Err("the session is still queued".into())); }
+                    Request::Stop => {
+                        let _ = c.reply.send(Reply::ok(None));
+                        let reason = format!("stopped while queued; `aside resume {}` queues it again", self.record.id);
+                        self.set_status(Status::Interrupted, Some(&reason));
+                        return Ok(());
+                    }
+                    Request::Prompt { text } => {
+                        self.emit("prompt_queued", json!({"text": text}));
+                        queue.push_back((text, false));
+                        let _ = c.reply.send(Reply::ok(None));
+                    }
+                    _ => { let _ = c.reply.send(Reply::refused("the session is still queued")); }
                 },
+                name = stop_signal(&mut signals) => {
+                    let reason = format!("the host was stopped ({name}) while queued; `aside resume {}` queues it again", self.record.id);
+                    self.set_status(Status::Interrupted, Some(&reason));
+                    return Ok(());
+                }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
@@ -360,21 +422,39 @@ impl Host {
             return Err(anyhow!("the session has no agent command"));
         };
         self.stop_leftover_agent();
-        let mut cmd = std::process::Command::new(program);
-        cmd.args(args)
+        let Some(resolved) = aside_core::agents::find_program(program) else {
+            return Err(anyhow!(aside_core::agents::check_installed(
+                &self.record.agent,
+                &command
+            )
+            .err()
+            .unwrap_or_else(|| format!("agent command `{program}` not found"))));
+        };
+        // The agent runs under a guard, leader of its own process group, which stops the whole
+        // group when this host dies, even by kill -9 (see guard.rs).
+        let exe = std::env::current_exe().context("while finding the aside binary")?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("guard")
+            .arg("--")
+            .arg(&resolved)
+            .args(args)
             .current_dir(&self.record.worktree)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .process_group(0);
-        let mut child = match tokio::process::Command::from(cmd).kill_on_drop(true).spawn() {
+        aside_core::process::die_with_parent(&mut cmd, libc::SIGTERM);
+        let mut child = match tokio::process::Command::from(cmd)
+            .kill_on_drop(true)
+            .spawn()
+        {
             Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) => {
                 return Err(anyhow!(
-                    "agent command `{program}` not found: install it or choose another agent (aside new --agent NAME)"
+                    "cannot start the agent `{}`: {e}",
+                    command.join(" ")
                 ))
             }
-            Err(e) => return Err(anyhow!("cannot start the agent `{}`: {e}", command.join(" "))),
         };
         let pgid = child.id().and_then(|p| i32::try_from(p).ok());
         // Remembered on disk: if this host is killed, the next one stops what it left running.
@@ -440,11 +520,14 @@ impl Host {
                 let r = self
                     .session(cx, &mut child, agent_rx, &mut ctl, &mut queue, &tail)
                     .await;
+                // From here on a client must start a new host rather than talk to this one.
+                let _ = std::fs::remove_file(self.layout.socket(&self.record.id));
                 stop_agent(&mut child, pgid).await;
                 Ok(r)
             })
             .await;
         kill_group(pgid, libc::SIGKILL);
+        let _ = std::fs::remove_file(&pgid_file);
         match result {
             Ok(r) => r,
             Err(e) => Err(anyhow!(
@@ -468,7 +551,13 @@ impl Host {
         let init = InitializeRequest::new(ProtocolVersion::V1)
             .client_info(Implementation::new("aside", env!("CARGO_PKG_VERSION")));
         let startup = startup_timeout();
+        let mut signals = self.signals.clone();
         let init = tokio::select! {
+            name = stop_signal(&mut signals) => {
+                let reason = format!("the host was stopped ({name}) while the agent started; `aside resume {}` starts it again", self.record.id);
+                self.set_status(Status::Interrupted, Some(&reason));
+                return Ok(Ending::Stopped);
+            }
             r = tokio::time::timeout(startup, cx.send_request(init).block_task()) => match r {
                 Err(_) => return Err(anyhow!(
                     "the agent `{program}` did not answer ACP `initialize` within {} s: is it an ACP agent, with its ACP flag (for example `copilot --acp --stdio`)?",
@@ -549,7 +638,7 @@ impl Host {
         > = None;
         let mut pending: VecDeque<(Value, Responder<RequestPermissionResponse>)> = VecDeque::new();
         let mut cancelling = false;
-        let idle = idle_timeout();
+        let idle = self.idle;
         loop {
             if turn.is_none() {
                 if let Some((text, resumed)) = queue.pop_front() {
@@ -570,6 +659,11 @@ impl Host {
             let idle_now = turn.is_none() && queue.is_empty() && pending.is_empty();
             tokio::select! {
                 _ = tokio::time::sleep(idle), if idle_now => return Ok(Ending::Stopped),
+                name = stop_signal(&mut signals) => {
+                    let why = format!("the host was stopped ({name})");
+                    self.interrupt(&cx, &session_id, &mut turn, &mut pending, queue, &why).await;
+                    return Ok(Ending::Stopped);
+                }
                 Some(msg) = agent_rx.recv() => match msg {
                     FromAgent::Update(update) => {
                         let kind = update["sessionUpdate"].as_str().unwrap_or("update").to_string();
@@ -606,7 +700,7 @@ impl Host {
                                 self.set_status(Status::Running, None);
                             }
                             queue.push_back((text, false));
-                            Ok(())
+                            Ok(Reply::ok(None))
                         }
                         Request::Cancel => {
                             if turn.is_some() {
@@ -615,9 +709,17 @@ impl Host {
                                 while let Some((_, responder)) = pending.pop_front() {
                                     let _ = responder.respond(cancelled_answer());
                                 }
+                                // Cancel means "stop working": queued follow-ups go too, and
+                                // the user is told how many, here and in the history.
+                                let dropped = queue.len();
                                 queue.clear();
-                                self.emit("cancel_requested", json!({}));
-                                Ok(())
+                                self.emit("cancel_requested", json!({"dropped": dropped}));
+                                Ok(Reply::ok((dropped > 0).then(|| format!(
+                                    "dropped {}; send {} again when you want {}",
+                                    plural(dropped, "queued follow-up"),
+                                    if dropped == 1 { "it" } else { "them" },
+                                    if dropped == 1 { "it" } else { "them" },
+                                ))))
                             } else {
                                 Err(format!("nothing to cancel: the session is {}", self.record.status))
                             }
@@ -632,7 +734,7 @@ impl Host {
                                         self.index.update(&self.record.id, Change::PendingPermission(false))?;
                                         self.set_status(Status::Running, None);
                                     }
-                                    Ok(())
+                                    Ok(Reply::ok(None))
                                 }
                                 None => {
                                     let msg = format!("the agent offered no option for {choice:?}");
@@ -642,16 +744,13 @@ impl Host {
                             },
                         },
                         Request::Stop => {
-                            if turn.is_some() {
-                                let _ = cx.send_notification(CancelNotification::new(session_id.clone()));
-                                self.set_status(Status::Cancelled, Some("stopped"));
-                            }
-                            let _ = reply.send(Ok(()));
+                            self.interrupt(&cx, &session_id, &mut turn, &mut pending, queue, "stopped by `aside stop`").await;
+                            let _ = reply.send(Reply::ok(None));
                             return Ok(Ending::Stopped);
                         }
                         Request::Subscribe { .. } => Err("subscribe is served by the connection".into()),
                     };
-                    let _ = reply.send(answer);
+                    let _ = reply.send(answer.unwrap_or_else(Reply::refused));
                 },
                 result = async { match turn.as_mut() { Some(rx) => rx.await, None => std::future::pending().await } } => {
                     turn = None;
@@ -698,6 +797,40 @@ impl Host {
         }
     }
 
+    /// Ends the host's work now, losing nothing: a running turn is cancelled (ACP
+    /// `session/cancel`; the agent gets a moment to wind down and save its session), pending
+    /// permission requests are answered `cancelled`, the worktree is checkpointed and the session
+    /// becomes `interrupted`, resumable. Queued follow-ups stay in the history as
+    /// `prompt_queued`, so the next host takes them up. An idle session keeps its status.
+    async fn interrupt(
+        &mut self,
+        cx: &ConnectionTo<Agent>,
+        session_id: &str,
+        turn: &mut Option<oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>>>,
+        pending: &mut VecDeque<(Value, Responder<RequestPermissionResponse>)>,
+        queue: &VecDeque<(String, bool)>,
+        why: &str,
+    ) {
+        while let Some((_, responder)) = pending.pop_front() {
+            let _ = responder.respond(cancelled_answer());
+        }
+        let Some(rx) = turn.take() else {
+            return;
+        };
+        let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
+        let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        let _ = self
+            .index
+            .update(&self.record.id, Change::PendingPermission(false));
+        self.emit("interrupted", json!({"reason": why, "queued": queue.len()}));
+        self.checkpoint().await;
+        let reason = format!(
+            "{why} mid-turn; `aside resume {}` continues it",
+            self.record.id
+        );
+        self.set_status(Status::Interrupted, Some(&reason));
+    }
+
     /// Stops the agent process group an earlier host of this session left behind (that host was
     /// killed before it could), so a resumed session never runs two agents.
     fn stop_leftover_agent(&self) {
@@ -734,9 +867,23 @@ impl Host {
         }
     }
 
-    /// Commits the worktree at the end of a turn (isolated mode) and counts changed files.
+    /// Commits the worktree at the end of a turn (isolated mode) and counts changed files (in
+    /// workspace mode against the snapshot taken at start, committing nothing).
     async fn checkpoint(&mut self) {
         if self.record.mode != Mode::Isolated {
+            let (Some(base), dir) = (self.record.base.clone(), self.record.worktree.clone()) else {
+                return;
+            };
+            let files =
+                tokio::task::spawn_blocking(move || aside_git::changed_files(&dir, &base)).await;
+            if let Ok(Ok(files)) = files {
+                let change = Change::Changes {
+                    files: files.len() as u64,
+                    added: files.iter().map(|f| f.added).sum(),
+                    removed: files.iter().map(|f| f.removed).sum(),
+                };
+                let _ = self.index.update(&self.record.id, change);
+            }
             return;
         }
         let worktree = self.record.worktree.clone();
@@ -815,6 +962,15 @@ impl Host {
     }
 }
 
+/// "1 queued follow-up", "2 queued follow-ups".
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The option of the wanted kind (falling back to its sibling), by kind, never by position.
 fn choose(request: &Value, choice: Choice) -> Option<String> {
     let kinds: &[&str] = match choice {
@@ -843,11 +999,8 @@ fn cancelled_answer() -> RequestPermissionResponse {
 }
 
 fn kill_group(pgid: Option<i32>, signal: i32) {
-    if let Some(pgid) = pgid.filter(|p| *p > 1) {
-        // SAFETY: kill(2) on the agent's own process group.
-        unsafe {
-            libc::kill(-pgid, signal);
-        }
+    if let Some(pgid) = pgid {
+        aside_core::process::kill_group(pgid, signal);
     }
 }
 
@@ -888,15 +1041,6 @@ pub fn spawn(
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // SAFETY: setsid(2) is async-signal-safe; it detaches the host from the terminal's session
-    // so closing the terminal never stops it.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    aside_core::process::detach(&mut cmd);
     cmd.spawn()
 }

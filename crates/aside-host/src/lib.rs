@@ -6,6 +6,7 @@
 //! Must not: render anything.
 
 pub mod client;
+pub mod guard;
 mod host;
 pub mod liveness;
 pub mod ops;

@@ -1,10 +1,10 @@
 //! Is a session's host alive? The host holds an exclusive lock on `run/<id>.lock` for its whole
 //! life; the kernel drops it when the host dies, however it dies, so a free lock means no host.
 
+use aside_core::process::try_flock;
 use aside_core::SessionId;
 use aside_store::Layout;
 use std::fs::File;
-use std::os::fd::AsRawFd as _;
 
 /// The lock a running host holds.
 pub struct HostLock {
@@ -19,18 +19,14 @@ fn open(layout: &Layout, id: &SessionId) -> std::io::Result<File> {
         .open(layout.host_lock(id))
 }
 
-fn try_lock(file: &File, operation: i32) -> bool {
-    // SAFETY: flock(2) on a descriptor we own; no memory is involved.
-    unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) == 0 }
-}
-
 /// Takes the host lock, or None when another host holds it. Readers probing liveness hold a
-/// shared lock for an instant, so a busy lock is tried again for a while before giving up.
+/// shared lock for an instant, and a host that is going idle still holds it while its agent
+/// stops, so a busy lock is tried again for a while (10 s) before giving up.
 pub fn acquire(layout: &Layout, id: &SessionId) -> std::io::Result<Option<HostLock>> {
     let file = open(layout, id)?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        if try_lock(&file, libc::LOCK_EX) {
+        if try_flock(&file, true) {
             return Ok(Some(HostLock { _file: file }));
         }
         if std::time::Instant::now() > deadline {
@@ -45,7 +41,7 @@ pub fn host_alive(layout: &Layout, id: &SessionId) -> bool {
     match open(layout, id) {
         // A shared lock is refused only while a host holds its exclusive one; closing the file
         // releases ours again.
-        Ok(file) => !try_lock(&file, libc::LOCK_SH),
+        Ok(file) => !try_flock(&file, false),
         Err(_) => false,
     }
 }

@@ -55,6 +55,17 @@ impl OpError {
 
 type Result<T> = std::result::Result<T, OpError>;
 
+/// What an apply or a merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// Done: the files applied, or the merge commit.
+    Done(T),
+    /// The session changed nothing.
+    Nothing,
+    /// Its changes are already there (applied or merged before).
+    Already,
+}
+
 /// What a new session needs.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -132,6 +143,40 @@ impl Sessions {
         Ok(self.index.resolve(prefix)?)
     }
 
+    /// The main repository holding `dir` (as sessions record it), for filtering by repository.
+    pub fn repo_of(&self, dir: &Path) -> Result<PathBuf> {
+        let dir = dir
+            .canonicalize()
+            .map_err(|_| OpError::Refused(format!("{} does not exist", dir.display())))?;
+        Ok(aside_git::main_repo_root(&dir).unwrap_or(dir))
+    }
+
+    /// Why a queued session waits, for `ls`.
+    pub fn queue_note(&self, record: &SessionRecord, limit: usize) -> Option<String> {
+        if !self.host_alive(record) {
+            return None;
+        }
+        let queue = self
+            .index
+            .queue_state(&record.id, |other| self.host_alive_id(other))
+            .ok()?;
+        Some(if queue.ahead > 0 {
+            format!(
+                "waiting for a slot: {} of {limit} running, {} queued ahead ([sessions] max_concurrent)",
+                queue.busy, queue.ahead
+            )
+        } else {
+            format!(
+                "waiting for a slot: {} of {limit} running ([sessions] max_concurrent)",
+                queue.busy
+            )
+        })
+    }
+
+    fn host_alive_id(&self, id: &SessionId) -> bool {
+        liveness::host_alive(&self.layout, id)
+    }
+
     /// Whether the session's host runs.
     pub fn host_alive(&self, record: &SessionRecord) -> bool {
         liveness::host_alive(&self.layout, &record.id)
@@ -156,6 +201,7 @@ impl Sessions {
             "mode": r.mode.as_str(),
             "approve": r.approve.as_str(),
             "status": self.status(r).as_str(),
+            "host": self.host_alive(r),
             "reason": r.reason,
             "repo": r.repo,
             "worktree": r.worktree,
@@ -207,6 +253,8 @@ impl Sessions {
         let agent_command =
             aside_core::agents::agent_command(&new.agent, config, &exe.display().to_string())
                 .map_err(OpError::Refused)?;
+        aside_core::agents::check_installed(&new.agent, &agent_command)
+            .map_err(OpError::Refused)?;
         let dir = new
             .dir
             .canonicalize()
@@ -231,14 +279,16 @@ impl Sessions {
             .collect();
         let (repo, worktree, branch, base) = match new.mode {
             Mode::Isolated => {
-                let repo = aside_git::repo_root(&dir).map_err(|_| {
+                // Inside a session's worktree (or any linked worktree) the session still
+                // belongs to the main repository, starting from where the user is.
+                let repo = aside_git::main_repo_root(&dir).map_err(|_| {
                     OpError::Refused(format!(
                         "{} is not inside a git repository; isolated sessions need one. Run aside in a repository, pass --repo DIR, or use --workspace",
                         dir.display()
                     ))
                 })?;
                 let base_ref = new.base.as_deref().unwrap_or("HEAD");
-                let base = aside_git::resolve_commit(&repo, base_ref).map_err(|_| {
+                let base = aside_git::resolve_commit(&dir, base_ref).map_err(|_| {
                     OpError::Refused(if new.base.is_some() {
                         format!("--base {base_ref} is not a commit in {}", repo.display())
                     } else {
@@ -272,7 +322,9 @@ impl Sessions {
             }
             Mode::Workspace => {
                 let repo = aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone());
-                let base = aside_git::resolve_commit(&repo, "HEAD").ok();
+                // The working state as the session found it (the user's own uncommitted work
+                // included), so diffs and counts show only what the agent changed.
+                let base = aside_git::snapshot_commit(&repo, id.as_str()).ok();
                 (repo.clone(), repo, None, base)
             }
         };
@@ -307,38 +359,135 @@ impl Sessions {
         Ok(record)
     }
 
-    fn request(&self, record: &SessionRecord, request: Request, nothing: &str) -> Result<()> {
+    /// Sends `request` to the session's running host; Ok with the host's note for the user.
+    fn request(
+        &self,
+        record: &SessionRecord,
+        request: Request,
+        nothing: &str,
+    ) -> Result<Option<String>> {
         match client::send(&self.layout, &record.id, request) {
-            Ok(()) => Ok(()),
-            Err(ClientError::NoHost) => Err(OpError::Refused(format!(
-                "session {} has no running host (status {}); {nothing}",
-                record.id,
-                self.status(record)
-            ))),
+            Ok(message) => Ok(message),
+            Err(ClientError::NoHost | ClientError::Gone) => {
+                let record = self
+                    .index
+                    .get(&record.id)?
+                    .unwrap_or_else(|| record.clone());
+                Err(OpError::Refused(format!(
+                    "session {} has no running host (it is {}); {nothing}",
+                    record.id,
+                    self.status(&record)
+                )))
+            }
             Err(ClientError::Refused(reason)) => Err(OpError::Refused(reason)),
-            Err(e) => Err(OpError::Internal(e.to_string())),
+            Err(e @ ClientError::Io(_)) => Err(OpError::Internal(format!(
+                "{e}; see {} and try again",
+                self.layout.host_log(&record.id).display()
+            ))),
         }
     }
 
-    /// A follow-up; starts the session's host again when it has stopped.
-    pub fn send(&self, record: &SessionRecord, text: &str) -> Result<()> {
+    /// Waits (up to 15 s) until the session's host has exited.
+    fn wait_host_gone(&self, record: &SessionRecord) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.host_alive(record) {
+            if Instant::now() > deadline {
+                return Err(OpError::Internal(format!(
+                    "the host of session {} did not stop within 15 s; see {}",
+                    record.id,
+                    self.layout.host_log(&record.id).display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Starts a new host for an existing session, with the agent command as the current config
+    /// names it (a user who fixed their config gets the fixed agent).
+    fn restart_host(&self, record: &SessionRecord, config: &Config) -> Result<()> {
+        let exe = exe()?;
+        if let Ok(command) =
+            aside_core::agents::agent_command(&record.agent, config, &exe.display().to_string())
+        {
+            if command != record.agent_command {
+                self.index
+                    .update(&record.id, Change::AgentCommand(&command))?;
+            }
+        }
+        self.start_host(record)
+    }
+
+    /// A follow-up. A session without a running host (finished and idle, failed, interrupted)
+    /// gets a new one, which continues the agent session and then takes the follow-up; a host
+    /// that was just going idle is waited for and replaced. The follow-up is never lost.
+    pub fn send(&self, record: &SessionRecord, text: &str, config: &Config) -> Result<()> {
         if text.trim().is_empty() {
-            return Err(OpError::Refused("the message is empty".into()));
+            return Err(OpError::Refused(
+                "the message is empty: say what the agent should do next".into(),
+            ));
         }
-        if !self.host_alive(record) {
-            self.start_host(record)?;
+        let request = Request::Prompt {
+            text: text.to_string(),
+        };
+        for _ in 0..3 {
+            if !self.host_alive(record) {
+                self.restart_host(record, config)?;
+            }
+            match client::send(&self.layout, &record.id, request.clone()) {
+                Ok(_) => return Ok(()),
+                Err(ClientError::NoHost | ClientError::Gone) => self.wait_host_gone(record)?,
+                Err(ClientError::Refused(reason)) => return Err(OpError::Refused(reason)),
+                Err(e @ ClientError::Io(_)) => {
+                    return Err(OpError::Internal(format!(
+                        "{e}; the follow-up may not have arrived: check with `aside show {}`",
+                        record.id
+                    )))
+                }
+            }
         }
-        self.request(
-            record,
-            Request::Prompt {
-                text: text.to_string(),
-            },
-            "it could not be restarted",
-        )
+        Err(OpError::Internal(format!(
+            "the host of session {} kept stopping before it took the follow-up; see {}",
+            record.id,
+            self.layout.host_log(&record.id).display()
+        )))
     }
 
-    /// Cancels the current turn.
-    pub fn cancel(&self, record: &SessionRecord) -> Result<()> {
+    /// Starts a new host for a session that has none: an interrupted or failed session
+    /// continues its unfinished turn, a finished one waits for follow-ups. Re-reads the config
+    /// (agent command) and uses this process's environment (model settings, keys).
+    pub fn resume(&self, record: &SessionRecord, config: &Config) -> Result<()> {
+        if self.host_alive(record) {
+            let status = self.status(record);
+            return Err(OpError::Refused(if status.is_active() {
+                format!("session {} is {status}; nothing to resume", record.id)
+            } else {
+                format!(
+                    "session {} is {status} and its agent is still running, waiting for a follow-up (aside send {} \"...\"); nothing to resume",
+                    record.id, record.id
+                )
+            }));
+        }
+        self.restart_host(record, config)
+    }
+
+    /// Stops the session's host and agent now, losing nothing: the session keeps its status, or
+    /// becomes `interrupted` (resumable) mid-turn. Ok(false) when no host was running.
+    pub fn stop(&self, record: &SessionRecord) -> Result<bool> {
+        if !self.host_alive(record) {
+            return Ok(false);
+        }
+        match client::send(&self.layout, &record.id, Request::Stop) {
+            Ok(_) | Err(ClientError::Gone | ClientError::NoHost) => {}
+            Err(ClientError::Refused(reason)) => return Err(OpError::Refused(reason)),
+            Err(e @ ClientError::Io(_)) => return Err(OpError::Internal(e.to_string())),
+        }
+        self.wait_host_gone(record)?;
+        Ok(true)
+    }
+
+    /// Cancels the current turn; Ok with a note when queued follow-ups were dropped.
+    pub fn cancel(&self, record: &SessionRecord) -> Result<Option<String>> {
         self.request(record, Request::Cancel, "nothing to cancel")
     }
 
@@ -349,6 +498,7 @@ impl Sessions {
             Request::Answer { choice },
             "nothing is waiting for an answer",
         )
+        .map(|_| ())
         .map_err(|e| match e {
             OpError::Refused(reason) if !reason.starts_with("session ") => {
                 OpError::Refused(format!("session {}: {reason}", record.id))
@@ -376,9 +526,10 @@ impl Sessions {
         record.base.clone().unwrap_or_else(|| "HEAD".to_string())
     }
 
-    /// Files the session changed (isolated sessions with a worktree).
+    /// Files the session changed (since its base: a workspace session's base is the snapshot of
+    /// the workspace taken when it started).
     pub fn changed_files(&self, record: &SessionRecord) -> Vec<FileChange> {
-        if record.mode == Mode::Isolated && record.worktree.exists() {
+        if record.base.is_some() && record.worktree.exists() {
             aside_git::changed_files(&record.worktree, &Sessions::base_of(record))
                 .unwrap_or_default()
         } else {
@@ -388,6 +539,13 @@ impl Sessions {
 
     /// The session's diff (or its `--stat`).
     pub fn diff(&self, record: &SessionRecord, stat: bool) -> Result<String> {
+        if record.base.is_none() {
+            return Err(OpError::Refused(format!(
+                "session {} works in {}, which is not a git repository: there is no diff to show",
+                record.id,
+                record.worktree.display()
+            )));
+        }
         if !record.worktree.exists() {
             return Err(OpError::Refused(format!(
                 "the worktree of {} does not exist (yet): {}",
@@ -402,8 +560,9 @@ impl Sessions {
         )?)
     }
 
-    /// Applies the session's changes to the repository as uncommitted changes.
-    pub fn apply(&self, record: &SessionRecord) -> Result<Vec<String>> {
+    /// Applies the session's changes to the repository as uncommitted changes (a 3-way merge
+    /// with the user's own uncommitted work; refused, touching nothing, on a true conflict).
+    pub fn apply(&self, record: &SessionRecord) -> Result<Outcome<Vec<String>>> {
         if record.mode == Mode::Workspace {
             return Err(OpError::Refused(format!(
                 "session {} worked in your workspace directly: its changes are already there",
@@ -411,16 +570,31 @@ impl Sessions {
             )));
         }
         self.refuse_while_working(record)?;
-        let files = aside_git::apply(&record.repo, &record.worktree, &Sessions::base_of(record))?;
-        if !files.is_empty() {
-            self.index
-                .update(&record.id, Change::Integrated("applied"))?;
+        if !record.worktree.exists() {
+            return Err(OpError::Refused(format!(
+                "the worktree of {} is gone ({}); nothing to apply",
+                record.id,
+                record.worktree.display()
+            )));
         }
-        Ok(files)
+        match aside_git::apply(&record.repo, &record.worktree, &Sessions::base_of(record)) {
+            Ok(files) if files.is_empty() => Ok(Outcome::Nothing),
+            Ok(files) => {
+                self.index
+                    .update(&record.id, Change::Integrated("applied"))?;
+                Ok(Outcome::Done(files))
+            }
+            Err(GitError::AlreadyApplied) => {
+                self.index
+                    .update(&record.id, Change::Integrated("applied"))?;
+                Ok(Outcome::Already)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
-    /// Merges the session's branch (checkpointing anything uncommitted first).
-    pub fn merge(&self, record: &SessionRecord, squash: bool) -> Result<String> {
+    /// Merges the session's branch (checkpointing anything uncommitted first); the new commit.
+    pub fn merge(&self, record: &SessionRecord, squash: bool) -> Result<Outcome<String>> {
         let (Mode::Isolated, Some(branch)) = (record.mode, record.branch.as_deref()) else {
             return Err(OpError::Refused(format!(
                 "session {} worked in your workspace directly: there is no branch to merge",
@@ -439,10 +613,32 @@ impl Sessions {
         } else {
             format!("Merge {branch}: {}", record.title)
         };
-        let commit = aside_git::merge(&record.repo, branch, squash, &message)?;
+        let tip = aside_git::resolve_commit(&record.repo, branch)?;
+        if record.base.as_deref() == Some(tip.as_str()) {
+            return Ok(Outcome::Nothing);
+        }
+        if aside_git::is_merged(&record.repo, branch) {
+            self.index
+                .update(&record.id, Change::Integrated("merged"))?;
+            return Ok(Outcome::Already);
+        }
+        let commit = match aside_git::merge(&record.repo, branch, squash, &message) {
+            Ok(commit) => commit,
+            // A squashed branch never becomes an ancestor: git finds nothing left to merge.
+            Err(GitError::Refused(reason)) if reason.ends_with("has no changes to merge") => {
+                return Ok(Outcome::Nothing)
+            }
+            Err(e @ GitError::MergeConflicts { .. }) => {
+                return Err(OpError::Refused(format!(
+                    "{e}; or let the agent resolve them in its worktree: aside send {} \"merge the repository's current branch into yours and resolve the conflicts\", then aside merge {} again",
+                    record.id, record.id
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.index
             .update(&record.id, Change::Integrated("merged"))?;
-        Ok(commit)
+        Ok(Outcome::Done(commit))
     }
 
     /// Stops the session, removes its worktree (and branch unless `keep_branch`) and forgets it.
@@ -460,23 +656,14 @@ impl Sessions {
                 .is_some_and(|b| aside_git::is_merged(&record.repo, b));
             if !files.is_empty() && !merged {
                 return Err(OpError::Refused(format!(
-                    "session {} holds work that was neither applied nor merged ({} changed files); `aside apply {}` or `aside merge {}` it first, or pass --force to discard it",
-                    record.id, files.len(), record.id, record.id
+                    "session {} holds work that was neither applied nor merged ({} changed file{}); `aside apply {}` or `aside merge {}` it first, or pass --force to discard it",
+                    record.id, files.len(), if files.len() == 1 { "" } else { "s" }, record.id, record.id
                 )));
             }
         }
-        if self.host_alive(record) {
-            let _ = client::send(&self.layout, &record.id, Request::Stop);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while self.host_alive(record) {
-                if Instant::now() > deadline {
-                    return Err(OpError::Internal(format!(
-                        "the host of {} did not stop; try again",
-                        record.id
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        self.stop(record)?;
+        if record.mode == Mode::Workspace {
+            aside_git::drop_snapshot(&record.repo, record.id.as_str());
         }
         if record.mode == Mode::Isolated {
             aside_git::remove_worktree(

@@ -29,7 +29,8 @@ pub enum Request {
         /// Last seq the client has.
         since: u64,
     },
-    /// Stops the agent and the host (the session keeps its status).
+    /// Stops the agent and the host now: the session keeps its status, or becomes
+    /// `interrupted` (resumable) when a turn was running.
     Stop,
 }
 
@@ -71,5 +72,45 @@ pub enum Reply {
         /// Why not.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// What the host wants the user to know about a request that worked (e.g. follow-ups
+        /// a cancel dropped).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        /// The host is stopping and did not take the request: a new host should be started
+        /// and the request sent again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        gone: bool,
     },
+}
+
+impl Reply {
+    /// A request that worked.
+    pub fn ok(message: Option<String>) -> Reply {
+        Reply::Done {
+            ok: true,
+            error: None,
+            message,
+            gone: false,
+        }
+    }
+
+    /// A refused request, with the reason the user reads.
+    pub fn refused(error: impl Into<String>) -> Reply {
+        Reply::Done {
+            ok: false,
+            error: Some(error.into()),
+            message: None,
+            gone: false,
+        }
+    }
+
+    /// The host is stopping and did not take the request.
+    pub fn gone() -> Reply {
+        Reply::Done {
+            ok: false,
+            error: Some("the session's host is stopping".into()),
+            message: None,
+            gone: true,
+        }
+    }
 }

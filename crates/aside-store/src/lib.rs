@@ -388,6 +388,11 @@ impl Index {
                 ("changed_files", (files as i64).into())
             }
             Change::AcpSession(s) => ("acp_session_id", s.to_string().into()),
+            Change::AgentCommand(command) => (
+                "agent_command",
+                serde_json::to_string(command).unwrap_or_default().into(),
+            ),
+            Change::Base(base) => ("base", base.to_string().into()),
             Change::Integrated(s) => ("integrated", s.to_string().into()),
             Change::Archived(a) => ("archived", i64::from(a).into()),
             Change::Touch => ("updated_at", aside_core::now().into()),
@@ -409,45 +414,59 @@ impl Index {
         Ok(())
     }
 
-    /// Whether `id` may start now: at most `limit` sessions are starting, running or waiting for
-    /// input (with a live host, as `alive` says), and queued sessions start oldest first.
+    /// Whether `id` may start now: at most `limit` sessions are starting or running (with a live
+    /// host, as `alive` says), and queued sessions start oldest first. A session waiting for the
+    /// user's answer holds no slot: it uses no model time, and queued work should not wait on a
+    /// person who is away.
     pub fn may_start(
         &self,
         id: &SessionId,
         limit: usize,
         alive: impl Fn(&SessionId) -> bool,
     ) -> Result<bool> {
+        let queue = self.queue_state(id, alive)?;
+        Ok(queue.busy + queue.ahead < limit)
+    }
+
+    /// Where `id` stands in the queue: sessions holding a slot, and queued ones before it.
+    pub fn queue_state(
+        &self,
+        id: &SessionId,
+        alive: impl Fn(&SessionId) -> bool,
+    ) -> Result<QueueState> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, status FROM sessions WHERE status IN ('queued', 'starting', 'running', 'needs_input') ORDER BY created_at, id")
+            .prepare("SELECT id, status FROM sessions WHERE status IN ('queued', 'starting', 'running') ORDER BY created_at, id")
             .map_err(self.err())?;
         let rows: Vec<(String, String)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(self.err())?
             .collect::<std::result::Result<_, _>>()
             .map_err(self.err())?;
-        let mut busy = 0;
-        let mut queued_before = 0;
-        for (other, status) in &rows {
+        let mine = rows.iter().position(|(i, _)| i == id.as_str());
+        let mut state = QueueState::default();
+        for (n, (other, status)) in rows.iter().enumerate() {
             let other = SessionId(other.clone());
-            if &other == id {
+            if &other == id || !alive(&other) {
                 continue;
             }
-            if !alive(&other) {
-                continue;
-            }
-            if status == "queued" {
-                if rows.iter().position(|(i, _)| i == other.as_str())
-                    < rows.iter().position(|(i, _)| i == id.as_str())
-                {
-                    queued_before += 1;
-                }
-            } else {
-                busy += 1;
+            if status != "queued" {
+                state.busy += 1;
+            } else if mine.is_none_or(|m| n < m) {
+                state.ahead += 1;
             }
         }
-        Ok(busy + queued_before < limit)
+        Ok(state)
     }
+}
+
+/// A queued session's place: see [`Index::queue_state`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueState {
+    /// Sessions starting or running (each holds a slot).
+    pub busy: usize,
+    /// Queued sessions that start before this one.
+    pub ahead: usize,
 }
 
 /// One column change for [`Index::update`].
@@ -477,6 +496,10 @@ pub enum Change<'a> {
     },
     /// The agent's session id.
     AcpSession(&'a str),
+    /// The agent's command line (re-read from the config when a session is resumed).
+    AgentCommand(&'a [String]),
+    /// The commit changes are measured from (workspace sessions: a snapshot taken at start).
+    Base(&'a str),
     /// `applied` or `merged`.
     Integrated(&'a str),
     /// Hidden or shown.
@@ -662,5 +685,16 @@ mod tests {
         assert!(index
             .may_start(&SessionId("cccc".into()), 3, alive)
             .unwrap());
+        // Waiting for the user's answer holds no slot.
+        index
+            .set_status(&SessionId("aaaa".into()), Status::NeedsInput, None)
+            .unwrap();
+        assert!(index
+            .may_start(&SessionId("cccc".into()), 2, alive)
+            .unwrap());
+        assert_eq!(
+            index.queue_state(&SessionId("cccc".into()), alive).unwrap(),
+            QueueState { busy: 0, ahead: 1 }
+        );
     }
 }

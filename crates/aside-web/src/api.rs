@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use aside_core::{Approve, Config, Event, Mode, SessionId};
-use aside_host::ops::{NewSession, OpError, Sessions};
+use aside_host::ops::{NewSession, OpError, Outcome, Sessions};
 use aside_host::protocol::{Choice, Envelope, Reply, Request, VERSION};
 use aside_store::EventLog;
 use axum::extract::{Path, Query, State};
@@ -278,11 +278,16 @@ pub async fn action(
     body: Option<Json<ActionBody>>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map(|b| b.0).unwrap_or_default();
+    let config = Config::load_user().map_err(|e| bad_request(e.to_string()))?;
     let out = with_sessions(&state, move |s| {
         let record = s.resolve(&id)?;
         let result = match action.as_str() {
-            "prompt" => s.send(&record, &body.text).map(|_| json!({})),
-            "cancel" => s.cancel(&record).map(|_| json!({})),
+            "prompt" => s.send(&record, &body.text, &config).map(|_| json!({})),
+            "cancel" => s
+                .cancel(&record)
+                .map(|message| json!({"message": message})),
+            "stop" => s.stop(&record).map(|stopped| json!({"stopped": stopped})),
+            "resume" => s.resume(&record, &config).map(|_| json!({})),
             "approve" => s
                 .answer(
                     &record,
@@ -294,10 +299,16 @@ pub async fn action(
                 )
                 .map(|_| json!({})),
             "deny" => s.answer(&record, Choice::Deny).map(|_| json!({})),
-            "apply" => s.apply(&record).map(|files| json!({"files": files})),
-            "merge" => s
-                .merge(&record, body.squash)
-                .map(|commit| json!({"commit": commit})),
+            "apply" => s.apply(&record).map(|outcome| match outcome {
+                Outcome::Done(files) => json!({"files": files}),
+                Outcome::Nothing => json!({"files": [], "message": "Nothing to apply: the session changed no files"}),
+                Outcome::Already => json!({"files": [], "message": "Already applied: your workspace already has these changes"}),
+            }),
+            "merge" => s.merge(&record, body.squash).map(|outcome| match outcome {
+                Outcome::Done(commit) => json!({"commit": commit}),
+                Outcome::Nothing => json!({"message": "Nothing to merge: the session changed no files"}),
+                Outcome::Already => json!({"message": "Already merged"}),
+            }),
             "archive" => s.archive(&record, true).map(|_| json!({})),
             "unarchive" => s.archive(&record, false).map(|_| json!({})),
             "remove" => s.remove(&record, body.force, false).map(|_| json!({})),
@@ -374,6 +385,7 @@ pub async fn events(
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
     tokio::spawn(async move {
         let id = record.id;
+        let mut shown: Option<String> = None;
         loop {
             // Whatever is stored first (also covers sessions without a host).
             let layout = state.layout.clone();
@@ -394,6 +406,25 @@ pub async fn events(
             match from_host(&state, &id, since, &tx).await {
                 Err(()) => return,
                 Ok(last) => since = last,
+            }
+            // The host is gone (or never ran): the page learns the session's status as readers
+            // see it (an active session without a host is interrupted), once per change.
+            let id2 = id.clone();
+            let now = with_sessions(&state, move |s| Ok(s.json(&s.resolve(id2.as_str())?)))
+                .await
+                .ok();
+            if let Some(now) = now {
+                let text = now.to_string();
+                if shown.as_deref() != Some(text.as_str()) {
+                    if tx
+                        .send(SseEvent::default().event("session").data(text.clone()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    shown = Some(text);
+                }
             }
             // No host (or it stopped): look again soon, a follow-up may start one.
             tokio::select! {

@@ -25,6 +25,7 @@ enum Command {
     Logs(commands::logs::Args),
     Send(commands::send::Args),
     Cancel(commands::cancel::Args),
+    Stop(commands::stop::Args),
     Approve(commands::approve::ApproveArgs),
     Deny(commands::approve::DenyArgs),
     Diff(commands::diff::Args),
@@ -34,14 +35,25 @@ enum Command {
     Resume(commands::resume::Args),
     Rm(commands::rm::Args),
     Archive(commands::rm::ArchiveArgs),
+    Unarchive(commands::rm::UnarchiveArgs),
     Ui(commands::ui::Args),
     Agent(commands::agent::Args),
     #[command(hide = true)]
     Host(commands::host::Args),
+    #[command(hide = true)]
+    Guard(commands::guard::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Commands that print and exit end quietly on a closed pipe (`aside ls | head`); the
+    // long-running ones (host, guard, agent, ui) treat a closed pipe as an error instead.
+    if !matches!(
+        cli.command,
+        Command::Host(_) | Command::Guard(_) | Command::Agent(_) | Command::Ui(_)
+    ) {
+        aside_core::process::restore_sigpipe();
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -57,6 +69,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => commands::logs::run(args),
         Command::Send(args) => commands::send::run(args),
         Command::Cancel(args) => commands::cancel::run(args),
+        Command::Stop(args) => commands::stop::run(args),
         Command::Approve(args) => commands::approve::approve(args),
         Command::Deny(args) => commands::approve::deny(args),
         Command::Diff(args) => commands::diff::run(args),
@@ -66,9 +79,11 @@ fn main() -> ExitCode {
         Command::Resume(args) => commands::resume::run(args),
         Command::Rm(args) => commands::rm::run(args),
         Command::Archive(args) => commands::rm::archive(args),
+        Command::Unarchive(args) => commands::rm::unarchive(args),
         Command::Ui(args) => commands::ui::run(args),
         Command::Agent(args) => commands::agent::run(args),
         Command::Host(args) => commands::host::run(args),
+        Command::Guard(args) => commands::guard::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

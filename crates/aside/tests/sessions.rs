@@ -198,6 +198,19 @@ impl Env {
         );
     }
 
+    /// Waits (up to 30 s) until `path` exists.
+    fn wait_file(&self, path: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn config(&self, text: &str) {
         let dir = self.root.join("home/.config/aside");
         std::fs::create_dir_all(&dir).unwrap();
@@ -379,11 +392,29 @@ fn apply_keeps_uncommitted_user_work_and_refuses_on_the_same_files() {
         "the user's staging is untouched"
     );
 
-    // Applying onto the user's own uncommitted change of the same file is refused; nothing moves.
+    // A second apply says so and changes nothing.
+    let out = env.run(&["apply", &id]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("already applied: your workspace already has the changes of {id}")
+    );
+
+    // 3-way: the user's own uncommitted edit in the same file, away from the agent's line,
+    // survives beside it.
+    git(&env.repo, &["checkout", "--", "src/lib.txt"]);
+    std::fs::write(env.repo.join("src/lib.txt"), "alpha\nbeta\ngamma\nmine\n").unwrap();
+    assert_eq!(env.ok(&["apply", &id]), "src/lib.txt");
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("src/lib.txt")).unwrap(),
+        "alpha\nBETA\ngamma\nmine\n"
+    );
+
+    // A true conflict (the same line changed both ways) is refused; nothing moves.
     git(&env.repo, &["checkout", "--", "src/lib.txt"]);
     std::fs::write(env.repo.join("src/lib.txt"), "alpha\nmine\ngamma\n").unwrap();
     let err = env.fails(&["apply", &id]);
-    assert_eq!(err, "aside: refused: you have uncommitted changes in src/lib.txt; commit or stash them first. Nothing was changed");
+    assert_eq!(err, "aside: refused: the changes conflict with your uncommitted work or your commits in src/lib.txt. Nothing was changed");
     assert_eq!(
         std::fs::read_to_string(env.repo.join("src/lib.txt")).unwrap(),
         "alpha\nmine\ngamma\n"
@@ -405,7 +436,7 @@ fn apply_keeps_uncommitted_user_work_and_refuses_on_the_same_files() {
     env.wait_status(&id2, "completed");
     let err = env.fails(&["rm", &id2]);
     assert!(
-        err.contains("holds work that was neither applied nor merged (1 changed files)"),
+        err.contains("holds work that was neither applied nor merged (1 changed file)"),
         "{err}"
     );
     env.ok(&["rm", &id2, "--force", "--keep-branch"]);
@@ -602,9 +633,20 @@ for line in sys.stdin:
     ));
     env.extra
         .push(("ASIDE_AGENT_STARTUP_TIMEOUT".into(), "1".into()));
-    let ghost = env.new_session("ghost task", &["--agent", "ghost"]);
-    let s = env.wait_status(&ghost, "failed");
-    assert_eq!(s["reason"], "agent command `aside-test-no-such-agent` not found: install it or choose another agent (aside new --agent NAME)");
+    // A missing agent program is refused before anything is made.
+    let before = env.ok(&["ls", "--all", "--json"]);
+    let err = env.fails(&["new", "ghost task", "--agent", "ghost"]);
+    assert_eq!(err, "aside: agent `ghost` needs `aside-test-no-such-agent`, which is not installed (not found on PATH): install it, or fix `command` under [agents.NAME] in the config file, or choose another agent with --agent");
+    let err = env.fails(&["new", "copilot task", "--agent", "copilot"]);
+    assert!(
+        err.contains("npm install -g @github/copilot") || !err.contains("not installed"),
+        "{err}"
+    );
+    assert_eq!(
+        env.ok(&["ls", "--all", "--json"]),
+        before,
+        "no session was recorded"
+    );
     let mute = env.new_session("mute task", &["--agent", "mute"]);
     let s = env.wait_status(&mute, "failed");
     assert!(
@@ -913,15 +955,16 @@ fn codex_preset_runs_the_real_codex_acp() {
     env.check_wrote_hello(&id, &s, "hello from codex\n");
 }
 
-#[test]
-fn resume_stops_an_agent_that_outlived_its_killed_host() {
-    let env = Env::new();
-    // An agent that never finishes a turn and ignores the end of its stdin.
+/// An agent that never finishes a turn, ignores the end of its stdin and SIGTERM, and starts a
+/// child of its own: the worst case for cleaning up.
+fn stubborn_agent(env: &Env) {
     let stubborn = env.root.join("stubborn.py");
     std::fs::write(&stubborn, r#"
-import json, os, sys, time
+import json, os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 with open("agent.pid", "a") as f:
     f.write(f"{os.getpid()}\n")
+child = subprocess.Popen(["sleep", "300"])
 for line in sys.stdin:
     msg = json.loads(line)
     if msg.get("method") == "initialize":
@@ -935,34 +978,37 @@ while True:
         "[agents.stubborn]\ncommand = [\"python3\", \"{}\"]\n",
         stubborn.display()
     ));
+}
+
+/// Waits (up to 10 s) until no process works in `dir`.
+fn wait_no_process_in(dir: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_in(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: still running: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_host_takes_its_agent_and_the_agents_children_with_it() {
+    let env = Env::new();
+    stubborn_agent(&env);
     let id = env.new_session("stubborn task", &["--agent", "stubborn"]);
     let s = env.wait_status(&id, "running");
     let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
-    let first: i32 = std::fs::read_to_string(worktree.join("agent.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    kill_9(host_pid(&id).expect("host process"));
+    env.wait_file(&worktree.join("agent.pid"));
+    let host = host_pid(&id).expect("host process");
+    kill_9(host);
     env.wait_status(&id, "interrupted");
-    assert!(
-        Path::new(&format!("/proc/{first}")).exists(),
-        "the agent outlived its host"
-    );
+    wait_no_process_in(&worktree, "after kill -9 of the host");
+
+    // resume starts a new agent in its place.
     env.ok(&["resume", &id]);
     env.wait_status(&id, "running");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(format!("/proc/{first}/stat"))
-        .map(|s| !s.contains(") Z"))
-        .unwrap_or(false)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the old agent still runs after resume"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // And a new agent took its place.
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_to_string(worktree.join("agent.pid"))
         .unwrap()
@@ -973,8 +1019,43 @@ while True:
         assert!(Instant::now() < deadline, "no new agent was started");
         std::thread::sleep(Duration::from_millis(50));
     }
+
+    // SIGTERM (and SIGHUP, as when a terminal closes) of the host: the turn is cancelled, the
+    // whole group stopped (SIGKILL after the grace, since this agent ignores SIGTERM), the
+    // session interrupted and resumable.
+    for signal in ["TERM", "HUP"] {
+        let host = host_pid(&id).expect("host process");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &host.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let s = env.wait_status(&id, "interrupted");
+        assert_eq!(
+            s["reason"],
+            format!(
+                "the host was stopped (SIG{signal}) mid-turn; `aside resume {id}` continues it"
+            )
+        );
+        wait_no_process_in(&worktree, &format!("after SIG{signal} of the host"));
+        assert!(env.events(&id).iter().any(|e| e["kind"] == "interrupted"));
+        env.ok(&["resume", &id]);
+        env.wait_status(&id, "running");
+    }
+
+    // aside stop: released now, interrupted mid-turn, nothing left running.
+    let out = env.run(&["stop", &id]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("stopped {id} (interrupted)")
+    );
+    wait_no_process_in(&worktree, "after aside stop");
+    assert_eq!(
+        env.fails(&["stop"]),
+        "error: the following required arguments were not provided:\n  <IDS>...\n\nUsage: aside stop <IDS>...\n\nFor more information, try '--help'."
+    );
     env.ok(&["rm", &id, "--force"]);
-    assert_eq!(processes_in(&worktree), Vec::<String>::new());
 }
 
 /// The `claude` preset against the real claude-agent-acp from npm (with its Claude Code), offline,

@@ -242,6 +242,10 @@ function sessionPage() {
     $("reason").textContent = s.reason || "";
     const working = ["queued", "starting", "running", "needs_input"].includes(s.status);
     $("act-cancel").disabled = !working;
+    $("act-cancel").hidden = !working;
+    // A dead host's session can be picked up again; a live one can be released.
+    $("act-resume").hidden = !["interrupted", "failed"].includes(s.status);
+    $("act-stop").hidden = !s.host;
     $("act-apply").disabled = working || s.mode !== "isolated";
     $("act-merge").disabled = working || s.mode !== "isolated";
     $("act-archive").textContent = s.archived ? "Unarchive" : "Archive";
@@ -314,9 +318,41 @@ function sessionPage() {
       el("ol", {}, (entries || []).map((e) => el("li", { class: e.status, text: e.content }))));
   }
   let openPermission = null;
+  // What a tool call will actually do, from its input, content and locations (the title is only
+  // the model's words): the command line, the edit's path and lines, the paths touched.
+  function actionDetail(call) {
+    const input = (call && call.rawInput) || {};
+    const parts = [];
+    let command = null;
+    for (const key of ["command", "cmd", "commandLine", "script"]) {
+      const v = input[key];
+      if (typeof v === "string" && v.trim()) { command = v; break; }
+      if (Array.isArray(v) && v.length) { command = v.map((p) => (/[\s'"$]/.test(p) || p === "" ? `'${String(p).replace(/'/g, "'\\''")}'` : p)).join(" "); break; }
+    }
+    if (command) {
+      parts.push(el("pre", { class: "command", text: `$ ${command}` }));
+      const dir = input.cwd || input.workdir || input.directory;
+      if (dir) parts.push(el("div", { class: "muted", text: `in ${dir}` }));
+    }
+    const shown = new Set();
+    for (const c of (call && call.content) || []) {
+      if (c.type === "diff") {
+        shown.add(c.path);
+        parts.push(el("div", { class: "label", text: `${c.oldText === undefined || c.oldText === null ? "Create" : "Edit"} ${c.path}` }), lineDiff(c.oldText, c.newText));
+      } else if (c.type === "content" && c.content && c.content.type === "text") {
+        parts.push(el("pre", { text: c.content.text }));
+      }
+    }
+    for (const loc of (call && call.locations) || []) {
+      if (loc.path && !shown.has(loc.path)) { shown.add(loc.path); parts.push(el("div", { class: "muted", text: `at ${loc.path}${loc.line ? `:${loc.line}` : ""}` })); }
+    }
+    if (!parts.length && Object.keys(input).length) parts.push(el("pre", { text: JSON.stringify(input, null, 2) }));
+    return el("div", { class: "detail" }, parts);
+  }
   function renderPermission(data) {
     const title = (data.toolCall && data.toolCall.title) || "an action";
-    const node = el("div", { class: "permission" }, el("div", { class: "q", text: `The agent asks: ${title}` }));
+    const kind = (data.toolCall && data.toolCall.kind) || "other";
+    const node = el("div", { class: "permission" }, el("div", { class: "q", text: `The agent asks: ${title} [${kind}]` }), actionDetail(data.toolCall));
     // The agent's own options, by kind (never by position).
     const ACTIONS = {
       allow_once: ["approve", {}, "primary"],
@@ -377,8 +413,10 @@ function sessionPage() {
       case "permission_answer": closePermission(`Answered: ${String(d.choice || "").replace("_", " ")}`); return;
       case "permission":
         endMessage();
-        conv.append(el("div", { class: "sys", text: `${(d.toolCall && d.toolCall.title) || "Action"} — allowed by ${(d.decision && d.decision.by) || "policy"}` }));
+        conv.append(el("details", { class: "sys" }, el("summary", { text: `${(d.toolCall && d.toolCall.title) || "Action"} — allowed by ${(d.decision && d.decision.by) || "policy"}` }), actionDetail(d.toolCall)));
         return;
+      case "interrupted": endMessage(); closePermission("The host stopped"); conv.append(el("div", { class: "sys err", text: d.reason || "The host stopped" })); return;
+      case "cancel_requested": if (d.dropped) conv.append(el("div", { class: "sys", text: `Cancelling; dropped ${d.dropped} queued follow-up${d.dropped === 1 ? "" : "s"}` })); return;
       case "error": endMessage(); conv.append(el("div", { class: "sys err", text: d.message || "error" })); return;
       case "turn_end":
         endMessage();
@@ -386,7 +424,7 @@ function sessionPage() {
         conv.append(el("div", { class: "sys", text: d.stopReason === "cancelled" ? "Turn cancelled" : "Turn ended" }));
         return;
       case "checkpoint":
-        conv.append(el("div", { class: "sys", text: `Checkpoint ${String(d.commit || "").slice(0, 10)} · ${(d.files || []).length} files changed` }));
+        conv.append(el("div", { class: "sys", text: `Checkpoint ${String(d.commit || "").slice(0, 10)} · ${(d.files || []).length} file${(d.files || []).length === 1 ? "" : "s"} changed` }));
         return;
       case "status":
         if (session && session.status !== d.status) { session.status = d.status; session.reason = d.reason; renderHead(); }
@@ -416,6 +454,11 @@ function sessionPage() {
     queue.push(JSON.parse(m.data));
     if (!scheduled) { scheduled = true; requestAnimationFrame(drain); }
   });
+  // The session as readers see it, sent when it changes without an event (its host died).
+  stream.addEventListener("session", (m) => {
+    session = JSON.parse(m.data);
+    renderHead();
+  });
 
   // Actions.
   $("copy-worktree").addEventListener("click", async () => {
@@ -427,9 +470,11 @@ function sessionPage() {
     }
     setTimeout(() => { $("copy-worktree").textContent = "Copy path"; }, 2000);
   });
-  $("act-cancel").addEventListener("click", () => act("cancel", {}, "Cancelling the turn"));
-  $("act-apply").addEventListener("click", () => act("apply", {}, (o) => `Applied to your workspace as uncommitted changes:\n${o.files.join("\n") || "(no changes)"}`));
-  $("act-merge").addEventListener("click", () => act("merge", { squash: $("squash").checked }, (o) => `Merged as ${o.commit.slice(0, 10)}`));
+  $("act-cancel").addEventListener("click", () => act("cancel", {}, (o) => (o.message ? `Cancelling the turn; ${o.message}` : "Cancelling the turn")));
+  $("act-resume").addEventListener("click", () => act("resume", {}, "Resumed: the agent continues where it stopped"));
+  $("act-stop").addEventListener("click", () => act("stop", {}, "Stopped: the agent's processes are released; nothing was lost"));
+  $("act-apply").addEventListener("click", () => act("apply", {}, (o) => o.message || `Applied to your workspace as uncommitted changes:\n${o.files.join("\n")}`));
+  $("act-merge").addEventListener("click", () => act("merge", { squash: $("squash").checked }, (o) => o.message || `Merged as ${o.commit.slice(0, 10)}`));
   $("act-archive").addEventListener("click", () => act(session && session.archived ? "unarchive" : "archive", {}, "Done"));
   $("act-remove").addEventListener("click", async () => {
     if (!window.confirm("Remove this session, its worktree and its branch?")) return;

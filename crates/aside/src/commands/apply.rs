@@ -1,8 +1,10 @@
 //! `aside apply`: bring a session's changes into the main workspace, uncommitted.
 
-/// Apply the session's changes to your workspace as uncommitted changes. All or nothing: on a
-/// conflict, or when you have uncommitted changes in the same files, nothing is touched and the
-/// files are named.
+use aside_host::ops::Outcome;
+
+/// Apply the session's changes to your workspace as uncommitted changes, merged 3-way with your
+/// own uncommitted work: an agent change and your edit in the same file both survive when they
+/// don't overlap. All or nothing: on a true conflict nothing is touched and the files are named.
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix).
@@ -12,18 +14,22 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
-    let files = ctx.apply(&record)?;
-    if files.is_empty() {
-        eprintln!("nothing to apply: the session changed no files");
-        return Ok(());
+    match ctx.apply(&record)? {
+        Outcome::Nothing => eprintln!("nothing to apply: session {} changed no files", record.id),
+        Outcome::Already => eprintln!(
+            "already applied: your workspace already has the changes of {}",
+            record.id
+        ),
+        Outcome::Done(files) => {
+            for f in &files {
+                println!("{f}");
+            }
+            eprintln!(
+                "applied {} to {} as uncommitted changes",
+                super::render::plural(files.len(), "file", "files"),
+                record.repo.display()
+            );
+        }
     }
-    for f in &files {
-        println!("{f}");
-    }
-    eprintln!(
-        "applied {} file(s) to {} as uncommitted changes",
-        files.len(),
-        record.repo.display()
-    );
     Ok(())
 }

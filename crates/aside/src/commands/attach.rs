@@ -6,19 +6,49 @@ use aside_store::EventLog;
 use std::io::BufRead as _;
 
 /// Watch a session live and talk to it. Lines you type are sent as follow-ups; /approve,
-/// /approve-always, /deny and /cancel answer the agent. Ctrl-C (or Ctrl-D) detaches: the
-/// session goes on.
+/// /approve-always, /deny and /cancel answer the agent (start a line with // to send a message
+/// that begins with /). Ctrl-C (or Ctrl-D) detaches: the session goes on.
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix).
     id: String,
 }
 
+/// What a line typed at the attach prompt asks for.
+#[derive(Debug, PartialEq)]
+enum Line {
+    Nothing,
+    Send(Request),
+    Prompt(String),
+    Unknown(String),
+}
+
+fn parse_line(line: &str) -> Line {
+    let text = line.trim();
+    let answer = |choice| Line::Send(Request::Answer { choice });
+    match text {
+        "" => Line::Nothing,
+        "/approve" => answer(Choice::Allow),
+        "/approve-always" => answer(Choice::AllowAlways),
+        "/deny" => answer(Choice::Deny),
+        "/cancel" => Line::Send(Request::Cancel),
+        // "//text" sends "/text" as a message.
+        _ if text.starts_with("//") => Line::Prompt(text[1..].to_string()),
+        _ if text.starts_with('/') => Line::Unknown(text.to_string()),
+        _ => Line::Prompt(text.to_string()),
+    }
+}
+
+fn detached(id: &str) -> String {
+    format!("detached from {id}; the session keeps running (aside attach {id} to come back, aside stop {id} to release it)")
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = aside_core::Config::load_user()?;
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     if !ctx.host_alive(&record) {
-        ctx.start_host(&record)?;
+        ctx.resume(&record, &config)?;
     }
     let layout = ctx.layout.clone();
     let id = record.id.clone();
@@ -33,31 +63,63 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             printer.print(&event);
             true
         });
-        eprintln!("\n[the session's host stopped]");
+        eprintln!("\n[the session's host stopped; anything you type starts it again]");
     });
-    eprintln!("attached to {} — type a follow-up and press Enter; /approve, /deny, /cancel; Ctrl-C detaches", record.id);
+    // Ctrl-C detaches: say so, so nobody thinks the agent was stopped.
+    let message = detached(record.id.as_str());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(runtime) = runtime {
+            if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
+                eprintln!("\n{message}");
+                std::process::exit(0);
+            }
+        }
+    });
+    eprintln!("attached to {} — type a follow-up and press Enter; /approve, /approve-always, /deny, /cancel; Ctrl-C detaches", record.id);
     for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        let text = line.trim();
-        let request = match text {
-            "" => continue,
-            "/approve" => Request::Answer {
-                choice: Choice::Allow,
-            },
-            "/approve-always" => Request::Answer {
-                choice: Choice::AllowAlways,
-            },
-            "/deny" => Request::Answer {
-                choice: Choice::Deny,
-            },
-            "/cancel" => Request::Cancel,
-            _ => Request::Prompt {
-                text: text.to_string(),
-            },
+        let result = match parse_line(&line?) {
+            Line::Nothing => continue,
+            Line::Unknown(command) => {
+                eprintln!("aside: unknown command {command}: use /approve, /approve-always, /deny or /cancel (start a message with // to send it as text)");
+                continue;
+            }
+            Line::Prompt(text) => ctx.send(&record, &text, &config).map(|_| None),
+            Line::Send(Request::Cancel) => ctx.cancel(&record),
+            Line::Send(Request::Answer { choice }) => ctx.answer(&record, choice).map(|_| None),
+            Line::Send(_) => continue,
         };
-        if let Err(e) = aside_host::client::send(&ctx.layout, &record.id, request) {
-            eprintln!("aside: {e}");
+        match result {
+            Ok(Some(note)) => eprintln!("{note}"),
+            Ok(None) => {}
+            Err(e) => eprintln!("aside: {e}"),
         }
     }
+    eprintln!("{}", detached(record.id.as_str()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_commands_answer_and_unknown_ones_are_not_sent() {
+        assert_eq!(parse_line("  "), Line::Nothing);
+        assert_eq!(parse_line("/cancel"), Line::Send(Request::Cancel));
+        assert_eq!(
+            parse_line("/deny"),
+            Line::Send(Request::Answer {
+                choice: Choice::Deny
+            })
+        );
+        assert_eq!(parse_line("/aprove"), Line::Unknown("/aprove".into()));
+        assert_eq!(
+            parse_line("//etc/hosts is wrong"),
+            Line::Prompt("/etc/hosts is wrong".into())
+        );
+        assert_eq!(parse_line("fix it"), Line::Prompt("fix it".into()));
+    }
 }

@@ -10,7 +10,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
-    ctx.cancel(&record)?;
-    eprintln!("cancelling {}", record.id);
+    let note = ctx.cancel(&record)?;
+    match note {
+        Some(note) => eprintln!("cancelling {}; {note}", record.id),
+        None => eprintln!("cancelling {}", record.id),
+    }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `aside merge`: merge a session's branch.
 
+use aside_host::ops::Outcome;
+
 /// Merge the session's branch into the repository's current branch (a merge commit, or one
 /// commit with --squash). Anything the agent left uncommitted is checkpointed first.
 #[derive(clap::Args)]
@@ -14,12 +16,14 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
-    let commit = ctx.merge(&record, args.squash)?;
-    println!("{commit}");
-    eprintln!(
-        "merged {} into {}",
-        record.branch.as_deref().unwrap_or_default(),
-        record.repo.display()
-    );
+    let branch = record.branch.as_deref().unwrap_or_default();
+    match ctx.merge(&record, args.squash)? {
+        Outcome::Nothing => eprintln!("nothing to merge: session {} changed no files", record.id),
+        Outcome::Already => eprintln!("already merged: {branch} is part of your current branch"),
+        Outcome::Done(commit) => {
+            println!("{commit}");
+            eprintln!("merged {branch} into {}", record.repo.display());
+        }
+    }
     Ok(())
 }

@@ -45,6 +45,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => std::env::current_dir().context("while reading the current directory")?,
     };
+    if args.agent == aside_core::agents::BUILTIN && !config.agents.contains_key(&args.agent) {
+        check_model(&config)?;
+    }
     let ctx = super::common::open()?;
     let record = ctx.create(
         NewSession {
@@ -76,4 +79,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     eprintln!("  follow:   aside logs -f {id}    attach: aside attach {id}");
     Ok(())
+}
+
+/// The built-in agent needs a model endpoint: checked before the session starts, so a missing
+/// setting is an error here rather than a failed session later.
+fn check_model(config: &Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(aside_agent::model::ModelClient::from_config(&config.model))
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("the built-in agent cannot start: {e}"))
 }

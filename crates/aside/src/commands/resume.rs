@@ -1,6 +1,8 @@
-//! `aside resume`: restart a session whose host died.
+//! `aside resume`: pick a session up again.
 
-/// Restart an interrupted session (its host died): a new host relaunches the agent and
+/// Pick up a session whose host is gone: an interrupted or failed session continues its
+/// unfinished turn, a finished one gets its agent back for follow-ups. A new host relaunches the
+/// agent with the current config and this shell's environment (fixed model settings apply) and
 /// continues the same agent session.
 #[derive(clap::Args)]
 pub struct Args {
@@ -9,17 +11,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = aside_core::Config::load_user()?;
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
-    if ctx.host_alive(&record) {
-        anyhow::bail!(
-            "session {} is running ({}); nothing to resume",
-            record.id,
-            ctx.status(&record)
-        );
-    }
-    ctx.start_host(&record)?;
+    let before = ctx.status(&record);
+    ctx.resume(&record, &config)?;
     println!("{}", record.id);
-    eprintln!("resumed {} ({} before)", record.id, ctx.status(&record));
+    eprintln!(
+        "resumed {} ({before} before); follow with: aside logs -f {}",
+        record.id, record.id
+    );
     Ok(())
 }

@@ -21,6 +21,13 @@ pub struct ArchiveArgs {
     id: String,
 }
 
+/// Show an archived session in `aside ls` again.
+#[derive(clap::Args)]
+pub struct UnarchiveArgs {
+    /// Session id (or a unique prefix).
+    id: String,
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
@@ -34,5 +41,17 @@ pub fn archive(args: ArchiveArgs) -> anyhow::Result<()> {
     let record = ctx.resolve(&args.id)?;
     ctx.archive(&record, true)?;
     eprintln!("archived {}; `aside ls --all` still lists it", record.id);
+    Ok(())
+}
+
+pub fn unarchive(args: UnarchiveArgs) -> anyhow::Result<()> {
+    let ctx = super::common::open()?;
+    let record = ctx.resolve(&args.id)?;
+    if !record.archived {
+        eprintln!("{} is not archived", record.id);
+        return Ok(());
+    }
+    ctx.archive(&record, false)?;
+    eprintln!("unarchived {}", record.id);
     Ok(())
 }

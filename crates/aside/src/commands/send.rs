@@ -12,7 +12,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
-    ctx.send(&record, &args.text)?;
+    let config = aside_core::Config::load_user()?;
+    ctx.send(&record, &args.text, &config)?;
     eprintln!(
         "sent to {}; follow with: aside logs -f {}",
         record.id, record.id

@@ -1,0 +1,230 @@
+//! Finding the repository, and making and removing the worktrees sessions run in.
+
+use std::path::{Path, PathBuf};
+
+use crate::cmd::{check, git, git_env};
+use crate::{GitError, Result};
+
+/// Holds the repository's worktree lock: git reads every worktree's metadata when it adds,
+/// moves or removes one, or checks a branch out, and fails on one that another process is half
+/// way through making. aside takes this lock around those steps; checkouts run outside it.
+pub(crate) struct WorktreeLock {
+    _file: std::fs::File,
+}
+
+/// Takes the worktree lock of the repository containing `repo` (waits for it).
+pub(crate) fn worktree_lock(repo: &Path) -> Result<WorktreeLock> {
+    let common = git(
+        repo,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(Path::new(&common).join("aside-worktrees.lock"))
+        .map_err(GitError::Spawn)?;
+    file.lock().map_err(GitError::Spawn)?;
+    Ok(WorktreeLock { _file: file })
+}
+
+/// Fills a worktree made with `--no-checkout` (parallel checkout helps big repositories).
+pub(crate) fn populate(path: &Path) -> Result<()> {
+    let args = ["-c", "checkout.workers=0", "reset", "-q", "--hard"];
+    check(&args, git_env(path, &args, &[], None)?)?;
+    Ok(())
+}
+
+/// The top of the repository containing `dir`.
+pub fn repo_root(dir: &Path) -> Result<PathBuf> {
+    let out = git_env(dir, &["rev-parse", "--show-toplevel"], &[], None)?;
+    if !out.status.success() {
+        return Err(GitError::NotARepo(dir.to_path_buf()));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// The main working tree of the repository holding `dir`: for a linked worktree (a session's
+/// own, say) the repository it belongs to, so sessions never nest `<worktree>.worktrees/`.
+pub fn main_repo_root(dir: &Path) -> Result<PathBuf> {
+    let top = repo_root(dir)?;
+    let common = git(
+        dir,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?;
+    let common = PathBuf::from(common);
+    match (common.file_name(), common.parent()) {
+        (Some(name), Some(parent)) if name == ".git" => Ok(parent.to_path_buf()),
+        // A bare repository or a separate git dir: the worktree itself is the best answer.
+        _ => Ok(top),
+    }
+}
+
+/// The commit `rev` names.
+pub fn resolve_commit(repo: &Path, rev: &str) -> Result<String> {
+    git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )
+    .map_err(|_| GitError::Refused(format!("`{rev}` is not a commit in {}", repo.display())))
+}
+
+/// Whether a branch of that name exists.
+pub fn branch_exists(repo: &Path, branch: &str) -> bool {
+    git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ],
+    )
+    .is_ok()
+}
+
+/// `<repo-parent>/<repo>.worktrees/<name>`.
+pub fn worktree_path(repo: &Path, name: &str) -> PathBuf {
+    let repo_name = repo
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    repo.parent()
+        .unwrap_or(repo)
+        .join(format!("{repo_name}.worktrees"))
+        .join(name)
+}
+
+/// Creates a worktree at `path` on a new branch from `base`, then copies the files that
+/// `.worktreeinclude` lists (gitignored files such as `.env`).
+pub fn create_worktree(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
+    }
+    let path_str = path.display().to_string();
+    {
+        let _lock = worktree_lock(repo)?;
+        let args = [
+            "worktree",
+            "add",
+            "-q",
+            "--no-checkout",
+            "--no-track",
+            "-b",
+            branch,
+            &path_str,
+            base,
+        ];
+        check(&args, git_env(repo, &args, &[], None)?)?;
+    }
+    populate(path)?;
+    copy_worktree_includes(repo, path)
+}
+
+/// Copies ignored files matching `.worktreeinclude` (gitignore syntax) from `repo` to `worktree`.
+pub fn copy_worktree_includes(repo: &Path, worktree: &Path) -> Result<()> {
+    let include = repo.join(".worktreeinclude");
+    if !include.exists() {
+        return Ok(());
+    }
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(repo);
+    if let Some(e) = builder.add(&include) {
+        return Err(GitError::Refused(format!(
+            "cannot read {}: {e}",
+            include.display()
+        )));
+    }
+    let matcher = builder
+        .build()
+        .map_err(|e| GitError::Refused(format!("invalid pattern in {}: {e}", include.display())))?;
+    let listed = git(
+        repo,
+        &[
+            "ls-files",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "-z",
+        ],
+    )?;
+    for rel in listed.split('\0').filter(|s| !s.is_empty()) {
+        let from = repo.join(rel);
+        if !matcher.matched_path_or_any_parents(rel, false).is_ignore() {
+            continue;
+        }
+        let to = worktree.join(rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
+        }
+        std::fs::copy(&from, &to).map_err(GitError::Spawn)?;
+    }
+    Ok(())
+}
+
+/// Removes a worktree (even with changes: the caller decided) and, unless `keep_branch`, its
+/// branch.
+pub fn remove_worktree(
+    repo: &Path,
+    path: &Path,
+    branch: Option<&str>,
+    keep_branch: bool,
+) -> Result<()> {
+    let _lock = worktree_lock(repo)?;
+    if path.exists() {
+        let p = path.display().to_string();
+        git(repo, &["worktree", "remove", "--force", "--force", &p])?;
+    } else {
+        git(repo, &["worktree", "prune"])?;
+    }
+    if let (Some(branch), false) = (branch, keep_branch) {
+        if branch_exists(repo, branch) {
+            git(repo, &["branch", "-D", "-q", branch])?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{read, repo, write};
+
+    #[test]
+    fn worktreeinclude_copies_ignored_files() {
+        let (_d, repo) = repo();
+        write(&repo, ".gitignore", ".env\n*.log\n");
+        write(&repo, ".worktreeinclude", ".env\n");
+        write(&repo, ".env", "SECRET=1\n");
+        write(&repo, "x.log", "log\n");
+        let base = resolve_commit(&repo, "HEAD").unwrap();
+        let wt = worktree_path(&repo, "t5");
+        create_worktree(&repo, &wt, "aside/t5", &base).unwrap();
+        assert_eq!(read(&wt, ".env"), "SECRET=1\n");
+        assert!(!wt.join("x.log").exists());
+    }
+
+    #[test]
+    fn a_worktree_is_made_and_removed_with_its_branch() {
+        let (_d, repo) = repo();
+        assert_eq!(repo_root(&repo).unwrap(), repo.canonicalize().unwrap());
+        assert!(matches!(
+            repo_root(repo.parent().unwrap()),
+            Err(GitError::NotARepo(_))
+        ));
+        assert!(resolve_commit(&repo, "nope").is_err());
+        let base = resolve_commit(&repo, "HEAD").unwrap();
+        let wt = worktree_path(&repo, "t6");
+        assert!(wt.ends_with("proj.worktrees/t6"));
+        create_worktree(&repo, &wt, "aside/t6", &base).unwrap();
+        assert!(branch_exists(&repo, "aside/t6"));
+        assert_eq!(read(&wt, "a.txt"), "one\ntwo\nthree\n");
+        remove_worktree(&repo, &wt, Some("aside/t6"), false).unwrap();
+        assert!(!wt.exists());
+        assert!(!branch_exists(&repo, "aside/t6"));
+    }
+}
