@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context as _};
 use aside_core::{Approve, Config, Event, Mode, SessionId, SessionRecord, Status};
 use aside_store::{Change, EventLog, Index, Layout};
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -638,6 +638,7 @@ impl Host {
         > = None;
         let mut pending: VecDeque<(Value, Responder<RequestPermissionResponse>)> = VecDeque::new();
         let mut cancelling = false;
+        let mut tool_calls: HashMap<String, Value> = HashMap::new();
         let idle = self.idle;
         loop {
             if turn.is_none() {
@@ -667,11 +668,18 @@ impl Host {
                 Some(msg) = agent_rx.recv() => match msg {
                     FromAgent::Update(update) => {
                         let kind = update["sessionUpdate"].as_str().unwrap_or("update").to_string();
+                        if kind == "tool_call" || kind == "tool_call_update" {
+                            remember_tool_call(&mut tool_calls, &update);
+                        }
                         self.emit(&kind, update);
                     }
                     FromAgent::Permission(boxed) => {
                         let (request, responder) = *boxed;
-                        let request = serde_json::to_value(&request).unwrap_or(Value::Null);
+                        let mut request = serde_json::to_value(&request).unwrap_or(Value::Null);
+                        // The request's tool call is an update: what it leaves out (the command
+                        // line, the diff) is in the tool call announced before. The user sees
+                        // the whole of it.
+                        request["toolCall"] = whole_tool_call(&tool_calls, &request["toolCall"]);
                         if cancelling {
                             let _ = responder.respond(cancelled_answer());
                         } else if let Some(option) = self.auto_answer(&request) {
@@ -962,6 +970,33 @@ impl Host {
     }
 }
 
+/// Merges a `tool_call` / `tool_call_update` into what is known of that tool call (ACP: fields an
+/// update leaves out keep their value).
+fn remember_tool_call(known: &mut HashMap<String, Value>, update: &Value) {
+    let Some(id) = update["toolCallId"].as_str() else {
+        return;
+    };
+    let merged = whole_tool_call(known, update);
+    known.insert(id.to_string(), merged);
+}
+
+/// A tool call update filled in with what is known of that call.
+fn whole_tool_call(known: &HashMap<String, Value>, update: &Value) -> Value {
+    let id = update["toolCallId"].as_str().unwrap_or_default();
+    let mut whole = known
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    if let (Some(whole), Some(fields)) = (whole.as_object_mut(), update.as_object()) {
+        for (key, value) in fields {
+            if !value.is_null() && key != "sessionUpdate" {
+                whole.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    whole
+}
+
 /// "1 queued follow-up", "2 queued follow-ups".
 fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -1043,4 +1078,63 @@ pub fn spawn(
         .stderr(log);
     aside_core::process::detach(&mut cmd);
     cmd.spawn()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event(seq: u64, kind: &str, data: Value) -> Event {
+        Event {
+            seq,
+            ts: String::new(),
+            kind: kind.into(),
+            data,
+        }
+    }
+
+    #[test]
+    fn queued_follow_ups_no_turn_took_are_taken_up_again() {
+        let events = [
+            event(1, "prompt", json!({"text": "task"})),
+            event(2, "prompt_queued", json!({"text": "a"})),
+            event(3, "prompt_queued", json!({"text": "b"})),
+            event(4, "prompt", json!({"text": "a"})),
+        ];
+        assert_eq!(waiting_follow_ups(&events), ["b"]);
+        let cancelled = [
+            event(1, "prompt_queued", json!({"text": "a"})),
+            event(2, "cancel_requested", json!({"dropped": 1})),
+            event(3, "prompt_queued", json!({"text": "c"})),
+        ];
+        assert_eq!(waiting_follow_ups(&cancelled), ["c"]);
+    }
+
+    #[test]
+    fn a_permission_request_is_filled_in_from_its_tool_call() {
+        let mut known = HashMap::new();
+        remember_tool_call(
+            &mut known,
+            &json!({"sessionUpdate": "tool_call", "toolCallId": "t1", "title": "bash",
+                "kind": "execute", "rawInput": {"command": "rm -rf build"}}),
+        );
+        remember_tool_call(
+            &mut known,
+            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "pending"}),
+        );
+        let whole = whole_tool_call(
+            &known,
+            &json!({"toolCallId": "t1", "title": "create file", "rawInput": null}),
+        );
+        assert_eq!(
+            whole,
+            json!({"toolCallId": "t1", "title": "create file", "kind": "execute",
+                "status": "pending", "rawInput": {"command": "rm -rf build"}})
+        );
+        assert_eq!(
+            whole_tool_call(&known, &json!({"toolCallId": "t2", "title": "x"})),
+            json!({"toolCallId": "t2", "title": "x"})
+        );
+    }
 }

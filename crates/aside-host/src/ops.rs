@@ -430,6 +430,15 @@ impl Sessions {
         let request = Request::Prompt {
             text: text.to_string(),
         };
+        match self.index.get(&record.id)?.map(|r| r.status) {
+            // A failed session is resumed with the current settings, then takes the message.
+            Some(Status::Failed) if self.host_alive(record) => {
+                self.stop(record)?;
+            }
+            // An interrupted one's host is on its way out.
+            Some(Status::Interrupted) => self.wait_host_gone(record)?,
+            _ => {}
+        }
         for _ in 0..3 {
             if !self.host_alive(record) {
                 self.restart_host(record, config)?;
@@ -457,6 +466,18 @@ impl Sessions {
     /// continues its unfinished turn, a finished one waits for follow-ups. Re-reads the config
     /// (agent command) and uses this process's environment (model settings, keys).
     pub fn resume(&self, record: &SessionRecord, config: &Config) -> Result<()> {
+        if self.host_alive(record) {
+            let stored = self.index.get(&record.id)?.map(|r| r.status);
+            match stored {
+                // The agent that failed runs with the old settings: replace it.
+                Some(Status::Failed) => {
+                    self.stop(record)?;
+                }
+                // Its host recorded the interruption and is on its way out.
+                Some(Status::Interrupted) => self.wait_host_gone(record)?,
+                _ => {}
+            }
+        }
         if self.host_alive(record) {
             let status = self.status(record);
             return Err(OpError::Refused(if status.is_active() {

@@ -198,6 +198,53 @@ impl Env {
         );
     }
 
+    /// Mid-turn (the model never answers), SIGTERM of the host and then, after a resume,
+    /// `kill -9` of the host leave no process of the session running, and the session is
+    /// interrupted and resumable both times.
+    fn check_stopping_leaves_nothing(&self, agent: &str) {
+        let marker = format!("{agent}-stop-task");
+        let hang = || Reply::stream(vec![Chunk::Text("Thinking".into()), Chunk::Hang]);
+        self.model.push_for(&marker, [hang(), hang()]);
+        let asked = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while self
+                .model
+                .received()
+                .iter()
+                .filter(|r| r.body.to_string().contains(&marker))
+                .count()
+                < n
+            {
+                assert!(Instant::now() < deadline, "{agent} never asked the model");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let id = self.new_session(&format!("{marker}: think"), &["--agent", agent]);
+        asked(1);
+        let s = self.session(&id);
+        let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
+        assert!(
+            !processes_in(&worktree).is_empty(),
+            "{agent} runs in its worktree"
+        );
+        let host = host_pid(&id).expect("host process");
+        assert!(Command::new("kill")
+            .arg(host.to_string())
+            .status()
+            .unwrap()
+            .success());
+        let s = self.wait_status(&id, "interrupted");
+        assert!(s["reason"].as_str().unwrap().contains("SIGTERM"), "{s}");
+        wait_no_process_in(&worktree, &format!("{agent} after SIGTERM of its host"));
+
+        self.ok(&["resume", &id]);
+        asked(2);
+        kill_9(host_pid(&id).expect("host process"));
+        self.wait_status(&id, "interrupted");
+        wait_no_process_in(&worktree, &format!("{agent} after kill -9 of its host"));
+        self.ok(&["rm", &id, "--force"]);
+    }
+
     /// Waits (up to 30 s) until `path` exists.
     fn wait_file(&self, path: &Path) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -851,6 +898,7 @@ fn copilot_preset_runs_the_real_copilot_cli() {
         "the policy answered Copilot's permission request"
     );
     env.check_wrote_hello(&id, &s, "hello from copilot\n");
+    env.check_stopping_leaves_nothing("copilot");
 }
 
 #[test]
@@ -953,6 +1001,7 @@ fn codex_preset_runs_the_real_codex_acp() {
     let show = env.ok(&["show", &id]);
     assert!(show.contains("Hello from Codex."), "{show}");
     env.check_wrote_hello(&id, &s, "hello from codex\n");
+    env.check_stopping_leaves_nothing("codex");
 }
 
 /// An agent that never finishes a turn, ignores the end of its stdin and SIGTERM, and starts a
@@ -1085,4 +1134,299 @@ fn claude_preset_runs_the_real_claude_agent_acp() {
     let show = env.ok(&["show", &id]);
     assert!(show.contains("Done by Claude."), "{show}");
     env.check_wrote_hello(&id, &s, "hello from claude\n");
+    env.check_stopping_leaves_nothing("claude");
+}
+
+/// Stdout and stderr of a command, and whether it succeeded.
+fn both(out: &Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+#[test]
+fn a_failed_session_is_picked_up_again_once_the_settings_are_fixed() {
+    let mut env = Env::new();
+    env.model.push_for(
+        "fix-task",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "fixed.txt", "content": "ok\n"}),
+            ),
+            Reply::text("Fixed it."),
+        ],
+    );
+    // A model endpoint that does not answer: the first turn fails.
+    let good = env.model.openai_base();
+    env.extra
+        .push(("ASIDE_BASE_URL".into(), "http://127.0.0.1:9/v1".into()));
+    let id = env.new_session("fix-task: write fixed.txt", &[]);
+    let failed = env.wait_status(&id, "failed");
+    let reason = failed["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("127.0.0.1:9"), "{reason}");
+    let ls = env.ok(&["ls"]);
+    let line = ls.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        line.contains("failed") && line.contains("— "),
+        "ls shows why: {ls}"
+    );
+    assert!(line.contains("proj"), "ls has the REPO column: {ls}");
+
+    // The user fixes the endpoint in their shell and resumes: the same session completes.
+    env.extra.retain(|(k, _)| k != "ASIDE_BASE_URL");
+    env.extra.push(("ASIDE_BASE_URL".into(), good));
+    assert_eq!(env.ok(&["resume", &id]), id);
+    let done = env.wait_status(&id, "completed");
+    assert_eq!(done["reason"], Value::Null);
+    let worktree = PathBuf::from(done["worktree"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("fixed.txt")).unwrap(),
+        "ok\n"
+    );
+    let resumed = env
+        .events(&id)
+        .into_iter()
+        .find(|e| e["kind"] == "prompt" && e["data"]["resumed"] == true)
+        .expect("a continuation prompt");
+    assert!(resumed["data"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("stopped with an error"));
+
+    // Its host is still there (idle): resume says so in plain words.
+    if host_pid(&id).is_some() {
+        let err = env.fails(&["resume", &id]);
+        assert_eq!(err, format!("aside: session {id} is completed and its agent is still running, waiting for a follow-up (aside send {id} \"...\"); nothing to resume"));
+    }
+}
+
+#[test]
+fn follow_ups_survive_a_killed_host_and_send_resumes_an_interrupted_session() {
+    let env = Env::new();
+    env.model.push_for(
+        "survive-task",
+        [
+            Reply::stream(vec![Chunk::Text("Working".into()), Chunk::Hang]),
+            Reply::text("Continued."),
+            Reply::text("Did the first follow-up."),
+            Reply::text("Did the second follow-up."),
+            Reply::text("Did the third follow-up."),
+        ],
+    );
+    let id = env.new_session("survive-task: a long job", &[]);
+    env.wait_event(&id, "first chunk", |e| e["kind"] == "agent_message_chunk");
+    // A running session: resume refuses in plain words.
+    let err = env.fails(&["resume", &id]);
+    assert_eq!(
+        err,
+        format!("aside: session {id} is running; nothing to resume")
+    );
+    // Two follow-ups wait behind the turn; then the host dies.
+    env.ok(&["send", &id, "first follow-up"]);
+    env.ok(&["send", &id, "second follow-up"]);
+    kill_9(host_pid(&id).expect("host process"));
+    env.wait_status(&id, "interrupted");
+    // A follow-up to the interrupted session resumes it and is delivered too.
+    let (ok, _, err) = both(&env.run(&["send", &id, "third follow-up"]));
+    assert!(ok, "{err}");
+    env.wait_status(&id, "completed");
+    let events = env.events(&id);
+    let prompts: Vec<String> = events
+        .iter()
+        .filter(|e| e["kind"] == "prompt")
+        .map(|e| e["data"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(prompts.len(), 5, "{prompts:?}");
+    assert!(prompts[1].contains("interrupted"), "{prompts:?}");
+    assert_eq!(
+        &prompts[2..],
+        ["first follow-up", "second follow-up", "third follow-up"]
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn cancel_says_how_many_queued_follow_ups_it_dropped() {
+    let env = Env::new();
+    env.model.push_for(
+        "drop-task",
+        [
+            Reply::stream(vec![Chunk::Text("Busy".into()), Chunk::Hang]),
+            Reply::text("After the cancel."),
+        ],
+    );
+    let id = env.new_session("drop-task: busy", &[]);
+    env.wait_event(&id, "first chunk", |e| e["kind"] == "agent_message_chunk");
+    env.ok(&["send", &id, "one"]);
+    env.ok(&["send", &id, "two"]);
+    let (ok, _, err) = both(&env.run(&["cancel", &id]));
+    assert!(ok);
+    assert_eq!(
+        err,
+        format!("cancelling {id}; dropped 2 queued follow-ups; send them again when you want them")
+    );
+    env.wait_status(&id, "cancelled");
+    assert!(env
+        .events(&id)
+        .iter()
+        .any(|e| e["kind"] == "cancel_requested" && e["data"]["dropped"] == 2));
+    let logs = env.ok(&["logs", &id]);
+    assert!(
+        logs.contains("cancelling the turn; dropped 2 queued follow-ups"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn ls_marks_archived_sessions_filters_by_repo_and_a_closed_pipe_ends_quietly() {
+    let env = Env::new();
+    env.model.push_for("ls-one", [Reply::text("one")]);
+    env.model.push_for("ls-two", [Reply::text("two")]);
+    let one = env.new_session("ls-one: first", &[]);
+    let two = env.new_session("ls-two: second", &[]);
+    env.wait_status(&one, "completed");
+    env.wait_status(&two, "completed");
+    env.ok(&["archive", &one]);
+    let ls = env.ok(&["ls"]);
+    assert!(!ls.contains(&one) && ls.contains(&two), "{ls}");
+    let all = env.ok(&["ls", "--all"]);
+    let header = all.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID") && header.contains("REPO") && header.ends_with("TITLE"),
+        "{all}"
+    );
+    // Columns line up: every row has its STATUS where the header has it.
+    let at = header.find("STATUS").unwrap();
+    for row in all.lines().skip(1) {
+        assert_eq!(&row[..at].trim_end().len(), &8, "{all}");
+    }
+    let line = all.lines().find(|l| l.starts_with(&one)).unwrap();
+    assert!(line.contains("completed (archived)"), "{all}");
+    let (ok, _, err) = both(&env.run(&["unarchive", &one]));
+    assert!(ok);
+    assert_eq!(err, format!("unarchived {one}"));
+    assert!(env.ok(&["ls"]).contains(&one));
+
+    // --repo: sessions of that repository only.
+    let other = env.root.join("other");
+    init_repo(&other, &[("a.txt", "a\n")]);
+    assert!(env
+        .ok(&["ls", "--repo", other.to_str().unwrap()])
+        .is_empty());
+    let here = env.ok(&["ls", "--repo", env.repo.join("src").to_str().unwrap()]);
+    assert!(here.contains(&one) && here.contains(&two), "{here}");
+    let err = env.fails(&["ls", "--repo", "/no/such/dir"]);
+    assert_eq!(err, "aside: /no/such/dir does not exist");
+
+    // `aside ls | head -1` and `aside diff | head -1`: no panic, no message.
+    for cmd in ["ls --all", "show ID", "logs ID"] {
+        let cmd = cmd.replace("ID", &one);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "'{}' {cmd} | head -c 1 >/dev/null; echo \"${{PIPESTATUS:-}}\"",
+                env!("CARGO_BIN_EXE_aside")
+            ))
+            .current_dir(&env.repo)
+            .envs(env.vars())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "aside {cmd} | head: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_workspace_session_shows_only_its_own_changes() {
+    let env = Env::new();
+    env.model.push_for(
+        "ws-task",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "agent.txt", "content": "by the agent\n"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    // The user's own uncommitted work, before the session starts.
+    std::fs::write(env.repo.join("README.md"), "# proj\nmy edit\n").unwrap();
+    std::fs::write(env.repo.join("mine.txt"), "mine\n").unwrap();
+    let id = env.new_session(
+        "ws-task: write agent.txt",
+        &["--workspace", "--approve", "all"],
+    );
+    let done = env.wait_status(&id, "completed");
+    assert_eq!(done["changed_files"], 1, "{done}");
+    let stat = env.ok(&["diff", &id, "--stat"]);
+    assert!(stat.contains("agent.txt"), "{stat}");
+    assert!(
+        !stat.contains("README.md") && !stat.contains("mine.txt"),
+        "the user's earlier work is not the agent's: {stat}"
+    );
+    // Nothing of the user's was touched.
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        "# proj\nmy edit\n"
+    );
+    let err = env.fails(&["apply", &id]);
+    assert!(err.contains("its changes are already there"), "{err}");
+}
+
+#[test]
+fn new_inside_a_sessions_worktree_uses_the_main_repository() {
+    let env = Env::new();
+    env.model.push_for("outer-task", [Reply::text("outer")]);
+    env.model.push_for("inner-task", [Reply::text("inner")]);
+    let outer = env.new_session("outer-task: first", &[]);
+    let s = env.wait_status(&outer, "completed");
+    let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
+    let out = env
+        .cmd(&["new", "inner-task: second"])
+        .current_dir(&worktree)
+        .output()
+        .unwrap();
+    let (ok, inner, err) = both(&out);
+    assert!(ok, "{err}");
+    let s = env.wait_status(&inner, "completed");
+    assert_eq!(s["repo"], env.repo.display().to_string());
+    let path = s["worktree"].as_str().unwrap();
+    assert!(
+        path.starts_with(&format!("{}.worktrees/", env.repo.display())),
+        "{path}"
+    );
+    assert!(!worktree.with_extension("worktrees").exists());
+}
+
+#[test]
+fn a_session_waiting_for_an_answer_holds_no_slot() {
+    let env = Env::new();
+    env.config("[sessions]\nmax_concurrent = 1\n");
+    env.model.push_for(
+        "ask-task",
+        [
+            Reply::tool("run_command", json!({"command": "echo asked"})),
+            Reply::text("ran it"),
+        ],
+    );
+    env.model
+        .push_for("after-task", [Reply::text("done meanwhile")]);
+    let asking = env.new_session("ask-task: run a command", &["--approve", "edits"]);
+    env.wait_status(&asking, "needs_input");
+    let show = env.ok(&["show", &asking]);
+    assert!(
+        show.contains("$ echo asked"),
+        "the command is shown: {show}"
+    );
+    let after = env.new_session("after-task: something else", &[]);
+    env.wait_status(&after, "completed");
+    env.ok(&["approve", &asking]);
+    env.wait_status(&asking, "completed");
 }
