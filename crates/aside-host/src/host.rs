@@ -139,6 +139,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         pool_size: config.sessions.worktree_pool.unwrap_or(1),
         idle: config.sessions.idle(),
         signals,
+        taken: Default::default(),
         resting: Status::Completed,
         last_touch: std::time::Instant::now(),
     };
@@ -256,6 +257,7 @@ struct Host {
     pool_size: usize,
     idle: Duration,
     signals: Signals,
+    taken: std::collections::HashSet<String>,
     resting: Status,
     last_touch: std::time::Instant,
 }
@@ -266,19 +268,50 @@ enum Ending {
     Stopped,
 }
 
+/// A prompt waiting for its turn.
+#[derive(Debug, Clone, PartialEq)]
+struct Queued {
+    text: String,
+    /// aside's own continuation of an interrupted turn, not the user's words.
+    resumed: bool,
+    /// The client's id for this follow-up: a request sent again (the host died before it
+    /// answered) is recognised and taken once.
+    request: Option<String>,
+}
+
+impl Queued {
+    fn new(text: String, resumed: bool) -> Queued {
+        Queued {
+            text,
+            resumed,
+            request: None,
+        }
+    }
+
+    fn from_event(data: &Value) -> Queued {
+        Queued {
+            text: data["text"].as_str().unwrap_or_default().to_string(),
+            resumed: false,
+            request: data["request"].as_str().map(str::to_string),
+        }
+    }
+}
+
 /// Follow-ups accepted behind a turn (`prompt_queued`) that no turn has taken yet (`prompt`),
 /// oldest first; a cancel drops what was queued before it. A new host takes them up again, so
 /// a follow-up is never lost to a host that died.
-fn waiting_follow_ups(events: &[Event]) -> VecDeque<String> {
-    let mut waiting = VecDeque::new();
+fn waiting_follow_ups(events: &[Event]) -> VecDeque<Queued> {
+    let mut waiting: VecDeque<Queued> = VecDeque::new();
     for event in events {
         match event.kind.as_str() {
-            "prompt_queued" => {
-                waiting.push_back(event.data["text"].as_str().unwrap_or_default().to_string())
-            }
+            "prompt_queued" => waiting.push_back(Queued::from_event(&event.data)),
             "prompt" => {
-                let text = event.data["text"].as_str().unwrap_or_default();
-                if let Some(at) = waiting.iter().position(|t| t == text) {
+                let taken = Queued::from_event(&event.data);
+                let same = |q: &Queued| match (&q.request, &taken.request) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => q.text == taken.text,
+                };
+                if let Some(at) = waiting.iter().position(same) {
                     waiting.remove(at);
                 }
             }
@@ -287,6 +320,15 @@ fn waiting_follow_ups(events: &[Event]) -> VecDeque<String> {
         }
     }
     waiting
+}
+
+/// The request ids of every follow-up the session already took (see [`Queued::request`]).
+fn taken_requests(events: &[Event]) -> std::collections::HashSet<String> {
+    events
+        .iter()
+        .filter(|e| e.kind == "prompt" || e.kind == "prompt_queued")
+        .filter_map(|e| e.data["request"].as_str().map(str::to_string))
+        .collect()
 }
 
 impl Host {
@@ -317,24 +359,25 @@ impl Host {
     }
 
     async fn run(&mut self, mut ctl: mpsc::Receiver<Control>) -> anyhow::Result<()> {
-        let mut queue: VecDeque<(String, bool)> = VecDeque::new();
+        let mut queue: VecDeque<Queued> = VecDeque::new();
         let history = self.events.since(0)?;
         let status = self.record.status;
         if !history.iter().any(|e| e.kind == "prompt") {
             // Never started (or failed before its first prompt): the task itself.
-            queue.push_back((self.record.task.clone(), false));
+            queue.push_back(Queued::new(self.record.task.clone(), false));
         } else if status.is_active() || status == Status::Interrupted {
-            queue.push_back((
+            queue.push_back(Queued::new(
                 "(aside: your previous turn was interrupted before it finished. Continue the task where you left off.)".into(),
                 true,
             ));
         } else if status == Status::Failed {
-            queue.push_back((
+            queue.push_back(Queued::new(
                 "(aside: your previous turn stopped with an error before it finished. Continue the task where you left off.)".into(),
                 true,
             ));
         }
-        queue.extend(waiting_follow_ups(&history).into_iter().map(|t| (t, false)));
+        queue.extend(waiting_follow_ups(&history));
+        self.taken = taken_requests(&history);
         // A host started for a finished session (a follow-up, an attach) goes back to that
         // status when it has nothing to do, instead of showing as busy.
         self.resting = match status {
@@ -364,9 +407,11 @@ impl Host {
                         self.set_status(Status::Interrupted, Some(&reason));
                         return Ok(());
                     }
-                    Request::Prompt { text } => {
-                        self.emit("prompt_queued", json!({"text": text}));
-                        queue.push_back((text, false));
+                    Request::Prompt { text, request } => {
+                        if self.take_request(&request) {
+                            self.emit("prompt_queued", json!({"text": text, "request": request}));
+                            queue.push_back(Queued { text, resumed: false, request });
+                        }
                         let _ = c.reply.send(Reply::ok(None));
                     }
                     _ => { let _ = c.reply.send(Reply::refused("the session is still queued")); }
@@ -415,7 +460,7 @@ impl Host {
     async fn drive_agent(
         &mut self,
         mut ctl: mpsc::Receiver<Control>,
-        mut queue: VecDeque<(String, bool)>,
+        mut queue: VecDeque<Queued>,
     ) -> anyhow::Result<Ending> {
         let command = self.record.agent_command.clone();
         let Some((program, args)) = command.split_first() else {
@@ -544,7 +589,7 @@ impl Host {
         child: &mut tokio::process::Child,
         mut agent_rx: mpsc::UnboundedReceiver<FromAgent>,
         ctl: &mut mpsc::Receiver<Control>,
-        queue: &mut VecDeque<(String, bool)>,
+        queue: &mut VecDeque<Queued>,
         tail: &(dyn Fn() -> String + Send + Sync),
     ) -> anyhow::Result<Ending> {
         let program = self.record.agent_command.join(" ");
@@ -603,8 +648,8 @@ impl Host {
             }
             if session_id.is_none() {
                 // A fresh agent session, seeded with what happened so far.
-                if let Some((text, _)) = queue.front_mut() {
-                    *text = format!("{}\n\n{text}", self.transcript()?);
+                if let Some(first) = queue.front_mut() {
+                    first.text = format!("{}\n\n{}", self.transcript()?, first.text);
                 }
             }
         }
@@ -642,18 +687,8 @@ impl Host {
         let idle = self.idle;
         loop {
             if turn.is_none() {
-                if let Some((text, resumed)) = queue.pop_front() {
-                    self.emit("prompt", json!({"text": text, "resumed": resumed}));
-                    if self.record.status != Status::Running {
-                        self.set_status(Status::Running, None);
-                    }
-                    let (tx, rx) = oneshot::channel();
-                    let request = PromptRequest::new(session_id.clone(), vec![text.into()]);
-                    let cx2 = cx.clone();
-                    tokio::spawn(async move {
-                        let _ = tx.send(cx2.send_request(request).block_task().await);
-                    });
-                    turn = Some(rx);
+                if let Some(next) = queue.pop_front() {
+                    turn = Some(self.begin_turn(&cx, &session_id, next));
                     cancelling = false;
                 }
             }
@@ -699,15 +734,19 @@ impl Host {
                 Some(control) = ctl.recv() => {
                     let Control { request, reply } = control;
                     let answer = match request {
-                        Request::Prompt { text } => {
-                            if turn.is_some() {
-                                self.emit("prompt_queued", json!({"text": text}));
+                        Request::Prompt { text, request } => {
+                            if !self.take_request(&request) {
+                                // Sent again after a host died: already taken.
+                            } else if turn.is_some() {
+                                self.emit("prompt_queued", json!({"text": text, "request": request}));
+                                queue.push_back(Queued { text, resumed: false, request });
                             } else {
-                                // Busy from the moment the follow-up is accepted, so whoever
-                                // sent it never reads the previous turn's status.
-                                self.set_status(Status::Running, None);
+                                // The turn starts (and the prompt is stored) before the answer,
+                                // so whoever sent it never reads the previous turn's status and
+                                // a host dying now cannot lose it.
+                                turn = Some(self.begin_turn(&cx, &session_id, Queued { text, resumed: false, request }));
+                                cancelling = false;
                             }
-                            queue.push_back((text, false));
                             Ok(Reply::ok(None))
                         }
                         Request::Cancel => {
@@ -805,6 +844,39 @@ impl Host {
         }
     }
 
+    /// Whether a follow-up is new (and notes it as taken): one sent again by a client whose
+    /// host died before it answered was already stored.
+    fn take_request(&mut self, request: &Option<String>) -> bool {
+        match request {
+            Some(id) => self.taken.insert(id.clone()),
+            None => true,
+        }
+    }
+
+    /// Stores the prompt, marks the session running and sends the prompt to the agent; the
+    /// receiver gets the agent's answer when the turn ends.
+    fn begin_turn(
+        &mut self,
+        cx: &ConnectionTo<Agent>,
+        session_id: &str,
+        next: Queued,
+    ) -> oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>> {
+        self.emit(
+            "prompt",
+            json!({"text": next.text, "resumed": next.resumed, "request": next.request}),
+        );
+        if self.record.status != Status::Running {
+            self.set_status(Status::Running, None);
+        }
+        let (tx, rx) = oneshot::channel();
+        let request = PromptRequest::new(session_id.to_string(), vec![next.text.into()]);
+        let cx = cx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(cx.send_request(request).block_task().await);
+        });
+        rx
+    }
+
     /// Ends the host's work now, losing nothing: a running turn is cancelled (ACP
     /// `session/cancel`; the agent gets a moment to wind down and save its session), pending
     /// permission requests are answered `cancelled`, the worktree is checkpointed and the session
@@ -816,7 +888,7 @@ impl Host {
         session_id: &str,
         turn: &mut Option<oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>>>,
         pending: &mut VecDeque<(Value, Responder<RequestPermissionResponse>)>,
-        queue: &VecDeque<(String, bool)>,
+        queue: &VecDeque<Queued>,
         why: &str,
     ) {
         while let Some((_, responder)) = pending.pop_front() {
@@ -1102,13 +1174,32 @@ mod tests {
             event(3, "prompt_queued", json!({"text": "b"})),
             event(4, "prompt", json!({"text": "a"})),
         ];
-        assert_eq!(waiting_follow_ups(&events), ["b"]);
+        let texts = |q: VecDeque<Queued>| q.into_iter().map(|q| q.text).collect::<Vec<_>>();
+        assert_eq!(texts(waiting_follow_ups(&events)), ["b"]);
         let cancelled = [
             event(1, "prompt_queued", json!({"text": "a"})),
             event(2, "cancel_requested", json!({"dropped": 1})),
             event(3, "prompt_queued", json!({"text": "c"})),
         ];
-        assert_eq!(waiting_follow_ups(&cancelled), ["c"]);
+        assert_eq!(texts(waiting_follow_ups(&cancelled)), ["c"]);
+        // Follow-ups with the same text are told apart by their request ids.
+        let twice = [
+            event(
+                1,
+                "prompt_queued",
+                json!({"text": "again", "request": "r1"}),
+            ),
+            event(
+                2,
+                "prompt_queued",
+                json!({"text": "again", "request": "r2"}),
+            ),
+            event(3, "prompt", json!({"text": "again", "request": "r2"})),
+        ];
+        let left = waiting_follow_ups(&twice);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].request.as_deref(), Some("r1"));
+        assert_eq!(taken_requests(&twice).len(), 2);
     }
 
     #[test]

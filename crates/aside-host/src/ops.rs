@@ -427,8 +427,11 @@ impl Sessions {
                 "the message is empty: say what the agent should do next".into(),
             ));
         }
+        // One id for every try, so the host takes the follow-up once even when a host died
+        // after storing it but before answering.
         let request = Request::Prompt {
             text: text.to_string(),
+            request: Some(format!("{}-{}", SessionId::random(), std::process::id())),
         };
         match self.index.get(&record.id)?.map(|r| r.status) {
             // A failed session is resumed with the current settings, then takes the message.
@@ -445,14 +448,11 @@ impl Sessions {
             }
             match client::send(&self.layout, &record.id, request.clone()) {
                 Ok(_) => return Ok(()),
-                Err(ClientError::NoHost | ClientError::Gone) => self.wait_host_gone(record)?,
-                Err(ClientError::Refused(reason)) => return Err(OpError::Refused(reason)),
-                Err(e @ ClientError::Io(_)) => {
-                    return Err(OpError::Internal(format!(
-                        "{e}; the follow-up may not have arrived: check with `aside show {}`",
-                        record.id
-                    )))
+                // The host stopped or died under the request: a new one takes it (once).
+                Err(ClientError::NoHost | ClientError::Gone | ClientError::Io(_)) => {
+                    self.wait_host_gone(record)?
                 }
+                Err(ClientError::Refused(reason)) => return Err(OpError::Refused(reason)),
             }
         }
         Err(OpError::Internal(format!(

@@ -16,6 +16,10 @@ pub enum Request {
     Prompt {
         /// The text.
         text: String,
+        /// The client's id for this follow-up, so one sent again (its host died before it
+        /// answered) is taken once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request: Option<String>,
     },
     /// Cancels the current turn.
     Cancel,

@@ -1430,3 +1430,213 @@ fn a_session_waiting_for_an_answer_holds_no_slot() {
     env.ok(&["approve", &asking]);
     env.wait_status(&asking, "completed");
 }
+
+/// A small deterministic random source (xorshift64*), so a failing campaign can be replayed
+/// from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn campaign_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Many `kill -9`s of hosts at random moments during turns. Every session resumes and
+/// completes; its event sequence has no gap and no duplicate; and every event a live client was
+/// shown is stored, the same. `scripts/campaign.sh` runs a larger one and prints its figures
+/// (ASIDE_CAMPAIGN_SESSIONS, ASIDE_CAMPAIGN_ROUNDS, ASIDE_CAMPAIGN_SEED).
+#[test]
+fn a_campaign_of_random_host_kills_loses_nothing() {
+    let sessions = campaign_number("ASIDE_CAMPAIGN_SESSIONS", 3) as usize;
+    let rounds = campaign_number("ASIDE_CAMPAIGN_ROUNDS", 3);
+    let seed = campaign_number(
+        "ASIDE_CAMPAIGN_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1,
+    );
+    eprintln!("campaign: {sessions} sessions × {rounds} rounds, seed {seed}");
+    let started = Instant::now();
+    let env = Env::new();
+    let layout = aside_store::Layout::new(env.root.join("aside-home"));
+    let ids: Vec<String> = (0..sessions)
+        .map(|n| {
+            let marker = format!("campaign-{n}");
+            let mut replies = Vec::new();
+            for step in 0..(rounds as usize + 2) * 6 {
+                replies.push(Reply::stream(vec![
+                    Chunk::Text(format!("step {step} begins. ")),
+                    Chunk::Delay(Duration::from_millis(40)),
+                    Chunk::Tool {
+                        id: format!("w{step}"),
+                        name: "write_file".into(),
+                        arguments: json!({"path": format!("out-{step}.txt"), "content": format!("{step}\n")}).to_string(),
+                    },
+                ]));
+                replies.push(Reply::stream(vec![
+                    Chunk::Text(format!("step {step} ")),
+                    Chunk::Delay(Duration::from_millis(40)),
+                    Chunk::Text("is done.".into()),
+                ]));
+            }
+            env.model.push_for(&marker, replies);
+            env.new_session(&format!("{marker}: write files"), &[])
+        })
+        .collect();
+
+    // A live client per session, following whichever host runs, recording what it was shown.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let followers: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (layout, id, stop) = (
+                layout.clone(),
+                aside_core::SessionId(id.clone()),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut shown: Vec<aside_core::Event> = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let since = shown.last().map(|e| e.seq).unwrap_or(0);
+                    let _ = aside_host::client::subscribe(&layout, &id, since, |event| {
+                        shown.push(event);
+                        !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    });
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                shown
+            })
+        })
+        .collect();
+
+    let kills = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let workers: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let env_vars = env.vars();
+            let repo = env.repo.clone();
+            let id = id.clone();
+            let kills = kills.clone();
+            let mut rng =
+                Rng(seed.wrapping_add((n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
+            std::thread::spawn(move || {
+                let aside = |args: &[&str]| {
+                    Command::new(env!("CARGO_BIN_EXE_aside"))
+                        .args(args)
+                        .current_dir(&repo)
+                        .envs(env_vars.clone())
+                        .output()
+                        .unwrap()
+                };
+                for round in 0..rounds {
+                    std::thread::sleep(Duration::from_millis(rng.below(300)));
+                    if rng.below(3) > 0 {
+                        if let Some(pid) = host_pid(&id) {
+                            kill_9(pid);
+                            kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    let out = aside(&["send", &id, &format!("campaign-{n} round {round}")]);
+                    assert!(
+                        out.status.success(),
+                        "seed {seed}: send failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                // And once more during the last turns, so `resume` has work to do.
+                std::thread::sleep(Duration::from_millis(rng.below(200)));
+                if let Some(pid) = host_pid(&id) {
+                    kill_9(pid);
+                    kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    // Every session is picked up again until it completes.
+    let mut resumes = 0;
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let s = env.session(id);
+            match s["status"].as_str().unwrap() {
+                "completed" => break,
+                "interrupted" | "failed" => {
+                    assert!(env.run(&["resume", id]).status.success() || host_pid(id).is_some());
+                    resumes += 1;
+                }
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "seed {seed}: {id} never completed: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Stop the hosts so the followers' streams end.
+    env.ok(&["stop", "--all"]);
+    let mut events_total = 0;
+    for (id, follower) in ids.iter().zip(followers) {
+        let shown = follower.join().unwrap();
+        let stored = aside_store::EventLog::open(&layout, &aside_core::SessionId(id.clone()))
+            .unwrap()
+            .since(0)
+            .unwrap();
+        events_total += stored.len();
+        let seqs: Vec<u64> = stored.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "seed {seed}: {id}: a gap or a duplicate"
+        );
+        for event in &shown {
+            let kept = &stored[event.seq as usize - 1];
+            assert_eq!(
+                (&kept.kind, &kept.data),
+                (&event.kind, &event.data),
+                "seed {seed}: {id}: event {} was shown but not stored so",
+                event.seq
+            );
+        }
+        let prompts: Vec<&str> = stored
+            .iter()
+            .filter(|e| e.kind == "prompt" && e.data["resumed"] == false)
+            .map(|e| e.data["text"].as_str().unwrap())
+            .collect();
+        let n = ids.iter().position(|i| i == id).unwrap();
+        for round in 0..rounds {
+            let text = format!("campaign-{n} round {round}");
+            assert_eq!(
+                prompts.iter().filter(|p| **p == text).count(),
+                1,
+                "seed {seed}: {id}: follow-up `{text}` delivered once: {prompts:?}"
+            );
+        }
+    }
+    println!(
+        "campaign figures: seed {seed}, {sessions} sessions, {rounds} rounds, {} kill -9s, {resumes} resumes, {events_total} events checked, {:.1} s",
+        kills.load(std::sync::atomic::Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+}
