@@ -923,6 +923,7 @@ fn attach_shows_the_session_live_and_sends_follow_ups() {
     {
         use std::io::Write as _;
         let stdin = attach.stdin.as_mut().unwrap();
+        writeln!(stdin, "/aprove").unwrap();
         writeln!(stdin, "and now a follow-up").unwrap();
     }
     env.wait_event(&id, "the follow-up's answer", |e| {
@@ -940,10 +941,24 @@ fn attach_shows_the_session_live_and_sends_follow_ups() {
         .status()
         .unwrap();
     let out = attach.wait_with_output().unwrap();
+    assert!(out.status.success(), "Ctrl-C detaches cleanly");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stdout.contains("First answer.") && stdout.contains("[prompt] and now a follow-up"),
         "{stdout}"
+    );
+    assert!(
+        stderr.contains("aside: unknown command /aprove: use /approve, /approve-always, /deny or /cancel (start a message with // to send it as text)"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("/aprove"),
+        "an unknown command is not sent to the agent"
+    );
+    assert!(
+        stderr.trim_end().ends_with(&format!("detached from {id}; the session keeps running (aside attach {id} to come back, aside stop {id} to release it)")),
+        "{stderr}"
     );
     assert!(
         stdout.contains("Answer to the follow-up."),
@@ -1638,5 +1653,39 @@ fn a_campaign_of_random_host_kills_loses_nothing() {
         "campaign figures: seed {seed}, {sessions} sessions, {rounds} rounds, {} kill -9s, {resumes} resumes, {events_total} events checked, {:.1} s",
         kills.load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn the_builtin_agent_is_stopped_whole_by_sigterm_and_kill_9_of_its_host() {
+    let env = Env::new();
+    env.check_stopping_leaves_nothing("builtin");
+}
+
+#[test]
+fn an_unknown_config_key_names_the_key_and_the_file() {
+    let env = Env::new();
+    env.config("[sessions]\nidle_sec = 5\n");
+    let err = env.fails(&["ls"]);
+    let file = env.root.join("home/.config/aside/config.toml");
+    assert!(
+        err.starts_with(&format!(
+            "aside: config file {} is invalid:",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("idle_sec"), "{err}");
+    env.config("[sessions]\nidle_secs = \"soon\"\n");
+    let err = env.fails(&["new", "x"]);
+    assert!(err.contains("idle_secs"), "{err}");
+    let mut env = env;
+    env.config("");
+    env.extra
+        .push(("ASIDE_HOST_IDLE_SECS".into(), "later".into()));
+    let err = env.fails(&["new", "x"]);
+    assert_eq!(
+        err,
+        "aside: ASIDE_HOST_IDLE_SECS=later is not valid: use a whole number of seconds"
     );
 }
