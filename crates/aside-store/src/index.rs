@@ -1,0 +1,457 @@
+//! The index of sessions: one SQLite database shared by every process, with migrations.
+
+use crate::{open_db, retry_busy, Layout, Result, StoreError};
+use aside_core::{Approve, Mode, SessionId, SessionRecord, Status};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+/// The index of sessions.
+pub struct Index {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const COLUMNS: &str =
+    "id, title, task, agent, agent_command, mode, approve, status, reason, repo, \
+    worktree, branch, base, created_at, updated_at, archived, pending_permission, changed_files, \
+    acp_session_id, integrated, lines_added, lines_removed";
+
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let command: String = text(4)?;
+    Ok(SessionRecord {
+        id: SessionId(text(0)?),
+        title: text(1)?,
+        task: text(2)?,
+        agent: text(3)?,
+        agent_command: serde_json::from_str(&command).unwrap_or_default(),
+        mode: Mode::parse(&text(5)?).unwrap_or(Mode::Isolated),
+        approve: Approve::parse(&text(6)?).unwrap_or(Approve::Ask),
+        status: Status::parse(&text(7)?).unwrap_or(Status::Failed),
+        reason: row.get(8)?,
+        repo: PathBuf::from(text(9)?),
+        worktree: PathBuf::from(text(10)?),
+        branch: row.get(11)?,
+        base: row.get(12)?,
+        created_at: text(13)?,
+        updated_at: text(14)?,
+        archived: row.get(15)?,
+        pending_permission: row.get(16)?,
+        changed_files: row.get::<_, i64>(17)?.max(0) as u64,
+        acp_session_id: row.get(18)?,
+        integrated: row.get(19)?,
+        lines_added: row.get::<_, i64>(20)?.max(0) as u64,
+        lines_removed: row.get::<_, i64>(21)?.max(0) as u64,
+    })
+}
+
+impl Index {
+    /// Opens (and creates or migrates) the index.
+    pub fn open(layout: &Layout) -> Result<Index> {
+        layout.create_dirs()?;
+        let path = layout.index();
+        retry_busy(|| {
+            let index = Index {
+                conn: open_db(&path)?,
+                path: path.clone(),
+            };
+            index.migrate()?;
+            Ok(index)
+        })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Brings the schema up to date. The version is read inside the write transaction, so
+    /// processes opening the index at the same moment migrate it once.
+    fn migrate(&self) -> Result<()> {
+        const STEPS: &[&str] = &[
+            "CREATE TABLE IF NOT EXISTS sessions (
+                id TEXT PRIMARY KEY,
+                title TEXT NOT NULL,
+                task TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                agent_command TEXT NOT NULL,
+                mode TEXT NOT NULL,
+                approve TEXT NOT NULL,
+                status TEXT NOT NULL,
+                reason TEXT,
+                repo TEXT NOT NULL,
+                worktree TEXT NOT NULL,
+                branch TEXT,
+                base TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                archived INTEGER NOT NULL DEFAULT 0,
+                pending_permission INTEGER NOT NULL DEFAULT 0,
+                changed_files INTEGER NOT NULL DEFAULT 0,
+                acp_session_id TEXT,
+                integrated TEXT
+             );
+             CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, created_at);",
+            "ALTER TABLE sessions ADD COLUMN lines_added INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE sessions ADD COLUMN lines_removed INTEGER NOT NULL DEFAULT 0;",
+        ];
+        let current: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.err())?;
+        if current >= STEPS.len() as i64 {
+            return Ok(());
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err())?;
+        let result = (|| {
+            let version: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?;
+            for (n, step) in STEPS.iter().enumerate().skip(version.max(0) as usize) {
+                self.conn.execute_batch(step)?;
+                self.conn
+                    .pragma_update(None, "user_version", n as i64 + 1)?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(self.err()),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(self.err()(e))
+            }
+        }
+    }
+
+    /// Records a new session.
+    pub fn insert(&self, r: &SessionRecord) -> Result<()> {
+        self.conn
+            .execute(
+                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"),
+                params![
+                    r.id.as_str(), r.title, r.task, r.agent,
+                    serde_json::to_string(&r.agent_command).unwrap_or_default(),
+                    r.mode.as_str(), r.approve.as_str(), r.status.as_str(), r.reason,
+                    r.repo.display().to_string(), r.worktree.display().to_string(),
+                    r.branch, r.base, r.created_at, r.updated_at, r.archived,
+                    r.pending_permission, r.changed_files as i64, r.acp_session_id, r.integrated,
+                    r.lines_added as i64, r.lines_removed as i64
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// One session by exact id.
+    pub fn get(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"),
+                [id.as_str()],
+                row_to_record,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Resolves a unique id prefix.
+    pub fn resolve(&self, prefix: &str) -> Result<SessionRecord> {
+        let not_found = || StoreError::NotFound {
+            prefix: prefix.to_string(),
+        };
+        if !SessionId::is_valid(prefix) {
+            return Err(not_found());
+        }
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM sessions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 11"
+            ))
+            .map_err(self.err())?;
+        let upper = format!("{prefix}\u{7f}");
+        let rows: Vec<SessionRecord> = stmt
+            .query_map([prefix, upper.as_str()], row_to_record)
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        match rows.len() {
+            0 => Err(not_found()),
+            1 => Ok(rows.into_iter().next().ok_or_else(not_found)?),
+            _ => {
+                if let Some(exact) = rows.iter().find(|r| r.id.as_str() == prefix) {
+                    return Ok(exact.clone());
+                }
+                Err(StoreError::Ambiguous {
+                    prefix: prefix.to_string(),
+                    matches: rows.into_iter().map(|r| r.id.0).collect(),
+                })
+            }
+        }
+    }
+
+    /// Sessions, newest activity first; archived ones only with `all`.
+    pub fn list(&self, all: bool) -> Result<Vec<SessionRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions {} ORDER BY updated_at DESC, id",
+            if all { "" } else { "WHERE archived = 0" }
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt
+            .query_map([], row_to_record)
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(rows)
+    }
+
+    /// Sets the status (and its reason, cleared when None).
+    pub fn set_status(&self, id: &SessionId, status: Status, reason: Option<&str>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE sessions SET status = ?2, reason = ?3, updated_at = ?4,
+                    pending_permission = CASE WHEN ?2 = 'needs_input' THEN pending_permission ELSE 0 END
+                 WHERE id = ?1",
+                params![id.as_str(), status.as_str(), reason, aside_core::now()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Updates one or more plain columns.
+    pub fn update(&self, id: &SessionId, change: Change<'_>) -> Result<()> {
+        let (column, value): (&str, rusqlite::types::Value) = match change {
+            Change::Worktree { path } => ("worktree", path.display().to_string().into()),
+            Change::Branch { branch, base } => {
+                self.conn
+                    .execute(
+                        "UPDATE sessions SET base = ?2 WHERE id = ?1",
+                        params![id.as_str(), base],
+                    )
+                    .map_err(self.err())?;
+                ("branch", branch.to_string().into())
+            }
+            Change::PendingPermission(p) => ("pending_permission", i64::from(p).into()),
+            Change::Changes {
+                files,
+                added,
+                removed,
+            } => {
+                self.conn
+                    .execute(
+                        "UPDATE sessions SET lines_added = ?2, lines_removed = ?3 WHERE id = ?1",
+                        params![id.as_str(), added as i64, removed as i64],
+                    )
+                    .map_err(self.err())?;
+                ("changed_files", (files as i64).into())
+            }
+            Change::AcpSession(s) => ("acp_session_id", s.to_string().into()),
+            Change::AgentCommand(command) => (
+                "agent_command",
+                serde_json::to_string(command).unwrap_or_default().into(),
+            ),
+            Change::Base(base) => ("base", base.to_string().into()),
+            Change::Integrated(s) => ("integrated", s.to_string().into()),
+            Change::Archived(a) => ("archived", i64::from(a).into()),
+            Change::Touch => ("updated_at", aside_core::now().into()),
+        };
+        self.conn
+            .execute(
+                &format!("UPDATE sessions SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
+                params![id.as_str(), value, aside_core::now()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Deletes a session's record.
+    pub fn delete(&self, id: &SessionId) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE id = ?1", [id.as_str()])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Whether `id` may start now: at most `limit` sessions are starting or running (with a live
+    /// host, as `alive` says), and queued sessions start oldest first. A session waiting for the
+    /// user's answer holds no slot: it uses no model time, and queued work should not wait on a
+    /// person who is away.
+    pub fn may_start(
+        &self,
+        id: &SessionId,
+        limit: usize,
+        alive: impl Fn(&SessionId) -> bool,
+    ) -> Result<bool> {
+        let queue = self.queue_state(id, alive)?;
+        Ok(queue.busy + queue.ahead < limit)
+    }
+
+    /// Where `id` stands in the queue: sessions holding a slot, and queued ones before it.
+    pub fn queue_state(
+        &self,
+        id: &SessionId,
+        alive: impl Fn(&SessionId) -> bool,
+    ) -> Result<QueueState> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, status FROM sessions WHERE status IN ('queued', 'starting', 'running') ORDER BY created_at, id")
+            .map_err(self.err())?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        let mine = rows.iter().position(|(i, _)| i == id.as_str());
+        let mut state = QueueState::default();
+        for (n, (other, status)) in rows.iter().enumerate() {
+            let other = SessionId(other.clone());
+            if &other == id || !alive(&other) {
+                continue;
+            }
+            if status != "queued" {
+                state.busy += 1;
+            } else if mine.is_none_or(|m| n < m) {
+                state.ahead += 1;
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// A queued session's place: see [`Index::queue_state`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueState {
+    /// Sessions starting or running (each holds a slot).
+    pub busy: usize,
+    /// Queued sessions that start before this one.
+    pub ahead: usize,
+}
+
+/// One column change for [`Index::update`].
+pub enum Change<'a> {
+    /// Where the agent works.
+    Worktree {
+        /// The path.
+        path: &'a Path,
+    },
+    /// The branch and its base commit.
+    Branch {
+        /// Branch name.
+        branch: &'a str,
+        /// Base commit.
+        base: &'a str,
+    },
+    /// Whether a permission request waits.
+    PendingPermission(bool),
+    /// Files and lines changed against the base.
+    Changes {
+        /// Files.
+        files: u64,
+        /// Lines added.
+        added: u64,
+        /// Lines removed.
+        removed: u64,
+    },
+    /// The agent's session id.
+    AcpSession(&'a str),
+    /// The agent's command line (re-read from the config when a session is resumed).
+    AgentCommand(&'a [String]),
+    /// The commit changes are measured from (workspace sessions: a snapshot taken at start).
+    Base(&'a str),
+    /// `applied` or `merged`.
+    Integrated(&'a str),
+    /// Hidden or shown.
+    Archived(bool),
+    /// Only bump updated_at.
+    Touch,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn record(id: &str) -> SessionRecord {
+        SessionRecord {
+            id: SessionId(id.into()),
+            title: "t".into(),
+            task: "t".into(),
+            agent: "builtin".into(),
+            agent_command: vec!["aside".into(), "agent".into()],
+            mode: Mode::Isolated,
+            approve: Approve::All,
+            status: Status::Queued,
+            reason: None,
+            repo: "/r".into(),
+            worktree: "/r.worktrees/x".into(),
+            branch: None,
+            base: None,
+            created_at: aside_core::now(),
+            updated_at: aside_core::now(),
+            archived: false,
+            pending_permission: false,
+            changed_files: 0,
+            lines_added: 0,
+            lines_removed: 0,
+            acp_session_id: None,
+            integrated: None,
+        }
+    }
+
+    #[test]
+    fn prefixes_resolve_or_explain() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&Layout::new(dir.path())).unwrap();
+        for id in ["abc12345", "abd12345", "xyz00000"] {
+            index.insert(&record(id)).unwrap();
+        }
+        assert_eq!(index.resolve("x").unwrap().id.as_str(), "xyz00000");
+        assert_eq!(index.resolve("abc").unwrap().id.as_str(), "abc12345");
+        let err = index.resolve("ab").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`ab` is ambiguous: it matches abc12345, abd12345; type more of the id"
+        );
+        let err = index.resolve("q").unwrap_err().to_string();
+        assert_eq!(err, "no session matches `q`; `aside ls --all` lists them");
+    }
+
+    #[test]
+    fn queue_starts_in_order_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&Layout::new(dir.path())).unwrap();
+        let mut a = record("aaaa");
+        a.status = Status::Running;
+        index.insert(&a).unwrap();
+        let mut b = record("bbbb");
+        b.created_at = "2000-01-01T00:00:01.000Z".into();
+        index.insert(&b).unwrap();
+        let mut c = record("cccc");
+        c.created_at = "2000-01-01T00:00:02.000Z".into();
+        index.insert(&c).unwrap();
+        let alive = |_: &SessionId| true;
+        assert!(index
+            .may_start(&SessionId("bbbb".into()), 2, alive)
+            .unwrap());
+        assert!(!index
+            .may_start(&SessionId("cccc".into()), 2, alive)
+            .unwrap());
+        assert!(index
+            .may_start(&SessionId("cccc".into()), 3, alive)
+            .unwrap());
+        // Waiting for the user's answer holds no slot.
+        index
+            .set_status(&SessionId("aaaa".into()), Status::NeedsInput, None)
+            .unwrap();
+        assert!(index
+            .may_start(&SessionId("cccc".into()), 2, alive)
+            .unwrap());
+        assert_eq!(
+            index.queue_state(&SessionId("cccc".into()), alive).unwrap(),
+            QueueState { busy: 0, ahead: 1 }
+        );
+    }
+}
