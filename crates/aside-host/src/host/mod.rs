@@ -1,7 +1,27 @@
 //! `aside host <id>`: one session's supervisor, from its queue slot to its last turn.
+//!
+//! `mod.rs` runs the session: its queue slot, worktree, agent connection and turn loop.
+//! `lifecycle` is the loop's state (queue, turn, pending requests, cancelling), pure and
+//! unit-tested; `socket` serves clients; `agent` starts and stops the agent's process group;
+//! `policy` answers permission requests; `signals` turns SIGTERM/SIGHUP/SIGINT into a clean stop.
 
+mod agent;
+mod lifecycle;
+mod policy;
+mod signals;
+mod socket;
+
+use self::agent::{kill_group, startup_timeout, stop_agent, STDERR_TAIL};
+use self::lifecycle::{
+    plural, taken_requests, waiting_follow_ups, Accepted, Asked, Lifecycle, Queued,
+};
+use self::policy::{
+    auto_answer, cancelled_answer, choose, remember_tool_call, selected, whole_tool_call,
+};
+use self::signals::{listen_for_signals, stop_signal, Signals};
+use self::socket::{accept_loop, Control};
 use crate::liveness;
-use crate::protocol::{Choice, Envelope, Reply, Request, VERSION};
+use crate::protocol::{Reply, Request};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     CancelNotification, Implementation, InitializeRequest, LoadSessionRequest, NewSessionRequest,
@@ -11,7 +31,7 @@ use agent_client_protocol::v1::schema::{
 use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{Agent, ByteStreams, Client};
 use anyhow::{anyhow, Context as _};
-use aside_core::{Approve, Config, Event, Mode, SessionId, SessionRecord, Status};
+use aside_core::{Config, Event, Mode, SessionId, SessionRecord, Status};
 use aside_store::{Change, EventLog, Index, Layout};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -19,22 +39,9 @@ use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::compat::{TokioAsyncReadCompatExt as _, TokioAsyncWriteCompatExt as _};
-
-/// How long an agent may take to answer `initialize` (`ASIDE_AGENT_STARTUP_TIMEOUT` seconds,
-/// default 30): a wrong command becomes a failed session, not a hang.
-fn startup_timeout() -> Duration {
-    let secs = std::env::var("ASIDE_AGENT_STARTUP_TIMEOUT")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(30);
-    Duration::from_secs(secs)
-}
-
-/// Lines of the agent's stderr kept for a failure reason.
-const STDERR_TAIL: usize = 20;
 
 /// Runs the host of session `id` until its agent stops.
 pub fn run(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> {
@@ -44,44 +51,6 @@ pub fn run(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> 
         .build()
         .context("while starting the runtime")?;
     runtime.block_on(main(layout, id, config))
-}
-
-/// A request from a socket connection, with where to send the answer.
-struct Control {
-    request: Request,
-    reply: oneshot::Sender<Reply>,
-}
-
-/// The signal that asked the host to stop, once one has.
-type Signals = watch::Receiver<Option<&'static str>>;
-
-/// Waits until a stop signal arrives; its name.
-async fn stop_signal(signals: &mut Signals) -> &'static str {
-    match signals.wait_for(Option::is_some).await {
-        Ok(name) => name.unwrap_or("a signal"),
-        Err(_) => std::future::pending().await,
-    }
-}
-
-/// SIGTERM, SIGHUP and SIGINT stop the host cleanly: the turn is cancelled, the agent's group
-/// stopped and the session left resumable.
-fn listen_for_signals() -> anyhow::Result<Signals> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let (tx, rx) = watch::channel(None);
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = hup.recv() => "SIGHUP",
-            _ = int.recv() => "SIGINT",
-        };
-        let _ = tx.send(Some(name));
-        // Keep the handlers installed: a second signal must not kill the host mid-cleanup.
-        std::future::pending::<()>().await
-    });
-    Ok(rx)
 }
 
 enum FromAgent {
@@ -139,7 +108,6 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         pool_size: config.sessions.worktree_pool.unwrap_or(1),
         idle: config.sessions.idle(),
         signals,
-        taken: Default::default(),
         resting: Status::Completed,
         last_touch: std::time::Instant::now(),
     };
@@ -153,100 +121,6 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     Ok(())
 }
 
-async fn accept_loop(
-    listener: tokio::net::UnixListener,
-    ctl: mpsc::Sender<Control>,
-    bus: broadcast::Sender<Event>,
-    layout: Layout,
-    id: SessionId,
-) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let ctl = ctl.clone();
-        let bus = bus.clone();
-        let layout = layout.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, ctl, bus, layout, id).await {
-                tracing::debug!("control connection ended: {e}");
-            }
-        });
-    }
-}
-
-async fn write_reply(
-    stream: &mut (impl AsyncWriteExt + Unpin),
-    reply: &Reply,
-) -> std::io::Result<()> {
-    let line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
-    stream.write_all(format!("{line}\n").as_bytes()).await
-}
-
-async fn serve_connection(
-    stream: tokio::net::UnixStream,
-    ctl: mpsc::Sender<Control>,
-    bus: broadcast::Sender<Event>,
-    layout: Layout,
-    id: SessionId,
-) -> anyhow::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
-    let envelope: Envelope = match serde_json::from_str(&line) {
-        Ok(e) => e,
-        Err(e) => {
-            let reply = Reply::refused(format!("invalid request: {e}"));
-            return Ok(write_reply(&mut write, &reply).await?);
-        }
-    };
-    if envelope.v != VERSION {
-        let reply = Reply::refused(format!(
-            "this host speaks protocol {VERSION}, the client {}: use the same aside version for both",
-            envelope.v
-        ));
-        return Ok(write_reply(&mut write, &reply).await?);
-    }
-    if let Request::Subscribe { since } = envelope.request {
-        // Subscribe before reading the store, so nothing falls between the two.
-        let mut live = bus.subscribe();
-        let log = EventLog::open(&layout, &id)?;
-        let mut last = since;
-        for event in log.since(last)? {
-            last = event.seq;
-            write_reply(&mut write, &Reply::Event { event }).await?;
-        }
-        loop {
-            match live.recv().await {
-                Ok(event) if event.seq > last => {
-                    last = event.seq;
-                    write_reply(&mut write, &Reply::Event { event }).await?;
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    for event in log.since(last)? {
-                        last = event.seq;
-                        write_reply(&mut write, &Reply::Event { event }).await?;
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            }
-        }
-    }
-    let (tx, rx) = oneshot::channel();
-    let sent = ctl
-        .send(Control {
-            request: envelope.request,
-            reply: tx,
-        })
-        .await;
-    // A host on its way out answers "gone", so the client starts a new one and asks again.
-    let reply = match sent {
-        Ok(()) => rx.await.unwrap_or_else(|_| Reply::gone()),
-        Err(_) => Reply::gone(),
-    };
-    write_reply(&mut write, &reply).await?;
-    Ok(())
-}
-
 struct Host {
     layout: Layout,
     index: Index,
@@ -257,78 +131,21 @@ struct Host {
     pool_size: usize,
     idle: Duration,
     signals: Signals,
-    taken: std::collections::HashSet<String>,
     resting: Status,
     last_touch: std::time::Instant,
 }
+
+/// The turn loop's state: the running turn is the agent's future answer; a pending permission
+/// request is the request (as JSON, for choosing an option) and its responder.
+type Life = Lifecycle<
+    oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>>,
+    (Value, Responder<RequestPermissionResponse>),
+>;
 
 /// What the turn loop decided when it ended.
 enum Ending {
     /// Stop asked for, a stop signal, idle for long enough, or the agent exited while idle.
     Stopped,
-}
-
-/// A prompt waiting for its turn.
-#[derive(Debug, Clone, PartialEq)]
-struct Queued {
-    text: String,
-    /// aside's own continuation of an interrupted turn, not the user's words.
-    resumed: bool,
-    /// The client's id for this follow-up: a request sent again (the host died before it
-    /// answered) is recognised and taken once.
-    request: Option<String>,
-}
-
-impl Queued {
-    fn new(text: String, resumed: bool) -> Queued {
-        Queued {
-            text,
-            resumed,
-            request: None,
-        }
-    }
-
-    fn from_event(data: &Value) -> Queued {
-        Queued {
-            text: data["text"].as_str().unwrap_or_default().to_string(),
-            resumed: false,
-            request: data["request"].as_str().map(str::to_string),
-        }
-    }
-}
-
-/// Follow-ups accepted behind a turn (`prompt_queued`) that no turn has taken yet (`prompt`),
-/// oldest first; a cancel drops what was queued before it. A new host takes them up again, so
-/// a follow-up is never lost to a host that died.
-fn waiting_follow_ups(events: &[Event]) -> VecDeque<Queued> {
-    let mut waiting: VecDeque<Queued> = VecDeque::new();
-    for event in events {
-        match event.kind.as_str() {
-            "prompt_queued" => waiting.push_back(Queued::from_event(&event.data)),
-            "prompt" => {
-                let taken = Queued::from_event(&event.data);
-                let same = |q: &Queued| match (&q.request, &taken.request) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => q.text == taken.text,
-                };
-                if let Some(at) = waiting.iter().position(same) {
-                    waiting.remove(at);
-                }
-            }
-            "cancel_requested" => waiting.clear(),
-            _ => {}
-        }
-    }
-    waiting
-}
-
-/// The request ids of every follow-up the session already took (see [`Queued::request`]).
-fn taken_requests(events: &[Event]) -> std::collections::HashSet<String> {
-    events
-        .iter()
-        .filter(|e| e.kind == "prompt" || e.kind == "prompt_queued")
-        .filter_map(|e| e.data["request"].as_str().map(str::to_string))
-        .collect()
 }
 
 impl Host {
@@ -377,7 +194,6 @@ impl Host {
             ));
         }
         queue.extend(waiting_follow_ups(&history));
-        self.taken = taken_requests(&history);
         // A host started for a finished session (a follow-up, an attach) goes back to that
         // status when it has nothing to do, instead of showing as busy.
         self.resting = match status {
@@ -385,6 +201,7 @@ impl Host {
             _ => Status::Completed,
         };
         self.set_status(Status::Queued, None);
+        let mut taken = taken_requests(&history);
         let mut signals = self.signals.clone();
         // A slot first: sessions start in order, up to the limit.
         loop {
@@ -408,7 +225,7 @@ impl Host {
                         return Ok(());
                     }
                     Request::Prompt { text, request } => {
-                        if self.take_request(&request) {
+                        if request.as_ref().is_none_or(|r| taken.insert(r.clone())) {
                             self.emit("prompt_queued", json!({"text": text, "request": request}));
                             queue.push_back(Queued { text, resumed: false, request });
                         }
@@ -454,19 +271,21 @@ impl Host {
                 });
             }
         }
-        self.drive_agent(ctl, queue).await.map(|_| ())
+        self.drive_agent(ctl, Lifecycle::new(queue, taken))
+            .await
+            .map(|_| ())
     }
 
     async fn drive_agent(
         &mut self,
         mut ctl: mpsc::Receiver<Control>,
-        mut queue: VecDeque<Queued>,
+        mut life: Life,
     ) -> anyhow::Result<Ending> {
         let command = self.record.agent_command.clone();
         let Some((program, args)) = command.split_first() else {
             return Err(anyhow!("the session has no agent command"));
         };
-        self.stop_leftover_agent();
+        agent::stop_leftover(&self.layout, &self.record.id, &self.record.worktree);
         let Some(resolved) = aside_core::agents::find_program(program) else {
             return Err(anyhow!(aside_core::agents::check_installed(
                 &self.record.agent,
@@ -503,7 +322,7 @@ impl Host {
         };
         let pgid = child.id().and_then(|p| i32::try_from(p).ok());
         // Remembered on disk: if this host is killed, the next one stops what it left running.
-        let pgid_file = self.layout.session_dir(&self.record.id).join("agent.pgid");
+        let pgid_file = agent::pgid_file(&self.layout, &self.record.id);
         if let Some(pgid) = pgid {
             let _ = std::fs::write(&pgid_file, pgid.to_string());
         }
@@ -563,7 +382,7 @@ impl Host {
             )
             .connect_with(transport, async |cx: ConnectionTo<Agent>| {
                 let r = self
-                    .session(cx, &mut child, agent_rx, &mut ctl, &mut queue, &tail)
+                    .session(cx, &mut child, agent_rx, &mut ctl, &mut life, &tail)
                     .await;
                 // From here on a client must start a new host rather than talk to this one.
                 let _ = std::fs::remove_file(self.layout.socket(&self.record.id));
@@ -589,7 +408,7 @@ impl Host {
         child: &mut tokio::process::Child,
         mut agent_rx: mpsc::UnboundedReceiver<FromAgent>,
         ctl: &mut mpsc::Receiver<Control>,
-        queue: &mut VecDeque<Queued>,
+        life: &mut Life,
         tail: &(dyn Fn() -> String + Send + Sync),
     ) -> anyhow::Result<Ending> {
         let program = self.record.agent_command.join(" ");
@@ -648,7 +467,7 @@ impl Host {
             }
             if session_id.is_none() {
                 // A fresh agent session, seeded with what happened so far.
-                if let Some(first) = queue.front_mut() {
+                if let Some(first) = life.first_queued() {
                     first.text = format!("{}\n\n{}", self.transcript()?, first.text);
                 }
             }
@@ -674,30 +493,23 @@ impl Host {
             }
         };
 
-        if queue.is_empty() {
+        if life.queue_is_empty() {
             let resting = self.resting;
             self.set_status(resting, None);
         }
-        let mut turn: Option<
-            oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>>,
-        > = None;
-        let mut pending: VecDeque<(Value, Responder<RequestPermissionResponse>)> = VecDeque::new();
-        let mut cancelling = false;
         let mut tool_calls: HashMap<String, Value> = HashMap::new();
         let idle = self.idle;
         loop {
-            if turn.is_none() {
-                if let Some(next) = queue.pop_front() {
-                    turn = Some(self.begin_turn(&cx, &session_id, next));
-                    cancelling = false;
-                }
+            if let Some(next) = life.next_turn() {
+                let turn = self.begin_turn(&cx, &session_id, next);
+                life.started(turn);
             }
-            let idle_now = turn.is_none() && queue.is_empty() && pending.is_empty();
+            let idle_now = life.is_idle();
             tokio::select! {
                 _ = tokio::time::sleep(idle), if idle_now => return Ok(Ending::Stopped),
                 name = stop_signal(&mut signals) => {
                     let why = format!("the host was stopped ({name})");
-                    self.interrupt(&cx, &session_id, &mut turn, &mut pending, queue, &why).await;
+                    self.interrupt(&cx, &session_id, life, &why).await;
                     return Ok(Ending::Stopped);
                 }
                 Some(msg) = agent_rx.recv() => match msg {
@@ -715,18 +527,23 @@ impl Host {
                         // line, the diff) is in the tool call announced before. The user sees
                         // the whole of it.
                         request["toolCall"] = whole_tool_call(&tool_calls, &request["toolCall"]);
-                        if cancelling {
-                            let _ = responder.respond(cancelled_answer());
-                        } else if let Some(option) = self.auto_answer(&request) {
+                        if let Some(option) = auto_answer(self.record.approve, &request) {
                             self.emit("permission", json!({"toolCall": request["toolCall"], "options": request["options"],
                                 "decision": {"optionId": option, "by": format!("policy {}", self.record.approve)}}));
                             let _ = responder.respond(selected(&option));
                         } else {
-                            self.emit("permission_request", json!({"toolCall": request["toolCall"], "options": request["options"]}));
-                            pending.push_back((request, responder));
-                            self.index.update(&self.record.id, Change::PendingPermission(true))?;
-                            if self.record.status != Status::NeedsInput {
-                                self.set_status(Status::NeedsInput, None);
+                            let event = json!({"toolCall": request["toolCall"], "options": request["options"]});
+                            match life.ask((request, responder)) {
+                                Asked::Refused((_, responder)) => {
+                                    let _ = responder.respond(cancelled_answer());
+                                }
+                                Asked::Waiting { .. } => {
+                                    self.emit("permission_request", event);
+                                    self.index.update(&self.record.id, Change::PendingPermission(true))?;
+                                    if self.record.status != Status::NeedsInput {
+                                        self.set_status(Status::NeedsInput, None);
+                                    }
+                                }
                             }
                         }
                     }
@@ -735,31 +552,31 @@ impl Host {
                     let Control { request, reply } = control;
                     let answer = match request {
                         Request::Prompt { text, request } => {
-                            if !self.take_request(&request) {
+                            match life.prompt(text, request) {
                                 // Sent again after a host died: already taken.
-                            } else if turn.is_some() {
-                                self.emit("prompt_queued", json!({"text": text, "request": request}));
-                                queue.push_back(Queued { text, resumed: false, request });
-                            } else {
+                                Accepted::AlreadyTaken => {}
+                                Accepted::Queued(queued) => {
+                                    self.emit("prompt_queued", json!({"text": queued.text, "request": queued.request}));
+                                }
                                 // The turn starts (and the prompt is stored) before the answer,
                                 // so whoever sent it never reads the previous turn's status and
                                 // a host dying now cannot lose it.
-                                turn = Some(self.begin_turn(&cx, &session_id, Queued { text, resumed: false, request }));
-                                cancelling = false;
+                                Accepted::Start(next) => {
+                                    let turn = self.begin_turn(&cx, &session_id, next);
+                                    life.started(turn);
+                                }
                             }
                             Ok(Reply::ok(None))
                         }
                         Request::Cancel => {
-                            if turn.is_some() {
-                                cancelling = true;
+                            if let Some(cancelled) = life.cancel() {
                                 let _ = cx.send_notification(CancelNotification::new(session_id.clone()));
-                                while let Some((_, responder)) = pending.pop_front() {
+                                for (_, responder) in cancelled.unanswered {
                                     let _ = responder.respond(cancelled_answer());
                                 }
                                 // Cancel means "stop working": queued follow-ups go too, and
                                 // the user is told how many, here and in the history.
-                                let dropped = queue.len();
-                                queue.clear();
+                                let dropped = cancelled.dropped;
                                 self.emit("cancel_requested", json!({"dropped": dropped}));
                                 Ok(Reply::ok((dropped > 0).then(|| format!(
                                     "dropped {}; send {} again when you want {}",
@@ -771,13 +588,13 @@ impl Host {
                                 Err(format!("nothing to cancel: the session is {}", self.record.status))
                             }
                         }
-                        Request::Answer { choice } => match pending.pop_front() {
+                        Request::Answer { choice } => match life.take_pending() {
                             None => Err("no permission request is waiting for an answer".to_string()),
                             Some((request, responder)) => match choose(&request, choice) {
                                 Some(option) => {
                                     let _ = responder.respond(selected(&option));
                                     self.emit("permission_answer", json!({"optionId": option, "choice": choice}));
-                                    if pending.is_empty() {
+                                    if !life.waiting_for_user() {
                                         self.index.update(&self.record.id, Change::PendingPermission(false))?;
                                         self.set_status(Status::Running, None);
                                     }
@@ -785,13 +602,13 @@ impl Host {
                                 }
                                 None => {
                                     let msg = format!("the agent offered no option for {choice:?}");
-                                    pending.push_front((request, responder));
+                                    life.put_back((request, responder));
                                     Err(msg)
                                 }
                             },
                         },
                         Request::Stop => {
-                            self.interrupt(&cx, &session_id, &mut turn, &mut pending, queue, "stopped by `aside stop`").await;
+                            self.interrupt(&cx, &session_id, life, "stopped by `aside stop`").await;
                             let _ = reply.send(Reply::ok(None));
                             return Ok(Ending::Stopped);
                         }
@@ -799,9 +616,9 @@ impl Host {
                     };
                     let _ = reply.send(answer.unwrap_or_else(Reply::refused));
                 },
-                result = async { match turn.as_mut() { Some(rx) => rx.await, None => std::future::pending().await } } => {
-                    turn = None;
-                    while let Some((_, responder)) = pending.pop_front() {
+                result = async { match life.turn.as_mut() { Some(rx) => rx.await, None => std::future::pending().await } } => {
+                    let (unanswered, more) = life.turn_ended();
+                    for (_, responder) in unanswered {
                         let _ = responder.respond(cancelled_answer());
                     }
                     self.index.update(&self.record.id, Change::PendingPermission(false))?;
@@ -810,7 +627,7 @@ impl Host {
                             let stop = serde_json::to_value(response.stop_reason).unwrap_or(Value::Null);
                             self.emit("turn_end", json!({"stopReason": stop}));
                             self.checkpoint().await;
-                            if !queue.is_empty() {
+                            if more {
                                 continue;
                             }
                             let status = if stop == "cancelled" { Status::Cancelled } else { Status::Completed };
@@ -832,8 +649,7 @@ impl Host {
                     }
                 },
                 status = child.wait() => {
-                    let working = turn.is_some() || !queue.is_empty();
-                    if working {
+                    if life.is_working() {
                         self.checkpoint().await;
                         return Err(anyhow!("the agent `{program}` exited mid-turn ({}). Its stderr:\n{}",
                             status.map(|s| s.to_string()).unwrap_or_default(), tail()));
@@ -841,15 +657,6 @@ impl Host {
                     return Ok(Ending::Stopped);
                 },
             }
-        }
-    }
-
-    /// Whether a follow-up is new (and notes it as taken): one sent again by a client whose
-    /// host died before it answered was already stored.
-    fn take_request(&mut self, request: &Option<String>) -> bool {
-        match request {
-            Some(id) => self.taken.insert(id.clone()),
-            None => true,
         }
     }
 
@@ -886,15 +693,14 @@ impl Host {
         &mut self,
         cx: &ConnectionTo<Agent>,
         session_id: &str,
-        turn: &mut Option<oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>>>,
-        pending: &mut VecDeque<(Value, Responder<RequestPermissionResponse>)>,
-        queue: &VecDeque<Queued>,
+        life: &mut Life,
         why: &str,
     ) {
-        while let Some((_, responder)) = pending.pop_front() {
+        let (turn, unanswered, queued) = life.stop();
+        for (_, responder) in unanswered {
             let _ = responder.respond(cancelled_answer());
         }
-        let Some(rx) = turn.take() else {
+        let Some(rx) = turn else {
             return;
         };
         let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
@@ -902,49 +708,13 @@ impl Host {
         let _ = self
             .index
             .update(&self.record.id, Change::PendingPermission(false));
-        self.emit("interrupted", json!({"reason": why, "queued": queue.len()}));
+        self.emit("interrupted", json!({"reason": why, "queued": queued}));
         self.checkpoint().await;
         let reason = format!(
             "{why} mid-turn; `aside resume {}` continues it",
             self.record.id
         );
         self.set_status(Status::Interrupted, Some(&reason));
-    }
-
-    /// Stops the agent process group an earlier host of this session left behind (that host was
-    /// killed before it could), so a resumed session never runs two agents.
-    fn stop_leftover_agent(&self) {
-        let file = self.layout.session_dir(&self.record.id).join("agent.pgid");
-        let Some(pgid) = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-        else {
-            return;
-        };
-        // Only if that group still runs our agent: its leader's cwd is the session's worktree.
-        let cwd = std::fs::read_link(format!("/proc/{pgid}/cwd")).ok();
-        if cwd.as_deref() == Some(self.record.worktree.as_path()) {
-            kill_group(Some(pgid), libc::SIGKILL);
-        }
-        let _ = std::fs::remove_file(file);
-    }
-
-    /// The option a permission request gets without asking, under the session's policy.
-    fn auto_answer(&self, request: &Value) -> Option<String> {
-        let kind = request["toolCall"]["kind"].as_str().unwrap_or("other");
-        let allowed = match self.record.approve {
-            Approve::All => true,
-            Approve::Edits => matches!(
-                kind,
-                "read" | "search" | "think" | "edit" | "delete" | "move"
-            ),
-            Approve::Ask => matches!(kind, "read" | "search" | "think"),
-        };
-        if allowed {
-            choose(request, Choice::Allow)
-        } else {
-            None
-        }
     }
 
     /// Commits the worktree at the end of a turn (isolated mode) and counts changed files (in
@@ -1042,94 +812,6 @@ impl Host {
     }
 }
 
-/// Merges a `tool_call` / `tool_call_update` into what is known of that tool call (ACP: fields an
-/// update leaves out keep their value).
-fn remember_tool_call(known: &mut HashMap<String, Value>, update: &Value) {
-    let Some(id) = update["toolCallId"].as_str() else {
-        return;
-    };
-    let merged = whole_tool_call(known, update);
-    known.insert(id.to_string(), merged);
-}
-
-/// A tool call update filled in with what is known of that call.
-fn whole_tool_call(known: &HashMap<String, Value>, update: &Value) -> Value {
-    let id = update["toolCallId"].as_str().unwrap_or_default();
-    let mut whole = known
-        .get(id)
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    if let (Some(whole), Some(fields)) = (whole.as_object_mut(), update.as_object()) {
-        for (key, value) in fields {
-            if !value.is_null() && key != "sessionUpdate" {
-                whole.insert(key.clone(), value.clone());
-            }
-        }
-    }
-    whole
-}
-
-/// "1 queued follow-up", "2 queued follow-ups".
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-/// The option of the wanted kind (falling back to its sibling), by kind, never by position.
-fn choose(request: &Value, choice: Choice) -> Option<String> {
-    let kinds: &[&str] = match choice {
-        Choice::Allow => &["allow_once", "allow_always"],
-        Choice::AllowAlways => &["allow_always", "allow_once"],
-        Choice::Deny => &["reject_once", "reject_always"],
-    };
-    let options = request["options"].as_array()?;
-    kinds.iter().find_map(|kind| {
-        options
-            .iter()
-            .find(|o| o["kind"] == *kind)
-            .and_then(|o| o["optionId"].as_str().map(str::to_string))
-    })
-}
-
-fn selected(option: &str) -> RequestPermissionResponse {
-    serde_json::from_value(json!({"outcome": {"outcome": "selected", "optionId": option}}))
-        .unwrap_or_else(|_| cancelled_answer())
-}
-
-fn cancelled_answer() -> RequestPermissionResponse {
-    RequestPermissionResponse::new(
-        agent_client_protocol::v1::schema::RequestPermissionOutcome::Cancelled,
-    )
-}
-
-fn kill_group(pgid: Option<i32>, signal: i32) {
-    if let Some(pgid) = pgid {
-        aside_core::process::kill_group(pgid, signal);
-    }
-}
-
-/// Stops the agent: its stdin closes with the connection; then SIGTERM, then SIGKILL, on the
-/// whole group (npm launchers start the real binary as a child).
-async fn stop_agent(child: &mut tokio::process::Child, pgid: Option<i32>) {
-    if tokio::time::timeout(Duration::from_millis(500), child.wait())
-        .await
-        .is_err()
-    {
-        kill_group(pgid, libc::SIGTERM);
-        if tokio::time::timeout(Duration::from_secs(2), child.wait())
-            .await
-            .is_err()
-        {
-            kill_group(pgid, libc::SIGKILL);
-            let _ = child.wait().await;
-        }
-    }
-    kill_group(pgid, libc::SIGKILL);
-}
-
 /// Starts `aside host <id>` detached: its own process session, stdio to the host log.
 pub fn spawn(
     layout: &Layout,
@@ -1150,82 +832,4 @@ pub fn spawn(
         .stderr(log);
     aside_core::process::detach(&mut cmd);
     cmd.spawn()
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn event(seq: u64, kind: &str, data: Value) -> Event {
-        Event {
-            seq,
-            ts: String::new(),
-            kind: kind.into(),
-            data,
-        }
-    }
-
-    #[test]
-    fn queued_follow_ups_no_turn_took_are_taken_up_again() {
-        let events = [
-            event(1, "prompt", json!({"text": "task"})),
-            event(2, "prompt_queued", json!({"text": "a"})),
-            event(3, "prompt_queued", json!({"text": "b"})),
-            event(4, "prompt", json!({"text": "a"})),
-        ];
-        let texts = |q: VecDeque<Queued>| q.into_iter().map(|q| q.text).collect::<Vec<_>>();
-        assert_eq!(texts(waiting_follow_ups(&events)), ["b"]);
-        let cancelled = [
-            event(1, "prompt_queued", json!({"text": "a"})),
-            event(2, "cancel_requested", json!({"dropped": 1})),
-            event(3, "prompt_queued", json!({"text": "c"})),
-        ];
-        assert_eq!(texts(waiting_follow_ups(&cancelled)), ["c"]);
-        // Follow-ups with the same text are told apart by their request ids.
-        let twice = [
-            event(
-                1,
-                "prompt_queued",
-                json!({"text": "again", "request": "r1"}),
-            ),
-            event(
-                2,
-                "prompt_queued",
-                json!({"text": "again", "request": "r2"}),
-            ),
-            event(3, "prompt", json!({"text": "again", "request": "r2"})),
-        ];
-        let left = waiting_follow_ups(&twice);
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].request.as_deref(), Some("r1"));
-        assert_eq!(taken_requests(&twice).len(), 2);
-    }
-
-    #[test]
-    fn a_permission_request_is_filled_in_from_its_tool_call() {
-        let mut known = HashMap::new();
-        remember_tool_call(
-            &mut known,
-            &json!({"sessionUpdate": "tool_call", "toolCallId": "t1", "title": "bash",
-                "kind": "execute", "rawInput": {"command": "rm -rf build"}}),
-        );
-        remember_tool_call(
-            &mut known,
-            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "pending"}),
-        );
-        let whole = whole_tool_call(
-            &known,
-            &json!({"toolCallId": "t1", "title": "create file", "rawInput": null}),
-        );
-        assert_eq!(
-            whole,
-            json!({"toolCallId": "t1", "title": "create file", "kind": "execute",
-                "status": "pending", "rawInput": {"command": "rm -rf build"}})
-        );
-        assert_eq!(
-            whole_tool_call(&known, &json!({"toolCallId": "t2", "title": "x"})),
-            json!({"toolCallId": "t2", "title": "x"})
-        );
-    }
 }
