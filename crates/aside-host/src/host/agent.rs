@@ -1,10 +1,16 @@
 //! The agent's process: started under `aside guard` in its own process group, its stderr kept
 //! for failure reasons, stopped whole.
 
-use aside_core::SessionId;
+use anyhow::{anyhow, Context as _};
+use aside_core::{SessionId, SessionRecord};
 use aside_store::Layout;
+use std::collections::VecDeque;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
 /// How long an agent may take to answer `initialize` (`ASIDE_AGENT_STARTUP_TIMEOUT` seconds,
 /// default 30): a wrong command becomes a failed session, not a hang.
@@ -17,7 +23,105 @@ pub(crate) fn startup_timeout() -> Duration {
 }
 
 /// Lines of the agent's stderr kept for a failure reason.
-pub(crate) const STDERR_TAIL: usize = 20;
+const STDERR_TAIL: usize = 20;
+
+/// The last lines the agent wrote to stderr (each also goes to the host log).
+#[derive(Clone, Default)]
+pub(crate) struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        if let Ok(mut tail) = self.0.lock() {
+            tail.push_back(line);
+            while tail.len() > STDERR_TAIL {
+                tail.pop_front();
+            }
+        }
+    }
+
+    /// The kept lines, for a failure reason.
+    pub(crate) fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    }
+}
+
+/// A running agent: its guard process, the group it leads, its stdio.
+pub(crate) struct AgentProcess {
+    pub(crate) child: Child,
+    pub(crate) pgid: Option<i32>,
+    pub(crate) stdin: ChildStdin,
+    pub(crate) stdout: ChildStdout,
+    pub(crate) stderr: StderrTail,
+}
+
+impl AgentProcess {
+    /// Starts the session's agent in its worktree, under `aside guard` (leader of a new process
+    /// group; it stops the whole group when this host dies, even by kill -9), and remembers the
+    /// group in `pgid_file` for the next host.
+    pub(crate) fn start(record: &SessionRecord, pgid_file: &Path) -> anyhow::Result<AgentProcess> {
+        let command = &record.agent_command;
+        let Some((program, args)) = command.split_first() else {
+            return Err(anyhow!("the session has no agent command"));
+        };
+        let Some(resolved) = aside_core::agents::find_program(program) else {
+            return Err(anyhow!(aside_core::agents::check_installed(
+                &record.agent,
+                command
+            )
+            .err()
+            .unwrap_or_else(|| format!("agent command `{program}` not found"))));
+        };
+        let exe = std::env::current_exe().context("while finding the aside binary")?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("guard")
+            .arg("--")
+            .arg(&resolved)
+            .args(args)
+            .current_dir(&record.worktree)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0);
+        aside_core::process::die_with_parent(&mut cmd, libc::SIGTERM);
+        let mut child = tokio::process::Command::from(cmd)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| anyhow!("cannot start the agent `{}`: {e}", command.join(" ")))?;
+        let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+        if let Some(pgid) = pgid {
+            let _ = std::fs::write(pgid_file, pgid.to_string());
+        }
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("no agent stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no agent stdout"))?;
+        let tail = StderrTail::default();
+        if let Some(stderr) = child.stderr.take() {
+            let tail = tail.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("agent: {line}");
+                    tail.push(line);
+                }
+            });
+        }
+        Ok(AgentProcess {
+            child,
+            pgid,
+            stdin,
+            stdout,
+            stderr: tail,
+        })
+    }
+}
 
 /// Stops the agent process group an earlier host of this session left behind (that host was
 /// killed before it could, and its guard did not), so a resumed session never runs two agents.

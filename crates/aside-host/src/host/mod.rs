@@ -11,7 +11,7 @@ mod policy;
 mod signals;
 mod socket;
 
-use self::agent::{kill_group, startup_timeout, stop_agent, STDERR_TAIL};
+use self::agent::{kill_group, startup_timeout, stop_agent, AgentProcess};
 use self::lifecycle::{
     plural, taken_requests, waiting_follow_ups, Accepted, Asked, Lifecycle, Queued,
 };
@@ -35,11 +35,8 @@ use aside_core::{Config, Event, Mode, SessionId, SessionRecord, Status};
 use aside_store::{Change, EventLog, Index, Layout};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::compat::{TokioAsyncReadCompatExt as _, TokioAsyncWriteCompatExt as _};
 
@@ -281,81 +278,18 @@ impl Host {
         mut ctl: mpsc::Receiver<Control>,
         mut life: Life,
     ) -> anyhow::Result<Ending> {
-        let command = self.record.agent_command.clone();
-        let Some((program, args)) = command.split_first() else {
-            return Err(anyhow!("the session has no agent command"));
-        };
         agent::stop_leftover(&self.layout, &self.record.id, &self.record.worktree);
-        let Some(resolved) = aside_core::agents::find_program(program) else {
-            return Err(anyhow!(aside_core::agents::check_installed(
-                &self.record.agent,
-                &command
-            )
-            .err()
-            .unwrap_or_else(|| format!("agent command `{program}` not found"))));
-        };
-        // The agent runs under a guard, leader of its own process group, which stops the whole
-        // group when this host dies, even by kill -9 (see guard.rs).
-        let exe = std::env::current_exe().context("while finding the aside binary")?;
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg("guard")
-            .arg("--")
-            .arg(&resolved)
-            .args(args)
-            .current_dir(&self.record.worktree)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .process_group(0);
-        aside_core::process::die_with_parent(&mut cmd, libc::SIGTERM);
-        let mut child = match tokio::process::Command::from(cmd)
-            .kill_on_drop(true)
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(e) => {
-                return Err(anyhow!(
-                    "cannot start the agent `{}`: {e}",
-                    command.join(" ")
-                ))
-            }
-        };
-        let pgid = child.id().and_then(|p| i32::try_from(p).ok());
-        // Remembered on disk: if this host is killed, the next one stops what it left running.
-        let pgid_file = agent::pgid_file(&self.layout, &self.record.id);
-        if let Some(pgid) = pgid {
-            let _ = std::fs::write(&pgid_file, pgid.to_string());
-        }
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| anyhow!("no agent stdin"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no agent stdout"))?;
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let tail = stderr_tail.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    eprintln!("agent: {line}");
-                    if let Ok(mut tail) = tail.lock() {
-                        tail.push_back(line);
-                        while tail.len() > STDERR_TAIL {
-                            tail.pop_front();
-                        }
-                    }
-                }
-            });
-        }
-        let tail = move || {
-            stderr_tail
-                .lock()
-                .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
-                .unwrap_or_default()
-        };
+        let AgentProcess {
+            mut child,
+            pgid,
+            stdin,
+            stdout,
+            stderr,
+        } = AgentProcess::start(
+            &self.record,
+            &agent::pgid_file(&self.layout, &self.record.id),
+        )?;
+        let tail = move || stderr.text();
 
         let (agent_tx, agent_rx) = mpsc::unbounded_channel::<FromAgent>();
         let tx_updates = agent_tx.clone();
@@ -391,7 +325,7 @@ impl Host {
             })
             .await;
         kill_group(pgid, libc::SIGKILL);
-        let _ = std::fs::remove_file(&pgid_file);
+        let _ = std::fs::remove_file(agent::pgid_file(&self.layout, &self.record.id));
         match result {
             Ok(r) => r,
             Err(e) => Err(anyhow!(
