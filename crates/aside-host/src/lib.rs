@@ -5,11 +5,12 @@
 //! before they are broadcast), status changes, checkpoints, and the control socket.
 //! Must not: render anything.
 
-pub mod client;
 pub mod guard;
 mod host;
 pub mod liveness;
 pub mod ops;
-pub mod protocol;
 
 pub use host::{run, spawn};
+
+/// The client↔host protocol and its client (in `aside-protocol`), under their old paths.
+pub use aside_protocol::{self as protocol, client};

@@ -1,10 +1,11 @@
 //! The control socket: one request per connection, answered by one reply line, or, for
 //! `subscribe`, by the stored events after `since` and then the live ones.
 
+use crate::protocol::codec::{encode, read_frame_async, MAX_REQUEST};
 use crate::protocol::{Envelope, Reply, Request, VERSION};
 use aside_core::{Event, SessionId};
 use aside_store::{EventLog, Layout};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// A request from a socket connection, with where to send the answer.
@@ -37,8 +38,7 @@ async fn write_reply(
     stream: &mut (impl AsyncWriteExt + Unpin),
     reply: &Reply,
 ) -> std::io::Result<()> {
-    let line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
-    stream.write_all(format!("{line}\n").as_bytes()).await
+    stream.write_all(&encode(reply)).await
 }
 
 async fn serve_connection(
@@ -49,8 +49,14 @@ async fn serve_connection(
     id: SessionId,
 ) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
+    let line = match read_frame_async(&mut BufReader::new(read), MAX_REQUEST).await {
+        Ok(Some(line)) => line,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            let reply = Reply::refused(format!("invalid request: {e}"));
+            return Ok(write_reply(&mut write, &reply).await?);
+        }
+    };
     let envelope: Envelope = match serde_json::from_str(&line) {
         Ok(e) => e,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! `aside attach`: the session live in the terminal, with a prompt for follow-ups.
 
 use super::render::LogPrinter;
+use aside_host::client::{follow, Flow, Step};
 use aside_host::protocol::{Choice, Request};
 use aside_store::EventLog;
 use std::io::BufRead as _;
@@ -58,12 +59,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for event in &stored {
         printer.print(event);
     }
+    // Live events, across host restarts: a follow-up typed here starts a new host, whose
+    // events show up too.
     std::thread::spawn(move || {
-        let _ = aside_host::client::subscribe(&layout, &id, last, |event| {
-            printer.print(&event);
-            true
+        let mut told = false;
+        let _ = follow(&layout, &id, last, |step| {
+            match step {
+                Step::Event(event) => {
+                    printer.print(&event);
+                    told = false;
+                }
+                Step::NoHost if !told => {
+                    printer.finish();
+                    eprintln!("[the session's host stopped; anything you type starts it again]");
+                    told = true;
+                }
+                Step::NoHost => {}
+            }
+            Flow::Continue
         });
-        eprintln!("\n[the session's host stopped; anything you type starts it again]");
     });
     // Ctrl-C detaches: say so, so nobody thinks the agent was stopped.
     let message = detached(record.id.as_str());

@@ -2,6 +2,7 @@
 
 use super::render::LogPrinter;
 use aside_core::Status;
+use aside_host::client::{follow, Flow, Step};
 use aside_store::EventLog;
 
 /// Print a session's events; with -f, keep following until the session stops.
@@ -25,24 +26,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         last = event.seq;
     }
     if args.follow && ctx.status(&record).is_active() {
-        let result = aside_host::client::subscribe(&ctx.layout, &record.id, last, |event| {
-            printer.print(&event);
-            // Follow until the session stops working.
-            let stopped = event.kind == "status"
-                && event.data["status"]
-                    .as_str()
-                    .and_then(Status::parse)
-                    .is_some_and(|s| !s.is_active());
-            !stopped
-        });
-        if let Err(aside_host::client::ClientError::NoHost) = result {
-            printer.finish();
-            eprintln!(
-                "the session's host is not running ({}); `aside resume {}` restarts it",
-                ctx.status(&record),
-                record.id
-            );
-        }
+        follow(&ctx.layout, &record.id, last, |step| match step {
+            Step::Event(event) => {
+                printer.print(&event);
+                // Follow until the session stops working.
+                let stopped = event.kind == "status"
+                    && event.data["status"]
+                        .as_str()
+                        .and_then(Status::parse)
+                        .is_some_and(|s| !s.is_active());
+                if stopped {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            }
+            Step::NoHost => {
+                printer.finish();
+                let now = ctx
+                    .resolve(record.id.as_str())
+                    .unwrap_or_else(|_| record.clone());
+                eprintln!(
+                    "the session's host is not running ({}); `aside resume {}` restarts it",
+                    ctx.status(&now),
+                    record.id
+                );
+                Flow::Stop
+            }
+        })?;
     }
     printer.finish();
     Ok(())

@@ -1,6 +1,16 @@
-//! The control socket protocol: one JSON request line per connection, answered by one JSON
-//! line, or, for `subscribe`, by a stream of event lines. Every request carries the protocol
-//! version, so a client and a host of different aside versions refuse each other clearly.
+//! How clients talk to a session's host: the control socket protocol, its framing, and the one
+//! client every view uses.
+//!
+//! One JSON request line per connection, answered by one JSON line, or, for `subscribe`, by a
+//! stream of event lines. Every request carries the protocol version, so a client and a host of
+//! different aside versions refuse each other clearly. Lines are read with a size limit
+//! (`codec`). `client::follow` is how every reader follows a session: what is stored, then what
+//! its host streams, across host restarts, missing nothing and showing nothing twice.
+//!
+//! Owns: request and reply types, framing, the client. Must not: know about views or agents.
+
+pub mod client;
+pub mod codec;
 
 use aside_core::Event;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,175 @@
+//! Talking to a host over its control socket (blocking: the CLI calls it directly, the web view
+//! from a blocking task).
+
+use crate::codec::{encode, read_frame, MAX_REPLY};
+use crate::{Envelope, Reply, Request, VERSION};
+use aside_core::{Event, SessionId};
+use aside_store::{EventLog, Layout};
+use std::io::{BufReader, Write as _};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// Why a request to a host failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No host runs for the session.
+    NoHost,
+    /// The host refused the request, with its reason.
+    Refused(String),
+    /// The host was stopping (idle, or told to) and did not take the request: start a new host
+    /// and send it again.
+    Gone,
+    /// The socket broke.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::NoHost => f.write_str("no host is running for this session"),
+            ClientError::Refused(reason) => f.write_str(reason),
+            ClientError::Gone => {
+                f.write_str("the session's host stopped before it took the request; send it again")
+            }
+            ClientError::Io(e) => write!(f, "lost the connection to the session's host: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+fn connect(layout: &Layout, id: &SessionId, request: Request) -> Result<UnixStream, ClientError> {
+    let mut stream = UnixStream::connect(layout.socket(id)).map_err(|_| ClientError::NoHost)?;
+    stream
+        .write_all(&encode(&Envelope {
+            v: VERSION,
+            request,
+        }))
+        .map_err(ClientError::Io)?;
+    Ok(stream)
+}
+
+fn frame_error(e: crate::codec::FrameError) -> ClientError {
+    match e {
+        crate::codec::FrameError::Io(e) => ClientError::Io(e),
+        other => ClientError::Io(std::io::Error::other(other.to_string())),
+    }
+}
+
+/// Sends one request and waits for the host's answer: Ok with what the host wants the user to
+/// know, if anything.
+pub fn send(
+    layout: &Layout,
+    id: &SessionId,
+    request: Request,
+) -> Result<Option<String>, ClientError> {
+    let stream = connect(layout, id, request)?;
+    let Some(line) = read_frame(&mut BufReader::new(stream), MAX_REPLY).map_err(frame_error)?
+    else {
+        // The host closed the connection without an answer: it was on its way out.
+        return Err(ClientError::Gone);
+    };
+    match serde_json::from_str::<Reply>(&line) {
+        Ok(Reply::Done {
+            ok: true, message, ..
+        }) => Ok(message),
+        Ok(Reply::Done { gone: true, .. }) => Err(ClientError::Gone),
+        Ok(Reply::Done { error, .. }) => Err(ClientError::Refused(
+            error.unwrap_or_else(|| "the host refused the request without a reason".into()),
+        )),
+        _ => Err(ClientError::Io(std::io::Error::other(format!(
+            "the host answered something this aside does not understand ({}); are the host and the client the same aside version?",
+            line.trim().chars().take(200).collect::<String>()
+        )))),
+    }
+}
+
+/// Streams events after `since` from the session's host (stored ones first, then live ones) to
+/// `on_event` until the host closes the stream or `on_event` returns false.
+pub fn subscribe(
+    layout: &Layout,
+    id: &SessionId,
+    since: u64,
+    mut on_event: impl FnMut(Event) -> bool,
+) -> Result<(), ClientError> {
+    let stream = connect(layout, id, Request::Subscribe { since })?;
+    let mut reader = BufReader::new(stream);
+    while let Some(line) = read_frame(&mut reader, MAX_REPLY).map_err(frame_error)? {
+        let keep_going = match serde_json::from_str::<Reply>(&line) {
+            Ok(Reply::Event { event }) => on_event(event),
+            Ok(Reply::Done {
+                ok: false, error, ..
+            }) => return Err(ClientError::Refused(error.unwrap_or_default())),
+            _ => true,
+        };
+        if !keep_going {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// One step of following a session.
+#[derive(Debug)]
+pub enum Step {
+    /// The next event, in order.
+    Event(Event),
+    /// No host runs for the session now (it finished, stopped or died); following goes on, if
+    /// the reader wants, when one runs again.
+    NoHost,
+}
+
+/// Whether to go on following.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop here.
+    Stop,
+}
+
+/// How often a follower without a host looks for a new one.
+const LOOK_AGAIN: Duration = Duration::from_millis(200);
+
+/// Follows the events of session `id` after `since`: what is stored first, then what its host
+/// streams, across host restarts (a follow-up starts a new host). When no host runs, `on` gets
+/// [`Step::NoHost`] and, unless it says stop, following goes on shortly. Every event is given
+/// once, in order: the way every reader (logs, attach, the web view) follows a session.
+pub fn follow(
+    layout: &Layout,
+    id: &SessionId,
+    since: u64,
+    mut on: impl FnMut(Step) -> Flow,
+) -> Result<(), ClientError> {
+    let mut last = since;
+    loop {
+        let stored = EventLog::open(layout, id)
+            .and_then(|log| log.since(last))
+            .map_err(|e| ClientError::Io(std::io::Error::other(e.to_string())))?;
+        for event in stored {
+            last = event.seq;
+            if on(Step::Event(event)) == Flow::Stop {
+                return Ok(());
+            }
+        }
+        let mut stopped = false;
+        let streamed = subscribe(layout, id, last, |event| {
+            if event.seq <= last {
+                return true;
+            }
+            last = event.seq;
+            stopped = on(Step::Event(event)) == Flow::Stop;
+            !stopped
+        });
+        if stopped {
+            return Ok(());
+        }
+        if let Err(ClientError::Refused(reason)) = streamed {
+            return Err(ClientError::Refused(reason));
+        }
+        if on(Step::NoHost) == Flow::Stop {
+            return Ok(());
+        }
+        std::thread::sleep(LOOK_AGAIN);
+    }
+}
