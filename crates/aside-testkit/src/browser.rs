@@ -127,8 +127,15 @@ impl Browser {
 
     /// Waits (up to 30 s) until `script` returns something truthy; returns it.
     pub async fn wait(&self, what: &str, script: &str) -> Value {
+        self.wait_within(Duration::from_secs(30), what, script)
+            .await
+    }
+
+    /// Waits up to `limit` until `script` returns something truthy (polling every 50 ms);
+    /// returns it. Fails the test, with the page's text, when it never does.
+    pub async fn wait_within(&self, limit: Duration, what: &str, script: &str) -> Value {
         let started = Instant::now();
-        let deadline = started + Duration::from_secs(30);
+        let deadline = started + limit;
         if std::env::var_os("BROWSER_TRACE").is_some() {
             eprintln!("waiting for {what}");
         }
@@ -149,7 +156,7 @@ impl Browser {
                     )
                     .await;
                 panic!(
-                    "timed out waiting for {what}; page text:\n{}",
+                    "timed out after {limit:?} waiting for {what}; page text:\n{}",
                     text.as_str().unwrap_or_default()
                 );
             }

@@ -5,11 +5,14 @@ use aside_core::{Approve, Config, Event, Mode, SessionId};
 use aside_host::ops::{NewSession, OpError, Outcome, Sessions};
 use aside_host::protocol::{Choice, Envelope, Reply, Request, VERSION};
 use aside_store::EventLog;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use futures::StreamExt as _;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -31,7 +34,17 @@ pub struct ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.message}))).into_response()
+        let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // A body far over the limit is not read to its end, so the connection cannot
+            // carry another request: say so, or a client sends its next one into a closing
+            // socket.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
@@ -61,6 +74,101 @@ fn bad_request(message: impl Into<String>) -> ApiError {
         status: StatusCode::BAD_REQUEST,
         message: message.into(),
     }
+}
+
+/// The most a request body may hold (the largest real one, a follow-up, is a few KiB).
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How much of a body over the limit is still read (and dropped) before the refusal, so the
+/// client, still sending, gets the answer: closing a socket with unread data resets it.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+fn too_large() -> ApiError {
+    ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!(
+            "the request body is too large: the limit is {} MiB",
+            BODY_LIMIT / (1024 * 1024)
+        ),
+    }
+}
+
+/// Reads a request body of at most [`BODY_LIMIT`] bytes.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| bad_request(format!("the request body could not be read: {e}")))?;
+        total = total.saturating_add(chunk.len());
+        if total <= BODY_LIMIT {
+            bytes.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > BODY_LIMIT {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Whether the request says its body is JSON (`application/json`, or `application/…+json`).
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A request's JSON body, read within [`BODY_LIMIT`]; None when it has none. A body that is
+/// not labelled JSON is refused, never ignored (a cross-site form can send text/plain).
+async fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Option<T>, ApiError> {
+    let bytes = read_body(headers, body).await?;
+    if bytes.is_empty() && headers.get(header::CONTENT_TYPE).is_none() {
+        return Ok(None);
+    }
+    if !json_content_type(headers) {
+        return Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: "the request body must be JSON, sent with Content-Type: application/json"
+                .to_string(),
+        });
+    }
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: format!("the request body has the wrong shape: {e}"),
+            }
+        } else {
+            bad_request(format!("the request body is not valid JSON: {e}"))
+        }
+    })
 }
 
 /// Runs blocking store and git work off the async threads, with the sessions opened.
@@ -155,8 +263,14 @@ pub struct CreateBody {
 
 pub async fn create(
     State(state): State<AppState>,
-    Json(body): Json<CreateBody>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    let body: CreateBody = json_body(&headers, body).await?.ok_or_else(|| {
+        bad_request(
+            "the request body is empty: send the new session as JSON, {\"task\": …, \"repo\": …}",
+        )
+    })?;
     let mode_name = body.mode.as_deref().unwrap_or("isolated");
     let mode = Mode::parse(mode_name).ok_or_else(|| {
         bad_request(format!(
@@ -272,13 +386,40 @@ pub struct ActionBody {
     force: bool,
 }
 
+/// The actions `POST /api/sessions/<id>/<action>` takes.
+const ACTIONS: &[&str] = &[
+    "prompt",
+    "cancel",
+    "stop",
+    "resume",
+    "approve",
+    "deny",
+    "apply",
+    "merge",
+    "archive",
+    "unarchive",
+    "remove",
+];
+
 pub async fn action(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
-    body: Option<Json<ActionBody>>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body.map(|b| b.0).unwrap_or_default();
-    let config = Config::load_user().map_err(|e| bad_request(e.to_string()))?;
+    if !ACTIONS.contains(&action.as_str()) {
+        return Err(bad_request(format!(
+            "unknown action `{action}`: use one of {}",
+            ACTIONS.join(", ")
+        )));
+    }
+    let body: ActionBody = json_body(&headers, body).await?.unwrap_or_default();
+    // Only the actions that may start a host read the config (agent command).
+    let config = if matches!(action.as_str(), "prompt" | "resume") {
+        Config::load_user().map_err(|e| bad_request(e.to_string()))?
+    } else {
+        Config::default()
+    };
     let out = with_sessions(&state, move |s| {
         let record = s.resolve(&id)?;
         let result = match action.as_str() {

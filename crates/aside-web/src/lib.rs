@@ -7,7 +7,8 @@
 //!
 //! Security: bound to 127.0.0.1; every request needs the token (in the URL once, then an
 //! HttpOnly, SameSite=Strict cookie); a foreign `Host` is refused (DNS rebinding), and so is a
-//! mutating request with a foreign `Origin` (CSRF); a strict Content-Security-Policy.
+//! mutating request with a foreign `Origin` (CSRF); a strict Content-Security-Policy; request
+//! bodies are JSON (labelled so) of at most 1 MiB.
 
 mod api;
 mod security;

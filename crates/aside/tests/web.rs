@@ -633,3 +633,698 @@ async fn agent_text_stays_inert_in_the_page() {
         "shown as text: {text}"
     );
 }
+
+/// Creates a session through the API; its id.
+async fn create(ui: &Ui, body: Value) -> String {
+    let r = ui.post("/api/sessions", body).await;
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The pid of the host of session `id`, from /proc.
+fn host_pid(id: &str) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes() {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+fn kill_9(pid: i32) {
+    let status = Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The user's repository as a write would change it: every file of the working tree, and git's
+/// HEAD and refs (a merge moves a ref, a removal deletes a branch).
+fn files(dir: &Path) -> Value {
+    let mut out = serde_json::Map::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            let git_state = rel == ".git/HEAD"
+                || rel == ".git/packed-refs"
+                || rel == ".git/refs"
+                || rel.starts_with(".git/refs/");
+            if rel.starts_with(".git/") && !git_state {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.insert(rel, String::from_utf8_lossy(&bytes).into());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Sends `request` as it is on a new connection; the whole answer (the server closes).
+fn raw_http(ui: &Ui, request: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(ui.base.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// Fails, showing only what differs, when a write changed the world.
+fn assert_unchanged(before: &Value, now: &Value, what: &str) {
+    let changed: Vec<String> = before
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| now.get(k.as_str()) != Some(*v))
+        .map(|(k, v)| format!("{k}: {v}\n  now: {}", now[k.as_str()]))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "{what} changed something:\n{}",
+        changed.join("\n")
+    );
+}
+
+/// Everything a write could change: the sessions as the API shows them, each session's stored
+/// events, the user's repository (HEAD, branches, working tree) and what the model was asked.
+async fn world(ui: &Ui, ids: &[&str]) -> Value {
+    let sessions: Value = ui.get("/api/sessions?all=true").await.json().await.unwrap();
+    let layout = aside_store::Layout::new(ui.root.join("aside-home"));
+    let events: Vec<u64> = ids
+        .iter()
+        .map(|id| {
+            aside_store::EventLog::open(&layout, &aside_core::SessionId(id.to_string()))
+                .unwrap()
+                .last_seq()
+                .unwrap()
+        })
+        .collect();
+    json!({
+        "sessions": sessions,
+        "events": events,
+        "repo": files(&ui.repo),
+        "model_requests": ui.model.received().len(),
+    })
+}
+
+#[tokio::test]
+async fn hostile_requests_are_refused_and_change_nothing() {
+    let ui = Ui::start();
+    // `done`: finished, with a change to apply or merge, archived, its host stopped: every write
+    // on it (prompt, resume, apply, merge, unarchive, remove) would show.
+    ui.model.push_for(
+        "battery-done",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "NOTES.md", "content": "from the agent\n"}),
+            ),
+            Reply::text("Wrote NOTES.md."),
+        ],
+    );
+    // `asking`: waiting on the user to allow a command (cancel, stop, approve, deny, archive).
+    ui.model.push_for(
+        "battery-ask",
+        [Reply::tool("run_command", json!({"command": "echo hi"}))],
+    );
+    let done = create(
+        &ui,
+        json!({"task": "battery-done: write notes", "repo": ui.repo}),
+    )
+    .await;
+    let asking = create(
+        &ui,
+        json!({"task": "battery-ask: run something", "repo": ui.repo, "approve": "ask"}),
+    )
+    .await;
+    ui.wait_status(&done, "completed").await;
+    let r: Value = ui
+        .post(&format!("/api/sessions/{done}/stop"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"stopped": true}));
+    assert_eq!(
+        ui.post(&format!("/api/sessions/{done}/archive"), json!({}))
+            .await
+            .status(),
+        200
+    );
+    ui.wait_status(&asking, "needs_input").await;
+    let s = ui.session(&done).await;
+    assert_eq!(
+        (&s["host"], &s["archived"], &s["changed_files"]),
+        (&json!(false), &json!(true), &json!(1))
+    );
+    assert_eq!(ui.session(&asking).await["host"], true);
+
+    let before = world(&ui, &[&done, &asking]).await;
+    let port = ui.base.rsplit(':').next().unwrap().to_string();
+    let huge = "x".repeat(2 * 1024 * 1024 + 1);
+    // Each write, aimed where it would show, with a body that would matter.
+    let writes: Vec<(&str, String, Value)> = vec![
+        (
+            "create",
+            "/api/sessions".into(),
+            json!({"task": "battery-evil: delete everything", "repo": ui.repo}),
+        ),
+        (
+            "prompt",
+            format!("/api/sessions/{done}/prompt"),
+            json!({"text": "delete everything"}),
+        ),
+        (
+            "cancel",
+            format!("/api/sessions/{asking}/cancel"),
+            json!({}),
+        ),
+        ("stop", format!("/api/sessions/{asking}/stop"), json!({})),
+        ("resume", format!("/api/sessions/{done}/resume"), json!({})),
+        (
+            "approve",
+            format!("/api/sessions/{asking}/approve"),
+            json!({"always": true}),
+        ),
+        ("deny", format!("/api/sessions/{asking}/deny"), json!({})),
+        ("apply", format!("/api/sessions/{done}/apply"), json!({})),
+        (
+            "merge",
+            format!("/api/sessions/{done}/merge"),
+            json!({"squash": true}),
+        ),
+        (
+            "archive",
+            format!("/api/sessions/{asking}/archive"),
+            json!({}),
+        ),
+        (
+            "unarchive",
+            format!("/api/sessions/{done}/unarchive"),
+            json!({}),
+        ),
+        (
+            "remove",
+            format!("/api/sessions/{done}/remove"),
+            json!({"force": true}),
+        ),
+    ];
+    const NO_TOKEN: &str =
+        "unauthorized: open the URL that `aside ui` printed (it carries the access token)";
+    const WRONG_URL_TOKEN: &str = "unauthorized: wrong token; open the URL that `aside ui` printed";
+    const HOST: &str = "forbidden: unexpected Host header";
+    const CROSS: &str = "forbidden: cross-origin request";
+    // What comes back: the guard's plain text, or the API's {"error": …}.
+    enum Says {
+        Text(&'static str),
+        Error(String),
+    }
+    let c = ui.client();
+    let wrong = format!("{}0", &ui.token[..ui.token.len() - 1]);
+    let wrong = if wrong == ui.token {
+        format!("{}1", &ui.token[..ui.token.len() - 1])
+    } else {
+        wrong
+    };
+    for (action, path, body) in &writes {
+        let url = format!("{}{path}", ui.base);
+        let post = || c.post(&url);
+        let ours = || {
+            post()
+                .header("cookie", ui.cookie())
+                .header("origin", &ui.base)
+        };
+        let is_create = *action == "create";
+        let oversized = if is_create {
+            json!({"task": huge, "repo": ui.repo})
+        } else {
+            json!({"text": huge})
+        };
+        let wrong_types = if is_create {
+            r#"{"task":5,"repo":true}"#
+        } else {
+            r#"{"text":5,"always":"yes"}"#
+        };
+        let mut cases: Vec<(&str, reqwest::RequestBuilder, u16, Says)> = vec![
+            (
+                "no token",
+                post().header("origin", &ui.base).json(body),
+                401,
+                Says::Text(NO_TOKEN),
+            ),
+            (
+                "a wrong token in the cookie",
+                post()
+                    .header("cookie", format!("aside_token={wrong}"))
+                    .header("origin", &ui.base)
+                    .json(body),
+                401,
+                Says::Text(NO_TOKEN),
+            ),
+            (
+                "an empty cookie",
+                post()
+                    .header("cookie", "aside_token=")
+                    .header("origin", &ui.base)
+                    .json(body),
+                401,
+                Says::Text(NO_TOKEN),
+            ),
+            (
+                "a wrong bearer token",
+                post().bearer_auth(&wrong).json(body),
+                401,
+                Says::Text(NO_TOKEN),
+            ),
+            (
+                "a wrong token in the URL",
+                c.post(format!("{url}?token={wrong}"))
+                    .header("cookie", ui.cookie())
+                    .header("origin", &ui.base)
+                    .json(body),
+                401,
+                Says::Text(WRONG_URL_TOKEN),
+            ),
+            (
+                "a foreign Host",
+                ours()
+                    .header("host", format!("attacker.example:{port}"))
+                    .json(body),
+                403,
+                Says::Text(HOST),
+            ),
+            (
+                "a foreign Origin with the cookie",
+                post()
+                    .header("cookie", ui.cookie())
+                    .header("origin", "http://attacker.example")
+                    .json(body),
+                403,
+                Says::Text(CROSS),
+            ),
+            (
+                "a look-alike Origin with the cookie",
+                post()
+                    .header("cookie", ui.cookie())
+                    .header("origin", format!("{}.attacker.example", ui.base))
+                    .json(body),
+                403,
+                Says::Text(CROSS),
+            ),
+            (
+                "Origin null (a sandboxed frame) with the cookie",
+                post()
+                    .header("cookie", ui.cookie())
+                    .header("origin", "null")
+                    .json(body),
+                403,
+                Says::Text(CROSS),
+            ),
+            (
+                "a foreign Origin with the bearer token",
+                post()
+                    .bearer_auth(&ui.token)
+                    .header("origin", "http://attacker.example")
+                    .json(body),
+                403,
+                Says::Text(CROSS),
+            ),
+            (
+                // Only a non-browser client (the bearer token) may write without an Origin.
+                "no Origin with the cookie",
+                post().header("cookie", ui.cookie()).json(body),
+                403,
+                Says::Text(CROSS),
+            ),
+            (
+                "a body over 1 MiB",
+                ours().json(&oversized),
+                413,
+                Says::Error("the request body is too large: the limit is 1 MiB".into()),
+            ),
+            (
+                "malformed JSON",
+                ours()
+                    .header("content-type", "application/json")
+                    .body(r#"{"text": "hi""#),
+                400,
+                Says::Error(
+                    "the request body is not valid JSON: EOF while parsing an object at line 1 column 13"
+                        .into(),
+                ),
+            ),
+            (
+                "JSON of the wrong types",
+                ours()
+                    .header("content-type", "application/json")
+                    .body(wrong_types),
+                422,
+                Says::Error(
+                    "the request body has the wrong shape: invalid type: integer `5`, expected a string at line 1 column 9"
+                        .into(),
+                ),
+            ),
+            (
+                // What a cross-site <form enctype=text/plain> sends.
+                "a text/plain body",
+                ours()
+                    .header("content-type", "text/plain")
+                    .body(body.to_string()),
+                415,
+                Says::Error(
+                    "the request body must be JSON, sent with Content-Type: application/json"
+                        .into(),
+                ),
+            ),
+            (
+                "a JSON body without a Content-Type",
+                ours().body(body.to_string()),
+                415,
+                Says::Error(
+                    "the request body must be JSON, sent with Content-Type: application/json"
+                        .into(),
+                ),
+            ),
+        ];
+        if !is_create {
+            // A link or an <img> can only GET (`GET /api/sessions` is the list).
+            cases.push((
+                "a GET with the cookie",
+                c.get(&url).header("cookie", ui.cookie()),
+                405,
+                Says::Text(""),
+            ));
+        }
+        for (case, request, status, says) in cases {
+            let what = format!("{action} with {case}");
+            let r = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(r.status().as_u16(), status, "{what}");
+            let text = r.text().await.unwrap();
+            match says {
+                Says::Text(expected) => assert_eq!(text, expected, "{what}"),
+                Says::Error(expected) => {
+                    let body: Value = serde_json::from_str(&text)
+                        .unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+                    assert_eq!(body, json!({ "error": expected }), "{what}");
+                }
+            }
+            assert_unchanged(&before, &world(&ui, &[&done, &asking]).await, &what);
+        }
+        // A body declared far over the limit is refused before it is read.
+        let answer = raw_http(
+            &ui,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {}\r\nOrigin: {}\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n",
+                ui.cookie(),
+                ui.base
+            ),
+        );
+        assert!(
+            answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n")
+                && answer.contains("\r\nconnection: close\r\n")
+                && answer.ends_with(
+                    "\r\n\r\n{\"error\":\"the request body is too large: the limit is 1 MiB\"}"
+                ),
+            "{action} with 100 MB declared: {answer}"
+        );
+        assert_unchanged(&before, &world(&ui, &[&done, &asking]).await, action);
+        // The right request at a path-traversal-looking id, or at an absolute path, finds no
+        // session.
+        if !is_create {
+            let name = path.rsplit('/').next().unwrap();
+            for id in [
+                "..%2F..",
+                "..%2F..%2Findex.db",
+                "%2Fetc%2Fpasswd",
+                "..",
+                ".",
+            ] {
+                let r = c
+                    .post(format!("{}/api/sessions/{id}/{name}", ui.base))
+                    .header("cookie", ui.cookie())
+                    .header("origin", &ui.base)
+                    .json(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let what = format!("{action} at {id}");
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap();
+                assert!(status == 404 || status == 405, "{what}: {status} {text}");
+                if id.contains("%2F") {
+                    let decoded = id.replace("%2F", "/");
+                    assert_eq!(status, 404, "{what}");
+                    assert_eq!(
+                        serde_json::from_str::<Value>(&text).unwrap(),
+                        json!({"error": format!("no session matches `{decoded}`; `aside ls --all` lists them")}),
+                        "{what}"
+                    );
+                }
+                assert_unchanged(&before, &world(&ui, &[&done, &asking]).await, &what);
+            }
+        }
+    }
+    // An action the API does not have, on a real session; and the read-only paths, written to.
+    let actions =
+        "prompt, cancel, stop, resume, approve, deny, apply, merge, archive, unarchive, remove";
+    for (name, status, error) in [
+        (
+            "frobnicate",
+            400,
+            Some(format!("unknown action `frobnicate`: use one of {actions}")),
+        ),
+        (
+            "Remove",
+            400,
+            Some(format!("unknown action `Remove`: use one of {actions}")),
+        ),
+        ("events", 405, None),
+        ("diff", 405, None),
+    ] {
+        let r = ui
+            .post(
+                &format!("/api/sessions/{done}/{name}"),
+                json!({"force": true}),
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), status, "{name}");
+        if let Some(error) = error {
+            assert_eq!(
+                r.json::<Value>().await.unwrap(),
+                json!({ "error": error }),
+                "{name}"
+            );
+        }
+        assert_unchanged(&before, &world(&ui, &[&done, &asking]).await, name);
+    }
+    // The same writes, sent properly, do act (so the checks above would have seen it).
+    assert_eq!(
+        ui.post(&format!("/api/sessions/{asking}/archive"), json!({}))
+            .await
+            .status(),
+        200
+    );
+    let after = world(&ui, &[&done, &asking]).await;
+    assert_ne!(after["sessions"], before["sessions"]);
+    assert_eq!(
+        ui.post(&format!("/api/sessions/{asking}/deny"), json!({}))
+            .await
+            .status(),
+        200
+    );
+    let after = world(&ui, &[&done, &asking]).await;
+    assert_ne!(after["events"], before["events"]);
+    assert_eq!(
+        ui.post(&format!("/api/sessions/{done}/apply"), json!({}))
+            .await
+            .status(),
+        200
+    );
+    let after = world(&ui, &[&done, &asking]).await;
+    assert_ne!(after["repo"], before["repo"]);
+}
+
+/// Whether the element with this id is on screen (not hidden, by attribute or by style).
+const SHOWN: &str = "const shown = (id) => { const e = document.getElementById(id); return !!e && !e.hidden && getComputedStyle(e).display !== 'none' && e.getClientRects().length > 0; };";
+
+#[tokio::test]
+async fn in_a_real_browser_a_dead_host_shows_interrupted_and_resume_and_stop_work() {
+    if !browser::available() {
+        eprintln!("skipped: Debian's chromium and chromium-driver are not installed (.ci/run installs them)");
+        return;
+    }
+    let ui = Ui::start();
+    ui.model.push_for(
+        "die-task",
+        [
+            Reply::stream(vec![Chunk::Text("Working on it".into()), Chunk::Hang]),
+            Reply::text("Finished after resume."),
+            Reply::stream(vec![Chunk::Text("Still going".into()), Chunk::Hang]),
+        ],
+    );
+    let id = create(
+        &ui,
+        json!({"task": "die-task: a long job", "repo": ui.repo}),
+    )
+    .await;
+    let b = Browser::start().await;
+    b.goto(&ui.url).await;
+    b.goto(&format!("{}/s/{id}", ui.base)).await;
+    let buttons = format!(
+        "{SHOWN} return [document.querySelector('#status').textContent, shown('act-cancel'), shown('act-stop'), shown('act-resume')]"
+    );
+    b.wait(
+        "the first words of a running turn",
+        &format!("{SHOWN} return [...document.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Working on it')) && document.querySelector('#status').textContent === 'running' && shown('act-stop')"),
+    )
+    .await;
+    assert_eq!(
+        b.eval(&buttons, json!([])).await,
+        json!(["running", true, true, false]),
+        "a running session can be cancelled or stopped, not resumed"
+    );
+
+    // The host dies: the page says so within moments, without a reload.
+    kill_9(host_pid(&id).expect("the session's host"));
+    b.wait_within(
+        Duration::from_secs(3),
+        "the interrupted status",
+        &format!("{SHOWN} return document.querySelector('#status').textContent === 'interrupted' && !shown('act-cancel') && shown('act-resume')"),
+    )
+    .await;
+    assert_eq!(
+        b.eval(&buttons, json!([])).await,
+        json!(["interrupted", false, false, true]),
+        "a session without a host can only be resumed"
+    );
+    shot(&b, "08-interrupted").await;
+
+    // Resume picks the turn up again.
+    b.click("#act-resume").await;
+    b.wait(
+        "the continuation",
+        "return [...document.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Finished after resume.')) && document.querySelector('#status').textContent === 'completed'",
+    )
+    .await;
+    assert_eq!(
+        b.eval(
+            "return [...document.querySelectorAll('.msg.agent')].filter(m => m.textContent.includes('Working on it')).length",
+            json!([])
+        )
+        .await,
+        1,
+        "the first words once"
+    );
+    let s = ui.session(&id).await;
+    assert_eq!(s["status"], "completed");
+
+    // Stop releases a live session: a follow-up starts a turn, Stop ends it, nothing is lost.
+    b.type_into("#follow-text", "die-task: keep going").await;
+    b.click("#follow-up button[type=submit]").await;
+    b.wait(
+        "the follow-up's turn",
+        &format!("{SHOWN} return [...document.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Still going')) && document.querySelector('#status').textContent === 'running' && shown('act-stop')"),
+    )
+    .await;
+    assert_eq!(ui.session(&id).await["host"], true);
+    b.click("#act-stop").await;
+    b.wait(
+        "the stopped session",
+        &format!("{SHOWN} return document.querySelector('#status').textContent === 'interrupted' && !shown('act-stop') && shown('act-resume') && document.querySelector('#action-result').textContent.startsWith('Stopped')"),
+    )
+    .await;
+    let s = ui.session(&id).await;
+    assert_eq!(
+        (&s["status"], &s["host"]),
+        (&json!("interrupted"), &json!(false))
+    );
+    assert_eq!(host_pid(&id), None, "no host process is left");
+}
+
+#[tokio::test]
+async fn in_a_real_browser_a_permission_request_shows_the_whole_command() {
+    if !browser::available() {
+        eprintln!("skipped: Debian's chromium and chromium-driver are not installed (.ci/run installs them)");
+        return;
+    }
+    let ui = Ui::start();
+    let tail = "and-a-long-argument-".repeat(12);
+    let command = format!("echo hi > ran.txt && rm -rf build && echo {tail}");
+    ui.model.push_for(
+        "cmd-task",
+        [
+            Reply::tool("run_command", json!({ "command": command })),
+            Reply::text("Understood, I did not run it."),
+        ],
+    );
+    let id = create(
+        &ui,
+        json!({"task": "cmd-task: clean up", "repo": ui.repo, "approve": "ask"}),
+    )
+    .await;
+    let b = Browser::start().await;
+    b.goto(&ui.url).await;
+    b.goto(&format!("{}/s/{id}", ui.base)).await;
+    let shown = b
+        .wait(
+            "the command in the permission card",
+            "const c = document.querySelector('.permission .detail pre.command'); return c && c.textContent",
+        )
+        .await;
+    assert_eq!(shown, format!("$ {command}"));
+    assert_eq!(
+        b.eval(
+            "return document.querySelector('.permission .q').textContent",
+            json!([])
+        )
+        .await,
+        format!("The agent asks: Run {command} [execute]")
+    );
+    // All of it on screen: wrapped, not cut off.
+    assert_eq!(
+        b.eval(
+            "const c = document.querySelector('.permission pre.command'); const r = c.getBoundingClientRect(); return c.scrollWidth <= c.clientWidth && r.width > 0 && r.right <= window.innerWidth",
+            json!([])
+        )
+        .await,
+        true
+    );
+    shot(&b, "09-permission-command").await;
+    b.click(".permission .opts button[data-kind=reject_once]")
+        .await;
+    b.wait(
+        "the end of the turn",
+        "return document.querySelector('#status').textContent === 'completed' && document.querySelector('.permission.answered')",
+    )
+    .await;
+    let worktree = ui.session(&id).await["worktree"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !Path::new(&worktree).join("ran.txt").exists(),
+        "a rejected command does not run"
+    );
+}
