@@ -1,10 +1,10 @@
 //! Pages, the JSON API and the SSE streams. Writes go through `aside_host::ops`.
 
 use crate::AppState;
-use aside_core::{Approve, Config, Event, Mode, SessionId};
+use aside_core::{Approve, Config, Event, Mode};
+use aside_host::client::{follow, Flow, Step};
 use aside_host::ops::{NewSession, OpError, Outcome, Sessions};
-use aside_host::protocol::{Choice, Envelope, Reply, Request, VERSION};
-use aside_store::EventLog;
+use aside_host::protocol::Choice;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -473,42 +472,6 @@ fn sse_event(event: &Event) -> SseEvent {
         .data(serde_json::to_string(event).unwrap_or_default())
 }
 
-/// Streams the events of one host subscription; returns the last seq sent, or None when the
-/// page went away.
-async fn from_host(
-    state: &AppState,
-    id: &SessionId,
-    mut since: u64,
-    tx: &mpsc::Sender<SseEvent>,
-) -> Result<u64, ()> {
-    let Ok(stream) = tokio::net::UnixStream::connect(state.layout.socket(id)).await else {
-        return Ok(since);
-    };
-    let (read, mut write) = stream.into_split();
-    let line = serde_json::to_string(&Envelope {
-        v: VERSION,
-        request: Request::Subscribe { since },
-    })
-    .unwrap_or_default();
-    if write
-        .write_all(format!("{line}\n").as_bytes())
-        .await
-        .is_err()
-    {
-        return Ok(since);
-    }
-    let mut lines = tokio::io::BufReader::new(read).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Ok(Reply::Event { event }) = serde_json::from_str::<Reply>(&line) {
-            since = event.seq;
-            if tx.send(sse_event(&event)).await.is_err() {
-                return Err(());
-            }
-        }
-    }
-    Ok(since)
-}
-
 /// Live events of a session: the stored ones after `since` (or the Last-Event-ID a reconnecting
 /// browser sends), then new ones as the host stores them.
 pub async fn events(
@@ -522,57 +485,41 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let mut since = last_event_id.or(q.since).unwrap_or(0);
+    let since = last_event_id.or(q.since).unwrap_or(0);
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
-    tokio::spawn(async move {
+    let layout = state.layout.clone();
+    // The one client's follow: stored events, then the host's stream, across host restarts.
+    // It blocks, so it runs on a blocking thread, until the page goes away.
+    tokio::task::spawn_blocking(move || {
         let id = record.id;
         let mut shown: Option<String> = None;
-        loop {
-            // Whatever is stored first (also covers sessions without a host).
-            let layout = state.layout.clone();
-            let id2 = id.clone();
-            let stored = tokio::task::spawn_blocking(move || {
-                EventLog::open(&layout, &id2).and_then(|l| l.since(since))
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-            for event in stored {
-                since = event.seq;
-                if tx.send(sse_event(&event)).await.is_err() {
-                    return;
-                }
+        let _ = follow(&layout, &id, since, |step| {
+            if tx.is_closed() {
+                return Flow::Stop;
             }
-            match from_host(&state, &id, since, &tx).await {
-                Err(()) => return,
-                Ok(last) => since = last,
-            }
-            // The host is gone (or never ran): the page learns the session's status as readers
-            // see it (an active session without a host is interrupted), once per change.
-            let id2 = id.clone();
-            let now = with_sessions(&state, move |s| Ok(s.json(&s.resolve(id2.as_str())?)))
-                .await
-                .ok();
-            if let Some(now) = now {
-                let text = now.to_string();
-                if shown.as_deref() != Some(text.as_str()) {
-                    if tx
-                        .send(SseEvent::default().event("session").data(text.clone()))
-                        .await
-                        .is_err()
-                    {
-                        return;
+            let message = match step {
+                Step::Event(event) => sse_event(&event),
+                // No host now: the page learns the session's status as readers see it (an
+                // active session without a host is interrupted), once per change.
+                Step::NoHost => {
+                    let now = Sessions::open_at(layout.clone())
+                        .and_then(|s| Ok(s.json(&s.resolve(id.as_str())?)));
+                    let Ok(now) = now else {
+                        return Flow::Continue;
+                    };
+                    let text = now.to_string();
+                    if shown.as_deref() == Some(text.as_str()) {
+                        return Flow::Continue;
                     }
-                    shown = Some(text);
+                    shown = Some(text.clone());
+                    SseEvent::default().event("session").data(text)
                 }
+            };
+            match tx.blocking_send(message) {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Stop,
             }
-            // No host (or it stopped): look again soon, a follow-up may start one.
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = tx.closed() => return,
-            }
-        }
+        });
     });
     let stream =
         futures::stream::unfold(
