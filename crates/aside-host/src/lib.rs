@@ -8,7 +8,6 @@
 pub mod guard;
 mod host;
 pub mod liveness;
-pub mod ops;
 
 pub use host::{run, spawn};
 

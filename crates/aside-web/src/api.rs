@@ -1,10 +1,10 @@
-//! Pages, the JSON API and the SSE streams. Writes go through `aside_host::ops`.
+//! Pages, the JSON API and the SSE streams. Writes go through `aside_sessions`.
 
 use crate::AppState;
 use aside_core::{Approve, Config, Event, Mode};
-use aside_host::client::{follow, Flow, Step};
-use aside_host::ops::{NewSession, OpError, Outcome, Sessions};
-use aside_host::protocol::Choice;
+use aside_protocol::client::{follow, Flow, Step};
+use aside_protocol::Choice;
+use aside_sessions::{NewSession, OpError, Outcome, Sessions};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

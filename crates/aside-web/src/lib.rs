@@ -2,7 +2,7 @@
 //! the CLI has.
 //!
 //! Owns: the HTTP API, the SSE streams and the pages (shipped inside the binary).
-//! Must not: bypass the host for writes: every action goes through `aside_host::ops`, the same
+//! Must not: bypass the host for writes: every action goes through `aside_sessions`, the same
 //! path the CLI takes. Agent text is untrusted: the pages build DOM nodes from text, never HTML.
 //!
 //! Security: bound to 127.0.0.1; every request needs the token (in the URL once, then an

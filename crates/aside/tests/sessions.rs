@@ -1529,7 +1529,7 @@ fn a_campaign_of_random_host_kills_loses_nothing() {
                 let mut shown: Vec<aside_core::Event> = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let since = shown.last().map(|e| e.seq).unwrap_or(0);
-                    let _ = aside_host::client::subscribe(&layout, &id, since, |event| {
+                    let _ = aside_protocol::client::subscribe(&layout, &id, since, |event| {
                         shown.push(event);
                         !stop.load(std::sync::atomic::Ordering::Relaxed)
                     });

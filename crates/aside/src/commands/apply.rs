@@ -1,6 +1,6 @@
 //! `aside apply`: bring a session's changes into the main workspace, uncommitted.
 
-use aside_host::ops::Outcome;
+use aside_sessions::Outcome;
 
 /// Apply the session's changes to your workspace as uncommitted changes, merged 3-way with your
 /// own uncommitted work: an agent change and your edit in the same file both survive when they

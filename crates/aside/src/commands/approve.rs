@@ -1,6 +1,6 @@
 //! `aside approve` and `aside deny`: answer a pending permission request.
 
-use aside_host::protocol::Choice;
+use aside_protocol::Choice;
 
 /// Allow the action the agent is waiting on.
 #[derive(clap::Args)]

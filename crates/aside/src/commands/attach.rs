@@ -1,8 +1,8 @@
 //! `aside attach`: the session live in the terminal, with a prompt for follow-ups.
 
 use super::render::LogPrinter;
-use aside_host::client::{follow, Flow, Step};
-use aside_host::protocol::{Choice, Request};
+use aside_protocol::client::{follow, Flow, Step};
+use aside_protocol::{Choice, Request};
 use aside_store::EventLog;
 use std::io::BufRead as _;
 

@@ -2,7 +2,7 @@
 
 use super::render::LogPrinter;
 use aside_core::Status;
-use aside_host::client::{follow, Flow, Step};
+use aside_protocol::client::{follow, Flow, Step};
 use aside_store::EventLog;
 
 /// Print a session's events; with -f, keep following until the session stops.

@@ -1,6 +1,6 @@
 //! `aside merge`: merge a session's branch.
 
-use aside_host::ops::Outcome;
+use aside_sessions::Outcome;
 
 /// Merge the session's branch into the repository's current branch (a merge commit, or one
 /// commit with --squash). Anything the agent left uncommitted is checkpointed first.

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use aside_core::{Approve, Config, Mode};
-use aside_host::ops::NewSession;
+use aside_sessions::NewSession;
 use std::path::PathBuf;
 
 /// Start an agent on a task in the background and print the session id.

@@ -1,11 +1,16 @@
-//! Session operations shared by every view: the CLI and the web view take the same path for
-//! every write (through the session's host, or its stored record when no host runs).
+//! The sessions, as every view sees them: create, list, resolve, status as readers see it
+//! (liveness), follow-ups, cancel, stop, resume, answers, diff, apply, merge, remove. The CLI and
+//! the web view (and later the terminal view) take the same path for every write: through the
+//! session's host, or its stored record when no host runs. The seam where other session sources
+//! (Copilot CLI, Codex, Claude Code files) plug in.
+//!
+//! Owns: the rules of each operation and its user-facing messages. Must not: render anything.
 
-use crate::client::{self, ClientError};
-use crate::liveness;
-use crate::protocol::{Choice, Request};
 use aside_core::{Approve, Config, Mode, SessionId, SessionRecord, Status};
 use aside_git::{FileChange, GitError};
+use aside_host::liveness;
+use aside_protocol::client::{self, ClientError};
+use aside_protocol::{Choice, Request};
 use aside_store::{Change, Index, Layout, StoreError};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -221,7 +226,7 @@ impl Sessions {
     /// Starts the session's host, detached, and waits (up to 10 s) until it holds its lock and
     /// answers on its socket, or has already finished (a session that fails at once).
     pub fn start_host(&self, record: &SessionRecord) -> Result<()> {
-        let mut child = crate::spawn(&self.layout, &record.id, &exe()?)
+        let mut child = aside_host::spawn(&self.layout, &record.id, &exe()?)
             .map_err(|e| OpError::Internal(format!("cannot start the session's host: {e}")))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
