@@ -197,12 +197,15 @@ fn main() {
     }
     let mut peak_hosts = (0, 0, 0);
     let mut peak_agents = (0, 0, 0);
+    let mut peak_guards = (0, 0, 0);
     let sessions = loop {
         let hosts = rss_of(|a| is_aside(a, "host"));
         let agents = rss_of(|a| is_aside(a, "agent"));
-        if hosts.1 + agents.1 > peak_hosts.1 + peak_agents.1 {
+        let guards = rss_of(|a| is_aside(a, "guard"));
+        if hosts.1 + agents.1 + guards.1 > peak_hosts.1 + peak_agents.1 + peak_guards.1 {
             peak_hosts = hosts;
             peak_agents = agents;
+            peak_guards = guards;
         }
         let s = bench.sessions(&small);
         if s.len() == n
@@ -250,6 +253,14 @@ fn main() {
         (peak_hosts.2 + peak_agents.2) as f64 / 1024.0,
         peak_hosts.2 as f64 / 1024.0 / peak_hosts.0.max(1) as f64,
         peak_agents.2 as f64 / 1024.0 / peak_agents.0.max(1) as f64,
+    );
+    println!(
+        "  agent guards at that moment: {} of them, {:.1} MiB RSS ({:.1} MiB each), {:.1} MiB PSS ({:.2} MiB each)",
+        peak_guards.0,
+        peak_guards.1 as f64 / 1024.0,
+        peak_guards.1 as f64 / 1024.0 / peak_guards.0.max(1) as f64,
+        peak_guards.2 as f64 / 1024.0,
+        peak_guards.2 as f64 / 1024.0 / peak_guards.0.max(1) as f64,
     );
     for s in &sessions {
         bench.aside(&small, &["rm", s["id"].as_str().unwrap(), "--force"]);

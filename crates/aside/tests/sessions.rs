@@ -17,6 +17,17 @@ struct Env {
     extra: Vec<(String, String)>,
 }
 
+/// A failed test must not leave hosts behind: whatever still runs is stopped.
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd(&["stop", "--all"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
@@ -278,6 +289,35 @@ fn processes_in(dir: &Path) -> Vec<String> {
         if cwd.starts_with(dir) {
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    found
+}
+
+/// The pid of the session's one host, waiting (up to 10 s) for an earlier one that is on its
+/// way out to be gone.
+fn only_host_pid(id: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let hosts = host_pids(id);
+        if hosts.len() == 1 {
+            return hosts[0];
+        }
+        assert!(Instant::now() < deadline, "hosts of {id}: {hosts:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn host_pids(id: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes() {
+            found.push(pid);
         }
     }
     found
@@ -1088,7 +1128,7 @@ fn a_killed_host_takes_its_agent_and_the_agents_children_with_it() {
     // whole group stopped (SIGKILL after the grace, since this agent ignores SIGTERM), the
     // session interrupted and resumable.
     for signal in ["TERM", "HUP"] {
-        let host = host_pid(&id).expect("host process");
+        let host = only_host_pid(&id);
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &host.to_string()])
             .status()
@@ -1099,7 +1139,15 @@ fn a_killed_host_takes_its_agent_and_the_agents_children_with_it() {
             s["reason"],
             format!(
                 "the host was stopped (SIG{signal}) mid-turn; `aside resume {id}` continues it"
+            ),
+            "{s}\nhost log:\n{}",
+            std::fs::read_to_string(
+                env.root
+                    .join("aside-home/sessions")
+                    .join(&id)
+                    .join("host.log")
             )
+            .unwrap_or_default()
         );
         wait_no_process_in(&worktree, &format!("after SIG{signal} of the host"));
         assert!(env.events(&id).iter().any(|e| e["kind"] == "interrupted"));
@@ -1688,4 +1736,30 @@ fn an_unknown_config_key_names_the_key_and_the_file() {
         err,
         "aside: ASIDE_HOST_IDLE_SECS=later is not valid: use a whole number of seconds"
     );
+}
+
+#[test]
+fn a_host_whose_session_was_deleted_stops_even_while_waiting_for_an_answer() {
+    let env = Env::new();
+    env.model.push_for(
+        "orphan-task",
+        [
+            Reply::tool("run_command", json!({"command": "echo never"})),
+            Reply::text("unreachable"),
+        ],
+    );
+    let id = env.new_session("orphan-task: ask first", &["--approve", "ask"]);
+    let s = env.wait_status(&id, "needs_input");
+    let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
+    assert!(host_pid(&id).is_some());
+    std::fs::remove_dir_all(env.root.join("aside-home")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host_pid(&id).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the host outlived its deleted session"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_no_process_in(&worktree, "after the session's state was deleted");
 }

@@ -132,6 +132,9 @@ struct Host {
     last_touch: std::time::Instant,
 }
 
+/// How often a host with nothing happening checks that its session still exists.
+const GONE_CHECK: Duration = Duration::from_secs(5);
+
 /// The turn loop's state: the running turn is the agent's future answer; a pending permission
 /// request is the request (as JSON, for choosing an option) and its responder.
 type Life = Lifecycle<
@@ -146,6 +149,11 @@ enum Ending {
 }
 
 impl Host {
+    /// Whether the session was removed (its directory, or the whole state, deleted).
+    fn session_gone(&self) -> bool {
+        !self.layout.index().exists() || !self.layout.session_dir(&self.record.id).exists()
+    }
+
     /// Stores an event, then broadcasts it.
     fn emit(&mut self, kind: &str, data: Value) {
         match self.events.append(kind, &data) {
@@ -235,7 +243,11 @@ impl Host {
                     self.set_status(Status::Interrupted, Some(&reason));
                     return Ok(());
                 }
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if self.session_gone() {
+                        return Ok(());
+                    }
+                }
             }
         }
         self.set_status(Status::Starting, None);
@@ -441,6 +453,14 @@ impl Host {
             let idle_now = life.is_idle();
             tokio::select! {
                 _ = tokio::time::sleep(idle), if idle_now => return Ok(Ending::Stopped),
+                // A session removed under a quiet host (its state deleted, `aside rm` of a
+                // session waiting for an answer) leaves nothing running.
+                _ = tokio::time::sleep(GONE_CHECK), if !idle_now => {
+                    if self.session_gone() {
+                        tracing::warn!("session {} was removed; stopping", self.record.id);
+                        return Ok(Ending::Stopped);
+                    }
+                }
                 name = stop_signal(&mut signals) => {
                     let why = format!("the host was stopped ({name})");
                     self.interrupt(&cx, &session_id, life, &why).await;
