@@ -46,7 +46,9 @@ fn agents_files(cwd: &Path) -> Vec<(std::path::PathBuf, String)> {
     dirs.into_iter()
         .filter_map(|dir| {
             let path = dir.join("AGENTS.md");
-            std::fs::read_to_string(&path).ok().map(|text| (path, text))
+            // Not UTF-8 (a Latin-1 file, say) is no reason to drop the user's rules.
+            let bytes = std::fs::read(&path).ok()?;
+            Some((path, String::from_utf8_lossy(&bytes).into_owned()))
         })
         .collect()
 }

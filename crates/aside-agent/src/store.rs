@@ -142,19 +142,20 @@ impl Store {
         Ok(Some((meta, messages)))
     }
 
-    /// Every update sent for a session, in order. A torn last line (a crash mid-append) is skipped.
+    /// Every update sent for a session, in order. A torn last line (a crash mid-append, possibly
+    /// inside a multi-byte character) is skipped, as is any other line that is not JSON.
     pub fn updates(&self, id: &str) -> std::io::Result<Vec<serde_json::Value>> {
         let Some(dir) = self.dir(id) else {
             return Ok(Vec::new());
         };
-        let text = match std::fs::read_to_string(dir.join("updates.jsonl")) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(dir.join("updates.jsonl")) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        Ok(text
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
+        Ok(bytes
+            .split(|b| *b == b'\n')
+            .filter_map(|line| serde_json::from_slice(line).ok())
             .collect())
     }
 

@@ -427,10 +427,16 @@ pub fn execute_file_action(roots: &Roots, action: &Action) -> Result<Output, Str
             let text = read_text(path, &shown)?;
             let total = text.lines().count();
             let mut out = String::new();
-            for (i, line) in text.lines().enumerate().skip(offset - 1).take(*limit) {
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .skip(offset.saturating_sub(1))
+                .take(*limit)
+            {
                 out.push_str(&format!("{:>6}\t{}\n", i + 1, line));
             }
-            let last = (offset - 1 + limit).min(total);
+            // Both come from the model: a huge offset must not overflow.
+            let last = offset.saturating_sub(1).saturating_add(*limit).min(total);
             if last < total {
                 out.push_str(&format!(
                     "[lines {offset}-{last} of {total}; use offset to read more]\n"

@@ -229,7 +229,7 @@ async fn steps(
         };
         if let (Some(input), output) = (reply.input_tokens, reply.output_tokens) {
             out.emit(json!({"sessionUpdate": "usage_update",
-                            "used": input + output.unwrap_or(0), "size": model.context_window}));
+                            "used": input.saturating_add(output.unwrap_or(0)), "size": model.context_window}));
         }
         conv.messages.push(Message::Assistant {
             text: reply.text.clone(),

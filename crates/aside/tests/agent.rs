@@ -943,3 +943,367 @@ async fn acpx_drives_aside_agent() {
     assert!(stdout.contains("\"stopReason\":\"end_turn\""), "{stdout}");
     assert!(request_text(&env.model, 2).contains("hello acpx\\n[exit code 0]"));
 }
+
+/// xorshift64*, for the randomised stdin tests below: fixed seeds, named in every failure.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03 | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+/// `aside agent` on raw pipes: any bytes go in, every line that comes out is kept.
+struct RawAgent {
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl RawAgent {
+    fn spawn(env: &Env) -> RawAgent {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aside"))
+            .arg("agent")
+            .current_dir(&env.repo)
+            .envs(env.vars("openai"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let lines = stdout.clone();
+        tokio::spawn(async move {
+            let mut line = Vec::new();
+            while out.read_until(b'\n', &mut line).await.is_ok_and(|n| n > 0) {
+                let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                lines.lock().unwrap().push(text);
+                line.clear();
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let text = stderr.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0; 4096];
+            while let Ok(n) = err.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                text.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        RawAgent {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Writes `bytes`; false once the agent no longer reads.
+    async fn write(&mut self, bytes: &[u8]) -> bool {
+        use tokio::io::AsyncWriteExt;
+        match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(bytes).await.is_ok() && stdin.flush().await.is_ok(),
+            None => false,
+        }
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The first line the agent wrote whose JSON matches `pred`, waiting up to `limit`.
+    async fn wait_for(&self, limit: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let found = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| pred(v));
+            if found.is_some() || Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits up to `limit` for the agent to exit and checks it did not panic.
+    async fn exit(&mut self, limit: Duration, case: &str) -> std::process::ExitStatus {
+        let status = match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!(
+                "{case}: the agent did not exit within {limit:?}; stderr:\n{}",
+                self.stderr()
+            ),
+        };
+        // Let the readers drain what is left.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let stderr = self.stderr();
+        assert!(
+            !stderr.contains("panicked at") && status.code() != Some(101),
+            "{case}: the agent panicked ({status}):\n{stderr}"
+        );
+        status
+    }
+}
+
+/// Lines a confused or hostile client might send: not JSON, JSON of the wrong shape, JSON-RPC
+/// with wrong types, and requests with odd parameters. All valid UTF-8.
+fn garbage_lines(rng: &mut Rng, repo: &Path) -> Vec<String> {
+    let fixed: Vec<String> = vec![
+        "{this is not json".into(),
+        "".into(),
+        "   ".into(),
+        "\r".into(),
+        "null".into(),
+        "42".into(),
+        "\"a string\"".into(),
+        "[]".into(),
+        "[1, 2, 3]".into(),
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}]".into(),
+        "{}".into(),
+        "{\"jsonrpc\":\"2.0\"}".into(),
+        "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"initialize\"}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"initialize\"}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":1e999,\"method\":\"initialize\"}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":18446744073709551616,\"method\":\"x\"}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":-1,\"method\":5}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"initialize\",\"params\":\"x\"}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"abc\"}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"initialize\",\"params\":{\"protocolVersion\":99999999999}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"session/prompt\",\"params\":{\"sessionId\":[],\"prompt\":\"x\"}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"session/prompt\",\"params\":{\"sessionId\":\"nope\",\"prompt\":[{\"type\":\"image\"}]}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"session/load\",\"params\":{\"sessionId\":\"../../etc\",\"cwd\":\"/\",\"mcpServers\":[]}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"session/new\",\"params\":{\"cwd\":\"/no/such/dir\",\"mcpServers\":[]}}".into(),
+        json!({"jsonrpc": "2.0", "id": 9, "method": "session/new",
+               "params": {"cwd": repo, "mcpServers": [], "additionalDirectories": ["relative", "/"]}})
+        .to_string(),
+        "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"session/set_mode\",\"params\":{\"sessionId\":\"x\",\"modeId\":null}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"session/set_config_option\",\"params\":{\"sessionId\":\"x\",\"configId\":\"mode\",\"value\":{\"deep\":[[[]]]}}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"session/list\",\"params\":{\"cwd\":7}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":13,\"result\":{}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":14,\"error\":{\"code\":\"x\"}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"method\":\"session/cancel\",\"params\":{\"sessionId\":5}}".into(),
+        "{\"jsonrpc\":\"2.0\",\"method\":\"session/cancel\"}".into(),
+        "{\"jsonrpc\":\"2.0\",\"method\":\"no/such_notification\",\"params\":[]}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":15,\"method\":\"\",\"params\":null}".into(),
+        "{\"jsonrpc\":\"2.0\",\"id\":\"\u{0}\u{feff}😀\",\"method\":\"initialize\",\"params\":{\"protocolVersion\":1}}".into(),
+        format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)),
+        format!("{{\"a\":{}", "{\"a\":".repeat(5_000)),
+    ];
+    let mut lines = Vec::new();
+    for _ in 0..40 {
+        let line = match rng.below(4) {
+            0 => {
+                // Random characters, some of them multi-byte.
+                let alphabet = [
+                    '{', '}', '"', ':', ',', '[', ']', 'a', '1', ' ', 'é', '😀', '\u{0}', '\\',
+                    '\r',
+                ];
+                (0..rng.below(200)).map(|_| rng.pick(&alphabet)).collect()
+            }
+            1 => {
+                // A valid request cut short.
+                let full = json!({"jsonrpc": "2.0", "id": 100, "method": "initialize",
+                                  "params": {"protocolVersion": 1}})
+                .to_string();
+                let cut = rng.below(full.len());
+                full[..cut].to_string()
+            }
+            _ => fixed[rng.below(fixed.len())].clone(),
+        };
+        lines.push(line);
+    }
+    lines
+}
+
+fn probe(id: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize",
+           "params": {"protocolVersion": 1, "clientCapabilities": {}}})
+    .to_string()
+}
+
+/// Garbage on stdin (UTF-8, but not JSON, the wrong JSON, wrong types, a line of 8 MiB): the
+/// agent answers what it can, never panics, writes only JSON lines, still answers a valid
+/// `initialize` afterwards, and exits 0 when stdin closes.
+#[tokio::test]
+async fn garbage_on_stdin_never_panics_and_the_agent_still_answers() {
+    let env = Env::new();
+    for seed in 0..6u64 {
+        let case = format!("seed {seed}");
+        let mut rng = Rng::new(seed);
+        let mut agent = RawAgent::spawn(&env);
+        let mut input = String::new();
+        for line in garbage_lines(&mut rng, &env.repo) {
+            input.push_str(&line);
+            input.push('\n');
+        }
+        if seed % 2 == 0 {
+            // An over-long line: it is a parse error like any other.
+            input.push_str(&"x".repeat(8 << 20));
+            input.push('\n');
+        }
+        let id = format!("probe-{seed}");
+        input.push_str(&probe(&id));
+        input.push('\n');
+        assert!(
+            agent.write(input.as_bytes()).await,
+            "{case}: stdin closed early"
+        );
+        let answer = agent
+            .wait_for(Duration::from_secs(30), |m| m["id"] == id.as_str())
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "{case}: no answer to initialize; stderr:\n{}",
+                    agent.stderr()
+                )
+            });
+        assert_eq!(answer["result"]["protocolVersion"], 1, "{case}: {answer}");
+        agent.close_stdin();
+        let status = agent.exit(Duration::from_secs(10), &case).await;
+        assert_eq!(status.code(), Some(0), "{case}: {}", agent.stderr());
+        let lines = agent.stdout.lock().unwrap().clone();
+        for line in &lines {
+            assert!(
+                serde_json::from_str::<Value>(line).is_ok(),
+                "{case}: the agent wrote a line that is not JSON: {line:.200}"
+            );
+        }
+        // Malformed input got JSON-RPC errors (parse error or invalid request) with id null.
+        assert!(
+            lines.iter().any(|l| {
+                let v: Value = serde_json::from_str(l).unwrap_or_default();
+                v["id"].is_null() && matches!(v["error"]["code"].as_i64(), Some(-32700 | -32600))
+            }),
+            "{case}"
+        );
+    }
+}
+
+/// Bytes that are not UTF-8 on stdin: the SDK's line reader fails, which ends the connection
+/// (requests still in flight go unanswered). The agent says so and exits 1, at once, with stdin
+/// still open, and without a panic.
+#[tokio::test]
+async fn bytes_that_are_not_utf8_end_the_connection_cleanly() {
+    let env = Env::new();
+    for seed in 0..4u64 {
+        let case = format!("seed {seed}");
+        let mut rng = Rng::new(seed);
+        let mut agent = RawAgent::spawn(&env);
+        agent
+            .write(format!("{}\n", probe("before")).as_bytes())
+            .await;
+        let before = agent
+            .wait_for(Duration::from_secs(30), |m| m["id"] == "before")
+            .await;
+        assert!(before.is_some(), "{case}: {}", agent.stderr());
+        let mut input: Vec<u8> = (0..rng.below(2000)).map(|_| rng.next() as u8).collect();
+        let at = rng.below(input.len() + 1);
+        input.insert(at, 0xFF);
+        input.push(b'\n');
+        input.extend_from_slice(probe("after").as_bytes());
+        input.push(b'\n');
+        agent.write(&input).await;
+        let status = agent.exit(Duration::from_secs(10), &case).await;
+        assert_eq!(status.code(), Some(1), "{case}: {}", agent.stderr());
+        assert!(
+            agent
+                .stderr()
+                .contains("aside: ACP connection failed: Internal error: \"stream did not contain valid UTF-8\""),
+            "{case}: {}",
+            agent.stderr()
+        );
+    }
+}
+
+/// stdin closed in the middle of a request line, or while a prompt is streaming: the agent
+/// exits at once, with status 0, without a panic.
+#[tokio::test]
+async fn closing_stdin_mid_request_exits_quickly() {
+    let env = Env::new();
+    let full = probe("cut");
+    for cut in [1, full.len() / 2, full.len() - 1] {
+        let case = format!("request cut at byte {cut}");
+        let mut agent = RawAgent::spawn(&env);
+        agent.write(&full.as_bytes()[..cut]).await;
+        agent.close_stdin();
+        let started = Instant::now();
+        let status = agent.exit(Duration::from_secs(10), &case).await;
+        assert_eq!(status.code(), Some(0), "{case}: {}", agent.stderr());
+        assert!(started.elapsed() < Duration::from_secs(5), "{case}");
+    }
+
+    env.model.push([Reply::stream(vec![
+        Chunk::Text("streaming".into()),
+        Chunk::Hang,
+    ])]);
+    let mut client = env.agent().await;
+    let session = client.new_session(&env.repo).await;
+    let (_, _rx) = client.start_request(
+        "session/prompt",
+        json!({"sessionId": session, "prompt": [{"type": "text", "text": "go"}]}),
+    );
+    client
+        .wait_for("the first chunk", |m| {
+            m["params"]["update"]["sessionUpdate"] == "agent_message_chunk"
+        })
+        .await;
+    client.close_stdin();
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), client.child.wait())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "no exit after stdin closed mid-prompt; stderr:\n{}",
+                client.stderr()
+            )
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stderr = client.stderr();
+    assert!(!stderr.contains("panicked at"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

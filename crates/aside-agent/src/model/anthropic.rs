@@ -1,6 +1,6 @@
 //! Anthropic Messages: request bodies and the streamed reply.
 
-use super::{ChatReply, ChatRequest, Delta, FinishReason, Message, OnDelta, ToolUse};
+use super::{excerpt, ChatReply, ChatRequest, Delta, FinishReason, Message, OnDelta, ToolUse};
 use serde_json::{json, Value};
 
 pub(super) fn request_body(model: &str, max_tokens: u64, request: &ChatRequest<'_>) -> Value {
@@ -94,8 +94,8 @@ impl StreamState {
         if data.trim().is_empty() {
             return Ok(false);
         }
-        let value: Value =
-            serde_json::from_str(data).map_err(|e| format!("invalid JSON event ({e}): {data}"))?;
+        let value: Value = serde_json::from_str(data)
+            .map_err(|e| format!("invalid JSON event ({e}): {}", excerpt(data, 300)))?;
         let kind = value["type"].as_str().unwrap_or(event);
         match kind {
             "message_start" => {
@@ -171,7 +171,12 @@ impl StreamState {
                 self.stopped = true;
                 return Ok(true);
             }
-            "error" => return Err(format!("error in stream: {}", value["error"])),
+            "error" => {
+                return Err(format!(
+                    "error in stream: {}",
+                    excerpt(&value["error"].to_string(), 1000)
+                ))
+            }
             _ => {}
         }
         Ok(false)

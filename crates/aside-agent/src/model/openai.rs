@@ -1,6 +1,6 @@
 //! OpenAI-compatible Chat Completions: request bodies and the streamed reply.
 
-use super::{ChatReply, ChatRequest, Delta, FinishReason, Message, OnDelta, ToolUse};
+use super::{excerpt, ChatReply, ChatRequest, Delta, FinishReason, Message, OnDelta, ToolUse};
 use serde_json::{json, Value};
 
 pub(super) fn request_body(model: &str, max_tokens: u64, request: &ChatRequest<'_>) -> Value {
@@ -46,6 +46,9 @@ pub(super) fn request_body(model: &str, max_tokens: u64, request: &ChatRequest<'
     body
 }
 
+/// Most tool calls one reply may make.
+const MAX_TOOL_CALLS: usize = 1024;
+
 #[derive(Default)]
 pub(super) struct StreamState {
     text: String,
@@ -65,10 +68,13 @@ impl StreamState {
         if data.is_empty() {
             return Ok(false);
         }
-        let chunk: Value =
-            serde_json::from_str(data).map_err(|e| format!("invalid JSON chunk ({e}): {data}"))?;
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|e| format!("invalid JSON chunk ({e}): {}", excerpt(data, 300)))?;
         if let Some(error) = chunk.get("error") {
-            return Err(format!("error in stream: {error}"));
+            return Err(format!(
+                "error in stream: {}",
+                excerpt(&error.to_string(), 1000)
+            ));
         }
         if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
             self.input_tokens = usage["prompt_tokens"].as_u64();
@@ -92,7 +98,16 @@ impl StreamState {
         }
         if let Some(calls) = delta["tool_calls"].as_array() {
             for call in calls {
-                let index = call["index"].as_u64().unwrap_or(self.calls.len() as u64) as usize;
+                let index = call["index"].as_u64().unwrap_or(self.calls.len() as u64);
+                // Slots up to the index are made: a huge one must not exhaust memory.
+                let index = usize::try_from(index)
+                    .ok()
+                    .filter(|i| *i < MAX_TOOL_CALLS)
+                    .ok_or_else(|| {
+                        format!(
+                            "tool call index {index} is out of range (at most {MAX_TOOL_CALLS} calls)"
+                        )
+                    })?;
                 while self.calls.len() <= index {
                     self.calls.push(ToolUse {
                         id: String::new(),
