@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aside_testkit::repo::{git, init_repo};
-use aside_testkit::{FakeModel, Reply};
+use aside_testkit::{Chunk, FakeModel, Reply};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -171,6 +171,107 @@ fn new_to_prompt(bench: &Bench, repo: &Path, label: &str) {
     );
 }
 
+/// Pids of processes whose command line is `aside host <id>`.
+fn host_pid(id: &str) -> Option<i32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            (args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes()).then_some(pid)
+        })
+}
+
+/// Whether any process works in `dir`.
+fn anything_in(dir: &Path) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+    })
+}
+
+fn millis_until(started: Instant, mut done: impl FnMut() -> bool) -> f64 {
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never happened"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+fn spread(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    format!(
+        "median {:.0} ms (min {:.0}, max {:.0})",
+        v[v.len() / 2],
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
+/// How long releasing a session mid-turn takes, until nothing of it runs: `aside stop`, SIGTERM
+/// of its host, `kill -9` of its host (the guard takes the agent down).
+fn stopping(bench: &Bench, repo: &Path) {
+    let (mut stop, mut term, mut kill) = (vec![], vec![], vec![]);
+    let asked = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while bench.model.received().len() < n {
+            assert!(Instant::now() < deadline, "the agent never asked the model");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    let hang = || Reply::stream(vec![Chunk::Text("thinking".into()), Chunk::Hang]);
+    for round in 0..5 {
+        bench.model.push([hang(), hang(), hang()]);
+        let before = bench.model.received().len();
+        let id = bench.aside(repo, &["new", &format!("stop round {round}")]);
+        asked(before + 1);
+        let worktree = PathBuf::from(
+            bench
+                .sessions(repo)
+                .into_iter()
+                .find(|s| s["id"] == id.as_str())
+                .unwrap()["worktree"]
+                .as_str()
+                .unwrap(),
+        );
+        let started = Instant::now();
+        bench.aside(repo, &["stop", &id]);
+        stop.push(millis_until(started, || {
+            !anything_in(&worktree) && host_pid(&id).is_none()
+        }));
+
+        bench.aside(repo, &["resume", &id]);
+        asked(before + 2);
+        let host = host_pid(&id).unwrap();
+        let started = Instant::now();
+        Command::new("kill").arg(host.to_string()).status().unwrap();
+        term.push(millis_until(started, || {
+            !anything_in(&worktree) && host_pid(&id).is_none()
+        }));
+
+        bench.aside(repo, &["resume", &id]);
+        asked(before + 3);
+        let host = host_pid(&id).unwrap();
+        let started = Instant::now();
+        Command::new("kill")
+            .args(["-9", &host.to_string()])
+            .status()
+            .unwrap();
+        kill.push(millis_until(started, || !anything_in(&worktree)));
+        bench.aside(repo, &["rm", &id, "--force"]);
+    }
+    println!(
+        "releasing a session mid-turn until nothing of it runs (built-in agent, 5 rounds): aside stop {}; SIGTERM of the host {}; kill -9 of the host {}",
+        spread(stop),
+        spread(term),
+        spread(kill)
+    );
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
@@ -265,6 +366,7 @@ fn main() {
     for s in &sessions {
         bench.aside(&small, &["rm", s["id"].as_str().unwrap(), "--force"]);
     }
+    stopping(&bench, &small);
 
     let files: usize = std::env::var("BENCH_FILES")
         .ok()
