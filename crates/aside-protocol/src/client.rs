@@ -173,3 +173,70 @@ pub fn follow(
         std::thread::sleep(LOOK_AGAIN);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::BufRead as _;
+    use std::os::unix::net::UnixListener;
+
+    /// A host stand-in that reads one request and answers `answer` (nothing: closes).
+    fn host_answering(answer: &'static [u8]) -> (Layout, SessionId, std::path::PathBuf) {
+        let home = std::env::temp_dir().join(format!(
+            "aside-client-{}-{}",
+            std::process::id(),
+            SessionId::random()
+        ));
+        let layout = Layout::new(&home);
+        layout.create_dirs().unwrap();
+        let id = SessionId::random();
+        let listener = UnixListener::bind(layout.socket(&id)).unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            (&stream).write_all(answer).unwrap();
+        });
+        (layout, id, home)
+    }
+
+    #[test]
+    fn every_failure_says_what_happened() {
+        let (layout, id, home) = host_answering(b"");
+        let err = send(&layout, &id, Request::Cancel).unwrap_err();
+        assert!(matches!(err, ClientError::Gone));
+        assert_eq!(
+            err.to_string(),
+            "the session's host stopped before it took the request; send it again"
+        );
+        std::fs::remove_dir_all(home).unwrap();
+
+        let (layout, id, home) = host_answering(b"{\"ok\":false}\n");
+        let err = send(&layout, &id, Request::Cancel).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the host refused the request without a reason"
+        );
+        std::fs::remove_dir_all(home).unwrap();
+
+        let (layout, id, home) = host_answering(b"<html>\n");
+        let err = send(&layout, &id, Request::Cancel).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "lost the connection to the session's host: the host answered something this aside does not understand (<html>); are the host and the client the same aside version?"
+        );
+        std::fs::remove_dir_all(home).unwrap();
+
+        let (layout, id, home) =
+            host_answering(b"{\"ok\":true,\"message\":\"dropped 1 queued follow-up\"}\n");
+        assert_eq!(
+            send(&layout, &id, Request::Cancel).unwrap().as_deref(),
+            Some("dropped 1 queued follow-up")
+        );
+        std::fs::remove_dir_all(&home).unwrap();
+        let layout = Layout::new(&home);
+        let err = send(&layout, &id, Request::Cancel).unwrap_err();
+        assert_eq!(err.to_string(), "no host is running for this session");
+    }
+}

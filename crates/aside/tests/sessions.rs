@@ -886,6 +886,19 @@ fn sessions_beyond_the_limit_wait_queued_and_start_in_order() {
     let c = env.new_session("slot-c: third", &[]);
     env.wait_status(&b, "queued");
     env.wait_status(&c, "queued");
+    // ls says why they wait.
+    let ls = env.ok(&["ls"]);
+    let row = |id: &str| ls.lines().find(|l| l.starts_with(id)).unwrap().to_string();
+    assert!(
+        row(&b).ends_with("— waiting for a slot: 1 of 1 running ([sessions] max_concurrent)"),
+        "{ls}"
+    );
+    assert!(
+        row(&c).ends_with(
+            "— waiting for a slot: 1 of 1 running, 1 queued ahead ([sessions] max_concurrent)"
+        ),
+        "{ls}"
+    );
     env.ok(&["cancel", &a]);
     env.wait_status(&c, "completed");
     env.wait_status(&b, "completed");
@@ -1762,4 +1775,77 @@ fn a_host_whose_session_was_deleted_stops_even_while_waiting_for_an_answer() {
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_no_process_in(&worktree, "after the session's state was deleted");
+}
+
+#[test]
+fn new_refuses_the_built_in_agent_without_a_model_endpoint() {
+    let mut env = Env::new();
+    for name in ["ASIDE_PROVIDER", "ASIDE_BASE_URL", "ASIDE_MODEL"] {
+        env.extra.push((name.into(), String::new()));
+    }
+    let err = env.fails(&["new", "anything"]);
+    let config = env.root.join("home/.config/aside/config.toml");
+    assert_eq!(
+        err,
+        format!("aside: the built-in agent cannot start: no model endpoint is configured. Set ASIDE_PROVIDER (openai|anthropic), ASIDE_BASE_URL, ASIDE_MODEL and ASIDE_API_KEY, or the [model] table in {}; or start Ollama on 127.0.0.1:11434", config.display())
+    );
+    env.extra
+        .push(("ASIDE_BASE_URL".into(), "http://127.0.0.1:9/v1".into()));
+    let err = env.fails(&["new", "anything"]);
+    assert!(err.contains("the model name is not set"), "{err}");
+    assert_eq!(
+        env.ok(&["ls", "--all", "--json"]),
+        "[]",
+        "nothing was recorded"
+    );
+}
+
+#[test]
+fn apply_and_merge_say_nothing_to_do_alike_and_a_merge_conflict_names_the_next_steps() {
+    let env = Env::new();
+    env.model
+        .push_for("idle-task", [Reply::text("Nothing to change.")]);
+    let idle = env.new_session("idle-task: look around", &[]);
+    env.wait_status(&idle, "completed");
+    let apply = env.run(&["apply", &idle]);
+    let merge = env.run(&["merge", &idle]);
+    assert_eq!(apply.status.code(), merge.status.code());
+    assert!(apply.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&apply.stderr).trim(),
+        format!("nothing to apply: session {idle} changed no files")
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&merge.stderr).trim(),
+        format!("nothing to merge: session {idle} changed no files")
+    );
+
+    env.model.push_for(
+        "clash-task",
+        [
+            Reply::tool(
+                "edit_file",
+                json!({"path": "src/lib.txt", "old_string": "beta", "new_string": "agent beta"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let clash = env.new_session("clash-task: change beta", &[]);
+    let s = env.wait_status(&clash, "completed");
+    // Meanwhile the user committed another change of the same line.
+    std::fs::write(env.repo.join("src/lib.txt"), "alpha\nuser beta\ngamma\n").unwrap();
+    git(&env.repo, &["commit", "-qam", "mine"]);
+    let head = git(&env.repo, &["rev-parse", "HEAD"]);
+    let branch = s["branch"].as_str().unwrap();
+    let err = env.fails(&["merge", &clash]);
+    assert_eq!(
+        err,
+        format!("aside: refused: merging {branch} conflicts with your branch in src/lib.txt. Nothing was changed. To resolve by hand: git merge {branch}, fix the files, git add them, git commit; or let the agent resolve them in its worktree: aside send {clash} \"merge the repository's current branch into yours and resolve the conflicts\", then aside merge {clash} again")
+    );
+    assert_eq!(
+        git(&env.repo, &["rev-parse", "HEAD"]),
+        head,
+        "nothing was merged"
+    );
+    assert_eq!(git(&env.repo, &["status", "--porcelain"]), "");
 }
