@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod events;
 
 use aside_core::Event;
 use serde::{Deserialize, Serialize};

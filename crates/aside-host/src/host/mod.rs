@@ -21,12 +21,15 @@ use self::policy::{
 use self::signals::{listen_for_signals, stop_signal, Signals};
 use self::socket::{accept_loop, Control};
 use crate::liveness;
+use crate::protocol::events::{
+    Body, Checkpoint, FileStat, PermissionAnswer, Prompt, StatusChange, TurnEnd,
+};
 use crate::protocol::{Reply, Request};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     CancelNotification, Implementation, InitializeRequest, LoadSessionRequest, NewSessionRequest,
     PromptRequest, PromptResponse, RequestPermissionRequest, RequestPermissionResponse,
-    ResumeSessionRequest, SessionNotification,
+    ResumeSessionRequest, SessionNotification, SessionUpdate, StopReason,
 };
 use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{Agent, ByteStreams, Client};
@@ -51,7 +54,7 @@ pub fn run(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> 
 }
 
 enum FromAgent {
-    Update(Value),
+    Update(Box<SessionUpdate>),
     Permission(
         Box<(
             RequestPermissionRequest,
@@ -155,8 +158,8 @@ impl Host {
     }
 
     /// Stores an event, then broadcasts it.
-    fn emit(&mut self, kind: &str, data: Value) {
-        match self.events.append(kind, &data) {
+    fn emit(&mut self, body: Body) {
+        match self.events.append(&body.kind(), &body.data()) {
             Ok(event) => {
                 let _ = self.bus.send(event);
             }
@@ -174,10 +177,10 @@ impl Host {
         if let Err(e) = self.index.set_status(&self.record.id, status, reason) {
             tracing::error!("cannot store status: {e}");
         }
-        self.emit(
-            "status",
-            json!({"status": status.as_str(), "reason": reason}),
-        );
+        self.emit(Body::Status(StatusChange {
+            status,
+            reason: reason.map(str::to_string),
+        }));
     }
 
     async fn run(&mut self, mut ctl: mpsc::Receiver<Control>) -> anyhow::Result<()> {
@@ -231,7 +234,7 @@ impl Host {
                     }
                     Request::Prompt { text, request } => {
                         if request.as_ref().is_none_or(|r| taken.insert(r.clone())) {
-                            self.emit("prompt_queued", json!({"text": text, "request": request}));
+                            self.emit(Body::PromptQueued(Prompt { text: text.clone(), resumed: false, request: request.clone() }));
                             queue.push_back(Queued { text, resumed: false, request });
                         }
                         let _ = c.reply.send(Reply::ok(None));
@@ -313,8 +316,7 @@ impl Host {
             .name("aside-host")
             .on_receive_notification(
                 async move |n: SessionNotification, _cx| {
-                    let update = serde_json::to_value(&n.update).unwrap_or(Value::Null);
-                    let _ = tx_updates.send(FromAgent::Update(update));
+                    let _ = tx_updates.send(FromAgent::Update(Box::new(n.update)));
                     Ok(())
                 },
                 agent_client_protocol::on_receive_notification!(),
@@ -468,11 +470,10 @@ impl Host {
                 }
                 Some(msg) = agent_rx.recv() => match msg {
                     FromAgent::Update(update) => {
-                        let kind = update["sessionUpdate"].as_str().unwrap_or("update").to_string();
-                        if kind == "tool_call" || kind == "tool_call_update" {
-                            remember_tool_call(&mut tool_calls, &update);
+                        if matches!(*update, SessionUpdate::ToolCall(_) | SessionUpdate::ToolCallUpdate(_)) {
+                            remember_tool_call(&mut tool_calls, &serde_json::to_value(&update).unwrap_or(Value::Null));
                         }
-                        self.emit(&kind, update);
+                        self.emit(Body::Update(update));
                     }
                     FromAgent::Permission(boxed) => {
                         let (request, responder) = *boxed;
@@ -482,8 +483,8 @@ impl Host {
                         // the whole of it.
                         request["toolCall"] = whole_tool_call(&tool_calls, &request["toolCall"]);
                         if let Some(option) = auto_answer(self.record.approve, &request) {
-                            self.emit("permission", json!({"toolCall": request["toolCall"], "options": request["options"],
-                                "decision": {"optionId": option, "by": format!("policy {}", self.record.approve)}}));
+                            self.emit(Body::parse("permission", &json!({"toolCall": request["toolCall"], "options": request["options"],
+                                "decision": {"optionId": option, "by": format!("policy {}", self.record.approve)}})));
                             let _ = responder.respond(selected(&option));
                         } else {
                             let event = json!({"toolCall": request["toolCall"], "options": request["options"]});
@@ -492,7 +493,7 @@ impl Host {
                                     let _ = responder.respond(cancelled_answer());
                                 }
                                 Asked::Waiting { .. } => {
-                                    self.emit("permission_request", event);
+                                    self.emit(Body::parse("permission_request", &event));
                                     self.index.update(&self.record.id, Change::PendingPermission(true))?;
                                     if self.record.status != Status::NeedsInput {
                                         self.set_status(Status::NeedsInput, None);
@@ -510,7 +511,7 @@ impl Host {
                                 // Sent again after a host died: already taken.
                                 Accepted::AlreadyTaken => {}
                                 Accepted::Queued(queued) => {
-                                    self.emit("prompt_queued", json!({"text": queued.text, "request": queued.request}));
+                                    self.emit(Body::PromptQueued(Prompt { text: queued.text, resumed: false, request: queued.request }));
                                 }
                                 // The turn starts (and the prompt is stored) before the answer,
                                 // so whoever sent it never reads the previous turn's status and
@@ -531,7 +532,7 @@ impl Host {
                                 // Cancel means "stop working": queued follow-ups go too, and
                                 // the user is told how many, here and in the history.
                                 let dropped = cancelled.dropped;
-                                self.emit("cancel_requested", json!({"dropped": dropped}));
+                                self.emit(Body::CancelRequested { dropped: dropped as u64 });
                                 Ok(Reply::ok((dropped > 0).then(|| format!(
                                     "dropped {}; send {} again when you want {}",
                                     plural(dropped, "queued follow-up"),
@@ -547,7 +548,7 @@ impl Host {
                             Some((request, responder)) => match choose(&request, choice) {
                                 Some(option) => {
                                     let _ = responder.respond(selected(&option));
-                                    self.emit("permission_answer", json!({"optionId": option, "choice": choice}));
+                                    self.emit(Body::PermissionAnswer(PermissionAnswer { option_id: option.clone(), choice }));
                                     if !life.waiting_for_user() {
                                         self.index.update(&self.record.id, Change::PendingPermission(false))?;
                                         self.set_status(Status::Running, None);
@@ -578,13 +579,13 @@ impl Host {
                     self.index.update(&self.record.id, Change::PendingPermission(false))?;
                     match result {
                         Ok(Ok(response)) => {
-                            let stop = serde_json::to_value(response.stop_reason).unwrap_or(Value::Null);
-                            self.emit("turn_end", json!({"stopReason": stop}));
+                            let cancelled = response.stop_reason == StopReason::Cancelled;
+                            self.emit(Body::TurnEnd(TurnEnd { stop_reason: Some(response.stop_reason) }));
                             self.checkpoint().await;
                             if more {
                                 continue;
                             }
-                            let status = if stop == "cancelled" { Status::Cancelled } else { Status::Completed };
+                            let status = if cancelled { Status::Cancelled } else { Status::Completed };
                             self.set_status(status, None);
                         }
                         Ok(Err(e)) => {
@@ -595,7 +596,7 @@ impl Host {
                                 return Err(anyhow!("the agent `{program}` exited mid-turn ({status}). Its stderr:\n{}", tail()));
                             }
                             let message = e.to_string();
-                            self.emit("error", json!({"message": message}));
+                            self.emit(Body::Error { message: message.clone() });
                             self.checkpoint().await;
                             self.set_status(Status::Failed, Some(&message));
                         }
@@ -622,10 +623,11 @@ impl Host {
         session_id: &str,
         next: Queued,
     ) -> oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>> {
-        self.emit(
-            "prompt",
-            json!({"text": next.text, "resumed": next.resumed, "request": next.request}),
-        );
+        self.emit(Body::Prompt(Prompt {
+            text: next.text.clone(),
+            resumed: next.resumed,
+            request: next.request.clone(),
+        }));
         if self.record.status != Status::Running {
             self.set_status(Status::Running, None);
         }
@@ -662,7 +664,10 @@ impl Host {
         let _ = self
             .index
             .update(&self.record.id, Change::PendingPermission(false));
-        self.emit("interrupted", json!({"reason": why, "queued": queued}));
+        self.emit(Body::Interrupted {
+            reason: why.to_string(),
+            queued: queued as u64,
+        });
         self.checkpoint().await;
         let reason = format!(
             "{why} mid-turn; `aside resume {}` continues it",
@@ -713,21 +718,23 @@ impl Host {
                 };
                 let _ = self.index.update(&self.record.id, change);
                 if let Some(commit) = commit {
-                    let files: Vec<Value> = files
-                        .iter()
-                        .map(|f| json!({"path": f.path, "added": f.added, "removed": f.removed}))
+                    let files = files
+                        .into_iter()
+                        .map(|f| FileStat {
+                            path: f.path,
+                            added: f.added,
+                            removed: f.removed,
+                        })
                         .collect();
-                    self.emit("checkpoint", json!({"commit": commit, "files": files}));
+                    self.emit(Body::Checkpoint(Checkpoint { commit, files }));
                 }
             }
-            Ok(Err(e)) => self.emit(
-                "error",
-                json!({"message": format!("checkpoint failed: {e}")}),
-            ),
-            Err(e) => self.emit(
-                "error",
-                json!({"message": format!("checkpoint failed: {e}")}),
-            ),
+            Ok(Err(e)) => self.emit(Body::Error {
+                message: format!("checkpoint failed: {e}"),
+            }),
+            Err(e) => self.emit(Body::Error {
+                message: format!("checkpoint failed: {e}"),
+            }),
         }
     }
 

@@ -1,25 +1,35 @@
-//! Turning a session's events into text for a terminal.
+//! Turning a session's events into text for a terminal. Events are read typed
+//! ([`Body`]: ACP's own update types and aside's kinds); agent text is printed as text.
 
 use aside_core::Event;
+use aside_protocol::events::acp::{
+    ContentBlock, Plan, PlanEntryStatus, SessionUpdate, ToolCallContent, ToolCallUpdate,
+};
+use aside_protocol::events::{name_of, Body};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write as _;
 
-fn text_of(content: &Value) -> String {
-    // tool_call content: [{type: content, content: {type: text, text}}, {type: diff, …}, …]
+/// The text of a content block (other kinds are named, not shown).
+fn block_text(block: &ContentBlock) -> String {
+    match block {
+        ContentBlock::Text(text) => text.text.clone(),
+        ContentBlock::Image(_) => "(image)".to_string(),
+        ContentBlock::Audio(_) => "(audio)".to_string(),
+        ContentBlock::ResourceLink(link) => format!("(link: {})", link.uri),
+        ContentBlock::Resource(_) => "(embedded resource)".to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A tool call's output: its text content, diffs and terminals named.
+fn text_of(content: &[ToolCallContent]) -> String {
     let mut out = Vec::new();
-    for item in content.as_array().into_iter().flatten() {
-        match item["type"].as_str() {
-            Some("content") => {
-                if let Some(t) = item["content"]["text"].as_str() {
-                    out.push(t.to_string());
-                }
-            }
-            Some("diff") => out.push(format!(
-                "(diff of {})",
-                item["path"].as_str().unwrap_or_default()
-            )),
-            Some("terminal") => out.push("(terminal output)".to_string()),
+    for item in content {
+        match item {
+            ToolCallContent::Content(c) => out.push(block_text(&c.content)),
+            ToolCallContent::Diff(d) => out.push(format!("(diff of {})", d.path.display())),
+            ToolCallContent::Terminal(_) => out.push("(terminal output)".to_string()),
             _ => {}
         }
     }
@@ -29,9 +39,9 @@ fn text_of(content: &Value) -> String {
 /// What a tool call asks to do, from its `rawInput`, content and locations rather than the title
 /// the model chose: the full command line of a shell tool, the path and the changed lines of an
 /// edit, the paths it touches. Untrusted text: printed as text, never interpreted.
-pub fn action_lines(call: &Value) -> Vec<String> {
+pub fn action_lines(call: &ToolCallUpdate) -> Vec<String> {
     let mut out = Vec::new();
-    let input = &call["rawInput"];
+    let input = call.fields.raw_input.clone().unwrap_or(Value::Null);
     let command = ["command", "cmd", "commandLine", "script"]
         .iter()
         .find_map(|key| match &input[*key] {
@@ -63,37 +73,36 @@ pub fn action_lines(call: &Value) -> Vec<String> {
         }
     }
     let mut shown_paths = Vec::new();
-    for item in call["content"].as_array().into_iter().flatten() {
-        match item["type"].as_str() {
-            Some("diff") => {
-                let path = item["path"].as_str().unwrap_or("?");
-                shown_paths.push(path.to_string());
-                let old = item["oldText"].as_str();
-                let new = item["newText"].as_str().unwrap_or_default();
-                out.push(match old {
+    for item in call.fields.content.iter().flatten() {
+        match item {
+            ToolCallContent::Diff(diff) => {
+                let path = diff.path.display().to_string();
+                out.push(match &diff.old_text {
                     None => format!("create {path}"),
-                    Some(_) if new.is_empty() => format!("empty {path}"),
+                    Some(_) if diff.new_text.is_empty() => format!("empty {path}"),
                     Some(_) => format!("edit {path}"),
                 });
-                out.extend(changed_lines(old.unwrap_or_default(), new, 20));
+                out.extend(changed_lines(
+                    diff.old_text.as_deref().unwrap_or_default(),
+                    &diff.new_text,
+                    20,
+                ));
+                shown_paths.push(path);
             }
-            Some("content") => {
-                if let Some(text) = item["content"]["text"].as_str() {
-                    out.extend(text.lines().take(5).map(str::to_string));
-                }
+            ToolCallContent::Content(c) => {
+                out.extend(block_text(&c.content).lines().take(5).map(str::to_string));
             }
             _ => {}
         }
     }
-    for location in call["locations"].as_array().into_iter().flatten() {
-        if let Some(path) = location["path"].as_str() {
-            if !shown_paths.iter().any(|p| p == path) {
-                shown_paths.push(path.to_string());
-                match location["line"].as_u64() {
-                    Some(line) => out.push(format!("at {path}:{line}")),
-                    None => out.push(format!("at {path}")),
-                }
+    for location in call.fields.locations.iter().flatten() {
+        let path = location.path.display().to_string();
+        if !shown_paths.contains(&path) {
+            match location.line {
+                Some(line) => out.push(format!("at {path}:{line}")),
+                None => out.push(format!("at {path}")),
             }
+            shown_paths.push(path);
         }
     }
     if out.is_empty() {
@@ -148,27 +157,44 @@ fn indent(text: &str, max_lines: usize) -> String {
     out.join("\n")
 }
 
-fn plan_text(data: &Value) -> String {
+fn plan_text(plan: &Plan) -> String {
     let mut out = String::from("Plan:\n");
-    for entry in data["entries"].as_array().into_iter().flatten() {
-        let mark = match entry["status"].as_str() {
-            Some("completed") => "[x]",
-            Some("in_progress") => "[~]",
+    for entry in &plan.entries {
+        let mark = match entry.status {
+            PlanEntryStatus::Completed => "[x]",
+            PlanEntryStatus::InProgress => "[~]",
             _ => "[ ]",
         };
-        out.push_str(&format!(
-            "  {mark} {}\n",
-            entry["content"].as_str().unwrap_or_default()
-        ));
+        out.push_str(&format!("  {mark} {}\n", entry.content));
     }
     out
 }
 
-/// The whole conversation: prompts, agent messages, tool calls with their final state and
-/// output, plans, permission requests.
-pub fn conversation(events: &[Event]) -> String {
-    // Final state of each tool call, merged from its updates.
-    let mut calls: HashMap<String, Value> = HashMap::new();
+/// "title [kind]" of a tool call.
+fn call_head(call: &ToolCallUpdate) -> String {
+    format!(
+        "{} [{}]",
+        call.fields.title.as_deref().unwrap_or("an action"),
+        call.fields
+            .kind
+            .as_ref()
+            .map(name_of)
+            .unwrap_or_else(|| "other".into())
+    )
+}
+
+/// The lines of what a tool call asks to do, each on its own line after `indent`.
+fn action_block(call: &ToolCallUpdate, indent: &str) -> String {
+    action_lines(call)
+        .iter()
+        .map(|line| format!("\n{indent}{line}"))
+        .collect()
+}
+
+/// Merges the tool calls of a session, by id, into their final state (ACP: an update's fields
+/// replace the earlier ones).
+fn final_tool_calls(events: &[Event]) -> HashMap<String, ToolCallUpdate> {
+    let mut merged: HashMap<String, Value> = HashMap::new();
     for e in events
         .iter()
         .filter(|e| e.kind == "tool_call" || e.kind == "tool_call_update")
@@ -177,7 +203,7 @@ pub fn conversation(events: &[Event]) -> String {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let slot = calls
+        let slot = merged
             .entry(id)
             .or_insert_with(|| Value::Object(Default::default()));
         if let (Some(slot), Some(fields)) = (slot.as_object_mut(), e.data.as_object()) {
@@ -188,6 +214,16 @@ pub fn conversation(events: &[Event]) -> String {
             }
         }
     }
+    merged
+        .into_iter()
+        .filter_map(|(id, value)| Some((id, serde_json::from_value::<ToolCallUpdate>(value).ok()?)))
+        .collect()
+}
+
+/// The whole conversation: prompts, agent messages, tool calls with their final state and
+/// output, plans, permission requests.
+pub fn conversation(events: &[Event]) -> String {
+    let calls = final_tool_calls(events);
     let mut out = String::new();
     let mut in_message = false;
     let end_message = |out: &mut String, in_message: &mut bool| {
@@ -197,73 +233,78 @@ pub fn conversation(events: &[Event]) -> String {
         }
     };
     for e in events {
-        match e.kind.as_str() {
-            "agent_message_chunk" => {
-                if !in_message {
-                    out.push_str("\nagent: ");
-                    in_message = true;
+        match Body::of(e) {
+            Body::Update(update) => match *update {
+                SessionUpdate::AgentMessageChunk(chunk) => {
+                    if !in_message {
+                        out.push_str("\nagent: ");
+                        in_message = true;
+                    }
+                    out.push_str(&block_text(&chunk.content));
                 }
-                out.push_str(e.data["content"]["text"].as_str().unwrap_or_default());
-            }
-            "prompt" => {
-                end_message(&mut out, &mut in_message);
-                out.push_str(&format!(
-                    "\n> {}\n",
-                    e.data["text"].as_str().unwrap_or_default()
-                ));
-            }
-            "tool_call" => {
-                end_message(&mut out, &mut in_message);
-                let id = e.data["toolCallId"].as_str().unwrap_or_default();
-                let call = calls.get(id).unwrap_or(&e.data);
-                out.push_str(&format!(
-                    "  • {} [{}] {}\n",
-                    call["title"].as_str().unwrap_or("tool"),
-                    call["kind"].as_str().unwrap_or("other"),
-                    call["status"].as_str().unwrap_or("pending")
-                ));
-                let text = text_of(&call["content"]);
-                if !text.is_empty() {
-                    out.push_str(&indent(&text, 12));
-                    out.push('\n');
+                SessionUpdate::ToolCall(call) => {
+                    end_message(&mut out, &mut in_message);
+                    let id = call.tool_call_id.0.to_string();
+                    let (title, kind, status, content) = match calls.get(&id) {
+                        Some(merged) => (
+                            merged.fields.title.clone().unwrap_or(call.title.clone()),
+                            merged.fields.kind.as_ref().map(name_of),
+                            merged.fields.status.as_ref().map(name_of),
+                            merged.fields.content.clone().unwrap_or_default(),
+                        ),
+                        None => (
+                            call.title.clone(),
+                            Some(name_of(&call.kind)),
+                            Some(name_of(&call.status)),
+                            call.content.clone(),
+                        ),
+                    };
+                    out.push_str(&format!(
+                        "  • {title} [{}] {}\n",
+                        kind.unwrap_or_else(|| "other".into()),
+                        status.unwrap_or_else(|| "pending".into())
+                    ));
+                    let text = text_of(&content);
+                    if !text.is_empty() {
+                        out.push_str(&indent(&text, 12));
+                        out.push('\n');
+                    }
                 }
-            }
-            "plan" => {
-                end_message(&mut out, &mut in_message);
-                out.push_str(&plan_text(&e.data));
-            }
-            "permission_request" | "permission" => {
-                end_message(&mut out, &mut in_message);
-                let call = &e.data["toolCall"];
-                let how = if e.kind == "permission" {
-                    format!(
-                        "allowed by {}",
-                        e.data["decision"]["by"].as_str().unwrap_or("policy")
-                    )
-                } else {
-                    "permission asked".to_string()
-                };
-                out.push_str(&format!(
-                    "  ? {how}: {} [{}]\n",
-                    call["title"].as_str().unwrap_or("an action"),
-                    call["kind"].as_str().unwrap_or("other")
-                ));
-                for line in action_lines(call) {
-                    out.push_str(&format!("      {line}\n"));
+                SessionUpdate::Plan(plan) => {
+                    end_message(&mut out, &mut in_message);
+                    out.push_str(&plan_text(&plan));
                 }
+                _ => {}
+            },
+            Body::Prompt(prompt) => {
+                end_message(&mut out, &mut in_message);
+                out.push_str(&format!("\n> {}\n", prompt.text));
             }
-            "permission_answer" => out.push_str(&format!(
-                "  ! answered: {}\n",
-                e.data["choice"].as_str().unwrap_or_default()
-            )),
-            "error" => {
+            Body::PermissionRequest(asked) => {
                 end_message(&mut out, &mut in_message);
                 out.push_str(&format!(
-                    "  error: {}\n",
-                    e.data["message"].as_str().unwrap_or_default()
+                    "  ? permission asked: {}{}\n",
+                    call_head(&asked.tool_call),
+                    action_block(&asked.tool_call, "      ")
                 ));
             }
-            "turn_end" => end_message(&mut out, &mut in_message),
+            Body::Permission(allowed) => {
+                end_message(&mut out, &mut in_message);
+                out.push_str(&format!(
+                    "  ? allowed by {}: {}{}\n",
+                    allowed.decision.by,
+                    call_head(&allowed.tool_call),
+                    action_block(&allowed.tool_call, "      ")
+                ));
+            }
+            Body::PermissionAnswer(answer) => {
+                out.push_str(&format!("  ! answered: {}\n", name_of(&answer.choice)))
+            }
+            Body::Error { message } => {
+                end_message(&mut out, &mut in_message);
+                out.push_str(&format!("  error: {message}\n"));
+            }
+            Body::TurnEnd(_) => end_message(&mut out, &mut in_message),
             _ => {}
         }
     }
@@ -281,122 +322,98 @@ impl LogPrinter {
     /// Prints one event to stdout.
     pub fn print(&mut self, e: &Event) {
         let mut stdout = std::io::stdout().lock();
-        let chunk = matches!(
-            e.kind.as_str(),
-            "agent_message_chunk" | "agent_thought_chunk"
-        );
-        if chunk {
-            let text = e.data["content"]["text"].as_str().unwrap_or_default();
-            let _ = write!(stdout, "{text}");
-            self.in_text = true;
-            let _ = stdout.flush();
-            return;
+        let body = Body::of(e);
+        if let Body::Update(update) = &body {
+            if let SessionUpdate::AgentMessageChunk(chunk)
+            | SessionUpdate::AgentThoughtChunk(chunk) = update.as_ref()
+            {
+                let _ = write!(stdout, "{}", block_text(&chunk.content));
+                self.in_text = true;
+                let _ = stdout.flush();
+                return;
+            }
         }
         if self.in_text {
             let _ = writeln!(stdout);
             self.in_text = false;
         }
-        let line = match e.kind.as_str() {
-            "prompt" | "prompt_queued" => e.data["text"].as_str().unwrap_or_default().to_string(),
-            "status" => match e.data["reason"].as_str() {
-                Some(reason) => format!(
-                    "{} ({reason})",
-                    e.data["status"].as_str().unwrap_or_default()
+        let line = match body {
+            Body::Prompt(p) | Body::PromptQueued(p) => p.text,
+            Body::Status(s) => match s.reason {
+                Some(reason) => format!("{} ({reason})", s.status),
+                None => s.status.to_string(),
+            },
+            Body::Update(update) => match *update {
+                SessionUpdate::ToolCall(call) => format!(
+                    "{} [{}] {}",
+                    call.title,
+                    name_of(&call.kind),
+                    name_of(&call.status)
                 ),
-                None => e.data["status"].as_str().unwrap_or_default().to_string(),
+                SessionUpdate::ToolCallUpdate(update) => {
+                    let text = text_of(update.fields.content.as_deref().unwrap_or_default());
+                    let status = update
+                        .fields
+                        .status
+                        .as_ref()
+                        .map(name_of)
+                        .unwrap_or_else(|| "update".into());
+                    if text.is_empty() {
+                        status
+                    } else {
+                        format!("{status}\n{}", indent(&text, 12))
+                    }
+                }
+                SessionUpdate::Plan(plan) => plan_text(&plan).trim_end().to_string(),
+                SessionUpdate::UsageUpdate(usage) => {
+                    format!("{} of {} tokens in context", usage.used, usage.size)
+                }
+                SessionUpdate::SessionInfoUpdate(info) => match info.title.value() {
+                    Some(title) => format!("title: {title}"),
+                    None => return,
+                },
+                SessionUpdate::AvailableCommandsUpdate(commands) => {
+                    format!("{} commands available", commands.available_commands.len())
+                }
+                SessionUpdate::CurrentModeUpdate(mode) => format!("mode: {}", mode.current_mode_id),
+                SessionUpdate::ConfigOptionUpdate(_) => return,
+                other => serde_json::to_string(&other).unwrap_or_default(),
             },
-            "tool_call" => format!(
-                "{} [{}] {}",
-                e.data["title"].as_str().unwrap_or_default(),
-                e.data["kind"].as_str().unwrap_or("other"),
-                e.data["status"].as_str().unwrap_or("pending")
+            Body::PermissionRequest(asked) => format!(
+                "{} — answer with /approve or /deny here, or `aside approve` / `aside deny`{}",
+                call_head(&asked.tool_call),
+                action_block(&asked.tool_call, "    ")
             ),
-            "tool_call_update" => {
-                let text = text_of(&e.data["content"]);
-                let status = e.data["status"].as_str().unwrap_or("update");
-                if text.is_empty() {
-                    status.to_string()
-                } else {
-                    format!("{status}\n{}", indent(&text, 12))
-                }
-            }
-            "plan" => plan_text(&e.data).trim_end().to_string(),
-            "permission_request" | "permission" => {
-                let call = &e.data["toolCall"];
-                let how = if e.kind == "permission" {
-                    format!(
-                        "allowed by {}",
-                        e.data["decision"]["by"].as_str().unwrap_or("policy")
-                    )
-                } else {
-                    "answer with /approve or /deny here, or `aside approve` / `aside deny`"
-                        .to_string()
-                };
-                let mut text = format!(
-                    "{} [{}] — {how}",
-                    call["title"].as_str().unwrap_or("an action"),
-                    call["kind"].as_str().unwrap_or("other")
-                );
-                for line in action_lines(call) {
-                    text.push_str(&format!("\n    {line}"));
-                }
-                text
-            }
-            "interrupted" => format!(
-                "{}{}",
-                e.data["reason"].as_str().unwrap_or("the host stopped"),
-                match e.data["queued"].as_u64() {
-                    Some(0) | None => String::new(),
-                    Some(1) => "; 1 queued follow-up kept".to_string(),
-                    Some(n) => format!("; {n} queued follow-ups kept"),
+            Body::Permission(allowed) => format!(
+                "{} — allowed by {}{}",
+                call_head(&allowed.tool_call),
+                allowed.decision.by,
+                action_block(&allowed.tool_call, "    ")
+            ),
+            Body::Interrupted { reason, queued } => format!(
+                "{reason}{}",
+                match queued {
+                    0 => String::new(),
+                    1 => "; 1 queued follow-up kept".to_string(),
+                    n => format!("; {n} queued follow-ups kept"),
                 }
             ),
-            "turn_end" => e.data["stopReason"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            "checkpoint" => format!(
+            Body::CancelRequested { dropped } => match dropped {
+                0 => "cancelling the turn".to_string(),
+                1 => "cancelling the turn; dropped 1 queued follow-up".to_string(),
+                n => format!("cancelling the turn; dropped {n} queued follow-ups"),
+            },
+            Body::TurnEnd(end) => end.stop_reason.as_ref().map(name_of).unwrap_or_default(),
+            Body::Checkpoint(c) => format!(
                 "{} ({})",
-                e.data["commit"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(10)
-                    .collect::<String>(),
-                plural(
-                    e.data["files"].as_array().map(Vec::len).unwrap_or(0),
-                    "file changed",
-                    "files changed"
-                )
+                c.commit.chars().take(10).collect::<String>(),
+                plural(c.files.len(), "file changed", "files changed")
             ),
-            "error" => e.data["message"].as_str().unwrap_or_default().to_string(),
-            "usage_update" => format!(
-                "{} of {} tokens in context",
-                e.data["used"].as_u64().unwrap_or(0),
-                e.data["size"].as_u64().unwrap_or(0)
-            ),
-            "session_info_update" => match e.data["title"].as_str() {
-                Some(title) => format!("title: {title}"),
-                None => return,
-            },
-            "available_commands_update" => format!(
-                "{} commands available",
-                e.data["availableCommands"]
-                    .as_array()
-                    .map(Vec::len)
-                    .unwrap_or(0)
-            ),
-            "current_mode_update" => format!(
-                "mode: {}",
-                e.data["currentModeId"].as_str().unwrap_or_default()
-            ),
-            "cancel_requested" => match e.data["dropped"].as_u64() {
-                Some(0) | None => "cancelling the turn".to_string(),
-                Some(1) => "cancelling the turn; dropped 1 queued follow-up".to_string(),
-                Some(n) => format!("cancelling the turn; dropped {n} queued follow-ups"),
-            },
-            "config_option_update" => return,
-            _ => e.data.to_string(),
+            Body::Error { message } => message,
+            Body::PermissionAnswer(answer) => {
+                format!("{} ({})", name_of(&answer.choice), answer.option_id)
+            }
+            Body::Other { data, .. } => data.to_string(),
         };
         let _ = writeln!(stdout, "[{}] {line}", e.kind);
     }
@@ -424,36 +441,48 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn call(value: Value) -> ToolCallUpdate {
+        let mut value = value;
+        value["toolCallId"] = json!("t");
+        serde_json::from_value(value).unwrap()
+    }
+
     #[test]
     fn a_permission_shows_the_command_not_only_the_title() {
-        let call = json!({"title": "create file", "kind": "execute",
+        let call_json = json!({"title": "create file", "kind": "execute",
             "rawInput": {"command": "rm -rf build/ && echo done", "description": "clean"}});
-        assert_eq!(action_lines(&call), ["$ rm -rf build/ && echo done"]);
+        assert_eq!(
+            action_lines(&call(call_json)),
+            ["$ rm -rf build/ && echo done"]
+        );
         let argv = json!({"rawInput": {"command": ["bash", "-lc", "rm -rf /tmp/x"], "cwd": "/w"}});
         assert_eq!(
-            action_lines(&argv),
+            action_lines(&call(argv)),
             ["$ bash -lc 'rm -rf /tmp/x'", "  (in /w)"]
         );
     }
 
     #[test]
     fn a_permission_shows_the_path_and_changed_lines_of_an_edit() {
-        let call = json!({"title": "edit", "kind": "edit",
+        let call_json = json!({"title": "edit", "kind": "edit",
             "content": [{"type": "diff", "path": "/w/a.txt", "oldText": "one\ntwo\nthree\n", "newText": "one\nTWO\nthree\n"}],
             "locations": [{"path": "/w/a.txt"}, {"path": "/w/b.txt", "line": 3}]});
         assert_eq!(
-            action_lines(&call),
+            action_lines(&call(call_json)),
             ["edit /w/a.txt", "- two", "+ TWO", "at /w/b.txt:3"]
         );
         let create = json!({"content": [{"type": "diff", "path": "n.txt", "newText": "x"}]});
-        assert_eq!(action_lines(&create), ["create n.txt", "+ x"]);
+        assert_eq!(action_lines(&call(create)), ["create n.txt", "+ x"]);
     }
 
     #[test]
     fn an_unknown_tool_shows_its_input() {
-        let call = json!({"title": "t", "rawInput": {"url": "http://x"}});
-        assert_eq!(action_lines(&call), [r#"input: {"url":"http://x"}"#]);
-        assert!(action_lines(&json!({"title": "t"})).is_empty());
+        let call_json = json!({"title": "t", "rawInput": {"url": "http://x"}});
+        assert_eq!(
+            action_lines(&call(call_json)),
+            [r#"input: {"url":"http://x"}"#]
+        );
+        assert!(action_lines(&call(json!({"title": "t"}))).is_empty());
     }
 
     #[test]
