@@ -4,12 +4,15 @@
 //! Owns: the model providers, the tools and their confinement to the session's directories, the
 //! agent's own session transcripts (so a new process can load or resume them).
 //! Must not: know about hosts, worktrees or aside's session index.
+//!
+//! Layout: `server` (ACP handlers) → `turn` (one prompt) → `session` (shared state, updates).
 
 pub mod command;
 pub mod confine;
 pub mod model;
 pub mod prompt;
 pub mod server;
+pub mod session;
 pub mod store;
 pub mod tools;
 mod turn;

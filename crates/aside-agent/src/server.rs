@@ -1,150 +1,28 @@
-//! The ACP side: sessions, and the handlers for every method the agent serves.
+//! The ACP side: the handlers for every method the agent serves (the live sessions they act on
+//! are in `session.rs`).
 //!
 //! Handlers run inside the SDK's dispatch loop and must return quickly: a prompt turn runs in
 //! its own tokio task and answers through its moved responder.
 
-use crate::confine::Roots;
-use crate::model::{Message, ModelClient};
+use crate::session::{internal, not_found, AgentState, Mode};
 use crate::store::{Meta, Store};
 use crate::turn;
 use agent_client_protocol::v1::schema::{
-    AgentCapabilities, CancelNotification, ClientCapabilities, CloseSessionRequest,
-    CloseSessionResponse, Implementation, InitializeRequest, InitializeResponse,
-    ListSessionsRequest, ListSessionsResponse, LoadSessionRequest, LoadSessionResponse,
-    NewSessionRequest, NewSessionResponse, PromptCapabilities, PromptRequest, PromptResponse,
-    ResumeSessionRequest, ResumeSessionResponse, SessionAdditionalDirectoriesCapabilities,
-    SessionCapabilities, SessionCloseCapabilities, SessionConfigOption,
-    SessionConfigOptionCategory, SessionConfigSelectOption, SessionInfo, SessionListCapabilities,
-    SessionMode, SessionModeState, SessionResumeCapabilities, SetSessionConfigOptionRequest,
+    AgentCapabilities, CancelNotification, CloseSessionRequest, CloseSessionResponse,
+    Implementation, InitializeRequest, InitializeResponse, ListSessionsRequest,
+    ListSessionsResponse, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
+    NewSessionResponse, PromptCapabilities, PromptRequest, PromptResponse, ResumeSessionRequest,
+    ResumeSessionResponse, SessionAdditionalDirectoriesCapabilities, SessionCapabilities,
+    SessionCloseCapabilities, SessionConfigOption, SessionConfigOptionCategory,
+    SessionConfigSelectOption, SessionInfo, SessionListCapabilities, SessionMode, SessionModeState,
+    SessionResumeCapabilities, SessionUpdate, SetSessionConfigOptionRequest,
     SetSessionConfigOptionResponse, SetSessionModeRequest, SetSessionModeResponse,
 };
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::{Agent, Client, Error};
 use aside_core::ModelConfig;
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use tokio_util::sync::CancellationToken;
-
-/// A session's mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Reads, edits and runs commands.
-    Code,
-    /// Read-only: explores and answers with a plan.
-    Plan,
-}
-
-impl Mode {
-    fn parse(id: &str) -> Option<Mode> {
-        match id {
-            "code" => Some(Mode::Code),
-            "plan" => Some(Mode::Plan),
-            _ => None,
-        }
-    }
-
-    /// The id clients see.
-    pub fn id(self) -> &'static str {
-        match self {
-            Mode::Code => "code",
-            Mode::Plan => "plan",
-        }
-    }
-}
-
-/// The part of a session a turn holds for its whole length.
-pub struct Conversation {
-    /// Stored facts.
-    pub meta: Meta,
-    /// What the model sees.
-    pub messages: Vec<Message>,
-}
-
-/// One live session.
-pub struct Session {
-    /// ACP session id.
-    pub id: String,
-    /// Where its tools may go.
-    pub roots: Roots,
-    /// Held by the running turn; a second prompt waits for it.
-    pub conversation: tokio::sync::Mutex<Conversation>,
-    /// Cancels the running turn.
-    pub cancel: Mutex<CancellationToken>,
-    /// Its mode, changed by set_mode while no lock is held long.
-    pub mode: Mutex<Mode>,
-    /// Kinds of action the user allowed for the rest of the session.
-    pub always_allowed: Mutex<HashSet<crate::tools::Permission>>,
-}
-
-impl Session {
-    /// The current mode.
-    pub fn mode(&self) -> Mode {
-        self.mode.lock().map(|m| *m).unwrap_or(Mode::Code)
-    }
-}
-
-/// Everything shared by the handlers of one agent process.
-pub struct AgentState {
-    /// Where sessions are persisted.
-    pub store: Store,
-    /// Model settings (file + env).
-    pub model_config: ModelConfig,
-    model: tokio::sync::Mutex<Option<ModelClient>>,
-    sessions: Mutex<HashMap<String, Arc<Session>>>,
-    /// What the client said it can do.
-    pub client_caps: Mutex<ClientCapabilities>,
-}
-
-impl AgentState {
-    /// The model client, configured on first use (so a later-started Ollama is found).
-    pub async fn model(&self) -> Result<ModelClient, crate::model::ModelError> {
-        let mut slot = self.model.lock().await;
-        if let Some(client) = slot.as_ref() {
-            return Ok(client.clone());
-        }
-        let client = ModelClient::from_config(&self.model_config).await?;
-        *slot = Some(client.clone());
-        Ok(client)
-    }
-
-    fn session(&self, id: &str) -> Result<Arc<Session>, Error> {
-        self.sessions
-            .lock()
-            .ok()
-            .and_then(|s| s.get(id).cloned())
-            .ok_or_else(|| {
-                not_found(format!(
-                    "no active session {id}: create one with session/new or restore it with session/load"
-                ))
-            })
-    }
-
-    fn register(&self, meta: Meta, messages: Vec<Message>) -> Arc<Session> {
-        let mode = Mode::parse(&meta.mode).unwrap_or(Mode::Code);
-        let session = Arc::new(Session {
-            id: meta.id.clone(),
-            roots: Roots::new(&meta.cwd, &meta.additional_directories),
-            conversation: tokio::sync::Mutex::new(Conversation { meta, messages }),
-            cancel: Mutex::new(CancellationToken::new()),
-            mode: Mutex::new(mode),
-            always_allowed: Mutex::new(HashSet::new()),
-        });
-        if let Ok(mut sessions) = self.sessions.lock() {
-            sessions.insert(session.id.clone(), session.clone());
-        }
-        session
-    }
-}
-
-/// An internal error whose message is the cause, so clients show it as it is.
-pub fn internal(e: impl std::fmt::Display) -> Error {
-    Error::new(-32603, e.to_string())
-}
-
-fn not_found(message: String) -> Error {
-    Error::new(-32002, message)
-}
+use std::sync::Arc;
 
 fn invalid(message: String) -> Error {
     Error::new(-32602, message)
@@ -234,7 +112,9 @@ fn restore(
     };
     if replay {
         for update in state.store.updates(id).map_err(internal)? {
-            turn::send_update(cx, id, &update)?;
+            // Stored as the JSON that was sent; a line that is no update fails the load.
+            let update: SessionUpdate = serde_json::from_value(update).map_err(internal)?;
+            crate::session::send_update(cx, id, update)?;
         }
     }
     Ok(session.mode())
@@ -242,13 +122,7 @@ fn restore(
 
 /// Serves ACP on stdin/stdout until the client closes it.
 pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error> {
-    let state = Arc::new(AgentState {
-        store,
-        model_config,
-        model: tokio::sync::Mutex::new(None),
-        sessions: Mutex::new(HashMap::new()),
-        client_caps: Mutex::new(ClientCapabilities::default()),
-    });
+    let state = Arc::new(AgentState::new(model_config, store));
     let (s1, s2, s3, s4, s5, s6, s7, s8, s9, s10) = (
         state.clone(),
         state.clone(),
@@ -393,11 +267,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
         )
         .on_receive_request(
             async move |req: CloseSessionRequest, responder, _cx| {
-                let removed = s6
-                    .sessions
-                    .lock()
-                    .ok()
-                    .and_then(|mut s| s.remove(req.session_id.0.as_ref()));
+                let removed = s6.remove(req.session_id.0.as_ref());
                 match removed {
                     Some(session) => {
                         if let Ok(token) = session.cancel.lock() {

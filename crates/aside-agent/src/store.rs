@@ -104,8 +104,8 @@ impl Store {
         write_atomic(&dir.join("messages.json"), &serde_json::to_vec(messages)?)
     }
 
-    /// Appends updates sent to the client.
-    pub fn append_updates(&self, id: &str, updates: &[serde_json::Value]) -> std::io::Result<()> {
+    /// Appends updates sent to the client, one JSON line each.
+    pub fn append_updates<T: Serialize>(&self, id: &str, updates: &[T]) -> std::io::Result<()> {
         if updates.is_empty() {
             return Ok(());
         }

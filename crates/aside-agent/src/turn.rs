@@ -3,17 +3,20 @@
 
 use crate::command::{self, Ending};
 use crate::model::{ChatRequest, Delta, FinishReason, Message, ModelClient, ModelError, ToolUse};
-use crate::server::{AgentState, Mode, Session};
+use crate::session::{internal, send_update, AgentState, Conversation, Mode, Session};
 use crate::tools::{self, Action, Kind, Permission, Prepared};
 use agent_client_protocol::v1::schema::{
-    CreateTerminalRequest, KillTerminalRequest, ReleaseTerminalRequest, RequestPermissionOutcome,
-    RequestPermissionRequest, SessionNotification, StopReason, TerminalOutputRequest,
+    ContentBlock, ContentChunk, CreateTerminalRequest, Diff, KillTerminalRequest, PermissionOption,
+    PermissionOptionKind, Plan, PlanEntry, PlanEntryPriority, PlanEntryStatus,
+    ReleaseTerminalRequest, RequestPermissionOutcome, RequestPermissionRequest, SessionInfoUpdate,
+    SessionUpdate, StopReason, Terminal, TerminalOutputRequest, ToolCall, ToolCallContent,
+    ToolCallLocation, ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields, ToolKind, UsageUpdate,
     WaitForTerminalExitRequest,
 };
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::{Client, Error};
 use aside_core::now;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,68 +27,57 @@ const COMPACT_AT: f64 = 0.8;
 /// Most characters of a tool's output shown in the client (the model gets `tools::OUTPUT_CAP`).
 const DISPLAY_CAP: usize = 20_000;
 
-fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Error> {
-    serde_json::from_value(value).map_err(crate::server::internal)
-}
-
-/// Sends one `session/update` given as its JSON.
-pub fn send_update(
-    cx: &ConnectionTo<Client>,
-    session_id: &str,
-    update: &Value,
-) -> Result<(), Error> {
-    let notification: SessionNotification =
-        from_json(json!({"sessionId": session_id, "update": update}))?;
-    cx.send_notification(notification)
-}
-
 /// Sends updates to the client and keeps them for the session's replay log; consecutive
-/// message chunks are stored as one.
+/// message chunks (user or agent, not thoughts) are stored as one.
 struct Emitter {
     cx: ConnectionTo<Client>,
     session_id: String,
-    pending: Vec<Value>,
+    pending: Vec<SessionUpdate>,
 }
 
 impl Emitter {
-    fn emit(&mut self, update: Value) {
-        if let Err(e) = send_update(&self.cx, &self.session_id, &update) {
+    fn emit(&mut self, update: SessionUpdate) {
+        if let Err(e) = send_update(&self.cx, &self.session_id, update.clone()) {
             tracing::warn!("cannot send update: {e}");
         }
         self.record(update);
     }
 
-    fn record(&mut self, update: Value) {
-        let kind = update["sessionUpdate"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if kind.ends_with("_message_chunk") {
-            if let Some(last) = self.pending.last_mut() {
-                if last["sessionUpdate"] == kind.as_str() {
-                    let text = update["content"]["text"].as_str().unwrap_or_default();
-                    if let Some(existing) = last["content"]["text"].as_str() {
-                        last["content"]["text"] = Value::String(format!("{existing}{text}"));
-                        return;
-                    }
-                }
-            }
-        }
-        self.pending.push(update);
+    fn record(&mut self, update: SessionUpdate) {
+        record(&mut self.pending, update);
     }
 
-    fn chunk(&mut self, kind: &str, text: &str) {
-        self.emit(json!({"sessionUpdate": kind, "content": {"type": "text", "text": text}}));
+    /// Streams `text` as a chunk of the kind `as_update` makes (agent message or thought).
+    fn chunk(&mut self, as_update: fn(ContentChunk) -> SessionUpdate, text: &str) {
+        self.emit(as_update(text_chunk(text)));
     }
 }
 
+/// Adds `update` to the updates kept for the replay log, appending the text of a user or agent
+/// message chunk to the chunk of the same kind before it.
+fn record(pending: &mut Vec<SessionUpdate>, update: SessionUpdate) {
+    match (pending.last_mut(), &update) {
+        (Some(SessionUpdate::UserMessageChunk(last)), SessionUpdate::UserMessageChunk(next))
+        | (Some(SessionUpdate::AgentMessageChunk(last)), SessionUpdate::AgentMessageChunk(next)) => {
+            if let (ContentBlock::Text(last), ContentBlock::Text(next)) =
+                (&mut last.content, &next.content)
+            {
+                last.text.push_str(&next.text);
+                return;
+            }
+        }
+        _ => {}
+    }
+    pending.push(update);
+}
+
+/// A chunk of plain text.
+fn text_chunk(text: &str) -> ContentChunk {
+    ContentChunk::new(ContentBlock::from(text))
+}
+
 /// Persists what the turn has produced so far.
-fn save(
-    state: &AgentState,
-    session: &Session,
-    conv: &mut crate::server::Conversation,
-    out: &mut Emitter,
-) {
+fn save(state: &AgentState, session: &Session, conv: &mut Conversation, out: &mut Emitter) {
     conv.meta.updated_at = now();
     conv.meta.mode = session.mode().id().to_string();
     let updates = std::mem::take(&mut out.pending);
@@ -144,8 +136,7 @@ pub async fn run(
     };
     let text = prompt_text(&prompt);
     // The client already shows its own prompt; it is stored for replay on load.
-    out.record(json!({"sessionUpdate": "user_message_chunk",
-                      "content": {"type": "text", "text": text}}));
+    out.record(SessionUpdate::UserMessageChunk(text_chunk(&text)));
     if conv.meta.title.is_none() {
         let title: String = text
             .lines()
@@ -154,9 +145,11 @@ pub async fn run(
             .chars()
             .take(80)
             .collect();
-        out.emit(
-            json!({"sessionUpdate": "session_info_update", "title": title, "updatedAt": now()}),
-        );
+        out.emit(SessionUpdate::SessionInfoUpdate(
+            SessionInfoUpdate::new()
+                .title(title.clone())
+                .updated_at(now()),
+        ));
         conv.meta.title = Some(title);
     }
     conv.messages.push(Message::User { text });
@@ -164,7 +157,7 @@ pub async fn run(
 
     let model = match state.model().await {
         Ok(model) => model,
-        Err(e) => return Err(crate::server::internal(e)),
+        Err(e) => return Err(internal(e)),
     };
     let result = steps(&state, &session, &cx, &model, &mut conv, &mut out, &cancel).await;
     save(&state, &session, &mut conv, &mut out);
@@ -176,7 +169,7 @@ async fn steps(
     session: &Session,
     cx: &ConnectionTo<Client>,
     model: &ModelClient,
-    conv: &mut crate::server::Conversation,
+    conv: &mut Conversation,
     out: &mut Emitter,
     cancel: &CancellationToken,
 ) -> Result<StopReason, Error> {
@@ -190,11 +183,7 @@ async fn steps(
             match compact(model, &system, &mut conv.messages, cancel).await {
                 Ok(()) => save(state, session, conv, out),
                 Err(ModelError::Cancelled) => return Ok(StopReason::Cancelled),
-                Err(e) => {
-                    return Err(crate::server::internal(format!(
-                        "compacting the conversation failed: {e}"
-                    )))
-                }
+                Err(e) => return Err(internal(format!("compacting the conversation failed: {e}"))),
             }
         }
         let specs = tools::specs(mode == Mode::Plan);
@@ -208,9 +197,9 @@ async fn steps(
             let mut on_delta = |d: Delta<'_>| match d {
                 Delta::Text(t) => {
                     streamed.push_str(t);
-                    out.chunk("agent_message_chunk", t);
+                    out.chunk(SessionUpdate::AgentMessageChunk, t);
                 }
-                Delta::Thought(t) => out.chunk("agent_thought_chunk", t),
+                Delta::Thought(t) => out.chunk(SessionUpdate::AgentThoughtChunk, t),
             };
             model.chat(&request, cancel, &mut on_delta).await
         };
@@ -225,11 +214,13 @@ async fn steps(
                 }
                 return Ok(StopReason::Cancelled);
             }
-            Err(e) => return Err(crate::server::internal(e)),
+            Err(e) => return Err(internal(e)),
         };
         if let (Some(input), output) = (reply.input_tokens, reply.output_tokens) {
-            out.emit(json!({"sessionUpdate": "usage_update",
-                            "used": input.saturating_add(output.unwrap_or(0)), "size": model.context_window}));
+            out.emit(SessionUpdate::UsageUpdate(UsageUpdate::new(
+                input.saturating_add(output.unwrap_or(0)),
+                model.context_window,
+            )));
         }
         conv.messages.push(Message::Assistant {
             text: reply.text.clone(),
@@ -276,18 +267,110 @@ enum ToolOutcome {
     Cancelled,
 }
 
-fn kind_str(kind: Kind) -> &'static str {
+fn tool_kind(kind: Kind) -> ToolKind {
     match kind {
-        Kind::Read => "read",
-        Kind::Edit => "edit",
-        Kind::Search => "search",
-        Kind::Execute => "execute",
-        Kind::Think => "think",
+        Kind::Read => ToolKind::Read,
+        Kind::Edit => ToolKind::Edit,
+        Kind::Search => ToolKind::Search,
+        Kind::Execute => ToolKind::Execute,
+        Kind::Think => ToolKind::Think,
     }
 }
 
-fn text_content(text: &str) -> Value {
-    json!([{"type": "content", "content": {"type": "text", "text": tools::cap_middle(text, DISPLAY_CAP)}}])
+/// A tool call's content: `text`, its middle cut for display.
+fn text_content(text: &str) -> Vec<ToolCallContent> {
+    vec![ToolCallContent::from(tools::cap_middle(text, DISPLAY_CAP))]
+}
+
+/// The files a call touches.
+fn locations(prepared: &Prepared) -> Vec<ToolCallLocation> {
+    prepared
+        .locations
+        .iter()
+        .map(|p| ToolCallLocation::new(p.clone()))
+        .collect()
+}
+
+/// A call `tools::prepare` refused, announced as already failed.
+fn invalid_call(call: &ToolUse, error: &str) -> SessionUpdate {
+    SessionUpdate::ToolCall(
+        ToolCall::new(call.id.clone(), format!("{} (invalid call)", call.name))
+            .kind(ToolKind::Other)
+            .status(ToolCallStatus::Failed)
+            .raw_input(raw_input(&call.arguments))
+            .content(text_content(error)),
+    )
+}
+
+/// A checked call, announced as pending with what it will change.
+fn announced(call: &ToolUse, prepared: &Prepared, content: &[ToolCallContent]) -> SessionUpdate {
+    SessionUpdate::ToolCall(
+        ToolCall::new(call.id.clone(), prepared.title.clone())
+            .kind(tool_kind(prepared.kind))
+            .status(ToolCallStatus::Pending)
+            .locations(locations(prepared))
+            .raw_input(raw_input(&call.arguments))
+            .content(content.to_vec()),
+    )
+}
+
+/// What a call shows before it runs: the diff of a write, nothing for the others.
+fn diff_content(action: &Action) -> Vec<ToolCallContent> {
+    match action {
+        Action::Write { path, old, new } => vec![ToolCallContent::Diff(
+            Diff::new(path.clone(), new.clone()).old_text(old.clone()),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// A `tool_call_update` of the call `call_id`.
+fn call_update(call_id: &str, fields: ToolCallUpdateFields) -> SessionUpdate {
+    SessionUpdate::ToolCallUpdate(ToolCallUpdate::new(call_id.to_string(), fields))
+}
+
+/// A `tool_call_update` that ends the call `call_id` as failed, showing `text`.
+fn failed(call_id: &str, text: &str) -> SessionUpdate {
+    call_update(
+        call_id,
+        ToolCallUpdateFields::new()
+            .status(ToolCallStatus::Failed)
+            .content(text_content(text)),
+    )
+}
+
+/// The call's arguments as the client sees them: their JSON, or the text when it is not JSON
+/// (JSON `null` is no input at all, as the schema reads it).
+fn raw_input(arguments: &str) -> Option<Value> {
+    match serde_json::from_str(arguments) {
+        Ok(Value::Null) => None,
+        Ok(value) => Some(value),
+        Err(_) => Some(Value::String(arguments.to_string())),
+    }
+}
+
+/// The plan as the client sees it. `tools::prepare` lets only the three schema statuses
+/// through; an entry with any other would not be a valid ACP plan entry and is left out.
+fn plan(entries: &[tools::PlanItem]) -> Plan {
+    Plan::new(
+        entries
+            .iter()
+            .filter_map(|e| {
+                let status = match e.status.as_str() {
+                    "pending" => PlanEntryStatus::Pending,
+                    "in_progress" => PlanEntryStatus::InProgress,
+                    "completed" => PlanEntryStatus::Completed,
+                    _ => return None,
+                };
+                let priority = match e.priority.as_str() {
+                    "high" => PlanEntryPriority::High,
+                    "low" => PlanEntryPriority::Low,
+                    _ => PlanEntryPriority::Medium,
+                };
+                Some(PlanEntry::new(e.content.clone(), priority, status))
+            })
+            .collect(),
+    )
 }
 
 async fn tool_call(
@@ -298,46 +381,25 @@ async fn tool_call(
     call: &ToolUse,
     cancel: &CancellationToken,
 ) -> ToolOutcome {
-    let raw_input: Value =
-        serde_json::from_str(&call.arguments).unwrap_or(Value::String(call.arguments.clone()));
     let read_only = session.mode() == Mode::Plan;
     let prepared = match tools::prepare(&session.roots, &call.name, &call.arguments, read_only) {
         Ok(p) => p,
         Err(error) => {
-            out.emit(json!({"sessionUpdate": "tool_call", "toolCallId": call.id,
-                "title": format!("{} (invalid call)", call.name), "kind": "other", "status": "failed",
-                "rawInput": raw_input, "content": text_content(&error)}));
+            out.emit(invalid_call(call, &error));
             return ToolOutcome::Done {
                 text: error,
                 is_error: true,
             };
         }
     };
-    let locations: Vec<Value> = prepared
-        .locations
-        .iter()
-        .map(|p| json!({"path": p}))
-        .collect();
-    let mut content = match &prepared.action {
-        Action::Write { path, old, new } => {
-            json!([{"type": "diff", "path": path, "oldText": old, "newText": new}])
-        }
-        _ => json!([]),
-    };
-    out.emit(
-        json!({"sessionUpdate": "tool_call", "toolCallId": call.id, "title": prepared.title,
-        "kind": kind_str(prepared.kind), "status": "pending", "locations": locations,
-        "rawInput": raw_input, "content": content}),
-    );
+    let mut content = diff_content(&prepared.action);
+    out.emit(announced(call, &prepared, &content));
 
     if let Some(permission) = prepared.permission {
         match ask(session, cx, call, &prepared, permission, &content, cancel).await {
             Answer::Allowed => {}
             Answer::Rejected => {
-                out.emit(
-                    json!({"sessionUpdate": "tool_call_update", "toolCallId": call.id,
-                    "status": "failed", "content": text_content("Rejected by the user")}),
-                );
+                out.emit(failed(&call.id, "Rejected by the user"));
                 return ToolOutcome::Done {
                     text:
                         "The user rejected this action; it was not carried out. Do not retry it; \
@@ -347,15 +409,15 @@ async fn tool_call(
                 };
             }
             Answer::Cancelled => {
-                out.emit(
-                    json!({"sessionUpdate": "tool_call_update", "toolCallId": call.id,
-                    "status": "failed", "content": text_content("Cancelled")}),
-                );
+                out.emit(failed(&call.id, "Cancelled"));
                 return ToolOutcome::Cancelled;
             }
         }
     }
-    out.emit(json!({"sessionUpdate": "tool_call_update", "toolCallId": call.id, "status": "in_progress"}));
+    out.emit(call_update(
+        &call.id,
+        ToolCallUpdateFields::new().status(ToolCallStatus::InProgress),
+    ));
 
     let result: Result<String, String> = match &prepared.action {
         Action::Run { command, timeout } => {
@@ -371,23 +433,14 @@ async fn tool_call(
             };
             match run {
                 RunResult::Cancelled(output) => {
-                    out.emit(json!({"sessionUpdate": "tool_call_update", "toolCallId": call.id,
-                        "status": "failed", "content": text_content(&format!("{output}\n[cancelled]"))}));
+                    out.emit(failed(&call.id, &format!("{output}\n[cancelled]")));
                     return ToolOutcome::Cancelled;
                 }
                 RunResult::Done(r) => r,
             }
         }
         Action::Plan { entries } => {
-            let entries: Vec<Value> = entries
-                .iter()
-                .map(|e| {
-                    json!({"content": e.content,
-                "status": e.status, "priority": match e.priority.as_str() {
-                    "high" | "low" => e.priority.as_str(), _ => "medium" }})
-                })
-                .collect();
-            out.emit(json!({"sessionUpdate": "plan", "entries": entries}));
+            out.emit(SessionUpdate::Plan(plan(entries)));
             tools::execute_file_action(&session.roots, &prepared.action).map(|o| o.text)
         }
         action => {
@@ -404,26 +457,57 @@ async fn tool_call(
             if !matches!(prepared.action, Action::Write { .. }) {
                 content = text_content(&text);
             }
-            out.emit(
-                json!({"sessionUpdate": "tool_call_update", "toolCallId": call.id,
-                "status": "completed", "content": content}),
-            );
+            out.emit(call_update(
+                &call.id,
+                ToolCallUpdateFields::new()
+                    .status(ToolCallStatus::Completed)
+                    .content(content),
+            ));
             ToolOutcome::Done {
                 text,
                 is_error: false,
             }
         }
         Err(text) => {
-            out.emit(
-                json!({"sessionUpdate": "tool_call_update", "toolCallId": call.id,
-                "status": "failed", "content": text_content(&text)}),
-            );
+            out.emit(failed(&call.id, &text));
             ToolOutcome::Done {
                 text,
                 is_error: true,
             }
         }
     }
+}
+
+/// Asks whether the call may run, showing it as announced (pending).
+fn permission_request(
+    session_id: &str,
+    call: &ToolUse,
+    prepared: &Prepared,
+    permission: Permission,
+    content: &[ToolCallContent],
+) -> RequestPermissionRequest {
+    let tool_call = ToolCallUpdate::new(
+        call.id.clone(),
+        ToolCallUpdateFields::new()
+            .title(prepared.title.clone())
+            .kind(tool_kind(prepared.kind))
+            .status(ToolCallStatus::Pending)
+            .content(content.to_vec())
+            .locations(locations(prepared)),
+    );
+    let always = match permission {
+        Permission::Edit => "Always allow edits",
+        Permission::Execute => "Always allow commands",
+    };
+    RequestPermissionRequest::new(
+        session_id.to_string(),
+        tool_call,
+        vec![
+            PermissionOption::new("allow_once", "Allow", PermissionOptionKind::AllowOnce),
+            PermissionOption::new("allow_always", always, PermissionOptionKind::AllowAlways),
+            PermissionOption::new("reject_once", "Reject", PermissionOptionKind::RejectOnce),
+        ],
+    )
 }
 
 enum Answer {
@@ -438,7 +522,7 @@ async fn ask(
     call: &ToolUse,
     prepared: &Prepared,
     permission: Permission,
-    content: &Value,
+    content: &[ToolCallContent],
     cancel: &CancellationToken,
 ) -> Answer {
     if session
@@ -448,21 +532,7 @@ async fn ask(
     {
         return Answer::Allowed;
     }
-    let request: RequestPermissionRequest = match from_json(json!({
-    "sessionId": session.id,
-    "toolCall": {"toolCallId": call.id, "title": prepared.title, "kind": kind_str(prepared.kind),
-                 "status": "pending", "content": content,
-                 "locations": prepared.locations.iter().map(|p| json!({"path": p})).collect::<Vec<_>>()},
-    "options": [
-        {"optionId": "allow_once", "name": "Allow", "kind": "allow_once"},
-        {"optionId": "allow_always", "name": match permission {
-            Permission::Edit => "Always allow edits", Permission::Execute => "Always allow commands" },
-         "kind": "allow_always"},
-        {"optionId": "reject_once", "name": "Reject", "kind": "reject_once"},
-    ]})) {
-        Ok(r) => r,
-        Err(_) => return Answer::Rejected,
-    };
+    let request = permission_request(&session.id, call, prepared, permission, content);
     let response = tokio::select! {
         r = cx.send_request(request).block_task() => r,
         // The client must still answer `cancelled`; the turn does not wait for it.
@@ -541,54 +611,44 @@ async fn run_in_client_terminal(
     timeout: std::time::Duration,
     cancel: &CancellationToken,
 ) -> RunResult {
-    let create: CreateTerminalRequest = match from_json(json!({"sessionId": session.id,
-        "command": "sh", "args": ["-c", command], "cwd": session.roots.cwd(),
-        "outputByteLimit": tools::OUTPUT_CAP}))
-    {
-        Ok(r) => r,
-        Err(e) => return RunResult::Done(Err(e.to_string())),
-    };
+    let create = CreateTerminalRequest::new(session.id.clone(), "sh")
+        .args(vec!["-c".to_string(), command.to_string()])
+        .cwd(session.roots.cwd())
+        .output_byte_limit(tools::OUTPUT_CAP as u64);
     let terminal_id = match cx.send_request(create).block_task().await {
         Ok(r) => r.terminal_id,
         Err(e) => {
             return RunResult::Done(Err(format!("the client could not start a terminal: {e}")))
         }
     };
-    out.emit(
-        json!({"sessionUpdate": "tool_call_update", "toolCallId": call_id,
-        "content": [{"type": "terminal", "terminalId": terminal_id.0}]}),
-    );
+    out.emit(call_update(
+        call_id,
+        ToolCallUpdateFields::new().content(vec![ToolCallContent::Terminal(Terminal::new(
+            terminal_id.clone(),
+        ))]),
+    ));
     let sid = session.id.clone();
-    let tid = terminal_id.0.to_string();
-    let req = |method: &str| json!({"sessionId": sid, "terminalId": tid, "_method": method});
-    let wait: Result<WaitForTerminalExitRequest, _> = from_json(req("wait"));
+    let wait = WaitForTerminalExitRequest::new(sid.clone(), terminal_id.clone());
     let mut ending = Ending::Exited(None);
-    if let Ok(wait) = wait {
-        tokio::select! {
-            r = cx.send_request(wait).block_task() => {
-                if let Ok(r) = r { ending = Ending::Exited(r.exit_status.exit_code.map(|c| c as i32)); }
-            }
-            _ = tokio::time::sleep(timeout) => ending = Ending::TimedOut,
-            _ = cancel.cancelled() => ending = Ending::Cancelled,
+    tokio::select! {
+        r = cx.send_request(wait).block_task() => {
+            if let Ok(r) = r { ending = Ending::Exited(r.exit_status.exit_code.map(|c| c as i32)); }
         }
+        _ = tokio::time::sleep(timeout) => ending = Ending::TimedOut,
+        _ = cancel.cancelled() => ending = Ending::Cancelled,
     }
     if matches!(ending, Ending::TimedOut | Ending::Cancelled) {
-        if let Ok(kill) = from_json::<KillTerminalRequest>(req("kill")) {
-            let _ = cx.send_request(kill).block_task().await;
-        }
+        let kill = KillTerminalRequest::new(sid.clone(), terminal_id.clone());
+        let _ = cx.send_request(kill).block_task().await;
     }
-    let output = match from_json::<TerminalOutputRequest>(req("output")) {
-        Ok(r) => cx
-            .send_request(r)
-            .block_task()
-            .await
-            .map(|o| o.output)
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    };
-    if let Ok(release) = from_json::<ReleaseTerminalRequest>(req("release")) {
-        let _ = cx.send_request(release).block_task().await;
-    }
+    let output = cx
+        .send_request(TerminalOutputRequest::new(sid.clone(), terminal_id.clone()))
+        .block_task()
+        .await
+        .map(|o| o.output)
+        .unwrap_or_default();
+    let release = ReleaseTerminalRequest::new(sid, terminal_id);
+    let _ = cx.send_request(release).block_task().await;
     if ending == Ending::Cancelled {
         return RunResult::Cancelled(output);
     }
@@ -712,4 +772,230 @@ results, and what remains to do. Be concise and specific.\n\n{transcript}"
         tools: &[],
     };
     Ok(model.chat(&request, cancel, &mut |_| {}).await?.text)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The typed updates must go over the wire as the JSON the agent sent before they were typed
+    //! (the host stores them and replays old logs): each is checked against that JSON, read by
+    //! the schema, and against the fields clients rely on.
+    use super::*;
+    use serde_json::json;
+    use std::path::PathBuf;
+
+    fn call(arguments: &str) -> ToolUse {
+        ToolUse {
+            id: "call_1".to_string(),
+            name: "write_file".to_string(),
+            arguments: arguments.to_string(),
+        }
+    }
+
+    fn write(old: Option<&str>) -> Prepared {
+        Prepared {
+            title: "Write a.txt".to_string(),
+            kind: Kind::Edit,
+            locations: vec![PathBuf::from("/w/a.txt")],
+            permission: Some(Permission::Edit),
+            action: Action::Write {
+                path: PathBuf::from("/w/a.txt"),
+                old: old.map(str::to_string),
+                new: "new\n".to_string(),
+            },
+        }
+    }
+
+    fn same_as(update: &SessionUpdate, before: Value) {
+        let read: SessionUpdate = serde_json::from_value(before.clone()).unwrap();
+        assert_eq!(update, &read, "{before}");
+    }
+
+    #[test]
+    fn a_write_is_announced_with_its_diff_locations_and_input() {
+        let prepared = write(Some("old\n"));
+        let content = diff_content(&prepared.action);
+        let update = announced(&call(r#"{"path":"a.txt"}"#), &prepared, &content);
+        same_as(
+            &update,
+            json!({"sessionUpdate": "tool_call", "toolCallId": "call_1", "title": "Write a.txt",
+                "kind": "edit", "status": "pending", "locations": [{"path": "/w/a.txt"}],
+                "rawInput": {"path": "a.txt"},
+                "content": [{"type": "diff", "path": "/w/a.txt", "oldText": "old\n",
+                             "newText": "new\n"}]}),
+        );
+        let wire = serde_json::to_value(&update).unwrap();
+        assert_eq!(wire["sessionUpdate"], "tool_call");
+        assert_eq!(wire["toolCallId"], "call_1");
+        assert_eq!(wire["kind"], "edit");
+        assert_eq!(wire["rawInput"]["path"], "a.txt");
+        assert_eq!(wire["locations"][0]["path"], "/w/a.txt");
+        assert_eq!(wire["content"][0]["type"], "diff");
+        assert_eq!(wire["content"][0]["oldText"], "old\n");
+        assert_eq!(wire["content"][0]["newText"], "new\n");
+
+        let created = write(None);
+        same_as(
+            &announced(&call("{}"), &created, &diff_content(&created.action)),
+            json!({"sessionUpdate": "tool_call", "toolCallId": "call_1", "title": "Write a.txt",
+                "kind": "edit", "status": "pending", "locations": [{"path": "/w/a.txt"}],
+                "rawInput": {}, "content": [{"type": "diff", "path": "/w/a.txt", "oldText": null,
+                                             "newText": "new\n"}]}),
+        );
+    }
+
+    #[test]
+    fn an_invalid_call_is_announced_failed_with_its_raw_arguments() {
+        for (arguments, raw) in [
+            ("{not json", json!("{not json")),
+            ("null", Value::Null),
+            (r#"{"x":1}"#, json!({"x": 1})),
+        ] {
+            let update = invalid_call(&call(arguments), "bad path");
+            same_as(
+                &update,
+                json!({"sessionUpdate": "tool_call", "toolCallId": "call_1",
+                    "title": "write_file (invalid call)", "kind": "other", "status": "failed",
+                    "rawInput": raw,
+                    "content": [{"type": "content",
+                                 "content": {"type": "text", "text": "bad path"}}]}),
+            );
+            assert_eq!(serde_json::to_value(&update).unwrap()["status"], "failed");
+        }
+    }
+
+    #[test]
+    fn tool_call_updates_carry_status_and_content() {
+        same_as(
+            &failed("call_1", "Rejected by the user"),
+            json!({"sessionUpdate": "tool_call_update", "toolCallId": "call_1", "status": "failed",
+                "content": [{"type": "content",
+                             "content": {"type": "text", "text": "Rejected by the user"}}]}),
+        );
+        same_as(
+            &call_update(
+                "call_1",
+                ToolCallUpdateFields::new().status(ToolCallStatus::InProgress),
+            ),
+            json!({"sessionUpdate": "tool_call_update", "toolCallId": "call_1",
+                   "status": "in_progress"}),
+        );
+        let prepared = write(Some("old\n"));
+        same_as(
+            &call_update(
+                "call_1",
+                ToolCallUpdateFields::new()
+                    .status(ToolCallStatus::Completed)
+                    .content(diff_content(&prepared.action)),
+            ),
+            json!({"sessionUpdate": "tool_call_update", "toolCallId": "call_1",
+                "status": "completed", "content": [{"type": "diff", "path": "/w/a.txt",
+                                                    "oldText": "old\n", "newText": "new\n"}]}),
+        );
+        same_as(
+            &call_update(
+                "call_1",
+                ToolCallUpdateFields::new()
+                    .content(vec![ToolCallContent::Terminal(Terminal::new("term_1"))]),
+            ),
+            json!({"sessionUpdate": "tool_call_update", "toolCallId": "call_1",
+                "content": [{"type": "terminal", "terminalId": "term_1"}]}),
+        );
+        let long = "x".repeat(DISPLAY_CAP * 2);
+        let wire = serde_json::to_value(failed("call_1", &long)).unwrap();
+        assert_eq!(
+            wire["content"][0]["content"]["text"],
+            tools::cap_middle(&long, DISPLAY_CAP)
+        );
+    }
+
+    #[test]
+    fn plans_chunks_usage_and_title_keep_their_shape() {
+        let entries = vec![
+            tools::PlanItem {
+                content: "a".to_string(),
+                status: "in_progress".to_string(),
+                priority: "high".to_string(),
+            },
+            tools::PlanItem {
+                content: "b".to_string(),
+                status: "completed".to_string(),
+                priority: "urgent".to_string(),
+            },
+        ];
+        same_as(
+            &SessionUpdate::Plan(plan(&entries)),
+            json!({"sessionUpdate": "plan", "entries": [
+                {"content": "a", "status": "in_progress", "priority": "high"},
+                {"content": "b", "status": "completed", "priority": "medium"}]}),
+        );
+        same_as(
+            &SessionUpdate::AgentMessageChunk(text_chunk("hi")),
+            json!({"sessionUpdate": "agent_message_chunk",
+                   "content": {"type": "text", "text": "hi"}}),
+        );
+        same_as(
+            &SessionUpdate::UsageUpdate(UsageUpdate::new(12, 1000)),
+            json!({"sessionUpdate": "usage_update", "used": 12, "size": 1000}),
+        );
+        same_as(
+            &SessionUpdate::SessionInfoUpdate(
+                SessionInfoUpdate::new()
+                    .title("Fix it".to_string())
+                    .updated_at("2024-01-01T00:00:00Z".to_string()),
+            ),
+            json!({"sessionUpdate": "session_info_update", "title": "Fix it",
+                   "updatedAt": "2024-01-01T00:00:00Z"}),
+        );
+    }
+
+    #[test]
+    fn a_permission_request_shows_the_call_and_three_options() {
+        let prepared = write(Some("old\n"));
+        let content = diff_content(&prepared.action);
+        let request = permission_request("s1", &call("{}"), &prepared, Permission::Edit, &content);
+        let before: RequestPermissionRequest = serde_json::from_value(json!({
+        "sessionId": "s1",
+        "toolCall": {"toolCallId": "call_1", "title": "Write a.txt", "kind": "edit",
+                     "status": "pending",
+                     "content": [{"type": "diff", "path": "/w/a.txt", "oldText": "old\n",
+                                  "newText": "new\n"}],
+                     "locations": [{"path": "/w/a.txt"}]},
+        "options": [
+            {"optionId": "allow_once", "name": "Allow", "kind": "allow_once"},
+            {"optionId": "allow_always", "name": "Always allow edits", "kind": "allow_always"},
+            {"optionId": "reject_once", "name": "Reject", "kind": "reject_once"},
+        ]}))
+        .unwrap();
+        assert_eq!(request, before);
+        let commands = permission_request("s1", &call("{}"), &prepared, Permission::Execute, &[]);
+        let wire = serde_json::to_value(&commands).unwrap();
+        assert_eq!(wire["options"][1]["name"], "Always allow commands");
+        assert_eq!(wire["toolCall"]["content"], json!([]));
+        assert_eq!(wire["toolCall"]["status"], "pending");
+    }
+
+    #[test]
+    fn consecutive_message_chunks_are_kept_as_one() {
+        let mut pending = Vec::new();
+        for update in [
+            SessionUpdate::UserMessageChunk(text_chunk("ask")),
+            SessionUpdate::AgentMessageChunk(text_chunk("a")),
+            SessionUpdate::AgentMessageChunk(text_chunk("b")),
+            SessionUpdate::AgentThoughtChunk(text_chunk("t")),
+            SessionUpdate::AgentThoughtChunk(text_chunk("u")),
+            SessionUpdate::AgentMessageChunk(text_chunk("c")),
+        ] {
+            record(&mut pending, update);
+        }
+        assert_eq!(
+            pending,
+            vec![
+                SessionUpdate::UserMessageChunk(text_chunk("ask")),
+                SessionUpdate::AgentMessageChunk(text_chunk("ab")),
+                SessionUpdate::AgentThoughtChunk(text_chunk("t")),
+                SessionUpdate::AgentThoughtChunk(text_chunk("u")),
+                SessionUpdate::AgentMessageChunk(text_chunk("c")),
+            ]
+        );
+    }
 }
