@@ -477,99 +477,13 @@ impl Host {
                     }
                     FromAgent::Permission(boxed) => {
                         let (request, responder) = *boxed;
-                        let mut request = serde_json::to_value(&request).unwrap_or(Value::Null);
-                        // The request's tool call is an update: what it leaves out (the command
-                        // line, the diff) is in the tool call announced before. The user sees
-                        // the whole of it.
-                        request["toolCall"] = whole_tool_call(&tool_calls, &request["toolCall"]);
-                        if let Some(option) = auto_answer(self.record.approve, &request) {
-                            self.emit(Body::parse("permission", &json!({"toolCall": request["toolCall"], "options": request["options"],
-                                "decision": {"optionId": option, "by": format!("policy {}", self.record.approve)}})));
-                            let _ = responder.respond(selected(&option));
-                        } else {
-                            let event = json!({"toolCall": request["toolCall"], "options": request["options"]});
-                            match life.ask((request, responder)) {
-                                Asked::Refused((_, responder)) => {
-                                    let _ = responder.respond(cancelled_answer());
-                                }
-                                Asked::Waiting { .. } => {
-                                    self.emit(Body::parse("permission_request", &event));
-                                    self.index.update(&self.record.id, Change::PendingPermission(true))?;
-                                    if self.record.status != Status::NeedsInput {
-                                        self.set_status(Status::NeedsInput, None);
-                                    }
-                                }
-                            }
-                        }
+                        self.on_permission(life, &tool_calls, request, responder)?;
                     }
                 },
                 Some(control) = ctl.recv() => {
-                    let Control { request, reply } = control;
-                    let answer = match request {
-                        Request::Prompt { text, request } => {
-                            match life.prompt(text, request) {
-                                // Sent again after a host died: already taken.
-                                Accepted::AlreadyTaken => {}
-                                Accepted::Queued(queued) => {
-                                    self.emit(Body::PromptQueued(Prompt { text: queued.text, resumed: false, request: queued.request }));
-                                }
-                                // The turn starts (and the prompt is stored) before the answer,
-                                // so whoever sent it never reads the previous turn's status and
-                                // a host dying now cannot lose it.
-                                Accepted::Start(next) => {
-                                    let turn = self.begin_turn(&cx, &session_id, next);
-                                    life.started(turn);
-                                }
-                            }
-                            Ok(Reply::ok(None))
-                        }
-                        Request::Cancel => {
-                            if let Some(cancelled) = life.cancel() {
-                                let _ = cx.send_notification(CancelNotification::new(session_id.clone()));
-                                for (_, responder) in cancelled.unanswered {
-                                    let _ = responder.respond(cancelled_answer());
-                                }
-                                // Cancel means "stop working": queued follow-ups go too, and
-                                // the user is told how many, here and in the history.
-                                let dropped = cancelled.dropped;
-                                self.emit(Body::CancelRequested { dropped: dropped as u64 });
-                                Ok(Reply::ok((dropped > 0).then(|| format!(
-                                    "dropped {}; send {} again when you want {}",
-                                    plural(dropped, "queued follow-up"),
-                                    if dropped == 1 { "it" } else { "them" },
-                                    if dropped == 1 { "it" } else { "them" },
-                                ))))
-                            } else {
-                                Err(format!("nothing to cancel: the session is {}", self.record.status))
-                            }
-                        }
-                        Request::Answer { choice } => match life.take_pending() {
-                            None => Err("no permission request is waiting for an answer".to_string()),
-                            Some((request, responder)) => match choose(&request, choice) {
-                                Some(option) => {
-                                    let _ = responder.respond(selected(&option));
-                                    self.emit(Body::PermissionAnswer(PermissionAnswer { option_id: option.clone(), choice }));
-                                    if !life.waiting_for_user() {
-                                        self.index.update(&self.record.id, Change::PendingPermission(false))?;
-                                        self.set_status(Status::Running, None);
-                                    }
-                                    Ok(Reply::ok(None))
-                                }
-                                None => {
-                                    let msg = format!("the agent offered no option for {choice:?}");
-                                    life.put_back((request, responder));
-                                    Err(msg)
-                                }
-                            },
-                        },
-                        Request::Stop => {
-                            self.interrupt(&cx, &session_id, life, "stopped by `aside stop`").await;
-                            let _ = reply.send(Reply::ok(None));
-                            return Ok(Ending::Stopped);
-                        }
-                        Request::Subscribe { .. } => Err("subscribe is served by the connection".into()),
-                    };
-                    let _ = reply.send(answer.unwrap_or_else(Reply::refused));
+                    if let Some(ending) = self.on_control(&cx, &session_id, life, control).await? {
+                        return Ok(ending);
+                    }
                 },
                 result = async { match life.turn.as_mut() { Some(rx) => rx.await, None => std::future::pending().await } } => {
                     let (unanswered, more) = life.turn_ended();
@@ -613,6 +527,139 @@ impl Host {
                 },
             }
         }
+    }
+
+    /// A permission request from the agent: settled by the policy, or put to the user.
+    fn on_permission(
+        &mut self,
+        life: &mut Life,
+        tool_calls: &HashMap<String, Value>,
+        request: RequestPermissionRequest,
+        responder: Responder<RequestPermissionResponse>,
+    ) -> anyhow::Result<()> {
+        let mut request = serde_json::to_value(&request).unwrap_or(Value::Null);
+        // The request's tool call is an update: what it leaves out (the command
+        // line, the diff) is in the tool call announced before. The user sees
+        // the whole of it.
+        request["toolCall"] = whole_tool_call(tool_calls, &request["toolCall"]);
+        if let Some(option) = auto_answer(self.record.approve, &request) {
+            self.emit(Body::parse(
+                "permission",
+                &json!({"toolCall": request["toolCall"], "options": request["options"],
+                "decision": {"optionId": option, "by": format!("policy {}", self.record.approve)}}),
+            ));
+            let _ = responder.respond(selected(&option));
+        } else {
+            let event = json!({"toolCall": request["toolCall"], "options": request["options"]});
+            match life.ask((request, responder)) {
+                Asked::Refused((_, responder)) => {
+                    let _ = responder.respond(cancelled_answer());
+                }
+                Asked::Waiting { .. } => {
+                    self.emit(Body::parse("permission_request", &event));
+                    self.index
+                        .update(&self.record.id, Change::PendingPermission(true))?;
+                    if self.record.status != Status::NeedsInput {
+                        self.set_status(Status::NeedsInput, None);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out a client's request on the session's lifecycle; Some(ending) when the host
+    /// is to stop.
+    async fn on_control(
+        &mut self,
+        cx: &ConnectionTo<Agent>,
+        session_id: &str,
+        life: &mut Life,
+        control: Control,
+    ) -> anyhow::Result<Option<Ending>> {
+        let Control { request, reply } = control;
+        let answer = match request {
+            Request::Prompt { text, request } => {
+                match life.prompt(text, request) {
+                    // Sent again after a host died: already taken.
+                    Accepted::AlreadyTaken => {}
+                    Accepted::Queued(queued) => {
+                        self.emit(Body::PromptQueued(Prompt {
+                            text: queued.text,
+                            resumed: false,
+                            request: queued.request,
+                        }));
+                    }
+                    // The turn starts (and the prompt is stored) before the answer,
+                    // so whoever sent it never reads the previous turn's status and
+                    // a host dying now cannot lose it.
+                    Accepted::Start(next) => {
+                        let turn = self.begin_turn(cx, session_id, next);
+                        life.started(turn);
+                    }
+                }
+                Ok(Reply::ok(None))
+            }
+            Request::Cancel => {
+                if let Some(cancelled) = life.cancel() {
+                    let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
+                    for (_, responder) in cancelled.unanswered {
+                        let _ = responder.respond(cancelled_answer());
+                    }
+                    // Cancel means "stop working": queued follow-ups go too, and
+                    // the user is told how many, here and in the history.
+                    let dropped = cancelled.dropped;
+                    self.emit(Body::CancelRequested {
+                        dropped: dropped as u64,
+                    });
+                    Ok(Reply::ok((dropped > 0).then(|| {
+                        format!(
+                            "dropped {}; send {} again when you want {}",
+                            plural(dropped, "queued follow-up"),
+                            if dropped == 1 { "it" } else { "them" },
+                            if dropped == 1 { "it" } else { "them" },
+                        )
+                    })))
+                } else {
+                    Err(format!(
+                        "nothing to cancel: the session is {}",
+                        self.record.status
+                    ))
+                }
+            }
+            Request::Answer { choice } => match life.take_pending() {
+                None => Err("no permission request is waiting for an answer".to_string()),
+                Some((request, responder)) => match choose(&request, choice) {
+                    Some(option) => {
+                        let _ = responder.respond(selected(&option));
+                        self.emit(Body::PermissionAnswer(PermissionAnswer {
+                            option_id: option.clone(),
+                            choice,
+                        }));
+                        if !life.waiting_for_user() {
+                            self.index
+                                .update(&self.record.id, Change::PendingPermission(false))?;
+                            self.set_status(Status::Running, None);
+                        }
+                        Ok(Reply::ok(None))
+                    }
+                    None => {
+                        let msg = format!("the agent offered no option for {choice:?}");
+                        life.put_back((request, responder));
+                        Err(msg)
+                    }
+                },
+            },
+            Request::Stop => {
+                self.interrupt(cx, session_id, life, "stopped by `aside stop`")
+                    .await;
+                let _ = reply.send(Reply::ok(None));
+                return Ok(Some(Ending::Stopped));
+            }
+            Request::Subscribe { .. } => Err("subscribe is served by the connection".into()),
+        };
+        let _ = reply.send(answer.unwrap_or_else(Reply::refused));
+        Ok(None)
     }
 
     /// Stores the prompt, marks the session running and sends the prompt to the agent; the
