@@ -1140,7 +1140,7 @@ fn a_killed_host_takes_its_agent_and_the_agents_children_with_it() {
     // SIGTERM (and SIGHUP, as when a terminal closes) of the host: the turn is cancelled, the
     // whole group stopped (SIGKILL after the grace, since this agent ignores SIGTERM), the
     // session interrupted and resumable.
-    for signal in ["TERM", "HUP"] {
+    for signal in ["TERM", "HUP", "INT"] {
         let host = only_host_pid(&id);
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &host.to_string()])
@@ -1848,4 +1848,51 @@ fn apply_and_merge_say_nothing_to_do_alike_and_a_merge_conflict_names_the_next_s
         "nothing was merged"
     );
     assert_eq!(git(&env.repo, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn an_idle_host_leaves_after_the_configured_time() {
+    let mut env = Env::new();
+    // The config file decides when the environment does not.
+    env.extra
+        .push(("ASIDE_HOST_IDLE_SECS".into(), String::new()));
+    env.config("[sessions]\nidle_secs = 1\n");
+    env.model.push_for("idle-config", [Reply::text("done")]);
+    let id = env.new_session("idle-config: quick", &[]);
+    env.wait_status(&id, "completed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host_pid(&id).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the idle host stayed past idle_secs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(env.session(&id)["status"], "completed");
+}
+
+#[test]
+fn resume_uses_the_agent_command_as_the_config_names_it_now() {
+    let env = Env::new();
+    // An agent whose command is wrong: it exits at once.
+    env.config("[agents.mine]\ncommand = [\"false\"]\n");
+    env.model
+        .push_for("mine-task", [Reply::text("Done by the fixed agent.")]);
+    let id = env.new_session("mine-task: do it", &["--agent", "mine"]);
+    let failed = env.wait_status(&id, "failed");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the agent `false` exited during startup"),
+        "{failed}"
+    );
+    // The user fixes the config and resumes the same session.
+    env.config(&format!(
+        "[agents.mine]\ncommand = [\"{}\", \"agent\"]\n",
+        env!("CARGO_BIN_EXE_aside")
+    ));
+    env.ok(&["resume", &id]);
+    env.wait_status(&id, "completed");
+    assert!(env.ok(&["show", &id]).contains("Done by the fixed agent."));
 }

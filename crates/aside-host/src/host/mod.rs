@@ -135,6 +135,16 @@ struct Host {
     last_touch: std::time::Instant,
 }
 
+/// The agent's last stderr lines for a failure reason, or that there were none.
+fn stderr_says(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        "It wrote nothing to stderr; check its command under [agents.NAME] or its own settings."
+            .to_string()
+    } else {
+        format!("Its stderr:\n{tail}")
+    }
+}
+
 /// How often a host with nothing happening checks that its session still exists.
 const GONE_CHECK: Duration = Duration::from_secs(5);
 
@@ -338,13 +348,23 @@ impl Host {
                 Ok(r)
             })
             .await;
+        // Before killing the group: an agent that exited on its own says so with its status.
+        let exited = tokio::time::timeout(Duration::from_millis(500), child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok);
         kill_group(pgid, libc::SIGKILL);
         let _ = std::fs::remove_file(agent::pgid_file(&self.layout, &self.record.id));
-        match result {
-            Ok(r) => r,
-            Err(e) => Err(anyhow!(
-                "the agent connection failed: {e}. Agent stderr:\n{}",
-                tail()
+        let program = self.record.agent_command.join(" ");
+        match (result, exited) {
+            (Ok(r), _) => r,
+            (Err(_), Some(status)) => Err(anyhow!(
+                "the agent `{program}` exited during startup ({status}). {}",
+                stderr_says(&tail())
+            )),
+            (Err(e), None) => Err(anyhow!(
+                "the connection to the agent `{program}` failed: {e}. {}",
+                stderr_says(&tail())
             )),
         }
     }
@@ -375,12 +395,18 @@ impl Host {
                     "the agent `{program}` did not answer ACP `initialize` within {} s: is it an ACP agent, with its ACP flag (for example `copilot --acp --stdio`)?",
                     startup.as_secs()
                 )),
-                Ok(Err(e)) => return Err(anyhow!("the agent `{program}` refused `initialize`: {e}. Its stderr:\n{}", tail())),
+                Ok(Err(e)) => {
+                    // An agent that exited is reported as such, not as a closed transport.
+                    if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_millis(500), child.wait()).await {
+                        return Err(anyhow!("the agent `{program}` exited during startup ({status}). {}", stderr_says(&tail())));
+                    }
+                    return Err(anyhow!("the agent `{program}` refused `initialize`: {e}. {}", stderr_says(&tail())));
+                }
                 Ok(Ok(r)) => r,
             },
             status = child.wait() => {
-                return Err(anyhow!("the agent `{program}` exited during startup ({}). Its stderr:\n{}",
-                    status.map(|s| s.to_string()).unwrap_or_default(), tail()));
+                return Err(anyhow!("the agent `{program}` exited during startup ({}). {}",
+                    status.map(|s| s.to_string()).unwrap_or_default(), stderr_says(&tail())));
             }
         };
         let caps = serde_json::to_value(&init.agent_capabilities).unwrap_or(Value::Null);
