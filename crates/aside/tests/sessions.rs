@@ -121,6 +121,10 @@ impl Env {
         self.ok(&args)
     }
 
+    fn new_session_from_file(&self, file: &Path) -> String {
+        self.ok(&["new", "--task-file", file.to_str().unwrap()])
+    }
+
     fn session(&self, id: &str) -> Value {
         let list: Value = serde_json::from_str(&self.ok(&["ls", "--all", "--json"])).unwrap();
         list.as_array()
@@ -1895,4 +1899,46 @@ fn resume_uses_the_agent_command_as_the_config_names_it_now() {
     env.ok(&["resume", &id]);
     env.wait_status(&id, "completed");
     assert!(env.ok(&["show", &id]).contains("Done by the fixed agent."));
+}
+
+#[test]
+fn a_long_task_comes_from_standard_input_or_a_file() {
+    let env = Env::new();
+    env.model.push_for("stdin-task", [Reply::text("read it")]);
+    env.model
+        .push_for("file-task", [Reply::text("read it too")]);
+    let task = "stdin-task: a long task\nwith a second line\nand a third\n";
+    let mut child = env
+        .cmd(&["new", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(task.as_bytes())
+            .unwrap();
+    }
+    let (ok, id, err) = both(&child.wait_with_output().unwrap());
+    assert!(ok, "{err}");
+    let s = env.wait_status(&id, "completed");
+    assert_eq!(s["task"], task);
+    assert_eq!(s["title"], "stdin-task: a long task");
+    let file = env.root.join("task.md");
+    std::fs::write(&file, "file-task: from a file\n\ndetails\n").unwrap();
+    let id = env.new_session_from_file(&file);
+    assert_eq!(
+        env.wait_status(&id, "completed")["task"],
+        "file-task: from a file\n\ndetails\n"
+    );
+    let err = env.fails(&["new", "--task-file", "/no/such/task.md"]);
+    assert!(
+        err.starts_with("aside: cannot read the task file /no/such/task.md:"),
+        "{err}"
+    );
 }

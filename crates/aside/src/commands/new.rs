@@ -12,8 +12,12 @@ use std::path::PathBuf;
 /// terminal never stops it.
 #[derive(clap::Args)]
 pub struct Args {
-    /// What the agent should do.
-    task: String,
+    /// What the agent should do; `-` reads it from standard input.
+    #[arg(required_unless_present = "task_file")]
+    task: Option<String>,
+    /// Read the task from a file (for long tasks).
+    #[arg(long, value_name = "FILE", conflicts_with = "task")]
+    task_file: Option<PathBuf>,
     /// Which agent: builtin (default), copilot, codex, claude, gemini, qwen, opencode, or one
     /// declared under [agents.NAME] in the config file.
     #[arg(long, default_value = aside_core::agents::BUILTIN)]
@@ -39,7 +43,26 @@ pub struct Args {
     repo: Option<PathBuf>,
 }
 
+/// The task as given: an argument, `-` for standard input, or a file.
+fn task_text(task: Option<String>, file: Option<&PathBuf>) -> anyhow::Result<String> {
+    if let Some(file) = file {
+        return std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the task file {}", file.display()));
+    }
+    match task.as_deref() {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("while reading the task from standard input")?;
+            Ok(text)
+        }
+        Some(task) => Ok(task.to_string()),
+        None => anyhow::bail!("say what the agent should do: aside new \"<task>\", aside new - (from standard input) or --task-file FILE"),
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let task = task_text(args.task, args.task_file.as_ref())?;
     let config = Config::load_user()?;
     let dir = match args.repo {
         Some(dir) => dir,
@@ -51,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.create(
         NewSession {
-            task: args.task,
+            task,
             agent: args.agent,
             mode: if args.workspace {
                 Mode::Workspace
