@@ -11,4 +11,4 @@ pub mod process;
 pub mod session;
 
 pub use config::{AgentConfig, Config, ConfigError, ModelConfig, ProviderKind, SessionsConfig};
-pub use session::{now, Approve, Event, Mode, SessionId, SessionRecord, Status};
+pub use session::{now, Approve, Event, Mode, SessionId, SessionKind, SessionRecord, Status};

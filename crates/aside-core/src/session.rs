@@ -123,6 +123,18 @@ impl Status {
 }
 
 string_enum! {
+    /// What a session is for.
+    #[derive(Default)]
+    SessionKind {
+        /// A task worked on in the background (`aside new`).
+        #[default]
+        Task = "task",
+        /// A plan made in plan mode (read-only) before a task (`aside plan`).
+        Plan = "plan",
+    }
+}
+
+string_enum! {
     /// How a session is isolated from the user's workspace.
     Mode {
         /// In its own git worktree on branch `aside/<name>`.
@@ -193,6 +205,9 @@ pub struct SessionRecord {
     pub acp_session_id: Option<String>,
     /// `applied` or `merged` once its work came back.
     pub integrated: Option<String>,
+    /// What the session is for.
+    #[serde(default)]
+    pub kind: SessionKind,
 }
 
 /// One stored event of a session's log.

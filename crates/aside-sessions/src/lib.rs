@@ -5,8 +5,9 @@
 //! (Copilot CLI, Codex, Claude Code files) plug in.
 //!
 //! Owns: the rules of each operation and its user-facing messages. Must not: render anything.
+pub mod import;
 
-use aside_core::{Approve, Config, Mode, SessionId, SessionRecord, Status};
+use aside_core::{Approve, Config, Mode, SessionId, SessionKind, SessionRecord, Status};
 use aside_git::{FileChange, GitError};
 use aside_host::liveness;
 use aside_protocol::client::{self, ClientError};
@@ -88,6 +89,10 @@ pub struct NewSession {
     pub approve: Option<Approve>,
     /// A directory in the repository.
     pub dir: PathBuf,
+    /// What the session is for (a task, or a plan before one).
+    pub kind: SessionKind,
+    /// Its title; default: the first line of the task.
+    pub title: Option<String>,
 }
 
 /// The sessions of one `$ASIDE_HOME`.
@@ -274,7 +279,9 @@ impl Sessions {
             id = SessionId::random();
         }
         let title: String = new
-            .task
+            .title
+            .as_deref()
+            .unwrap_or(&new.task)
             .lines()
             .next()
             .unwrap_or_default()
@@ -357,6 +364,7 @@ impl Sessions {
             lines_removed: 0,
             acp_session_id: None,
             integrated: None,
+            kind: new.kind,
         };
         self.index.insert(&record)?;
         // Waits until the host holds its lock, so no reader sees the session without one.

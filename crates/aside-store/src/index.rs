@@ -1,7 +1,7 @@
 //! The index of sessions: one SQLite database shared by every process, with migrations.
 
 use crate::{open_db, retry_busy, Layout, Result, StoreError};
-use aside_core::{Approve, Mode, SessionId, SessionRecord, Status};
+use aside_core::{Approve, Mode, SessionId, SessionKind, SessionRecord, Status};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ pub struct Index {
 const COLUMNS: &str =
     "id, title, task, agent, agent_command, mode, approve, status, reason, repo, \
     worktree, branch, base, created_at, updated_at, archived, pending_permission, changed_files, \
-    acp_session_id, integrated, lines_added, lines_removed";
+    acp_session_id, integrated, lines_added, lines_removed, kind";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     let text = |i: usize| row.get::<_, String>(i);
@@ -42,6 +42,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
         integrated: row.get(19)?,
         lines_added: row.get::<_, i64>(20)?.max(0) as u64,
         lines_removed: row.get::<_, i64>(21)?.max(0) as u64,
+        kind: SessionKind::parse(&text(22)?).unwrap_or_default(),
     })
 }
 
@@ -96,6 +97,7 @@ impl Index {
              CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, created_at);",
             "ALTER TABLE sessions ADD COLUMN lines_added INTEGER NOT NULL DEFAULT 0;
              ALTER TABLE sessions ADD COLUMN lines_removed INTEGER NOT NULL DEFAULT 0;",
+            "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'task';",
         ];
         let current: i64 = self
             .conn
@@ -131,7 +133,7 @@ impl Index {
     pub fn insert(&self, r: &SessionRecord) -> Result<()> {
         self.conn
             .execute(
-                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"),
+                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"),
                 params![
                     r.id.as_str(), r.title, r.task, r.agent,
                     serde_json::to_string(&r.agent_command).unwrap_or_default(),
@@ -139,7 +141,7 @@ impl Index {
                     r.repo.display().to_string(), r.worktree.display().to_string(),
                     r.branch, r.base, r.created_at, r.updated_at, r.archived,
                     r.pending_permission, r.changed_files as i64, r.acp_session_id, r.integrated,
-                    r.lines_added as i64, r.lines_removed as i64
+                    r.lines_added as i64, r.lines_removed as i64, r.kind.as_str()
                 ],
             )
             .map_err(self.err())?;
@@ -398,6 +400,7 @@ mod tests {
             lines_removed: 0,
             acp_session_id: None,
             integrated: None,
+            kind: Default::default(),
         }
     }
 

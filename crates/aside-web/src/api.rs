@@ -299,6 +299,8 @@ pub async fn create(
         name: None,
         approve,
         dir: body.repo.into(),
+        kind: aside_core::SessionKind::Task,
+        title: None,
     };
     let record = with_sessions(&state, move |s| {
         let r = s.create(new, &config)?;

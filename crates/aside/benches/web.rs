@@ -42,6 +42,7 @@ fn record(id: &str, i: usize, repo: &std::path::Path) -> SessionRecord {
         lines_removed: (i % 50) as u64,
         acp_session_id: None,
         integrated: None,
+        kind: Default::default(),
     }
 }
 

@@ -20,6 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     New(commands::new::Args),
+    Plan(commands::plan::Args),
     Ls(commands::ls::Args),
     Show(commands::show::Args),
     Logs(commands::logs::Args),
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::New(args) => commands::new::run(args),
+        Command::Plan(args) => commands::plan::run(args),
         Command::Ls(args) => commands::ls::run(args),
         Command::Show(args) => commands::show::run(args),
         Command::Logs(args) => commands::logs::run(args),

@@ -1942,3 +1942,74 @@ fn a_long_task_comes_from_standard_input_or_a_file() {
         "{err}"
     );
 }
+
+#[test]
+fn plan_yes_hands_the_accepted_plan_to_a_background_session() {
+    let env = Env::new();
+    env.model.push_for(
+        "plan-task",
+        [
+            Reply::text("1. Add a --verbose flag\n2. Document it in the README"),
+            Reply::text("Implemented the plan."),
+        ],
+    );
+    let out = env.run(&["plan", "--yes", "plan-task: add a verbose flag"]);
+    let (ok, id, err) = both(&out);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("1. Add a --verbose flag"),
+        "the plan is shown: {err}"
+    );
+    let done = env.wait_status(&id, "completed");
+    assert_eq!(done["title"], "plan-task: add a verbose flag");
+    let received = env.model.received();
+    let tools = |body: &Value| -> Vec<String> {
+        body["tools"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .map(|t| {
+                        t["function"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // The planning turn ran in plan mode: no tool that changes anything was offered.
+    let planning = &received[0].body;
+    assert!(planning
+        .to_string()
+        .contains("plan-task: add a verbose flag"));
+    let offered = tools(planning);
+    assert!(
+        !offered.is_empty()
+            && !offered
+                .iter()
+                .any(|t| t == "write_file" || t == "run_command"),
+        "{offered:?}"
+    );
+    // The background session's first prompt carries the task and the accepted plan, in code mode.
+    let working = &received[1].body;
+    let text = working.to_string();
+    assert!(
+        text.contains("plan-task: add a verbose flag")
+            && text.contains("carry it out")
+            && text.contains("1. Add a --verbose flag"),
+        "{text}"
+    );
+    assert!(tools(working).iter().any(|t| t == "write_file"));
+    // The planning session is kept, archived, and released.
+    let all: Value = serde_json::from_str(&env.ok(&["ls", "--all", "--json"])).unwrap();
+    let plan = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Plan: plan-task: add a verbose flag")
+        .expect("the planning session");
+    assert_eq!(plan["archived"], true);
+    assert_eq!(plan["status"], "completed");
+    assert_eq!(plan["host"], false);
+}

@@ -29,12 +29,13 @@ use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     CancelNotification, Implementation, InitializeRequest, LoadSessionRequest, NewSessionRequest,
     PromptRequest, PromptResponse, RequestPermissionRequest, RequestPermissionResponse,
-    ResumeSessionRequest, SessionNotification, SessionUpdate, StopReason,
+    ResumeSessionRequest, SessionModeState, SessionNotification, SessionUpdate,
+    SetSessionModeRequest, StopReason,
 };
 use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{Agent, ByteStreams, Client};
 use anyhow::{anyhow, Context as _};
-use aside_core::{Config, Event, Mode, SessionId, SessionRecord, Status};
+use aside_core::{Config, Event, Mode, SessionId, SessionKind, SessionRecord, Status};
 use aside_store::{Change, EventLog, Index, Layout};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -144,6 +145,9 @@ fn stderr_says(tail: &str) -> String {
         format!("Its stderr:\n{tail}")
     }
 }
+
+/// The first prompt of a plan session whose agent has no plan mode.
+const PLAN_ONLY: &str = "(aside: plan only. Explore what you need, then answer with a numbered, step-by-step plan for the task below. Do not change any file and do not run commands that change anything.)";
 
 /// How often a host with nothing happening checks that its session still exists.
 const GONE_CHECK: Duration = Duration::from_secs(5);
@@ -446,6 +450,8 @@ impl Host {
                 }
             }
         }
+        let mut modes = None;
+        let fresh = session_id.is_none();
         let session_id = match session_id {
             Some(id) => id,
             None => {
@@ -460,6 +466,7 @@ impl Host {
                         )
                     })?;
                 let id = r.session_id.0.to_string();
+                modes = r.modes;
                 self.index
                     .update(&self.record.id, Change::AcpSession(&id))?;
                 self.record.acp_session_id = Some(id.clone());
@@ -467,6 +474,9 @@ impl Host {
             }
         };
 
+        if self.record.kind == SessionKind::Plan && fresh {
+            self.enter_plan_mode(&cx, &session_id, modes, life).await;
+        }
         if life.queue_is_empty() {
             let resting = self.resting;
             self.set_status(resting, None);
@@ -592,6 +602,38 @@ impl Host {
             }
         }
         Ok(())
+    }
+
+    /// A plan session works in the agent's own plan mode (read-only) when it has one (a mode
+    /// named "plan"); otherwise its first prompt asks for a plan only.
+    async fn enter_plan_mode(
+        &mut self,
+        cx: &ConnectionTo<Agent>,
+        session_id: &str,
+        modes: Option<SessionModeState>,
+        life: &mut Life,
+    ) {
+        let plan = modes.as_ref().and_then(|state| {
+            state.available_modes.iter().find(|m| {
+                m.id.0.eq_ignore_ascii_case("plan") || m.name.to_ascii_lowercase().contains("plan")
+            })
+        });
+        let set = match plan {
+            Some(mode) => cx
+                .send_request(SetSessionModeRequest::new(
+                    session_id.to_string(),
+                    mode.id.clone(),
+                ))
+                .block_task()
+                .await
+                .is_ok(),
+            None => false,
+        };
+        if !set {
+            if let Some(first) = life.first_queued() {
+                first.text = format!("{PLAN_ONLY}\n\n{}", first.text);
+            }
+        }
     }
 
     /// Carries out a client's request on the session's lifecycle; Some(ending) when the host

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod ls;
 pub mod merge;
 pub mod new;
+pub mod plan;
 mod render;
 pub mod resume;
 pub mod rm;

@@ -1,7 +1,7 @@
 //! `aside new`: start an agent on a task in the background.
 
 use anyhow::Context as _;
-use aside_core::{Approve, Config, Mode};
+use aside_core::{Approve, Config, Mode, SessionKind};
 use aside_sessions::NewSession;
 use std::path::PathBuf;
 
@@ -44,7 +44,7 @@ pub struct Args {
 }
 
 /// The task as given: an argument, `-` for standard input, or a file.
-fn task_text(task: Option<String>, file: Option<&PathBuf>) -> anyhow::Result<String> {
+pub(crate) fn task_text(task: Option<String>, file: Option<&PathBuf>) -> anyhow::Result<String> {
     if let Some(file) = file {
         return std::fs::read_to_string(file)
             .with_context(|| format!("cannot read the task file {}", file.display()));
@@ -85,6 +85,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             name: args.name,
             approve: args.approve.as_deref().and_then(Approve::parse),
             dir,
+            kind: SessionKind::Task,
+            title: None,
         },
         &config,
     )?;
@@ -106,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The built-in agent needs a model endpoint: checked before the session starts, so a missing
 /// setting is an error here rather than a failed session later.
-fn check_model(config: &Config) -> anyhow::Result<()> {
+pub(crate) fn check_model(config: &Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

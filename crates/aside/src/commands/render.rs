@@ -316,12 +316,27 @@ pub fn conversation(events: &[Event]) -> String {
 #[derive(Default)]
 pub struct LogPrinter {
     in_text: bool,
+    /// To stderr: the events are progress, not the command's result (`aside plan`).
+    to_stderr: bool,
 }
 
 impl LogPrinter {
-    /// Prints one event to stdout.
+    /// A printer to stderr.
+    pub fn progress() -> LogPrinter {
+        LogPrinter {
+            in_text: false,
+            to_stderr: true,
+        }
+    }
+
+    /// Prints one event to stdout (stderr for a progress printer).
     pub fn print(&mut self, e: &Event) {
-        let mut stdout = std::io::stdout().lock();
+        let mut out: Box<dyn std::io::Write> = if self.to_stderr {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        };
+        let stdout = &mut out;
         let body = Body::of(e);
         if let Body::Update(update) = &body {
             if let SessionUpdate::AgentMessageChunk(chunk)
@@ -421,7 +436,11 @@ impl LogPrinter {
     /// Ends a pending line of text.
     pub fn finish(&mut self) {
         if self.in_text {
-            println!();
+            if self.to_stderr {
+                eprintln!();
+            } else {
+                println!();
+            }
             self.in_text = false;
         }
     }

@@ -1,0 +1,237 @@
+//! `aside plan`: a plan first, then the task in the background.
+
+use super::render::LogPrinter;
+use anyhow::Context as _;
+use aside_core::{Config, Mode, SessionKind, Status};
+use aside_protocol::client::{follow, Flow, Step};
+use aside_protocol::events::acp::{ContentBlock, SessionUpdate};
+use aside_protocol::events::Body;
+use aside_sessions::NewSession;
+use aside_store::EventLog;
+use std::io::{BufRead as _, Write as _};
+use std::path::PathBuf;
+
+/// Plan first: the agent explores in plan mode (read-only, in its own worktree) while you
+/// watch and answers with a plan; then start the task in the background with that plan, edit
+/// the plan in $EDITOR first, or stop.
+#[derive(clap::Args)]
+pub struct Args {
+    /// What the agent should do; `-` reads it from standard input.
+    #[arg(required_unless_present = "task_file")]
+    task: Option<String>,
+    /// Read the task from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "task")]
+    task_file: Option<PathBuf>,
+    /// Which agent (as for `aside new`).
+    #[arg(long, default_value = aside_core::agents::BUILTIN)]
+    agent: String,
+    /// Start the task with the plan without asking.
+    #[arg(long, short)]
+    yes: bool,
+    /// The repository (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
+}
+
+/// The plan the agent answered with: its last message, else its plan entries.
+fn plan_of(events: &[aside_core::Event]) -> String {
+    let mut message = String::new();
+    let mut entries: Vec<String> = Vec::new();
+    for event in events {
+        match Body::of(event) {
+            Body::Prompt(_) => message.clear(),
+            Body::Update(update) => match *update {
+                SessionUpdate::AgentMessageChunk(chunk) => {
+                    if let ContentBlock::Text(text) = chunk.content {
+                        message.push_str(&text.text);
+                    }
+                }
+                SessionUpdate::Plan(plan) => {
+                    entries = plan
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .map(|(n, e)| format!("{}. {}", n + 1, e.content))
+                        .collect();
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    if message.trim().is_empty() {
+        entries.join("\n")
+    } else {
+        message.trim().to_string()
+    }
+}
+
+/// The plan after the user's edit in $VISUAL / $EDITOR (vi when neither is set).
+fn edit(plan: &str) -> anyhow::Result<String> {
+    let file = std::env::temp_dir().join(format!("aside-plan-{}.md", std::process::id()));
+    std::fs::write(&file, plan)?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".to_string());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&file)
+        .status()
+        .with_context(|| format!("cannot start the editor `{editor}`"))?;
+    let edited = std::fs::read_to_string(&file)?;
+    let _ = std::fs::remove_file(&file);
+    anyhow::ensure!(
+        status.success(),
+        "the editor `{editor}` failed ({status}); nothing was started"
+    );
+    Ok(edited)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let task = super::new::task_text(args.task, args.task_file.as_ref())?;
+    let config = Config::load_user()?;
+    let dir = match args.repo {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("while reading the current directory")?,
+    };
+    if args.agent == aside_core::agents::BUILTIN && !config.agents.contains_key(&args.agent) {
+        super::new::check_model(&config)?;
+    }
+    let ctx = super::common::open()?;
+    let title = task.lines().next().unwrap_or_default().trim().to_string();
+    let planning = ctx.create(
+        NewSession {
+            task: task.clone(),
+            agent: args.agent.clone(),
+            mode: Mode::Isolated,
+            base: None,
+            name: None,
+            approve: None,
+            dir: dir.clone(),
+            kind: SessionKind::Plan,
+            title: Some(format!("Plan: {title}")),
+        },
+        &config,
+    )?;
+    eprintln!(
+        "planning in {} (plan mode: the agent explores and changes nothing)…",
+        planning.id
+    );
+    let mut printer = LogPrinter::progress();
+    let mut ended = None;
+    follow(&ctx.layout, &planning.id, 0, |step| match step {
+        Step::Event(event) => {
+            printer.print(&event);
+            if let Body::Status(change) = Body::of(&event) {
+                if matches!(
+                    change.status,
+                    Status::Completed | Status::Failed | Status::Cancelled | Status::Interrupted
+                ) {
+                    ended = Some((change.status, change.reason));
+                    return Flow::Stop;
+                }
+            }
+            Flow::Continue
+        }
+        Step::NoHost => Flow::Stop,
+    })?;
+    printer.finish();
+    // The planning session has done its work: release it, keep it (archived) for the record.
+    let _ = ctx.stop(&planning);
+    let _ = ctx.archive(&planning, true);
+    match ended {
+        Some((Status::Completed, _)) => {}
+        Some((status, reason)) => anyhow::bail!(
+            "planning {status}{}; see aside show {}",
+            reason.map(|r| format!(": {r}")).unwrap_or_default(),
+            planning.id
+        ),
+        None => anyhow::bail!(
+            "planning stopped before the plan was ready; see aside show {}",
+            planning.id
+        ),
+    }
+    let mut plan = plan_of(&EventLog::open(&ctx.layout, &planning.id)?.since(0)?);
+    anyhow::ensure!(
+        !plan.trim().is_empty(),
+        "the agent answered without a plan; see aside show {}",
+        planning.id
+    );
+    if !args.yes {
+        loop {
+            eprint!("\nStart this plan in the background? [Y]es, [e]dit it first, [n]o: ");
+            let _ = std::io::stderr().flush();
+            let mut answer = String::new();
+            if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+                answer = "n".into();
+            }
+            match answer.trim().to_ascii_lowercase().as_str() {
+                "" | "y" | "yes" => break,
+                "e" | "edit" => plan = edit(&plan)?,
+                "n" | "no" | "q" => {
+                    eprintln!("not started; the plan stays in aside show {}", planning.id);
+                    return Ok(());
+                }
+                _ => eprintln!("answer y, e or n"),
+            }
+        }
+    }
+    let record = ctx.create(
+        NewSession {
+            task: format!(
+                "{task}\n\n(aside: the user accepted this plan for the task; carry it out.)\n\n{plan}\n"
+            ),
+            agent: args.agent,
+            mode: Mode::Isolated,
+            base: None,
+            name: None,
+            approve: None,
+            dir,
+            kind: SessionKind::Task,
+            title: Some(title),
+        },
+        &config,
+    )?;
+    println!("{}", record.id);
+    eprintln!(
+        "started {} with the plan; follow: aside logs -f {}",
+        record.id, record.id
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(seq: u64, kind: &str, data: serde_json::Value) -> aside_core::Event {
+        aside_core::Event {
+            seq,
+            ts: String::new(),
+            kind: kind.into(),
+            data,
+        }
+    }
+
+    #[test]
+    fn the_plan_is_the_last_answer_else_the_plan_entries() {
+        let chunk = |text: &str| json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}});
+        let events = [
+            event(1, "prompt", json!({"text": "task"})),
+            event(2, "agent_message_chunk", chunk("1. Add a flag\n")),
+            event(3, "agent_message_chunk", chunk("2. Document it")),
+        ];
+        assert_eq!(plan_of(&events), "1. Add a flag\n2. Document it");
+        let entries = [event(
+            1,
+            "plan",
+            json!({"sessionUpdate": "plan", "entries": [
+                {"content": "Read", "priority": "medium", "status": "pending"},
+                {"content": "Write", "priority": "medium", "status": "pending"}]}),
+        )];
+        assert_eq!(plan_of(&entries), "1. Read\n2. Write");
+    }
+}
