@@ -2013,3 +2013,66 @@ fn plan_yes_hands_the_accepted_plan_to_a_background_session() {
     assert_eq!(plan["status"], "completed");
     assert_eq!(plan["host"], false);
 }
+
+#[test]
+fn a_saved_conversation_or_another_session_continues_in_the_background() {
+    let env = Env::new();
+    let transcript = env.root.join("chat.md");
+    std::fs::write(
+        &transcript,
+        "# Verbose flag\n\n## User\n\nfromchat-task: how should --verbose work?\n\n## Assistant\n\nPrint each step to stderr.\n\n## User\n\nAnd quiet by default?\n\n## Assistant\n\nYes, quiet unless asked.\n",
+    )
+    .unwrap();
+    env.model.push_for(
+        "fromchat-task",
+        [
+            Reply::text("Carried on from the chat."),
+            Reply::text("Forked and went on."),
+        ],
+    );
+    let id = env.ok(&[
+        "new",
+        "--from-chat",
+        transcript.to_str().unwrap(),
+        "now implement it",
+    ]);
+    let s = env.wait_status(&id, "completed");
+    assert_eq!(s["title"], "now implement it");
+    let first = env.model.received()[0].body.to_string();
+    for part in [
+        "User: fromchat-task: how should --verbose work?",
+        "Assistant: Print each step to stderr.",
+        "User: And quiet by default?",
+        "Assistant: Yes, quiet unless asked.",
+        "User: now implement it",
+    ] {
+        assert!(first.contains(part), "{part} missing from {first}");
+    }
+    // Another aside session, forked by its id: its conversation carries over.
+    let fork = env.ok(&["new", "--from-chat", &id]);
+    env.wait_status(&fork, "completed");
+    let second = env.model.received()[1].body.to_string();
+    assert!(
+        second.contains("Assistant: Carried on from the chat.")
+            && second.contains("Continue the task."),
+        "{second}"
+    );
+    // Something that is not a conversation: a clear error, nothing started.
+    let before = env.ok(&["ls", "--all", "--json"]);
+    let junk = env.root.join("junk.txt");
+    std::fs::write(&junk, "just some words\n").unwrap();
+    let err = env.fails(&["new", "--from-chat", junk.to_str().unwrap()]);
+    assert!(
+        err.starts_with(&format!(
+            "aside: cannot read {} as a conversation:",
+            junk.display()
+        )) && err.contains("Accepted: a VS Code chat export (.json)"),
+        "{err}"
+    );
+    let err = env.fails(&["new", "--from-chat", "nosuchthing"]);
+    assert!(
+        err.starts_with("aside: --from-chat nosuchthing: no such file, and no aside session matches it. Accepted:"),
+        "{err}"
+    );
+    assert_eq!(env.ok(&["ls", "--all", "--json"]), before);
+}

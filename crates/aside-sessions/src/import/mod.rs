@@ -106,8 +106,8 @@ pub struct Conversation {
     pub turns: Vec<Turn>,
 }
 
-/// What the error message lists as accepted.
-const ACCEPTED: &str = "Accepted: a VS Code chat export (.json), a VS Code chat session \
+/// The formats `read` accepts (and an aside session id), as error messages list them.
+pub const ACCEPTED: &str = "Accepted: a VS Code chat export (.json), a VS Code chat session \
      (.json/.jsonl), a Markdown transcript with ## User / ## Assistant headings, a Copilot CLI \
      events.jsonl, a Codex rollout .jsonl, a Claude Code session .jsonl, or an aside session id.";
 

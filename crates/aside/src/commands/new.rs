@@ -12,8 +12,9 @@ use std::path::PathBuf;
 /// terminal never stops it.
 #[derive(clap::Args)]
 pub struct Args {
-    /// What the agent should do; `-` reads it from standard input.
-    #[arg(required_unless_present = "task_file")]
+    /// What the agent should do; `-` reads it from standard input. With --from-chat: what to do
+    /// next, after the conversation (optional).
+    #[arg(required_unless_present_any = ["task_file", "from_chat"])]
     task: Option<String>,
     /// Read the task from a file (for long tasks).
     #[arg(long, value_name = "FILE", conflicts_with = "task")]
@@ -41,6 +42,50 @@ pub struct Args {
     /// The repository (default: the current directory).
     #[arg(long, value_name = "DIR")]
     repo: Option<PathBuf>,
+    /// Continue a saved conversation in the background: a VS Code chat export or session file,
+    /// a Markdown transcript (## User / ## Assistant), a Copilot CLI events.jsonl, a Codex
+    /// rollout, a Claude Code session .jsonl, `-` for standard input, or the id of another
+    /// aside session (a fork). The first prompt carries the whole conversation.
+    #[arg(long, value_name = "SOURCE")]
+    from_chat: Option<String>,
+}
+
+/// How much of a conversation a hand-off prompt carries (the newest turns, whole).
+const HANDOFF_CHARS: usize = 40_000;
+
+/// The conversation SOURCE names: a file, `-`, or an aside session.
+fn conversation(
+    source: &str,
+    ctx: &aside_sessions::Sessions,
+) -> anyhow::Result<aside_sessions::import::Conversation> {
+    use aside_sessions::import;
+    if source == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .context("while reading the conversation from standard input")?;
+        return Ok(import::read(&bytes, Some("standard input"))?);
+    }
+    let path = std::path::Path::new(source);
+    if path.exists() {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {source}"))?;
+        return Ok(import::read(&bytes, Some(source))?);
+    }
+    match ctx.resolve(source) {
+        Ok(record) => {
+            let events = aside_store::EventLog::open(&ctx.layout, &record.id)?.since(0)?;
+            let conversation = import::from_aside_events(&events);
+            anyhow::ensure!(
+                !conversation.turns.is_empty(),
+                "session {} has no conversation yet to continue",
+                record.id
+            );
+            Ok(conversation)
+        }
+        Err(_) => anyhow::bail!(
+            "--from-chat {source}: no such file, and no aside session matches it. {}",
+            import::ACCEPTED
+        ),
+    }
 }
 
 /// The task as given: an argument, `-` for standard input, or a file.
@@ -62,7 +107,32 @@ pub(crate) fn task_text(task: Option<String>, file: Option<&PathBuf>) -> anyhow:
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let task = task_text(args.task, args.task_file.as_ref())?;
+    let (task, title) = match &args.from_chat {
+        Some(source) => {
+            let ctx = super::common::open()?;
+            let conversation = conversation(source, &ctx)?;
+            let extra = match (&args.task, &args.task_file) {
+                (None, None) => None,
+                _ => Some(task_text(args.task.clone(), args.task_file.as_ref())?),
+            };
+            let title = extra
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .map(str::to_string)
+                .or(conversation.title.clone())
+                .or_else(|| {
+                    conversation
+                        .turns
+                        .first()
+                        .map(|t| format!("Continue: {}", t.text.lines().next().unwrap_or_default()))
+                });
+            (
+                conversation.handoff_prompt(extra.as_deref(), HANDOFF_CHARS),
+                title,
+            )
+        }
+        None => (task_text(args.task, args.task_file.as_ref())?, None),
+    };
     let config = Config::load_user()?;
     let dir = match args.repo {
         Some(dir) => dir,
@@ -86,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             approve: args.approve.as_deref().and_then(Approve::parse),
             dir,
             kind: SessionKind::Task,
-            title: None,
+            title,
         },
         &config,
     )?;
