@@ -225,6 +225,7 @@ impl Sessions {
             "pending_permission": r.pending_permission,
             "archived": r.archived,
             "integrated": r.integrated,
+            "kind": r.kind.as_str(),
         })
     }
 
@@ -712,6 +713,103 @@ impl Sessions {
         Ok(())
     }
 
+    /// The plan a plan session answered with (its last message, else its plan entries).
+    pub fn plan_of(&self, record: &SessionRecord) -> Result<String> {
+        let events = aside_store::EventLog::open(&self.layout, &record.id)?.since(0)?;
+        Ok(plan_of(&events))
+    }
+
+    /// Starts the task of a finished plan session in the background with the accepted plan
+    /// (`plan`, or the one the agent answered with), in code mode; the plan session is released
+    /// and archived, kept for the record.
+    pub fn start_plan(
+        &self,
+        record: &SessionRecord,
+        plan: Option<String>,
+        config: &Config,
+    ) -> Result<SessionRecord> {
+        if record.kind != SessionKind::Plan {
+            return Err(OpError::Refused(format!(
+                "session {} is not a plan; start a plan with aside plan \"<task>\" or \"Plan first\"",
+                record.id
+            )));
+        }
+        let status = self.status(record);
+        if status != Status::Completed {
+            return Err(OpError::Refused(format!(
+                "the plan of {} is not ready (the session is {status})",
+                record.id
+            )));
+        }
+        let plan = match plan.filter(|p| !p.trim().is_empty()) {
+            Some(plan) => plan,
+            None => self.plan_of(record)?,
+        };
+        if plan.trim().is_empty() {
+            return Err(OpError::Refused(format!(
+                "the agent answered without a plan; see aside show {}",
+                record.id
+            )));
+        }
+        let started = self.create(
+            NewSession {
+                task: format!(
+                    "{}\n\n(aside: the user accepted this plan for the task; carry it out.)\n\n{}\n",
+                    record.task,
+                    plan.trim()
+                ),
+                agent: record.agent.clone(),
+                mode: Mode::Isolated,
+                base: None,
+                name: None,
+                approve: None,
+                dir: record.repo.clone(),
+                kind: SessionKind::Task,
+                title: Some(record.task.lines().next().unwrap_or_default().to_string()),
+            },
+            config,
+        )?;
+        let _ = self.stop(record);
+        self.archive(record, true)?;
+        Ok(started)
+    }
+
+    /// A new background session that continues `record`'s conversation (a fork): same agent and
+    /// repository, its own worktree; the first prompt carries the conversation, then `extra`.
+    pub fn fork(
+        &self,
+        record: &SessionRecord,
+        extra: Option<&str>,
+        config: &Config,
+    ) -> Result<SessionRecord> {
+        let events = aside_store::EventLog::open(&self.layout, &record.id)?.since(0)?;
+        let conversation = import::from_aside_events(&events);
+        if conversation.turns.is_empty() {
+            return Err(OpError::Refused(format!(
+                "session {} has no conversation yet to continue",
+                record.id
+            )));
+        }
+        let extra = extra.filter(|e| !e.trim().is_empty());
+        self.create(
+            NewSession {
+                task: conversation.handoff_prompt(extra, HANDOFF_CHARS),
+                agent: record.agent.clone(),
+                mode: Mode::Isolated,
+                base: None,
+                name: None,
+                approve: None,
+                dir: record.repo.clone(),
+                kind: SessionKind::Task,
+                title: Some(match extra {
+                    Some(extra) => extra.lines().next().unwrap_or_default().to_string(),
+                    None => format!("Continue: {}", record.title),
+                }),
+            },
+            config,
+        )
+    }
+
     /// Hides (or shows again) a session.
     pub fn archive(&self, record: &SessionRecord, archived: bool) -> Result<()> {
         Ok(self.index.update(&record.id, Change::Archived(archived))?)
@@ -729,6 +827,44 @@ impl Sessions {
     }
 }
 
+/// How much of a conversation a hand-off prompt carries (the newest turns, whole).
+pub const HANDOFF_CHARS: usize = 40_000;
+
+/// The plan in a plan session's events: its last message, else its plan entries.
+pub fn plan_of(events: &[aside_core::Event]) -> String {
+    use aside_protocol::events::acp::{ContentBlock, SessionUpdate};
+    use aside_protocol::events::Body;
+    let mut message = String::new();
+    let mut entries: Vec<String> = Vec::new();
+    for event in events {
+        match Body::of(event) {
+            Body::Prompt(_) => message.clear(),
+            Body::Update(update) => match *update {
+                SessionUpdate::AgentMessageChunk(chunk) => {
+                    if let ContentBlock::Text(text) = chunk.content {
+                        message.push_str(&text.text);
+                    }
+                }
+                SessionUpdate::Plan(plan) => {
+                    entries = plan
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .map(|(n, e)| format!("{}. {}", n + 1, e.content))
+                        .collect();
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    if message.trim().is_empty() {
+        entries.join("\n")
+    } else {
+        message.trim().to_string()
+    }
+}
+
 /// Whether `path` is inside a git repository.
 pub fn is_repo(path: &Path) -> bool {
     aside_git::repo_root(path).is_ok()
@@ -737,6 +873,31 @@ pub fn is_repo(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plan_is_the_last_answer_else_the_plan_entries() {
+        let event = |seq, kind: &str, data| aside_core::Event {
+            seq,
+            ts: String::new(),
+            kind: kind.into(),
+            data,
+        };
+        let chunk = |text: &str| json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}});
+        let events = [
+            event(1, "prompt", json!({"text": "task"})),
+            event(2, "agent_message_chunk", chunk("1. Add a flag\n")),
+            event(3, "agent_message_chunk", chunk("2. Document it")),
+        ];
+        assert_eq!(plan_of(&events), "1. Add a flag\n2. Document it");
+        let entries = [event(
+            1,
+            "plan",
+            json!({"sessionUpdate": "plan", "entries": [
+                {"content": "Read", "priority": "medium", "status": "pending"},
+                {"content": "Write", "priority": "medium", "status": "pending"}]}),
+        )];
+        assert_eq!(plan_of(&entries), "1. Read\n2. Write");
+    }
 
     #[test]
     fn slugs_and_names_are_branch_safe() {

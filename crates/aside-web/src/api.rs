@@ -258,6 +258,9 @@ pub struct CreateBody {
     mode: Option<String>,
     #[serde(default)]
     approve: Option<String>,
+    /// Plan first: the agent plans in plan mode; the session page then offers Start.
+    #[serde(default)]
+    plan: bool,
 }
 
 pub async fn create(
@@ -289,7 +292,7 @@ pub async fn create(
     }
     let config = Config::load_user().map_err(|e| bad_request(e.to_string()))?;
     let new = NewSession {
-        task: body.task,
+        task: body.task.clone(),
         agent: body
             .agent
             .filter(|a| !a.is_empty())
@@ -299,8 +302,17 @@ pub async fn create(
         name: None,
         approve,
         dir: body.repo.into(),
-        kind: aside_core::SessionKind::Task,
-        title: None,
+        kind: if body.plan {
+            aside_core::SessionKind::Plan
+        } else {
+            aside_core::SessionKind::Task
+        },
+        title: body.plan.then(|| {
+            format!(
+                "Plan: {}",
+                body.task.lines().next().unwrap_or_default().trim()
+            )
+        }),
     };
     let record = with_sessions(&state, move |s| {
         let r = s.create(new, &config)?;
@@ -321,7 +333,13 @@ pub async fn show(
             .iter()
             .map(|f| json!({"path": f.path, "added": f.added, "removed": f.removed}))
             .collect();
-        Ok(json!({"session": s.json(&record), "changed_files": files}))
+        // A plan session carries its plan, for the page to show and start.
+        let plan = if record.kind == aside_core::SessionKind::Plan {
+            Some(s.plan_of(&record)?)
+        } else {
+            None
+        };
+        Ok(json!({"session": s.json(&record), "changed_files": files, "plan": plan}))
     })
     .await?;
     Ok(Json(out))
@@ -400,6 +418,8 @@ const ACTIONS: &[&str] = &[
     "archive",
     "unarchive",
     "remove",
+    "start",
+    "fork",
 ];
 
 pub async fn action(
@@ -416,7 +436,7 @@ pub async fn action(
     }
     let body: ActionBody = json_body(&headers, body).await?.unwrap_or_default();
     // Only the actions that may start a host read the config (agent command).
-    let config = if matches!(action.as_str(), "prompt" | "resume") {
+    let config = if matches!(action.as_str(), "prompt" | "resume" | "start" | "fork") {
         Config::load_user().map_err(|e| bad_request(e.to_string()))?
     } else {
         Config::default()
@@ -454,6 +474,14 @@ pub async fn action(
             "archive" => s.archive(&record, true).map(|_| json!({})),
             "unarchive" => s.archive(&record, false).map(|_| json!({})),
             "remove" => s.remove(&record, body.force, false).map(|_| json!({})),
+            // A finished plan starts its task; `text` is the plan as the user edited it.
+            "start" => s
+                .start_plan(&record, Some(body.text.clone()), &config)
+                .map(|started| json!({"id": started.id})),
+            // A new session continues this one's conversation; `text`: what to do next.
+            "fork" => s
+                .fork(&record, Some(body.text.as_str()), &config)
+                .map(|started| json!({"id": started.id})),
             other => return Err(bad_request(format!("unknown action `{other}`"))),
         };
         Ok(result?)

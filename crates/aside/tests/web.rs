@@ -847,6 +847,16 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             format!("/api/sessions/{done}/remove"),
             json!({"force": true}),
         ),
+        (
+            "fork",
+            format!("/api/sessions/{done}/fork"),
+            json!({"text": "delete everything"}),
+        ),
+        (
+            "start",
+            format!("/api/sessions/{done}/start"),
+            json!({"text": "delete everything"}),
+        ),
     ];
     const NO_TOKEN: &str =
         "unauthorized: open the URL that `aside ui` printed (it carries the access token)";
@@ -1108,7 +1118,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     }
     // An action the API does not have, on a real session; and the read-only paths, written to.
     let actions =
-        "prompt, cancel, stop, resume, approve, deny, apply, merge, archive, unarchive, remove";
+        "prompt, cancel, stop, resume, approve, deny, apply, merge, archive, unarchive, remove, start, fork";
     for (name, status, error) in [
         (
             "frobnicate",
@@ -1327,4 +1337,150 @@ async fn in_a_real_browser_a_permission_request_shows_the_whole_command() {
         !Path::new(&worktree).join("ran.txt").exists(),
         "a rejected command does not run"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_first_and_continue_in_a_new_session() {
+    let ui = Ui::start();
+    ui.model.push_for(
+        "webplan-task",
+        [
+            Reply::text("1. Read the README\n2. Add a usage section"),
+            Reply::text("Done with the edited plan."),
+            Reply::text("Forked and continued."),
+        ],
+    );
+    // The API: a plan session, its plan, Start with an edited plan.
+    let r = ui
+        .post(
+            "/api/sessions",
+            json!({"task": "webplan-task: document usage", "repo": ui.repo, "plan": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let plan_id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = ui.wait_status(&plan_id, "completed").await;
+    assert_eq!(s["kind"], "plan");
+    assert_eq!(s["title"], "Plan: webplan-task: document usage");
+    let shown = ui
+        .get(&format!("/api/sessions/{plan_id}"))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(shown["plan"], "1. Read the README\n2. Add a usage section");
+    let received = ui.model.received();
+    let offered = received[0].body["tools"].to_string();
+    assert!(
+        !offered.contains("write_file") && offered.contains("read_file"),
+        "planning is read-only: {offered}"
+    );
+    let r = ui
+        .post(
+            &format!("/api/sessions/{plan_id}/start"),
+            json!({"text": "1. Only the README, with an example"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let task_id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = ui.wait_status(&task_id, "completed").await;
+    assert_eq!(done["kind"], "task");
+    assert_eq!(done["title"], "webplan-task: document usage");
+    let working = ui.model.received()[1].body.to_string();
+    assert!(
+        working.contains("1. Only the README, with an example")
+            && !working.contains("Add a usage section"),
+        "the edited plan was sent: {working}"
+    );
+    assert_eq!(ui.session(&plan_id).await["archived"], true);
+    // Start is refused on a session that is not a plan.
+    let r = ui
+        .post(&format!("/api/sessions/{task_id}/start"), json!({}))
+        .await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        format!("session {task_id} is not a plan; start a plan with aside plan \"<task>\" or \"Plan first\"")
+    );
+    // Continue in a new session: the conversation carries over, then the new instruction.
+    let r = ui
+        .post(
+            &format!("/api/sessions/{task_id}/fork"),
+            json!({"text": "now add tests"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let fork = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let forked = ui.wait_status(&fork, "completed").await;
+    assert_eq!(forked["title"], "now add tests");
+    let first = ui.model.received()[2].body.to_string();
+    assert!(
+        first.contains("Assistant: Done with the edited plan.")
+            && first.contains("User: now add tests"),
+        "{first}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_real_browser_plan_first_then_start() {
+    if !browser::available() {
+        eprintln!("skipped: Debian's chromium and chromium-driver are not installed (.ci/run installs them)");
+        return;
+    }
+    let ui = Ui::start();
+    ui.model.push_for(
+        "browserplan-task",
+        [
+            Reply::text("1. Look around\n2. Write NOTES.md"),
+            Reply::text("Carried out the plan."),
+        ],
+    );
+    let b = Browser::start().await;
+    b.goto(&ui.url).await;
+    b.wait(
+        "the list page",
+        "return document.body.dataset.ready === '1'",
+    )
+    .await;
+    b.click("#new-toggle").await;
+    b.wait(
+        "the repositories",
+        "return document.querySelector('#new-agent').options.length > 0",
+    )
+    .await;
+    b.type_into("#new-task", "browserplan-task: write notes")
+        .await;
+    b.type_into("#new-repo", ui.repo.to_str().unwrap()).await;
+    b.click("#new-plan").await;
+    b.click("#new-submit").await;
+    b.wait("the plan", "const p = document.querySelector('#plan-panel'); return !!p && !p.hidden && document.querySelector('#plan-text').value.includes('2. Write NOTES.md')").await;
+    let planning = b.eval("return location.pathname", json!([])).await;
+    shot(&b, "20-plan-ready").await;
+    b.click("#plan-start").await;
+    b.wait(
+        "the task's own page",
+        &format!("return location.pathname.startsWith('/s/') && location.pathname !== {planning} && !!document.querySelector('#status')"),
+    )
+    .await;
+    b.wait(
+        "the task done",
+        "const s = document.querySelector('#status'); return !!s && s.textContent === 'completed'",
+    )
+    .await;
+    let text = b
+        .eval(
+            "return document.querySelector('#conversation').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(text.to_string().contains("Carried out the plan."), "{text}");
 }

@@ -198,7 +198,7 @@ function listPage() {
     try {
       const s = await api("POST", "/api/sessions", {
         task: $("new-task").value, repo: $("new-repo").value, agent: $("new-agent").value,
-        mode: $("new-mode").value, approve: $("new-approve").value,
+        mode: $("new-mode").value, approve: $("new-approve").value, plan: $("new-plan").checked,
       });
       window.location.href = `/s/${s.id}`;
     } catch (err) {
@@ -248,6 +248,8 @@ function sessionPage() {
     $("act-stop").hidden = !s.host;
     $("act-apply").disabled = working || s.mode !== "isolated";
     $("act-merge").disabled = working || s.mode !== "isolated";
+    // A plan changes nothing: there is nothing to apply or merge.
+    $("act-apply").hidden = $("act-merge").hidden = s.kind === "plan";
     $("act-archive").textContent = s.archived ? "Unarchive" : "Archive";
   }
   async function refresh() {
@@ -255,6 +257,10 @@ function sessionPage() {
       const out = await api("GET", `/api/sessions/${id}`);
       session = out.session;
       renderHead();
+      // A finished plan: shown, editable, and started from here.
+      const planReady = session.kind === "plan" && session.status === "completed" && !session.archived && out.plan;
+      $("plan-panel").hidden = !planReady;
+      if (planReady && !$("plan-text").value) $("plan-text").value = out.plan;
       $("diff-count").textContent = out.changed_files.length ? `(${out.changed_files.length})` : "";
     } catch (err) { $("title").textContent = err.message; }
   }
@@ -475,6 +481,16 @@ function sessionPage() {
   $("act-stop").addEventListener("click", () => act("stop", {}, "Stopped: the agent's processes are released; nothing was lost"));
   $("act-apply").addEventListener("click", () => act("apply", {}, (o) => o.message || `Applied to your workspace as uncommitted changes:\n${o.files.join("\n")}`));
   $("act-merge").addEventListener("click", () => act("merge", { squash: $("squash").checked }, (o) => o.message || `Merged as ${o.commit.slice(0, 10)}`));
+  $("plan-start").addEventListener("click", async () => {
+    const out = await act("start", { text: $("plan-text").value });
+    if (out && out.id) window.location.href = `/s/${out.id}`;
+  });
+  $("act-fork").addEventListener("click", async () => {
+    const text = window.prompt("What should the new session do next? (empty: continue the task)", "");
+    if (text === null) return;
+    const out = await act("fork", { text });
+    if (out && out.id) window.location.href = `/s/${out.id}`;
+  });
   $("act-archive").addEventListener("click", () => act(session && session.archived ? "unarchive" : "archive", {}, "Done"));
   $("act-remove").addEventListener("click", async () => {
     if (!window.confirm("Remove this session, its worktree and its branch?")) return;

@@ -50,9 +50,6 @@ pub struct Args {
     from_chat: Option<String>,
 }
 
-/// How much of a conversation a hand-off prompt carries (the newest turns, whole).
-const HANDOFF_CHARS: usize = 40_000;
-
 /// The conversation SOURCE names: a file, `-`, or an aside session.
 fn conversation(
     source: &str,
@@ -127,7 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         .map(|t| format!("Continue: {}", t.text.lines().next().unwrap_or_default()))
                 });
             (
-                conversation.handoff_prompt(extra.as_deref(), HANDOFF_CHARS),
+                conversation.handoff_prompt(extra.as_deref(), aside_sessions::HANDOFF_CHARS),
                 title,
             )
         }

@@ -4,10 +4,8 @@ use super::render::LogPrinter;
 use anyhow::Context as _;
 use aside_core::{Config, Mode, SessionKind, Status};
 use aside_protocol::client::{follow, Flow, Step};
-use aside_protocol::events::acp::{ContentBlock, SessionUpdate};
 use aside_protocol::events::Body;
 use aside_sessions::NewSession;
-use aside_store::EventLog;
 use std::io::{BufRead as _, Write as _};
 use std::path::PathBuf;
 
@@ -31,39 +29,6 @@ pub struct Args {
     /// The repository (default: the current directory).
     #[arg(long, value_name = "DIR")]
     repo: Option<PathBuf>,
-}
-
-/// The plan the agent answered with: its last message, else its plan entries.
-fn plan_of(events: &[aside_core::Event]) -> String {
-    let mut message = String::new();
-    let mut entries: Vec<String> = Vec::new();
-    for event in events {
-        match Body::of(event) {
-            Body::Prompt(_) => message.clear(),
-            Body::Update(update) => match *update {
-                SessionUpdate::AgentMessageChunk(chunk) => {
-                    if let ContentBlock::Text(text) = chunk.content {
-                        message.push_str(&text.text);
-                    }
-                }
-                SessionUpdate::Plan(plan) => {
-                    entries = plan
-                        .entries
-                        .iter()
-                        .enumerate()
-                        .map(|(n, e)| format!("{}. {}", n + 1, e.content))
-                        .collect();
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    if message.trim().is_empty() {
-        entries.join("\n")
-    } else {
-        message.trim().to_string()
-    }
 }
 
 /// The plan after the user's edit in $VISUAL / $EDITOR (vi when neither is set).
@@ -138,9 +103,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Step::NoHost => Flow::Stop,
     })?;
     printer.finish();
-    // The planning session has done its work: release it, keep it (archived) for the record.
-    let _ = ctx.stop(&planning);
-    let _ = ctx.archive(&planning, true);
     match ended {
         Some((Status::Completed, _)) => {}
         Some((status, reason)) => anyhow::bail!(
@@ -153,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             planning.id
         ),
     }
-    let mut plan = plan_of(&EventLog::open(&ctx.layout, &planning.id)?.since(0)?);
+    let mut plan = ctx.plan_of(&planning)?;
     anyhow::ensure!(
         !plan.trim().is_empty(),
         "the agent answered without a plan; see aside show {}",
@@ -171,6 +133,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "" | "y" | "yes" => break,
                 "e" | "edit" => plan = edit(&plan)?,
                 "n" | "no" | "q" => {
+                    // Released, and kept (archived) for the record.
+                    let _ = ctx.stop(&planning);
+                    let _ = ctx.archive(&planning, true);
                     eprintln!("not started; the plan stays in aside show {}", planning.id);
                     return Ok(());
                 }
@@ -178,60 +143,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    let record = ctx.create(
-        NewSession {
-            task: format!(
-                "{task}\n\n(aside: the user accepted this plan for the task; carry it out.)\n\n{plan}\n"
-            ),
-            agent: args.agent,
-            mode: Mode::Isolated,
-            base: None,
-            name: None,
-            approve: None,
-            dir,
-            kind: SessionKind::Task,
-            title: Some(title),
-        },
-        &config,
-    )?;
+    let planning = ctx.resolve(planning.id.as_str())?;
+    let record = ctx.start_plan(&planning, Some(plan), &config)?;
     println!("{}", record.id);
     eprintln!(
         "started {} with the plan; follow: aside logs -f {}",
         record.id, record.id
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn event(seq: u64, kind: &str, data: serde_json::Value) -> aside_core::Event {
-        aside_core::Event {
-            seq,
-            ts: String::new(),
-            kind: kind.into(),
-            data,
-        }
-    }
-
-    #[test]
-    fn the_plan_is_the_last_answer_else_the_plan_entries() {
-        let chunk = |text: &str| json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}});
-        let events = [
-            event(1, "prompt", json!({"text": "task"})),
-            event(2, "agent_message_chunk", chunk("1. Add a flag\n")),
-            event(3, "agent_message_chunk", chunk("2. Document it")),
-        ];
-        assert_eq!(plan_of(&events), "1. Add a flag\n2. Document it");
-        let entries = [event(
-            1,
-            "plan",
-            json!({"sessionUpdate": "plan", "entries": [
-                {"content": "Read", "priority": "medium", "status": "pending"},
-                {"content": "Write", "priority": "medium", "status": "pending"}]}),
-        )];
-        assert_eq!(plan_of(&entries), "1. Read\n2. Write");
-    }
 }
