@@ -131,6 +131,8 @@ string_enum! {
         Task = "task",
         /// A plan made in plan mode (read-only) before a task (`aside plan`).
         Plan = "plan",
+        /// A conversation in the foreground (`aside chat`).
+        Chat = "chat",
     }
 }
 

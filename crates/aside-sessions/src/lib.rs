@@ -255,7 +255,7 @@ impl Sessions {
 
     /// Records a new session and starts its host.
     pub fn create(&self, new: NewSession, config: &Config) -> Result<SessionRecord> {
-        if new.task.trim().is_empty() {
+        if new.task.trim().is_empty() && new.kind != SessionKind::Chat {
             return Err(OpError::Refused(
                 "the task is empty: say what the agent should do, e.g. aside new \"fix the failing test\"".into(),
             ));
@@ -315,7 +315,11 @@ impl Sessions {
                         )))
                     }
                     Some(name) => name.clone(),
-                    None => format!("{}-{}", slug(&new.task), &id.as_str()[..4]),
+                    None => format!(
+                        "{}-{}",
+                        slug(new.title.as_deref().unwrap_or(&new.task)),
+                        &id.as_str()[..4]
+                    ),
                 };
                 let branch = format!("aside/{name}");
                 let worktree = aside_git::worktree_path(&repo, &name);

@@ -21,6 +21,7 @@ struct Cli {
 enum Command {
     New(commands::new::Args),
     Plan(commands::plan::Args),
+    Chat(commands::chat::Args),
     Ls(commands::ls::Args),
     Show(commands::show::Args),
     Logs(commands::logs::Args),
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::New(args) => commands::new::run(args),
         Command::Plan(args) => commands::plan::run(args),
+        Command::Chat(args) => commands::chat::run(args),
         Command::Ls(args) => commands::ls::run(args),
         Command::Show(args) => commands::show::run(args),
         Command::Logs(args) => commands::logs::run(args),

@@ -2076,3 +2076,140 @@ fn a_saved_conversation_or_another_session_continues_in_the_background() {
     );
     assert_eq!(env.ok(&["ls", "--all", "--json"]), before);
 }
+
+/// `aside chat` in a real pseudo-terminal (util-linux `script` allocates it): the line editor
+/// reads keys as a terminal sends them.
+struct Pty {
+    child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Pty {
+    fn chat(env: &Env) -> Pty {
+        let mut child = Command::new("script")
+            .args([
+                "-qfec",
+                &format!("'{}' chat", env!("CARGO_BIN_EXE_aside")),
+                "/dev/null",
+            ])
+            .current_dir(&env.repo)
+            .envs(env.vars())
+            .env("TERM", "xterm")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Pty { child, output }
+    }
+
+    /// Types `keys` as a person would: a key at a time.
+    fn keys(&mut self, keys: &str) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        for key in keys.chars() {
+            stdin.write_all(key.to_string().as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.output.lock().unwrap().clone();
+            if text.contains(what) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "never saw {what:?} in:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
+    let env = Env::new();
+    env.model.push_for(
+        "chat-task",
+        [
+            Reply::text("Print each step with --verbose."),
+            Reply::tool("run_command", json!({"command": "echo from-the-chat"})),
+            Reply::text("The command ran."),
+            Reply::stream(vec![Chunk::Text("Thinking hard".into()), Chunk::Hang]),
+            Reply::text("Implemented in the background."),
+        ],
+    );
+    let mut pty = Pty::chat(&env);
+    pty.wait_for("you> ");
+    // The line editor switches the terminal to raw mode right after its first prompt.
+    std::thread::sleep(Duration::from_millis(300));
+    pty.keys("chat-task: how should --verbose work?\r");
+    pty.wait_for("Print each step with --verbose.");
+    // A permission request, answered inline, showing the real command.
+    pty.keys("run a check\r");
+    pty.wait_for("$ echo from-the-chat");
+    pty.keys("/approve\r");
+    pty.wait_for("The command ran.");
+    // Ctrl-C cancels the running turn; the chat goes on.
+    pty.keys("think about it\r");
+    pty.wait_for("Thinking hard");
+    pty.keys("\x03");
+    pty.wait_for("cancelling the turn");
+    let list: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    let chat = list.as_array().unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.wait_status(&chat, "cancelled");
+    pty.keys("/frob\r");
+    pty.wait_for("aside: unknown command /frob");
+    // /delegate hands the whole conversation on and ends the chat.
+    pty.keys("/delegate now implement it\r");
+    let text = pty.wait_for("handed the conversation to ");
+    let status = pty.child.wait().unwrap();
+    assert!(status.success(), "{text}");
+    let id: String = text
+        .split("handed the conversation to ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(8)
+        .collect();
+    env.wait_status(&id, "completed");
+    let first = env
+        .model
+        .received()
+        .iter()
+        .map(|r| r.body.to_string())
+        .find(|b| b.contains("User: now implement it"))
+        .expect("the background session's first request");
+    for part in [
+        "User: chat-task: how should --verbose work?",
+        "Assistant: Print each step with --verbose.",
+        "User: run a check",
+        "Assistant: The command ran.",
+        "User: think about it",
+    ] {
+        assert!(first.contains(part), "{part} missing from {first}");
+    }
+    // The chat is kept, archived, and released.
+    let s = env.session(&chat);
+    assert_eq!(s["kind"], "chat");
+    assert_eq!(s["archived"], true);
+    assert_eq!(s["host"], false);
+}

@@ -202,8 +202,11 @@ impl Host {
         let history = self.events.since(0)?;
         let status = self.record.status;
         if !history.iter().any(|e| e.kind == "prompt") {
-            // Never started (or failed before its first prompt): the task itself.
-            queue.push_back(Queued::new(self.record.task.clone(), false));
+            // Never started (or failed before its first prompt): the task itself (a chat has
+            // none: its first prompt comes from the user).
+            if self.record.kind != SessionKind::Chat {
+                queue.push_back(Queued::new(self.record.task.clone(), false));
+            }
         } else if status.is_active() || status == Status::Interrupted {
             queue.push_back(Queued::new(
                 "(aside: your previous turn was interrupted before it finished. Continue the task where you left off.)".into(),

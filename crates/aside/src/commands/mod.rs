@@ -5,6 +5,7 @@ pub mod apply;
 pub mod approve;
 pub mod attach;
 pub mod cancel;
+pub mod chat;
 mod common;
 pub mod diff;
 pub mod guard;

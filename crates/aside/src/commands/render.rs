@@ -8,7 +8,6 @@ use aside_protocol::events::acp::{
 use aside_protocol::events::{name_of, Body};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::Write as _;
 
 /// The text of a content block (other kinds are named, not shown).
 fn block_text(block: &ContentBlock) -> String {
@@ -336,7 +335,11 @@ impl LogPrinter {
         } else {
             Box::new(std::io::stdout().lock())
         };
-        let stdout = &mut out;
+        self.print_to(e, &mut out);
+    }
+
+    /// Writes one event to `stdout` (any writer: the chat renders into a buffer).
+    pub fn print_to(&mut self, e: &Event, stdout: &mut dyn std::io::Write) {
         let body = Body::of(e);
         if let Body::Update(update) = &body {
             if let SessionUpdate::AgentMessageChunk(chunk)
@@ -431,6 +434,14 @@ impl LogPrinter {
             Body::Other { data, .. } => data.to_string(),
         };
         let _ = writeln!(stdout, "[{}] {line}", e.kind);
+    }
+
+    /// Ends a pending line of text in `out`.
+    pub fn finish_to(&mut self, out: &mut dyn std::io::Write) {
+        if self.in_text {
+            let _ = writeln!(out);
+            self.in_text = false;
+        }
     }
 
     /// Ends a pending line of text.

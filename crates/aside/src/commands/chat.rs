@@ -1,0 +1,316 @@
+//! `aside chat`: talk a task through with an agent in the foreground, then hand it on.
+
+use super::render::LogPrinter;
+use anyhow::Context as _;
+use aside_core::{Config, Mode, SessionKind, SessionRecord};
+use aside_protocol::client::{follow, Flow, Step};
+use aside_protocol::Choice;
+use aside_sessions::{NewSession, Sessions};
+use rustyline::error::ReadlineError;
+use rustyline::ExternalPrinter as _;
+use std::path::PathBuf;
+
+/// Talk a task through with an agent in the foreground: its text streams as it arrives, tool
+/// calls show on a line each, permission requests are answered here. `/delegate [more]` hands
+/// the whole conversation to a new background session and ends the chat. The chat is a session
+/// like any other (`aside ls` lists it while it lives; it is archived when you leave).
+#[derive(clap::Args)]
+pub struct Args {
+    /// Which agent (as for `aside new`).
+    #[arg(long, default_value = aside_core::agents::BUILTIN)]
+    agent: String,
+    /// Work in a new git worktree instead of the current directory.
+    #[arg(long, conflicts_with = "workspace")]
+    isolated: bool,
+    /// Work in the current directory (the default).
+    #[arg(long)]
+    workspace: bool,
+}
+
+const HELP: &str = "\
+  type a message and press Enter; end a line with \\ to go on on the next one
+  /delegate [more]   hand the whole conversation to a background session and leave
+  /diff              what changed so far
+  /approve, /always, /deny   answer the agent's permission request
+  /cancel or Ctrl-C  cancel the running turn
+  /exit or Ctrl-D    leave (the chat is kept, archived: aside show ID)";
+
+/// What a line typed in the chat asks for.
+#[derive(Debug, PartialEq)]
+enum Input {
+    Message(String),
+    Delegate(Option<String>),
+    Diff,
+    Answer(Choice),
+    Cancel,
+    Help,
+    Exit,
+    Unknown(String),
+}
+
+fn parse(line: &str) -> Input {
+    let text = line.trim();
+    let (command, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let rest = rest.trim();
+    match command {
+        "/delegate" => Input::Delegate((!rest.is_empty()).then(|| rest.to_string())),
+        "/diff" => Input::Diff,
+        "/approve" => Input::Answer(Choice::Allow),
+        "/always" => Input::Answer(Choice::AllowAlways),
+        "/deny" => Input::Answer(Choice::Deny),
+        "/cancel" => Input::Cancel,
+        "/help" => Input::Help,
+        "/exit" | "/quit" => Input::Exit,
+        _ if text.starts_with("//") => Input::Message(text[1..].to_string()),
+        _ if text.starts_with('/') => Input::Unknown(command.to_string()),
+        _ => Input::Message(text.to_string()),
+    }
+}
+
+/// Events as text for the chat: whole lines, so the prompt line is redrawn cleanly below; text
+/// still streaming shows once the stream pauses.
+struct ChatOutput {
+    printer: LogPrinter,
+    pending: Vec<u8>,
+    last: std::time::Instant,
+}
+
+/// How long streamed text may wait for the end of its line before it is shown anyway.
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl ChatOutput {
+    /// Text that waited longer than PAUSE for the end of its line.
+    fn paused(&mut self) -> Option<String> {
+        if self.pending.is_empty() || self.last.elapsed() < PAUSE {
+            return None;
+        }
+        self.flush()
+    }
+
+    fn take(&mut self, event: &aside_core::Event, everything: bool) -> Option<String> {
+        self.last = std::time::Instant::now();
+        // The conversation, not the bookkeeping: the user's own prompts are on screen already.
+        if matches!(
+            event.kind.as_str(),
+            "status"
+                | "prompt"
+                | "usage_update"
+                | "session_info_update"
+                | "available_commands_update"
+                | "current_mode_update"
+                | "config_option_update"
+                | "turn_end"
+        ) {
+            // Whatever text is waiting ends here.
+            return self.flush();
+        }
+        self.printer.print_to(event, &mut self.pending);
+        let cut = if everything || event.kind != "agent_message_chunk" {
+            self.printer.finish_to(&mut self.pending);
+            self.pending.len()
+        } else {
+            self.pending
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |n| n + 1)
+        };
+        if cut == 0 {
+            return None;
+        }
+        let text: Vec<u8> = self.pending.drain(..cut).collect();
+        Some(
+            String::from_utf8_lossy(&text)
+                .trim_end_matches('\n')
+                .to_string(),
+        )
+    }
+
+    fn flush(&mut self) -> Option<String> {
+        self.printer.finish_to(&mut self.pending);
+        if self.pending.is_empty() {
+            return None;
+        }
+        let text: Vec<u8> = self.pending.drain(..).collect();
+        Some(
+            String::from_utf8_lossy(&text)
+                .trim_end_matches('\n')
+                .to_string(),
+        )
+    }
+}
+
+fn leave(ctx: &Sessions, record: &SessionRecord) {
+    let _ = ctx.stop(record);
+    let _ = ctx.archive(record, true);
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = Config::load_user()?;
+    let dir = std::env::current_dir().context("while reading the current directory")?;
+    if args.agent == aside_core::agents::BUILTIN && !config.agents.contains_key(&args.agent) {
+        super::new::check_model(&config)?;
+    }
+    let ctx = super::common::open()?;
+    let place = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let record = ctx.create(
+        NewSession {
+            task: String::new(),
+            agent: args.agent.clone(),
+            mode: if args.isolated {
+                Mode::Isolated
+            } else {
+                Mode::Workspace
+            },
+            base: None,
+            name: None,
+            approve: None,
+            dir,
+            kind: SessionKind::Chat,
+            title: Some(format!("Chat in {place}")),
+        },
+        &config,
+    )?;
+    eprintln!(
+        "chat {} with {} in {} — /help for commands, /delegate hands it to the background, Ctrl-D leaves",
+        record.id,
+        record.agent,
+        record.worktree.display()
+    );
+    let mut editor = rustyline::DefaultEditor::new().context("cannot start the line editor")?;
+    let history: PathBuf = ctx.layout.home.join("chat_history");
+    let _ = editor.load_history(&history);
+    let mut printer = editor
+        .create_external_printer()
+        .context("cannot print beside the line editor")?;
+    let (layout, id) = (ctx.layout.clone(), record.id.clone());
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(ChatOutput {
+        printer: LogPrinter::default(),
+        pending: Vec::new(),
+        last: std::time::Instant::now(),
+    }));
+    let (to_print, printed) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for text in printed {
+            let _ = printer.print(text);
+        }
+    });
+    let (output, print) = (shared.clone(), to_print.clone());
+    std::thread::spawn(move || {
+        let _ = follow(&layout, &id, 0, |step| {
+            if let Step::Event(event) = step {
+                let text = output.lock().ok().and_then(|mut o| o.take(&event, false));
+                if let Some(text) = text {
+                    let _ = print.send(text);
+                }
+            }
+            Flow::Continue
+        });
+    });
+    std::thread::spawn(move || loop {
+        std::thread::sleep(PAUSE / 2);
+        let text = shared.lock().ok().and_then(|mut o| o.paused());
+        if let Some(text) = text {
+            if to_print.send(text).is_err() {
+                return;
+            }
+        }
+    });
+    let mut message = String::new();
+    loop {
+        let prompt = if message.is_empty() { "you> " } else { "...> " };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => {
+                message.clear();
+                match ctx.cancel(&ctx.resolve(record.id.as_str())?) {
+                    Ok(_) => eprintln!("cancelling the turn"),
+                    Err(_) => eprintln!("(nothing to cancel; /exit or Ctrl-D leaves)"),
+                }
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        // A line ending in \ goes on on the next one.
+        if let Some(part) = line.strip_suffix('\\') {
+            message.push_str(part);
+            message.push('\n');
+            continue;
+        }
+        message.push_str(&line);
+        let text = std::mem::take(&mut message);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(text.as_str());
+        let now = ctx.resolve(record.id.as_str())?;
+        let result = match parse(&text) {
+            Input::Message(text) => ctx.send(&now, &text, &config).map(|_| ()),
+            Input::Answer(choice) => ctx.answer(&now, choice),
+            Input::Cancel => ctx.cancel(&now).map(|_| ()),
+            Input::Help => {
+                eprintln!("{HELP}");
+                Ok(())
+            }
+            Input::Diff => match ctx.diff(&now, false) {
+                Ok(diff) if diff.is_empty() => {
+                    eprintln!("no changes yet");
+                    Ok(())
+                }
+                Ok(diff) => {
+                    println!("{diff}");
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Input::Unknown(command) => {
+                eprintln!("aside: unknown command {command}; /help lists them (start with // to send a message beginning with /)");
+                Ok(())
+            }
+            Input::Exit => break,
+            Input::Delegate(more) => {
+                let started = ctx.fork(&now, more.as_deref(), &config)?;
+                eprintln!(
+                    "handed the conversation to {} in the background; follow: aside logs -f {}",
+                    started.id, started.id
+                );
+                println!("{}", started.id);
+                let _ = editor.save_history(&history);
+                leave(&ctx, &now);
+                return Ok(());
+            }
+        };
+        if let Err(e) = result {
+            eprintln!("aside: {e}");
+        }
+    }
+    let _ = editor.save_history(&history);
+    leave(&ctx, &ctx.resolve(record.id.as_str())?);
+    eprintln!(
+        "left the chat; it is kept as {} (aside show {})",
+        record.id, record.id
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_commands_are_told_from_messages() {
+        assert_eq!(parse("hello"), Input::Message("hello".into()));
+        assert_eq!(parse("/delegate"), Input::Delegate(None));
+        assert_eq!(
+            parse("/delegate  and add tests "),
+            Input::Delegate(Some("and add tests".into()))
+        );
+        assert_eq!(parse("/deny"), Input::Answer(Choice::Deny));
+        assert_eq!(parse("/frob x"), Input::Unknown("/frob".into()));
+        assert_eq!(parse("//etc is odd"), Input::Message("/etc is odd".into()));
+        assert_eq!(parse("/exit"), Input::Exit);
+    }
+}
