@@ -47,6 +47,12 @@ pub enum Request {
     /// Stops the agent and the host now: the session keeps its status, or becomes
     /// `interrupted` (resumable) when a turn was running.
     Stop,
+    /// Switches the agent's session mode: `plan` (its read-only planning mode) or `code` (the
+    /// mode it started in), or a mode id the agent offers.
+    SetMode {
+        /// The mode.
+        mode: String,
+    },
 }
 
 /// A permission answer.

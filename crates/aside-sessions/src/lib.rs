@@ -525,6 +525,18 @@ impl Sessions {
         Ok(true)
     }
 
+    /// Switches the agent's session mode (`plan`, `code`, or a mode id it offers); Ok with what
+    /// the host says.
+    pub fn set_mode(&self, record: &SessionRecord, mode: &str) -> Result<Option<String>> {
+        self.request(
+            record,
+            Request::SetMode {
+                mode: mode.to_string(),
+            },
+            "send a message first, then switch",
+        )
+    }
+
     /// Cancels the current turn; Ok with a note when queued follow-ups were dropped.
     pub fn cancel(&self, record: &SessionRecord) -> Result<Option<String>> {
         self.request(record, Request::Cancel, "nothing to cancel")

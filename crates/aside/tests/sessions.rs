@@ -2151,6 +2151,7 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
             Reply::tool("run_command", json!({"command": "echo from-the-chat"})),
             Reply::text("The command ran."),
             Reply::stream(vec![Chunk::Text("Thinking hard".into()), Chunk::Hang]),
+            Reply::text("Step one, then two."),
             Reply::text("Implemented in the background."),
         ],
     );
@@ -2178,6 +2179,19 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
     env.wait_status(&chat, "cancelled");
     pty.keys("/frob\r");
     pty.wait_for("aside: unknown command /frob");
+    // /plan switches the agent to its read-only plan mode, /code back.
+    pty.keys("/plan\r");
+    pty.wait_for("now in Plan mode");
+    pty.keys("plan the rest\r");
+    pty.wait_for("Step one, then two.");
+    let asked = env.model.received();
+    let offered = asked.last().unwrap().body["tools"].to_string();
+    assert!(
+        !offered.contains("write_file") && offered.contains("read_file"),
+        "plan mode offers read-only tools: {offered}"
+    );
+    pty.keys("/code\r");
+    pty.wait_for("now in Code mode");
     // /delegate hands the whole conversation on and ends the chat.
     pty.keys("/delegate now implement it\r");
     let text = pty.wait_for("handed the conversation to ");
@@ -2204,6 +2218,8 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
         "User: run a check",
         "Assistant: The command ran.",
         "User: think about it",
+        "User: plan the rest",
+        "Assistant: Step one, then two.",
     ] {
         assert!(first.contains(part), "{part} missing from {first}");
     }

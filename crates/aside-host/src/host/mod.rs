@@ -110,6 +110,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         idle: config.sessions.idle(),
         signals,
         resting: Status::Completed,
+        modes: None,
         last_touch: std::time::Instant::now(),
     };
     let outcome = host.run(ctl_rx).await;
@@ -133,6 +134,8 @@ struct Host {
     idle: Duration,
     signals: Signals,
     resting: Status,
+    /// The agent's session modes, as it announced them, and the one it started in.
+    modes: Option<SessionModeState>,
     last_touch: std::time::Instant,
 }
 
@@ -419,14 +422,16 @@ impl Host {
         let caps = serde_json::to_value(&init.agent_capabilities).unwrap_or(Value::Null);
         let cwd: PathBuf = self.record.worktree.clone();
         let mut session_id: Option<String> = None;
+        let mut modes = None;
         if let Some(previous) = self.record.acp_session_id.clone() {
             if !caps["sessionCapabilities"]["resume"].is_null() {
                 let r = cx
                     .send_request(ResumeSessionRequest::new(previous.clone(), cwd.clone()))
                     .block_task()
                     .await;
-                if r.is_ok() {
+                if let Ok(r) = r {
                     session_id = Some(previous.clone());
+                    modes = r.modes;
                 }
             }
             if session_id.is_none() && caps["loadSession"] == true {
@@ -434,8 +439,9 @@ impl Host {
                     .send_request(LoadSessionRequest::new(previous.clone(), cwd.clone()))
                     .block_task()
                     .await;
-                if r.is_ok() {
+                if let Ok(r) = r {
                     session_id = Some(previous.clone());
+                    modes = r.modes;
                     // The replayed history is already in the event log.
                     while let Ok(msg) = agent_rx.try_recv() {
                         if let FromAgent::Permission(request) = msg {
@@ -453,7 +459,6 @@ impl Host {
                 }
             }
         }
-        let mut modes = None;
         let fresh = session_id.is_none();
         let session_id = match session_id {
             Some(id) => id,
@@ -477,6 +482,7 @@ impl Host {
             }
         };
 
+        self.modes = modes.clone();
         if self.record.kind == SessionKind::Plan && fresh {
             self.enter_plan_mode(&cx, &session_id, modes, life).await;
         }
@@ -639,6 +645,53 @@ impl Host {
         }
     }
 
+    /// Switches the agent's session mode: `plan` is the mode named plan, `code` the one the agent
+    /// started in; else a mode id it offers.
+    async fn set_mode(
+        &mut self,
+        cx: &ConnectionTo<Agent>,
+        session_id: &str,
+        wanted: &str,
+    ) -> Result<Reply, String> {
+        let program = self.record.agent_command.join(" ");
+        let Some(state) = self.modes.clone() else {
+            return Err(format!(
+                "the agent `{program}` has no session modes to switch between"
+            ));
+        };
+        let is_plan = |m: &agent_client_protocol::v1::schema::SessionMode| {
+            m.id.0.eq_ignore_ascii_case("plan") || m.name.to_ascii_lowercase().contains("plan")
+        };
+        let found = match wanted {
+            "plan" => state.available_modes.iter().find(|m| is_plan(m)),
+            "code" => state
+                .available_modes
+                .iter()
+                .find(|m| m.id == state.current_mode_id && !is_plan(m))
+                .or_else(|| state.available_modes.iter().find(|m| !is_plan(m))),
+            other => state.available_modes.iter().find(|m| &*m.id.0 == other),
+        };
+        let Some(mode) = found else {
+            let offered: Vec<String> = state
+                .available_modes
+                .iter()
+                .map(|m| m.id.0.to_string())
+                .collect();
+            return Err(format!(
+                "the agent `{program}` has no {wanted} mode; it offers: {}",
+                offered.join(", ")
+            ));
+        };
+        cx.send_request(SetSessionModeRequest::new(
+            session_id.to_string(),
+            mode.id.clone(),
+        ))
+        .block_task()
+        .await
+        .map_err(|e| format!("the agent refused to switch to {}: {e}", mode.id.0))?;
+        Ok(Reply::ok(Some(format!("now in {} mode", mode.name))))
+    }
+
     /// Carries out a client's request on the session's lifecycle; Some(ending) when the host
     /// is to stop.
     async fn on_control(
@@ -727,6 +780,7 @@ impl Host {
                 let _ = reply.send(Reply::ok(None));
                 return Ok(Some(Ending::Stopped));
             }
+            Request::SetMode { mode } => self.set_mode(cx, session_id, &mode).await,
             Request::Subscribe { .. } => Err("subscribe is served by the connection".into()),
         };
         let _ = reply.send(answer.unwrap_or_else(Reply::refused));

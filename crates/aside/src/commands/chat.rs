@@ -30,6 +30,7 @@ pub struct Args {
 const HELP: &str = "\
   type a message and press Enter; end a line with \\ to go on on the next one
   /delegate [more]   hand the whole conversation to a background session and leave
+  /plan, /code       switch the agent to its plan mode (read-only) or back
   /diff              what changed so far
   /approve, /always, /deny   answer the agent's permission request
   /cancel or Ctrl-C  cancel the running turn
@@ -41,6 +42,7 @@ enum Input {
     Message(String),
     Delegate(Option<String>),
     Diff,
+    SetMode(&'static str),
     Answer(Choice),
     Cancel,
     Help,
@@ -55,6 +57,8 @@ fn parse(line: &str) -> Input {
     match command {
         "/delegate" => Input::Delegate((!rest.is_empty()).then(|| rest.to_string())),
         "/diff" => Input::Diff,
+        "/plan" => Input::SetMode("plan"),
+        "/code" => Input::SetMode("code"),
         "/approve" => Input::Answer(Choice::Allow),
         "/always" => Input::Answer(Choice::AllowAlways),
         "/deny" => Input::Answer(Choice::Deny),
@@ -250,6 +254,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let result = match parse(&text) {
             Input::Message(text) => ctx.send(&now, &text, &config).map(|_| ()),
             Input::Answer(choice) => ctx.answer(&now, choice),
+            Input::SetMode(mode) => {
+                // A chat whose host went idle gets it back first.
+                if !ctx.host_alive(&now) {
+                    let _ = ctx.resume(&now, &config);
+                }
+                ctx.set_mode(&now, mode).map(|note| {
+                    if let Some(note) = note {
+                        eprintln!("{note}");
+                    }
+                })
+            }
             Input::Cancel => ctx.cancel(&now).map(|_| ()),
             Input::Help => {
                 eprintln!("{HELP}");
@@ -312,5 +327,6 @@ mod tests {
         assert_eq!(parse("/frob x"), Input::Unknown("/frob".into()));
         assert_eq!(parse("//etc is odd"), Input::Message("/etc is odd".into()));
         assert_eq!(parse("/exit"), Input::Exit);
+        assert_eq!(parse("/plan"), Input::SetMode("plan"));
     }
 }
