@@ -2128,6 +2128,26 @@ impl Pty {
         }
     }
 
+    /// Waits for `what`, then for the line editor's next prompt after it, so keys typed next
+    /// reach the editor and not a terminal between two reads.
+    fn wait_then_prompt(&self, what: &str) -> String {
+        self.wait_for(what);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.output.lock().unwrap().clone();
+            let after = text.rfind(what).map(|at| &text[at..]).unwrap_or_default();
+            if after.contains("you> ") {
+                std::thread::sleep(Duration::from_millis(100));
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no prompt after {what:?} in:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn wait_for(&self, what: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -2170,7 +2190,7 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
     pty.keys("think about it\r");
     pty.wait_for("Thinking hard");
     pty.keys("\x03");
-    pty.wait_for("cancelling the turn");
+    pty.wait_then_prompt("cancelling the turn");
     let list: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
     let chat = list.as_array().unwrap()[0]["id"]
         .as_str()
@@ -2178,10 +2198,10 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
         .to_string();
     env.wait_status(&chat, "cancelled");
     pty.keys("/frob\r");
-    pty.wait_for("aside: unknown command /frob");
+    pty.wait_then_prompt("aside: unknown command /frob");
     // /plan switches the agent to its read-only plan mode, /code back.
     pty.keys("/plan\r");
-    pty.wait_for("now in Plan mode");
+    pty.wait_then_prompt("now in Plan mode");
     pty.keys("plan the rest\r");
     pty.wait_for("Step one, then two.");
     let asked = env.model.received();
@@ -2191,7 +2211,7 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
         "plan mode offers read-only tools: {offered}"
     );
     pty.keys("/code\r");
-    pty.wait_for("now in Code mode");
+    pty.wait_then_prompt("now in Code mode");
     // /delegate hands the whole conversation on and ends the chat.
     pty.keys("/delegate now implement it\r");
     let text = pty.wait_for("handed the conversation to ");
