@@ -2172,6 +2172,7 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
             Reply::text("The command ran."),
             Reply::stream(vec![Chunk::Text("Thinking hard".into()), Chunk::Hang]),
             Reply::text("Step one, then two."),
+            Reply::text("Answered by the other model."),
             Reply::text("Implemented in the background."),
         ],
     );
@@ -2212,6 +2213,18 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
     );
     pty.keys("/code\r");
     pty.wait_then_prompt("now in Code mode");
+    // /model: the next message goes to another model (a new agent process takes the
+    // conversation on).
+    pty.keys("/model other-model\r");
+    pty.wait_then_prompt("the next message goes to other-model");
+    pty.keys("which model now?\r");
+    pty.wait_for("Answered by the other model.");
+    let last = env.model.received().last().unwrap().body.clone();
+    assert_eq!(last["model"], "other-model");
+    assert!(
+        last.to_string().contains("plan the rest"),
+        "the conversation carried on: {last}"
+    );
     // /delegate hands the whole conversation on and ends the chat.
     pty.keys("/delegate now implement it\r");
     let text = pty.wait_for("handed the conversation to ");

@@ -25,12 +25,41 @@ pub struct Args {
     /// Work in the current directory (the default).
     #[arg(long)]
     workspace: bool,
+    /// The model, for the agents whose model aside can set: builtin (ASIDE_MODEL), copilot
+    /// (COPILOT_MODEL), claude (ANTHROPIC_MODEL).
+    #[arg(long, value_name = "M")]
+    model: Option<String>,
+}
+
+/// The environment variable that names agent `agent`'s model, where aside knows one.
+fn model_variable(agent: &str) -> Option<&'static str> {
+    match agent {
+        aside_core::agents::BUILTIN => Some("ASIDE_MODEL"),
+        "copilot" => Some("COPILOT_MODEL"),
+        "claude" => Some("ANTHROPIC_MODEL"),
+        _ => None,
+    }
+}
+
+/// Uses `model` for the agent processes this chat starts from now on (they inherit this
+/// process's environment).
+fn use_model(agent: &str, model: &str) -> anyhow::Result<()> {
+    let Some(variable) = model_variable(agent) else {
+        anyhow::bail!(
+            "aside cannot choose the model of agent `{agent}`; set it in that agent's own settings"
+        );
+    };
+    // Only this thread starts processes (hosts, with their agents); the chat's other threads
+    // only read the session's events and print, and never read the environment.
+    std::env::set_var(variable, model);
+    Ok(())
 }
 
 const HELP: &str = "\
   type a message and press Enter; end a line with \\ to go on on the next one
   /delegate [more]   hand the whole conversation to a background session and leave
   /plan, /code       switch the agent to its plan mode (read-only) or back
+  /model NAME        use another model from the next message on
   /diff              what changed so far
   /approve, /always, /deny   answer the agent's permission request
   /cancel or Ctrl-C  cancel the running turn
@@ -43,6 +72,7 @@ enum Input {
     Delegate(Option<String>),
     Diff,
     SetMode(&'static str),
+    Model(String),
     Answer(Choice),
     Cancel,
     Help,
@@ -58,6 +88,7 @@ fn parse(line: &str) -> Input {
         "/delegate" => Input::Delegate((!rest.is_empty()).then(|| rest.to_string())),
         "/diff" => Input::Diff,
         "/plan" => Input::SetMode("plan"),
+        "/model" => Input::Model(rest.to_string()),
         "/code" => Input::SetMode("code"),
         "/approve" => Input::Answer(Choice::Allow),
         "/always" => Input::Answer(Choice::AllowAlways),
@@ -153,6 +184,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = std::env::current_dir().context("while reading the current directory")?;
     if args.agent == aside_core::agents::BUILTIN && !config.agents.contains_key(&args.agent) {
         super::new::check_model(&config)?;
+    }
+    if let Some(model) = &args.model {
+        use_model(&args.agent, model)?;
     }
     let ctx = super::common::open()?;
     let place = dir
@@ -254,6 +288,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let result = match parse(&text) {
             Input::Message(text) => ctx.send(&now, &text, &config).map(|_| ()),
             Input::Answer(choice) => ctx.answer(&now, choice),
+            Input::Model(model) if model.is_empty() => {
+                eprintln!("say which model: /model NAME");
+                Ok(())
+            }
+            Input::Model(model) => match use_model(&now.agent, &model) {
+                // The agent reads its model when it starts: a new one takes the conversation on.
+                Ok(()) => ctx.stop(&now).map(|_| {
+                    eprintln!("the next message goes to {model}");
+                }),
+                Err(e) => {
+                    eprintln!("aside: {e}");
+                    Ok(())
+                }
+            },
             Input::SetMode(mode) => {
                 // A chat whose host went idle gets it back first.
                 if !ctx.host_alive(&now) {
