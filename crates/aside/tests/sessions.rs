@@ -2173,9 +2173,14 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
             Reply::stream(vec![Chunk::Text("Thinking hard".into()), Chunk::Hang]),
             Reply::text("Step one, then two."),
             Reply::text("Answered by the other model."),
+            Reply::text("The other agent speaks."),
             Reply::text("Implemented in the background."),
         ],
     );
+    env.config(&format!(
+        "[agents.again]\ncommand = [\"{}\", \"agent\"]\n",
+        env!("CARGO_BIN_EXE_aside")
+    ));
     let mut pty = Pty::chat(&env);
     pty.wait_for("you> ");
     // The line editor switches the terminal to raw mode right after its first prompt.
@@ -2224,6 +2229,17 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
     assert!(
         last.to_string().contains("plan the rest"),
         "the conversation carried on: {last}"
+    );
+    // /agent: another agent goes on, with the conversation so far.
+    pty.keys("/agent again\r");
+    pty.wait_then_prompt("going on with again");
+    pty.keys("your turn, again\r");
+    pty.wait_for("The other agent speaks.");
+    let carried = env.model.received().last().unwrap().body.to_string();
+    assert!(
+        carried.contains("User: chat-task: how should --verbose work?")
+            && carried.contains("User: your turn, again"),
+        "{carried}"
     );
     // /delegate hands the whole conversation on and ends the chat.
     pty.keys("/delegate now implement it\r");

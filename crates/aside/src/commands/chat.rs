@@ -60,6 +60,7 @@ const HELP: &str = "\
   /delegate [more]   hand the whole conversation to a background session and leave
   /plan, /code       switch the agent to its plan mode (read-only) or back
   /model NAME        use another model from the next message on
+  /agent NAME        go on with another agent (it gets the conversation so far)
   /diff              what changed so far
   /approve, /always, /deny   answer the agent's permission request
   /cancel or Ctrl-C  cancel the running turn
@@ -73,6 +74,7 @@ enum Input {
     Diff,
     SetMode(&'static str),
     Model(String),
+    Agent(String),
     Answer(Choice),
     Cancel,
     Help,
@@ -89,6 +91,7 @@ fn parse(line: &str) -> Input {
         "/diff" => Input::Diff,
         "/plan" => Input::SetMode("plan"),
         "/model" => Input::Model(rest.to_string()),
+        "/agent" => Input::Agent(rest.to_string()),
         "/code" => Input::SetMode("code"),
         "/approve" => Input::Answer(Choice::Allow),
         "/always" => Input::Answer(Choice::AllowAlways),
@@ -174,6 +177,45 @@ impl ChatOutput {
     }
 }
 
+/// A new chat session with `agent`, where `from` works, and `from`'s conversation (None when
+/// it has none yet).
+fn switch_agent(
+    ctx: &Sessions,
+    from: &SessionRecord,
+    agent: &str,
+    config: &Config,
+) -> Result<(SessionRecord, Option<aside_sessions::import::Conversation>), aside_sessions::OpError>
+{
+    if agent == aside_core::agents::BUILTIN && !config.agents.contains_key(agent) {
+        super::new::check_model(config)
+            .map_err(|e| aside_sessions::OpError::Refused(e.to_string()))?;
+    }
+    let events = aside_store::EventLog::open(&ctx.layout, &from.id)?.since(0)?;
+    let conversation = aside_sessions::import::from_aside_events(&events);
+    let next = ctx.create(
+        NewSession {
+            task: String::new(),
+            agent: agent.to_string(),
+            mode: from.mode,
+            base: None,
+            name: None,
+            approve: Some(from.approve),
+            dir: if from.mode == Mode::Workspace {
+                from.worktree.clone()
+            } else {
+                from.repo.clone()
+            },
+            kind: SessionKind::Chat,
+            title: Some(from.title.clone()),
+        },
+        config,
+    )?;
+    Ok((
+        next,
+        (!conversation.turns.is_empty()).then_some(conversation),
+    ))
+}
+
 fn leave(ctx: &Sessions, record: &SessionRecord) {
     let _ = ctx.stop(record);
     let _ = ctx.archive(record, true);
@@ -193,7 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let record = ctx.create(
+    let mut record = ctx.create(
         NewSession {
             task: String::new(),
             agent: args.agent.clone(),
@@ -235,18 +277,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let _ = printer.print(text);
         }
     });
-    let (output, print) = (shared.clone(), to_print.clone());
-    std::thread::spawn(move || {
-        let _ = follow(&layout, &id, 0, |step| {
-            if let Step::Event(event) = step {
-                let text = output.lock().ok().and_then(|mut o| o.take(&event, false));
-                if let Some(text) = text {
-                    let _ = print.send(text);
-                }
-            }
-            Flow::Continue
-        });
-    });
+    let current = std::sync::Arc::new(std::sync::Mutex::new(id.clone()));
+    let watch = {
+        let (shared, to_print, current) = (shared.clone(), to_print.clone(), current.clone());
+        move |layout: aside_store::Layout, id: aside_core::SessionId| {
+            let (output, print, current) = (shared.clone(), to_print.clone(), current.clone());
+            std::thread::spawn(move || {
+                let _ = follow(&layout, &id, 0, |step| {
+                    // A chat that moved on to another agent stops following the old session.
+                    if current.lock().map(|c| *c != id).unwrap_or(true) {
+                        return Flow::Stop;
+                    }
+                    if let Step::Event(event) = step {
+                        let text = output.lock().ok().and_then(|mut o| o.take(&event, false));
+                        if let Some(text) = text {
+                            let _ = print.send(text);
+                        }
+                    }
+                    Flow::Continue
+                });
+            });
+        }
+    };
+    watch(layout.clone(), id);
     std::thread::spawn(move || loop {
         std::thread::sleep(PAUSE / 2);
         let text = shared.lock().ok().and_then(|mut o| o.paused());
@@ -257,6 +310,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     });
     let mut message = String::new();
+    // After /agent: the conversation so far, carried into the new agent's first message.
+    let mut carry: Option<aside_sessions::import::Conversation> = None;
     loop {
         let prompt = if message.is_empty() { "you> " } else { "...> " };
         let line = match editor.readline(prompt) {
@@ -286,7 +341,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _ = editor.add_history_entry(text.as_str());
         let now = ctx.resolve(record.id.as_str())?;
         let result = match parse(&text) {
-            Input::Message(text) => ctx.send(&now, &text, &config).map(|_| ()),
+            Input::Message(text) => {
+                let text = match carry.take() {
+                    Some(conversation) => {
+                        conversation.handoff_prompt(Some(&text), aside_sessions::HANDOFF_CHARS)
+                    }
+                    None => text,
+                };
+                ctx.send(&now, &text, &config).map(|_| ())
+            }
+            Input::Agent(agent) if agent.is_empty() => {
+                eprintln!("say which agent: /agent NAME");
+                Ok(())
+            }
+            Input::Agent(agent) => match switch_agent(&ctx, &now, &agent, &config) {
+                Ok((next, conversation)) => {
+                    eprintln!(
+                        "going on with {agent} in {} (the old chat is kept as {}); your next message takes the conversation along",
+                        next.id, now.id
+                    );
+                    leave(&ctx, &now);
+                    carry = conversation.or(carry.take());
+                    if let Ok(mut c) = current.lock() {
+                        *c = next.id.clone();
+                    }
+                    watch(ctx.layout.clone(), next.id.clone());
+                    record = next;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             Input::Answer(choice) => ctx.answer(&now, choice),
             Input::Model(model) if model.is_empty() => {
                 eprintln!("say which model: /model NAME");
