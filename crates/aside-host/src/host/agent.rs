@@ -152,21 +152,21 @@ pub(crate) fn kill_group(pgid: Option<i32>, signal: i32) {
     }
 }
 
-/// Stops the agent: its stdin closes with the connection; then SIGTERM, then SIGKILL, on the
-/// whole group (npm launchers start the real binary as a child).
+/// Stops the agent: SIGTERM to the whole group (npm launchers start the real binary as a
+/// child; the guard passes it on), SIGKILL after 2 s. No wait for it to leave on its own first:
+/// its stdin is still open here (the connection ends after), so it would not.
 pub(crate) async fn stop_agent(child: &mut tokio::process::Child, pgid: Option<i32>) {
-    if tokio::time::timeout(Duration::from_millis(500), child.wait())
+    if let Ok(Some(_)) = child.try_wait() {
+        kill_group(pgid, libc::SIGKILL);
+        return;
+    }
+    kill_group(pgid, libc::SIGTERM);
+    if tokio::time::timeout(Duration::from_secs(2), child.wait())
         .await
         .is_err()
     {
-        kill_group(pgid, libc::SIGTERM);
-        if tokio::time::timeout(Duration::from_secs(2), child.wait())
-            .await
-            .is_err()
-        {
-            kill_group(pgid, libc::SIGKILL);
-            let _ = child.wait().await;
-        }
+        kill_group(pgid, libc::SIGKILL);
+        let _ = child.wait().await;
     }
     kill_group(pgid, libc::SIGKILL);
 }
