@@ -9,45 +9,9 @@ use aside_agent::confine::Roots;
 use aside_agent::store::Meta;
 use aside_agent::tools::{self, Action};
 use aside_agent::Store;
+use aside_testkit::Rng;
 use serde_json::{json, Value};
 use std::path::Path;
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03 | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        (0..self.below(max)).map(|_| self.next() as u8).collect()
-    }
-}
 
 fn seeds(count: u64) -> Vec<u64> {
     match std::env::var("ASIDE_FUZZ_SEED")

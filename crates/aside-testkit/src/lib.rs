@@ -7,7 +7,10 @@
 pub mod acp;
 pub mod browser;
 pub mod fake_model;
+pub mod procs;
 pub mod repo;
+pub mod rng;
 
 pub use acp::AcpClient;
 pub use fake_model::{Chunk, FakeModel, Reply};
+pub use rng::Rng;

@@ -7,6 +7,7 @@
 //! Set BENCH_FILES to change the size of the big repository.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aside_testkit::procs::{host_pid, processes_in};
 use aside_testkit::repo::{git, init_repo};
 use aside_testkit::{Chunk, FakeModel, Reply};
 use serde_json::Value;
@@ -171,26 +172,6 @@ fn new_to_prompt(bench: &Bench, repo: &Path, label: &str) {
     );
 }
 
-/// Pids of processes whose command line is `aside host <id>`.
-fn host_pid(id: &str) -> Option<i32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid = entry.file_name().to_string_lossy().parse::<i32>().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            (args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes()).then_some(pid)
-        })
-}
-
-/// Whether any process works in `dir`.
-fn anything_in(dir: &Path) -> bool {
-    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
-        std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
-    })
-}
-
 fn millis_until(started: Instant, mut done: impl FnMut() -> bool) -> f64 {
     while !done() {
         assert!(
@@ -241,7 +222,7 @@ fn stopping(bench: &Bench, repo: &Path) {
         let started = Instant::now();
         bench.aside(repo, &["stop", &id]);
         stop.push(millis_until(started, || {
-            !anything_in(&worktree) && host_pid(&id).is_none()
+            processes_in(&worktree).is_empty() && host_pid(&id).is_none()
         }));
 
         bench.aside(repo, &["resume", &id]);
@@ -250,7 +231,7 @@ fn stopping(bench: &Bench, repo: &Path) {
         let started = Instant::now();
         Command::new("kill").arg(host.to_string()).status().unwrap();
         term.push(millis_until(started, || {
-            !anything_in(&worktree) && host_pid(&id).is_none()
+            processes_in(&worktree).is_empty() && host_pid(&id).is_none()
         }));
 
         bench.aside(repo, &["resume", &id]);
@@ -261,7 +242,7 @@ fn stopping(bench: &Bench, repo: &Path) {
             .args(["-9", &host.to_string()])
             .status()
             .unwrap();
-        kill.push(millis_until(started, || !anything_in(&worktree)));
+        kill.push(millis_until(started, || processes_in(&worktree).is_empty()));
         bench.aside(repo, &["rm", &id, "--force"]);
     }
     println!(

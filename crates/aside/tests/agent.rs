@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aside_testkit::acp::PermissionPolicy;
+use aside_testkit::Rng;
 use aside_testkit::{AcpClient, Chunk, FakeModel, Reply};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -942,36 +943,6 @@ async fn acpx_drives_aside_agent() {
     );
     assert!(stdout.contains("\"stopReason\":\"end_turn\""), "{stdout}");
     assert!(request_text(&env.model, 2).contains("hello acpx\\n[exit code 0]"));
-}
-
-/// xorshift64*, for the randomised stdin tests below: fixed seeds, named in every failure.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03 | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
 }
 
 /// `aside agent` on raw pipes: any bytes go in, every line that comes out is kept.

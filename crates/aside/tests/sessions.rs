@@ -2,8 +2,9 @@
 //! built-in agent on the fake model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aside_testkit::procs::{host_pid, host_pids, kill_9, processes_in};
 use aside_testkit::repo::{git, init_repo};
-use aside_testkit::{Chunk, FakeModel, Reply};
+use aside_testkit::{Chunk, FakeModel, Reply, Rng};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -280,24 +281,6 @@ impl Env {
     }
 }
 
-/// Command lines of processes whose working directory is inside `dir`.
-fn processes_in(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if entry.file_name().to_string_lossy().parse::<i32>().is_err() {
-            continue;
-        }
-        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
-            continue;
-        };
-        if cwd.starts_with(dir) {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
-        }
-    }
-    found
-}
-
 /// The pid of the session's one host, waiting (up to 10 s) for an earlier one that is on its
 /// way out to be gone.
 fn only_host_pid(id: &str) -> i32 {
@@ -310,35 +293,6 @@ fn only_host_pid(id: &str) -> i32 {
         assert!(Instant::now() < deadline, "hosts of {id}: {hosts:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn host_pids(id: &str) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes() {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-fn host_pid(id: &str) -> Option<i32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes() {
-            return Some(pid);
-        }
-    }
-    None
 }
 
 #[test]
@@ -589,15 +543,6 @@ fn a_killed_host_is_interrupted_and_resume_completes_the_turn() {
             .count(),
         1
     );
-}
-
-fn kill_9(pid: i32) {
-    let status = Command::new("kill")
-        .arg("-9")
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]
@@ -1511,23 +1456,6 @@ fn a_session_waiting_for_an_answer_holds_no_slot() {
     env.wait_status(&asking, "completed");
 }
 
-/// A small deterministic random source (xorshift64*), so a failing campaign can be replayed
-/// from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 fn campaign_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -1614,8 +1542,7 @@ fn a_campaign_of_random_host_kills_loses_nothing() {
             let repo = env.repo.clone();
             let id = id.clone();
             let kills = kills.clone();
-            let mut rng =
-                Rng(seed.wrapping_add((n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
+            let mut rng = Rng::new(seed.wrapping_add(n as u64));
             std::thread::spawn(move || {
                 let aside = |args: &[&str]| {
                     Command::new(env!("CARGO_BIN_EXE_aside"))
@@ -1626,7 +1553,7 @@ fn a_campaign_of_random_host_kills_loses_nothing() {
                         .unwrap()
                 };
                 for round in 0..rounds {
-                    std::thread::sleep(Duration::from_millis(rng.below(300)));
+                    std::thread::sleep(Duration::from_millis(rng.below(300) as u64));
                     if rng.below(3) > 0 {
                         if let Some(pid) = host_pid(&id) {
                             kill_9(pid);
@@ -1641,7 +1568,7 @@ fn a_campaign_of_random_host_kills_loses_nothing() {
                     );
                 }
                 // And once more during the last turns, so `resume` has work to do.
-                std::thread::sleep(Duration::from_millis(rng.below(200)));
+                std::thread::sleep(Duration::from_millis(rng.below(200) as u64));
                 if let Some(pid) = host_pid(&id) {
                     kill_9(pid);
                     kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

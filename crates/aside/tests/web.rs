@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aside_testkit::browser::{self, Browser};
+use aside_testkit::procs::{host_pid, kill_9};
 use aside_testkit::repo::init_repo;
 use aside_testkit::{Chunk, FakeModel, Reply};
 use serde_json::{json, Value};
@@ -642,30 +643,6 @@ async fn create(ui: &Ui, body: Value) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-/// The pid of the host of session `id`, from /proc.
-fn host_pid(id: &str) -> Option<i32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes() {
-            return Some(pid);
-        }
-    }
-    None
-}
-
-fn kill_9(pid: i32) {
-    let status = Command::new("kill")
-        .arg("-9")
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// The user's repository as a write would change it: every file of the working tree, and git's

@@ -1,0 +1,52 @@
+//! The processes of a session, as tests and benchmarks find them in `/proc`: its host by
+//! command line, and whatever works in its worktree.
+
+use std::path::Path;
+
+/// Pids of the processes whose command line is `aside host <id>` (more than one only while an
+/// earlier host is on its way out).
+pub fn host_pids(id: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            (args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes()).then_some(pid)
+        })
+        .collect()
+}
+
+/// The pid of a host of session `id`, if one runs.
+pub fn host_pid(id: &str) -> Option<i32> {
+    host_pids(id).into_iter().next()
+}
+
+/// Command lines of the processes whose working directory is inside `dir`.
+pub fn processes_in(dir: &Path) -> Vec<String> {
+    let Ok(proc) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    proc.flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<i32>().is_ok())
+        .filter(|entry| {
+            std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+        })
+        .map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).replace('\0', " ")
+        })
+        .collect()
+}
+
+/// `kill -9 pid`, which must succeed.
+pub fn kill_9(pid: i32) {
+    let status = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -9 {pid} failed");
+}
