@@ -105,6 +105,15 @@ impl SessionsConfig {
         Ok(())
     }
 
+    /// How many sessions run at once: the configured number, else 2 × cores.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent.unwrap_or_else(|| {
+            2 * std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+
     /// How long an idle host stays.
     pub fn idle(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.idle_secs.unwrap_or(60))

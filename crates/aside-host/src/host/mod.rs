@@ -94,11 +94,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         id.clone(),
     ));
 
-    let limit = config.sessions.max_concurrent.unwrap_or_else(|| {
-        2 * std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let limit = config.sessions.max_concurrent();
     let mut host = Host {
         layout: layout.clone(),
         index,
@@ -147,6 +143,11 @@ fn stderr_says(tail: &str) -> String {
     } else {
         format!("Its stderr:\n{tail}")
     }
+}
+
+/// Whether an agent's session mode is its planning one (id `plan`, or named so).
+fn is_plan_mode(mode: &agent_client_protocol::v1::schema::SessionMode) -> bool {
+    mode.id.0.eq_ignore_ascii_case("plan") || mode.name.to_ascii_lowercase().contains("plan")
 }
 
 /// The first prompt of a plan session whose agent has no plan mode.
@@ -622,11 +623,9 @@ impl Host {
         modes: Option<SessionModeState>,
         life: &mut Life,
     ) {
-        let plan = modes.as_ref().and_then(|state| {
-            state.available_modes.iter().find(|m| {
-                m.id.0.eq_ignore_ascii_case("plan") || m.name.to_ascii_lowercase().contains("plan")
-            })
-        });
+        let plan = modes
+            .as_ref()
+            .and_then(|state| state.available_modes.iter().find(|m| is_plan_mode(m)));
         let set = match plan {
             Some(mode) => cx
                 .send_request(SetSessionModeRequest::new(
@@ -659,16 +658,13 @@ impl Host {
                 "the agent `{program}` has no session modes to switch between"
             ));
         };
-        let is_plan = |m: &agent_client_protocol::v1::schema::SessionMode| {
-            m.id.0.eq_ignore_ascii_case("plan") || m.name.to_ascii_lowercase().contains("plan")
-        };
         let found = match wanted {
-            "plan" => state.available_modes.iter().find(|m| is_plan(m)),
+            "plan" => state.available_modes.iter().find(|m| is_plan_mode(m)),
             "code" => state
                 .available_modes
                 .iter()
-                .find(|m| m.id == state.current_mode_id && !is_plan(m))
-                .or_else(|| state.available_modes.iter().find(|m| !is_plan(m))),
+                .find(|m| m.id == state.current_mode_id && !is_plan_mode(m))
+                .or_else(|| state.available_modes.iter().find(|m| !is_plan_mode(m))),
             other => state.available_modes.iter().find(|m| &*m.id.0 == other),
         };
         let Some(mode) = found else {

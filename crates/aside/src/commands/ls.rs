@@ -48,11 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let limit = config.sessions.max_concurrent.unwrap_or_else(|| {
-        2 * std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let limit = config.sessions.max_concurrent();
     let rows: Vec<[String; 7]> = sessions
         .iter()
         .map(|r| {
