@@ -332,6 +332,7 @@ impl Host {
         let tx_perms = agent_tx;
         let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
         // The turn loop runs inside the connection, borrowing the host for that time.
+        let mut outcome: Option<anyhow::Result<Ending>> = None;
         let result = Client
             .v1()
             .name("aside-host")
@@ -356,24 +357,34 @@ impl Host {
                 // From here on a client must start a new host rather than talk to this one.
                 let _ = std::fs::remove_file(self.layout.socket(&self.record.id));
                 stop_agent(&mut child, pgid).await;
-                Ok(r)
+                outcome = Some(r);
+                Ok(())
             })
             .await;
-        // Before killing the group: an agent that exited on its own says so with its status.
-        let exited = tokio::time::timeout(Duration::from_millis(500), child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok);
+        // An agent that exited on its own (the session loop never ran to its end) says so with
+        // its status; checked before the group is killed below.
+        let exited = match outcome {
+            Some(_) => None,
+            None => tokio::time::timeout(Duration::from_millis(500), child.wait())
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
         kill_group(pgid, libc::SIGKILL);
         let _ = std::fs::remove_file(agent::pgid_file(&self.layout, &self.record.id));
         let program = self.record.agent_command.join(" ");
-        match (result, exited) {
-            (Ok(r), _) => r,
-            (Err(_), Some(status)) => Err(anyhow!(
+        // What the session loop decided wins over the connection's own end (it may report the
+        // transport closing because the loop stopped the agent).
+        match (outcome, result, exited) {
+            (Some(r), _, _) => r,
+            (None, Ok(()), _) => Err(anyhow!(
+                "the agent connection ended before the session began"
+            )),
+            (None, Err(_), Some(status)) => Err(anyhow!(
                 "the agent `{program}` exited during startup ({status}). {}",
                 stderr_says(&tail())
             )),
-            (Err(e), None) => Err(anyhow!(
+            (None, Err(e), None) => Err(anyhow!(
                 "the connection to the agent `{program}` failed: {e}. {}",
                 stderr_says(&tail())
             )),
