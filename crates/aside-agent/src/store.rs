@@ -49,11 +49,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 impl Store {
     /// The store under `$ASIDE_HOME`.
     pub fn open_default() -> std::io::Result<Store> {
-        Store::open(
-            &aside_core::paths::aside_home()
-                .join("agent")
-                .join("sessions"),
-        )
+        Store::open(&aside_core::paths::agent_store(
+            &aside_core::paths::aside_home(),
+        ))
     }
 
     /// A store in `root`, created private to the user.

@@ -22,6 +22,12 @@ pub fn aside_home() -> PathBuf {
     })
 }
 
+/// Where the built-in agent keeps its sessions (one directory per ACP session id), under an
+/// aside home.
+pub fn agent_store(aside_home: &std::path::Path) -> PathBuf {
+    aside_home.join("agent").join("sessions")
+}
+
 /// `$XDG_CONFIG_HOME/aside/config.toml`, else `~/.config/aside/config.toml`.
 pub fn user_config_file() -> PathBuf {
     env_path("XDG_CONFIG_HOME")

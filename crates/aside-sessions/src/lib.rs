@@ -255,6 +255,17 @@ impl Sessions {
 
     /// Records a new session and starts its host.
     pub fn create(&self, new: NewSession, config: &Config) -> Result<SessionRecord> {
+        self.create_with(new, config, None)
+    }
+
+    /// Creates a session whose agent goes on with its own stored session `agent_session`
+    /// (ACP session/resume or session/load) instead of a new one.
+    fn create_with(
+        &self,
+        new: NewSession,
+        config: &Config,
+        agent_session: Option<String>,
+    ) -> Result<SessionRecord> {
         if new.task.trim().is_empty() && new.kind != SessionKind::Chat {
             return Err(OpError::Refused(
                 "the task is empty: say what the agent should do, e.g. aside new \"fix the failing test\"".into(),
@@ -367,7 +378,7 @@ impl Sessions {
             changed_files: 0,
             lines_added: 0,
             lines_removed: 0,
-            acp_session_id: None,
+            acp_session_id: agent_session,
             integrated: None,
             kind: new.kind,
         };
@@ -807,23 +818,79 @@ impl Sessions {
             )));
         }
         let extra = extra.filter(|e| !e.trim().is_empty());
+        let title = match extra {
+            Some(extra) => extra.lines().next().unwrap_or_default().to_string(),
+            None => format!("Continue: {}", record.title),
+        };
+        let new = |task: String| NewSession {
+            task,
+            agent: record.agent.clone(),
+            mode: Mode::Isolated,
+            base: None,
+            name: None,
+            approve: None,
+            dir: record.repo.clone(),
+            kind: SessionKind::Task,
+            title: Some(title.clone()),
+        };
+        // The built-in agent takes the conversation as its own: a copy of its stored session,
+        // resumed in the new worktree, so the model sees the same messages (tool calls and
+        // results included), not a transcript of them.
+        if let Some(copy) = self.copy_builtin_session(record) {
+            let task = match extra {
+                Some(extra) => format!("{FORK_NOTE}\n\n{extra}"),
+                None => FORK_NOTE.to_string(),
+            };
+            let created = self.create_with(new(task), config, Some(copy.clone()));
+            if created.is_err() {
+                let _ = std::fs::remove_dir_all(
+                    aside_core::paths::agent_store(&self.layout.home).join(&copy),
+                );
+            }
+            return created;
+        }
         self.create(
-            NewSession {
-                task: conversation.handoff_prompt(extra, HANDOFF_CHARS),
-                agent: record.agent.clone(),
-                mode: Mode::Isolated,
-                base: None,
-                name: None,
-                approve: None,
-                dir: record.repo.clone(),
-                kind: SessionKind::Task,
-                title: Some(match extra {
-                    Some(extra) => extra.lines().next().unwrap_or_default().to_string(),
-                    None => format!("Continue: {}", record.title),
-                }),
-            },
+            new(conversation.handoff_prompt(extra, HANDOFF_CHARS)),
             config,
         )
+    }
+
+    /// A copy, under a new id, of the built-in agent's stored session behind `record`, in code
+    /// mode; None when `record` is not a built-in agent session with a stored conversation.
+    fn copy_builtin_session(&self, record: &SessionRecord) -> Option<String> {
+        if record.agent != aside_core::agents::BUILTIN {
+            return None;
+        }
+        let store = aside_core::paths::agent_store(&self.layout.home);
+        let from = store.join(record.acp_session_id.as_deref()?);
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(from.join("meta.json")).ok()?).ok()?;
+        let messages = std::fs::read(from.join("messages.json")).ok()?;
+        // The agent's ids are its own (32 characters of [0-9a-z]); four random aside ids make one.
+        let id = format!(
+            "{}{}{}{}",
+            SessionId::random(),
+            SessionId::random(),
+            SessionId::random(),
+            SessionId::random()
+        );
+        let to = store.join(&id);
+        std::fs::create_dir(&to).ok()?;
+        meta["id"] = id.clone().into();
+        meta["mode"] = "code".into();
+        let copied = std::fs::write(to.join("meta.json"), serde_json::to_vec_pretty(&meta).ok()?)
+            .and_then(|()| std::fs::write(to.join("messages.json"), &messages))
+            .and_then(|()| {
+                match std::fs::copy(from.join("updates.jsonl"), to.join("updates.jsonl")) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                }
+            });
+        if copied.is_err() {
+            let _ = std::fs::remove_dir_all(&to);
+            return None;
+        }
+        Some(id)
     }
 
     /// Hides (or shows again) a session.
@@ -842,6 +909,10 @@ impl Sessions {
         Ok(repos)
     }
 }
+
+/// The first words of a background session that goes on with a built-in agent's conversation
+/// (its history is the agent's own), before the user's extra instructions.
+pub const FORK_NOTE: &str = "(aside: this conversation now goes on in the background, in a new worktree of the repository: the working directory above. Nobody will answer questions until you finish, so carry on with the task on your own.)";
 
 /// How much of a conversation a hand-off prompt carries (the newest turns, whole).
 pub const HANDOFF_CHARS: usize = 40_000;

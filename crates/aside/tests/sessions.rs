@@ -2004,35 +2004,32 @@ fn a_saved_conversation_or_another_session_continues_in_the_background() {
     assert_eq!(env.ok(&["ls", "--all", "--json"]), before);
 }
 
-/// `aside chat` in a real pseudo-terminal (util-linux `script` allocates it): the line editor
-/// reads keys as a terminal sends them.
+/// `aside chat` in a real pseudo-terminal (allocated with pty-process): the line editor reads
+/// keys as a terminal sends them.
 struct Pty {
     child: std::process::Child,
+    pty: std::sync::Arc<pty_process::blocking::Pty>,
     output: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Pty {
     fn chat(env: &Env) -> Pty {
-        let mut child = Command::new("script")
-            .args([
-                "-qfec",
-                &format!("'{}' chat", env!("CARGO_BIN_EXE_aside")),
-                "/dev/null",
-            ])
+        let (pty, pts) = pty_process::blocking::open().unwrap();
+        pty.resize(pty_process::Size::new(40, 120)).unwrap();
+        let child = pty_process::blocking::Command::new(env!("CARGO_BIN_EXE_aside"))
+            .arg("chat")
             .current_dir(&env.repo)
             .envs(env.vars())
             .env("TERM", "xterm")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
+            .spawn(pts)
             .unwrap();
+        let pty = std::sync::Arc::new(pty);
         let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut stdout = child.stdout.take().unwrap();
-        let sink = output.clone();
+        let (reader, sink) = (pty.clone(), output.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            // Ends with EIO once the chat and everything it started closed the terminal.
+            while let Ok(n) = std::io::Read::read(&mut &*reader, &mut buf) {
                 if n == 0 {
                     break;
                 }
@@ -2041,18 +2038,23 @@ impl Pty {
                     .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        Pty { child, output }
+        Pty { child, pty, output }
     }
 
     /// Types `keys` as a person would: a key at a time.
     fn keys(&mut self, keys: &str) {
         use std::io::Write as _;
-        let stdin = self.child.stdin.as_mut().unwrap();
         for key in keys.chars() {
-            stdin.write_all(key.to_string().as_bytes()).unwrap();
-            stdin.flush().unwrap();
+            (&*self.pty).write_all(key.to_string().as_bytes()).unwrap();
             std::thread::sleep(Duration::from_millis(3));
         }
+    }
+
+    /// Sends `text` in one write, as a fast typist over ssh or a terminal without bracketed paste
+    /// does: the keys reach the editor together.
+    fn burst(&mut self, text: &str) {
+        use std::io::Write as _;
+        (&*self.pty).write_all(text.as_bytes()).unwrap();
     }
 
     /// Waits for `what`, then for the line editor's next prompt after it, so keys typed next
@@ -2117,8 +2119,15 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
     // A permission request, answered inline, showing the real command.
     pty.keys("run a check\r");
     pty.wait_for("$ echo from-the-chat");
-    pty.keys("/approve\r");
-    pty.wait_for("The command ran.");
+    // Keys that arrive together are all read, even while the chat prints beside the editor.
+    pty.burst("/approve\r");
+    let text = pty.wait_for("The command ran.");
+    // The tool call, once done, is one line: title, what it ran, outcome.
+    let line = text
+        .lines()
+        .find(|l| l.contains("✓ "))
+        .unwrap_or_else(|| panic!("no line for the finished tool call in:\n{text}"));
+    assert!(line.contains("echo from-the-chat"), "{line}");
     // Ctrl-C cancels the running turn; the chat goes on.
     pty.keys("think about it\r");
     pty.wait_for("Thinking hard");
@@ -2204,4 +2213,84 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
     assert_eq!(s["kind"], "chat");
     assert_eq!(s["archived"], true);
     assert_eq!(s["host"], false);
+}
+
+#[test]
+fn a_chat_with_the_builtin_agent_hands_its_own_conversation_to_the_background() {
+    let env = Env::new();
+    env.model.push_for(
+        "native-chat",
+        [
+            Reply::text("Use a flag named --verbose."),
+            Reply::text("Print one line per step."),
+            Reply::tool(
+                "write_file",
+                json!({"path": "VERBOSE.md", "content": "steps\n"}),
+            ),
+            Reply::text("Written in the background."),
+        ],
+    );
+    let mut pty = Pty::chat(&env);
+    pty.wait_for("you> ");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.keys("native-chat: how do I show progress?\r");
+    pty.wait_then_prompt("Use a flag named --verbose.");
+    pty.keys("and what does it print?\r");
+    pty.wait_then_prompt("Print one line per step.");
+    pty.keys("/delegate write it down in VERBOSE.md\r");
+    let text = pty.wait_for("handed the conversation to ");
+    assert!(pty.child.wait().unwrap().success(), "{text}");
+    let id: String = text
+        .split("handed the conversation to ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(8)
+        .collect();
+    env.wait_status(&id, "completed");
+    // The background agent's first request holds the chat's messages as its own, in order,
+    // then the extra instructions: no transcript.
+    let first = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("write it down in VERBOSE.md"))
+        .expect("the background session's first request")
+        .body;
+    let messages: Vec<(String, String)> = first["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .map(|m| {
+            let text = match &m["content"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (m["role"].as_str().unwrap().to_string(), text)
+        })
+        .collect();
+    let said: Vec<(&str, &str)> = messages
+        .iter()
+        .map(|(r, t)| (r.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(said.len(), 5, "{said:?}");
+    assert_eq!(said[0], ("user", "native-chat: how do I show progress?"));
+    assert_eq!(said[1], ("assistant", "Use a flag named --verbose."));
+    assert_eq!(said[2], ("user", "and what does it print?"));
+    assert_eq!(said[3], ("assistant", "Print one line per step."));
+    assert!(
+        said[4].0 == "user" && said[4].1.ends_with("\n\nwrite it down in VERBOSE.md"),
+        "{said:?}"
+    );
+    assert!(!first.to_string().contains("User: native-chat"));
+    // It worked in its own worktree, on its own.
+    let s = env.session(&id);
+    assert_eq!(s["mode"], "isolated");
+    let worktree = s["worktree"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(Path::new(worktree).join("VERBOSE.md")).unwrap(),
+        "steps\n"
+    );
+    assert!(!env.repo.join("VERBOSE.md").exists());
 }

@@ -1,6 +1,6 @@
 //! `aside chat`: talk a task through with an agent in the foreground, then hand it on.
 
-use super::render::LogPrinter;
+use super::live::LivePrinter;
 use anyhow::Context as _;
 use aside_core::{Config, Mode, SessionKind, SessionRecord};
 use aside_protocol::client::{follow, Flow, Step};
@@ -108,7 +108,7 @@ fn parse(line: &str) -> Input {
 /// Events as text for the chat: whole lines, so the prompt line is redrawn cleanly below; text
 /// still streaming shows once the stream pauses.
 struct ChatOutput {
-    printer: LogPrinter,
+    printer: LivePrinter,
     pending: Vec<u8>,
     last: std::time::Instant,
 }
@@ -127,21 +127,6 @@ impl ChatOutput {
 
     fn take(&mut self, event: &aside_core::Event, everything: bool) -> Option<String> {
         self.last = std::time::Instant::now();
-        // The conversation, not the bookkeeping: the user's own prompts are on screen already.
-        if matches!(
-            event.kind.as_str(),
-            "status"
-                | "prompt"
-                | "usage_update"
-                | "session_info_update"
-                | "available_commands_update"
-                | "current_mode_update"
-                | "config_option_update"
-                | "turn_end"
-        ) {
-            // Whatever text is waiting ends here.
-            return self.flush();
-        }
         self.printer.print_to(event, &mut self.pending);
         let cut = if everything || event.kind != "agent_message_chunk" {
             self.printer.finish_to(&mut self.pending);
@@ -267,7 +252,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("cannot print beside the line editor")?;
     let (layout, id) = (ctx.layout.clone(), record.id.clone());
     let shared = std::sync::Arc::new(std::sync::Mutex::new(ChatOutput {
-        printer: LogPrinter::default(),
+        printer: LivePrinter::new("/approve, /always or /deny"),
         pending: Vec::new(),
         last: std::time::Instant::now(),
     }));

@@ -10,6 +10,7 @@ mod common;
 pub mod diff;
 pub mod guard;
 pub mod host;
+mod live;
 pub mod logs;
 pub mod ls;
 pub mod merge;

@@ -1,6 +1,6 @@
 //! `aside plan`: a plan first, then the task in the background.
 
-use super::render::LogPrinter;
+use super::live::LivePrinter;
 use anyhow::Context as _;
 use aside_core::{Config, Mode, SessionKind, Status};
 use aside_protocol::client::{follow, Flow, Step};
@@ -84,11 +84,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "planning in {} (plan mode: the agent explores and changes nothing)…",
         planning.id
     );
-    let mut printer = LogPrinter::progress();
+    let mut printer = LivePrinter::new("answer with `aside approve ID` or `aside deny ID`");
     let mut ended = None;
     follow(&ctx.layout, &planning.id, 0, |step| match step {
         Step::Event(event) => {
-            printer.print(&event);
+            printer.eprint(&event);
             if let Body::Status(change) = Body::of(&event) {
                 if matches!(
                     change.status,
@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Step::NoHost => Flow::Stop,
     })?;
-    printer.finish();
+    printer.finish_to(&mut std::io::stderr());
     match ended {
         Some((Status::Completed, _)) => {}
         Some((status, reason)) => anyhow::bail!(

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// The text of a content block (other kinds are named, not shown).
-fn block_text(block: &ContentBlock) -> String {
+pub(super) fn block_text(block: &ContentBlock) -> String {
     match block {
         ContentBlock::Text(text) => text.text.clone(),
         ContentBlock::Image(_) => "(image)".to_string(),
@@ -22,7 +22,7 @@ fn block_text(block: &ContentBlock) -> String {
 }
 
 /// A tool call's output: its text content, diffs and terminals named.
-fn text_of(content: &[ToolCallContent]) -> String {
+pub(super) fn text_of(content: &[ToolCallContent]) -> String {
     let mut out = Vec::new();
     for item in content {
         match item {
@@ -156,7 +156,7 @@ fn indent(text: &str, max_lines: usize) -> String {
     out.join("\n")
 }
 
-fn plan_text(plan: &Plan) -> String {
+pub(super) fn plan_text(plan: &Plan) -> String {
     let mut out = String::from("Plan:\n");
     for entry in &plan.entries {
         let mark = match entry.status {
@@ -170,7 +170,7 @@ fn plan_text(plan: &Plan) -> String {
 }
 
 /// "title [kind]" of a tool call.
-fn call_head(call: &ToolCallUpdate) -> String {
+pub(super) fn call_head(call: &ToolCallUpdate) -> String {
     format!(
         "{} [{}]",
         call.fields.title.as_deref().unwrap_or("an action"),
@@ -183,7 +183,7 @@ fn call_head(call: &ToolCallUpdate) -> String {
 }
 
 /// The lines of what a tool call asks to do, each on its own line after `indent`.
-fn action_block(call: &ToolCallUpdate, indent: &str) -> String {
+pub(super) fn action_block(call: &ToolCallUpdate, indent: &str) -> String {
     action_lines(call)
         .iter()
         .map(|line| format!("\n{indent}{line}"))
@@ -315,31 +315,16 @@ pub fn conversation(events: &[Event]) -> String {
 #[derive(Default)]
 pub struct LogPrinter {
     in_text: bool,
-    /// To stderr: the events are progress, not the command's result (`aside plan`).
-    to_stderr: bool,
 }
 
 impl LogPrinter {
-    /// A printer to stderr.
-    pub fn progress() -> LogPrinter {
-        LogPrinter {
-            in_text: false,
-            to_stderr: true,
-        }
-    }
-
-    /// Prints one event to stdout (stderr for a progress printer).
+    /// Prints one event to stdout.
     pub fn print(&mut self, e: &Event) {
-        let mut out: Box<dyn std::io::Write> = if self.to_stderr {
-            Box::new(std::io::stderr().lock())
-        } else {
-            Box::new(std::io::stdout().lock())
-        };
-        self.print_to(e, &mut out);
+        self.print_to(e, &mut std::io::stdout().lock());
     }
 
-    /// Writes one event to `stdout` (any writer: the chat renders into a buffer).
-    pub fn print_to(&mut self, e: &Event, stdout: &mut dyn std::io::Write) {
+    /// Writes one event to `stdout`.
+    fn print_to(&mut self, e: &Event, stdout: &mut dyn std::io::Write) {
         let body = Body::of(e);
         if let Body::Update(update) = &body {
             if let SessionUpdate::AgentMessageChunk(chunk)
@@ -436,22 +421,10 @@ impl LogPrinter {
         let _ = writeln!(stdout, "[{}] {line}", e.kind);
     }
 
-    /// Ends a pending line of text in `out`.
-    pub fn finish_to(&mut self, out: &mut dyn std::io::Write) {
-        if self.in_text {
-            let _ = writeln!(out);
-            self.in_text = false;
-        }
-    }
-
     /// Ends a pending line of text.
     pub fn finish(&mut self) {
         if self.in_text {
-            if self.to_stderr {
-                eprintln!();
-            } else {
-                println!();
-            }
+            println!();
             self.in_text = false;
         }
     }
