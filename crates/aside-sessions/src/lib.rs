@@ -258,13 +258,14 @@ impl Sessions {
         self.create_with(new, config, None)
     }
 
-    /// Creates a session whose agent goes on with its own stored session `agent_session`
-    /// (ACP session/resume or session/load) instead of a new one.
+    /// Creates a session whose agent goes on with an agent session of its own (ACP
+    /// session/resume or session/load) instead of a new one: `takes_over` is that session's id
+    /// and the transcript prompt to send instead when the agent cannot load it.
     fn create_with(
         &self,
         new: NewSession,
         config: &Config,
-        agent_session: Option<String>,
+        takes_over: Option<(String, String)>,
     ) -> Result<SessionRecord> {
         if new.task.trim().is_empty() && new.kind != SessionKind::Chat {
             return Err(OpError::Refused(
@@ -289,6 +290,16 @@ impl Sessions {
         let mut id = SessionId::random();
         while self.index.get(&id)?.is_some() {
             id = SessionId::random();
+        }
+        if let Some((_, transcript)) = &takes_over {
+            std::fs::create_dir_all(self.layout.session_dir(&id))
+                .and_then(|()| std::fs::write(self.layout.handoff(&id), transcript))
+                .map_err(|e| {
+                    OpError::Internal(format!(
+                        "cannot write {}: {e}",
+                        self.layout.handoff(&id).display()
+                    ))
+                })?;
         }
         let title: String = new
             .title
@@ -378,7 +389,7 @@ impl Sessions {
             changed_files: 0,
             lines_added: 0,
             lines_removed: 0,
-            acp_session_id: agent_session,
+            acp_session_id: takes_over.as_ref().map(|(id, _)| id.clone()),
             integrated: None,
             kind: new.kind,
         };
@@ -801,13 +812,36 @@ impl Sessions {
         Ok(started)
     }
 
-    /// A new background session that continues `record`'s conversation (a fork): same agent and
-    /// repository, its own worktree; the first prompt carries the conversation, then `extra`.
+    /// Forks a session: a new isolated task session that goes on from its conversation (`extra`
+    /// added); the session itself stays as it is.
     pub fn fork(
         &self,
         record: &SessionRecord,
         extra: Option<&str>,
         config: &Config,
+    ) -> Result<SessionRecord> {
+        self.continue_in_background(record, extra, config, false)
+    }
+
+    /// Hands a chat on to a new isolated task session and stops the chat: the background agent
+    /// goes on with the chat's own agent session where the agent can load it (the chat no
+    /// longer writes to it), else with a transcript.
+    pub fn hand_off(
+        &self,
+        record: &SessionRecord,
+        extra: Option<&str>,
+        config: &Config,
+    ) -> Result<SessionRecord> {
+        self.stop(record)?;
+        self.continue_in_background(record, extra, config, true)
+    }
+
+    fn continue_in_background(
+        &self,
+        record: &SessionRecord,
+        extra: Option<&str>,
+        config: &Config,
+        take_over: bool,
     ) -> Result<SessionRecord> {
         let events = aside_store::EventLog::open(&self.layout, &record.id)?.since(0)?;
         let conversation = import::from_aside_events(&events);
@@ -822,6 +856,7 @@ impl Sessions {
             Some(extra) => extra.lines().next().unwrap_or_default().to_string(),
             None => format!("Continue: {}", record.title),
         };
+        let transcript = conversation.handoff_prompt(extra, HANDOFF_CHARS);
         let new = |task: String| NewSession {
             task,
             agent: record.agent.clone(),
@@ -833,26 +868,31 @@ impl Sessions {
             kind: SessionKind::Task,
             title: Some(title.clone()),
         };
-        // The built-in agent takes the conversation as its own: a copy of its stored session,
-        // resumed in the new worktree, so the model sees the same messages (tool calls and
-        // results included), not a transcript of them.
-        if let Some(copy) = self.copy_builtin_session(record) {
-            let task = match extra {
-                Some(extra) => format!("{FORK_NOTE}\n\n{extra}"),
-                None => FORK_NOTE.to_string(),
-            };
-            let created = self.create_with(new(task), config, Some(copy.clone()));
-            if created.is_err() {
-                let _ = std::fs::remove_dir_all(
-                    aside_core::paths::agent_store(&self.layout.home).join(&copy),
-                );
-            }
-            return created;
+        // The agent takes the conversation as its own where it can: the built-in agent a copy of
+        // its stored session, other agents (once the chat has stopped) the chat's own session,
+        // loaded in the new worktree. The model sees the same messages (tool calls and results
+        // included), not a transcript of them; the transcript is kept for an agent that then
+        // fails to load it.
+        let copy = self.copy_builtin_session(record);
+        let own = match &copy {
+            Some(copy) => Some(copy.clone()),
+            None if take_over => record.acp_session_id.clone(),
+            None => None,
+        };
+        let Some(own) = own else {
+            return self.create(new(transcript), config);
+        };
+        let task = match extra {
+            Some(extra) => format!("{FORK_NOTE}\n\n{extra}"),
+            None => FORK_NOTE.to_string(),
+        };
+        let created = self.create_with(new(task), config, Some((own, transcript)));
+        if let (Err(_), Some(copy)) = (&created, copy) {
+            let _ = std::fs::remove_dir_all(
+                aside_core::paths::agent_store(&self.layout.home).join(copy),
+            );
         }
-        self.create(
-            new(conversation.handoff_prompt(extra, HANDOFF_CHARS)),
-            config,
-        )
+        created
     }
 
     /// A copy, under a new id, of the built-in agent's stored session behind `record`, in code

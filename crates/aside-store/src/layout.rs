@@ -32,6 +32,12 @@ impl Layout {
         self.session_dir(id).join("events.db")
     }
 
+    /// The conversation a session took over from another, as a transcript prompt: what its host
+    /// sends instead when the agent cannot go on with that conversation's own agent session.
+    pub fn handoff(&self, id: &SessionId) -> PathBuf {
+        self.session_dir(id).join("handoff.md")
+    }
+
     /// The host's log file (its stdout and stderr).
     pub fn host_log(&self, id: &SessionId) -> PathBuf {
         self.session_dir(id).join("host.log")

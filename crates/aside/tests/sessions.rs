@@ -2014,10 +2014,15 @@ struct Pty {
 
 impl Pty {
     fn chat(env: &Env) -> Pty {
+        Pty::chat_with(env, &[])
+    }
+
+    fn chat_with(env: &Env, args: &[&str]) -> Pty {
         let (pty, pts) = pty_process::blocking::open().unwrap();
         pty.resize(pty_process::Size::new(40, 120)).unwrap();
         let child = pty_process::blocking::Command::new(env!("CARGO_BIN_EXE_aside"))
             .arg("chat")
+            .args(args)
             .current_dir(&env.repo)
             .envs(env.vars())
             .env("TERM", "xterm")
@@ -2190,13 +2195,25 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
         .take(8)
         .collect();
     env.wait_status(&id, "completed");
+    // The agent `again` loads the chat's own agent session in the new worktree: the request
+    // holds the chat's messages (the first of them the transcript /agent carried), its answer
+    // as an assistant message, then the instructions.
     let first = env
         .model
         .received()
-        .iter()
-        .map(|r| r.body.to_string())
-        .find(|b| b.contains("User: now implement it"))
-        .expect("the background session's first request");
+        .into_iter()
+        .find(|r| r.body.to_string().contains("now implement it"))
+        .expect("the background session's first request")
+        .body;
+    let messages = first["messages"].as_array().unwrap();
+    let said = |role: &str, text: &str| {
+        messages
+            .iter()
+            .any(|m| m["role"] == role && m["content"].to_string().contains(text))
+    };
+    assert!(said("assistant", "The other agent speaks."), "{first}");
+    assert!(said("user", "now implement it"), "{first}");
+    let first = first.to_string();
     for part in [
         "User: chat-task: how should --verbose work?",
         "Assistant: Print each step with --verbose.",
@@ -2205,6 +2222,7 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
         "User: think about it",
         "User: plan the rest",
         "Assistant: Step one, then two.",
+        "your turn, again",
     ] {
         assert!(first.contains(part), "{part} missing from {first}");
     }
@@ -2293,4 +2311,199 @@ fn a_chat_with_the_builtin_agent_hands_its_own_conversation_to_the_background() 
         "steps\n"
     );
     assert!(!env.repo.join("VERBOSE.md").exists());
+}
+
+#[test]
+fn a_delegated_chat_whose_agent_cannot_load_it_goes_on_from_a_transcript() {
+    let env = Env::new();
+    env.model.push_for(
+        "lost-chat",
+        [
+            Reply::text("Start with the parser."),
+            Reply::text("Carried on from the transcript."),
+        ],
+    );
+    env.config(&format!(
+        "[agents.again]\ncommand = [\"{}\", \"agent\"]\n",
+        env!("CARGO_BIN_EXE_aside")
+    ));
+    let mut pty = Pty::chat_with(&env, &["--agent", "again"]);
+    pty.wait_for("you> ");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.keys("lost-chat: where do I start?\r");
+    pty.wait_then_prompt("Start with the parser.");
+    // The agent's own record of the chat is gone (its state wiped, another machine's agent):
+    // it cannot load it, so the background session gets the conversation as a transcript.
+    std::fs::remove_dir_all(env.root.join("aside-home/agent/sessions")).unwrap();
+    pty.keys("/delegate then write the parser\r");
+    let text = pty.wait_for("handed the conversation to ");
+    assert!(pty.child.wait().unwrap().success(), "{text}");
+    let id: String = text
+        .split("handed the conversation to ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(8)
+        .collect();
+    env.wait_status(&id, "completed");
+    let first = env
+        .model
+        .received()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .find(|b| b.contains("then write the parser"))
+        .expect("the background session's first request");
+    for part in [
+        "User: lost-chat: where do I start?",
+        "Assistant: Start with the parser.",
+        "User: then write the parser",
+    ] {
+        assert!(first.contains(part), "{part} missing from {first}");
+    }
+}
+
+/// A chat with `agent` (two turns, keyed `key`), then `/delegate then finish it`: the
+/// background session's first model request, once it completed.
+fn delegate_a_chat(env: &Env, agent: &str, key: &str) -> Value {
+    env.model.push_for(
+        key,
+        [
+            Reply::text("Answer one."),
+            Reply::text("Answer two."),
+            Reply::text("Finished in the background."),
+        ],
+    );
+    let mut pty = Pty::chat_with(env, &["--agent", agent]);
+    pty.wait_for("you> ");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.keys(&format!("{key}: first question\r"));
+    pty.wait_then_prompt("Answer one.");
+    pty.keys("second question\r");
+    pty.wait_then_prompt("Answer two.");
+    pty.keys("/delegate then finish it\r");
+    let text = pty.wait_for("handed the conversation to ");
+    assert!(pty.child.wait().unwrap().success(), "{text}");
+    let id: String = text
+        .split("handed the conversation to ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(8)
+        .collect();
+    let s = env.wait_status(&id, "completed");
+    assert_eq!(s["mode"], "isolated");
+    assert_eq!(s["agent"], agent);
+    env.model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("then finish it"))
+        .expect("the background session's first request")
+        .body
+}
+
+/// `/delegate` from a chat with the real Copilot CLI: the background session loads Copilot's
+/// own session (ACP session/load) in its new worktree.
+#[test]
+fn a_copilot_chat_is_delegated_as_copilots_own_session() {
+    let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") else {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
+        return;
+    };
+    let mut env = Env::new();
+    env.prepend_path(&copilot);
+    env.extra.extend([
+        ("COPILOT_OFFLINE".to_string(), "true".to_string()),
+        (
+            "COPILOT_PROVIDER_BASE_URL".to_string(),
+            env.model.openai_base(),
+        ),
+        (
+            "COPILOT_PROVIDER_API_KEY".to_string(),
+            "test-key".to_string(),
+        ),
+        ("COPILOT_MODEL".to_string(), "fake-model".to_string()),
+    ]);
+    let first = delegate_a_chat(&env, "copilot", "copilot-chat");
+    let messages = first["messages"].as_array().unwrap();
+    let said = |role: &str, text: &str| {
+        messages
+            .iter()
+            .any(|m| m["role"] == role && m["content"].to_string().contains(text))
+    };
+    for (role, text) in [
+        ("user", "copilot-chat: first question"),
+        ("assistant", "Answer one."),
+        ("user", "second question"),
+        ("assistant", "Answer two."),
+        ("user", "then finish it"),
+    ] {
+        assert!(said(role, text), "no {role} message {text:?} in {first}");
+    }
+    assert!(!first.to_string().contains("User: copilot-chat"), "{first}");
+    env.check_stopping_leaves_nothing("copilot");
+}
+
+/// `/delegate` from chats with the real codex-acp and claude-agent-acp: the conversation reaches
+/// the background agent's first request, as Codex's own session or as a transcript for Claude.
+#[test]
+fn codex_and_claude_chats_are_delegated_with_their_conversation() {
+    let mut tried = 0;
+    if let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") {
+        let mut env = Env::new();
+        env.prepend_path(&codex);
+        let codex_home = env.root.join("home/.codex");
+        std::fs::create_dir_all(&codex_home).unwrap();
+        std::fs::write(
+            codex_home.join("config.toml"),
+            format!(
+                "model = \"fake-model\"\nmodel_provider = \"fake\"\nsandbox_mode = \"danger-full-access\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{}\"\nwire_api = \"responses\"\n",
+                env.model.openai_base()
+            ),
+        )
+        .unwrap();
+        env.extra
+            .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
+        let first = delegate_a_chat(&env, "codex", "codex-chat").to_string();
+        // codex-acp loads its own session in the new worktree.
+        assert!(!first.contains("User: codex-chat"), "{first}");
+        for part in [
+            "codex-chat: first question",
+            "Answer one.",
+            "second question",
+            "Answer two.",
+            "then finish it",
+        ] {
+            assert!(first.contains(part), "{part} missing from {first}");
+        }
+        tried += 1;
+    }
+    if let Some(claude) = std::env::var_os("ASIDE_TEST_CLAUDE") {
+        let mut env = Env::new();
+        env.prepend_path(&claude);
+        env.extra.extend([
+            ("ANTHROPIC_BASE_URL".to_string(), env.model.url.clone()),
+            ("ANTHROPIC_API_KEY".to_string(), "sk-ant-test".to_string()),
+            ("IS_SANDBOX".to_string(), "1".to_string()),
+        ]);
+        let first = delegate_a_chat(&env, "claude", "claude-chat").to_string();
+        // Claude Code keeps sessions per project directory, so claude-agent-acp cannot load the
+        // chat's session in the new worktree: the host sends the transcript instead.
+        assert!(
+            first.contains("User: claude-chat: first question"),
+            "{first}"
+        );
+        for part in [
+            "claude-chat: first question",
+            "Answer one.",
+            "second question",
+            "Answer two.",
+            "then finish it",
+        ] {
+            assert!(first.contains(part), "{part} missing from {first}");
+        }
+        tried += 1;
+    }
+    if tried == 0 {
+        eprintln!("skipped: set ASIDE_TEST_CODEX and ASIDE_TEST_CLAUDE (.ci/run does)");
+    }
 }

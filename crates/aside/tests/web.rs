@@ -1399,10 +1399,17 @@ async fn plan_first_and_continue_in_a_new_session() {
         .to_string();
     let forked = ui.wait_status(&fork, "completed").await;
     assert_eq!(forked["title"], "now add tests");
-    let first = ui.model.received()[2].body.to_string();
+    // The built-in agent goes on with its own copy of the conversation.
+    let first = ui.model.received()[2].body.clone();
+    let messages = first["messages"].as_array().unwrap();
     assert!(
-        first.contains("Assistant: Done with the edited plan.")
-            && first.contains("User: now add tests"),
+        messages
+            .iter()
+            .any(|m| m["role"] == "assistant" && m["content"] == "Done with the edited plan.")
+            && messages.last().unwrap()["content"]
+                .as_str()
+                .unwrap()
+                .ends_with("\n\nnow add tests"),
         "{first}"
     );
 }

@@ -465,9 +465,20 @@ impl Host {
                 }
             }
             if session_id.is_none() {
-                // A fresh agent session, seeded with what happened so far.
+                // A fresh agent session, seeded with what happened so far: a session that took
+                // over another's conversation gets it as a transcript instead.
+                let started = self.events.since(0)?.iter().any(|e| e.kind == "prompt");
+                let handoff = (!started)
+                    .then(|| std::fs::read_to_string(self.layout.handoff(&self.record.id)).ok())
+                    .flatten();
                 if let Some(first) = life.first_queued() {
-                    first.text = format!("{}\n\n{}", self.transcript()?, first.text);
+                    first.text = match handoff {
+                        Some(handoff) => {
+                            tracing::warn!("the agent could not load session {previous}; sending the conversation as a transcript");
+                            handoff
+                        }
+                        _ => format!("{}\n\n{}", self.transcript()?, first.text),
+                    };
                 }
             }
         }

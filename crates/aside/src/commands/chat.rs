@@ -404,7 +404,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             Input::Exit => break,
             Input::Delegate(more) => {
-                let started = ctx.fork(&now, more.as_deref(), &config)?;
+                // Refused (nothing said yet, say): the chat goes on.
+                let started = match ctx.hand_off(&now, more.as_deref(), &config) {
+                    Ok(started) => started,
+                    Err(e) => {
+                        eprintln!("aside: {e}");
+                        continue;
+                    }
+                };
                 eprintln!(
                     "handed the conversation to {} in the background; follow: aside logs -f {}",
                     started.id, started.id
