@@ -6,6 +6,7 @@
 //!
 //! Owns: the rules of each operation and its user-facing messages. Must not: render anything.
 pub mod import;
+mod takeover;
 
 use aside_core::{Approve, Config, Mode, SessionId, SessionKind, SessionRecord, Status};
 use aside_git::{FileChange, GitError};
@@ -393,6 +394,9 @@ impl Sessions {
             integrated: None,
             kind: new.kind,
         };
+        if let Some((id, _)) = &takes_over {
+            takeover::prepare(&record.agent, id, &record.worktree);
+        }
         self.index.insert(&record)?;
         // Waits until the host holds its lock, so no reader sees the session without one.
         self.start_host(&record)?;
