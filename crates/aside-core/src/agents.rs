@@ -15,6 +15,48 @@ pub const PRESETS: &[(&str, &[&str])] = &[
 /// The name of aside's own agent.
 pub const BUILTIN: &str = "builtin";
 
+/// The environment variable through which a session's host is asked to run its agent with
+/// another model (set by `aside chat --model` and `/model` for the hosts it starts).
+pub const MODEL_VAR: &str = "ASIDE_AGENT_MODEL";
+
+/// Makes agent `agent` use `model` when started with `args` and `env` added: an environment
+/// variable it reads, or a flag. False for an agent whose model aside cannot choose.
+pub fn use_model(
+    agent: &str,
+    model: &str,
+    args: &mut Vec<String>,
+    env: &mut Vec<(String, String)>,
+) -> bool {
+    let variable = match agent {
+        BUILTIN => "ASIDE_MODEL",
+        "copilot" => "COPILOT_MODEL",
+        "claude" => "ANTHROPIC_MODEL",
+        "codex" => {
+            // A config override; its value is TOML, so the name is quoted.
+            args.extend(["-c".to_string(), format!("model={}", toml_string(model))]);
+            return true;
+        }
+        _ => return false,
+    };
+    env.push((variable.to_string(), model.to_string()));
+    true
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The command of agent `name`: config declarations win over presets; `builtin` is `aside_exe
 /// agent`. An unknown name is an error listing the known ones.
 pub fn agent_command(name: &str, config: &Config, aside_exe: &str) -> Result<Vec<String>, String> {
@@ -88,6 +130,16 @@ pub fn check_installed(name: &str, command: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_is_chosen_the_way_each_agent_reads_it() {
+        let (mut args, mut env) = (Vec::new(), Vec::new());
+        assert!(use_model("codex", "gpt-5 \"x\"", &mut args, &mut env));
+        assert_eq!(args, ["-c", r#"model="gpt-5 \"x\"""#]);
+        assert!(use_model("copilot", "m1", &mut args, &mut env));
+        assert_eq!(env, [("COPILOT_MODEL".to_string(), "m1".to_string())]);
+        assert!(!use_model("opencode", "m", &mut args, &mut env));
+    }
 
     #[test]
     fn unknown_agent_lists_the_known_ones() {

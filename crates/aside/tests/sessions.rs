@@ -978,21 +978,7 @@ fn codex_preset_runs_the_real_codex_acp() {
         eprintln!("skipped: set ASIDE_TEST_CODEX to the native codex-acp binary (.ci/run does)");
         return;
     };
-    let mut env = Env::new();
-    env.prepend_path(&codex);
-    let codex_home = env.root.join("home/.codex");
-    std::fs::create_dir_all(&codex_home).unwrap();
-    std::fs::write(
-        codex_home.join("config.toml"),
-        format!(
-            // aside's worktree is the isolation; Codex's own sandbox would need bubblewrap.
-            "model = \"fake-model\"\nmodel_provider = \"fake\"\nsandbox_mode = \"danger-full-access\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{}\"\nwire_api = \"responses\"\n",
-            env.model.openai_base()
-        ),
-    )
-    .unwrap();
-    env.extra
-        .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
+    let env = codex_env(&codex);
     env.model.push_for(
         "codex-task",
         [
@@ -2443,26 +2429,62 @@ fn a_copilot_chat_is_delegated_as_copilots_own_session() {
     env.check_stopping_leaves_nothing("copilot");
 }
 
+/// A test environment where the `codex` preset runs the real codex-acp `codex`, offline against
+/// the fake model.
+fn codex_env(codex: &std::ffi::OsStr) -> Env {
+    let mut env = Env::new();
+    env.prepend_path(codex);
+    let codex_home = env.root.join("home/.codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("config.toml"),
+        format!(
+            // aside's worktree is the isolation; Codex's own sandbox would need bubblewrap.
+            "model = \"fake-model\"\nmodel_provider = \"fake\"\nsandbox_mode = \"danger-full-access\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{}\"\nwire_api = \"responses\"\n",
+            env.model.openai_base()
+        ),
+    )
+    .unwrap();
+    env.extra
+        .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
+    env
+}
+
+/// `aside chat --agent codex --model M`: Codex asks the endpoint for M.
+#[test]
+fn a_codex_chat_runs_the_model_it_is_given() {
+    let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") else {
+        eprintln!("skipped: set ASIDE_TEST_CODEX to the native codex-acp binary (.ci/run does)");
+        return;
+    };
+    let env = codex_env(&codex);
+    env.model.push_for(
+        "codex-model",
+        [Reply::text("Answered by the chosen model.")],
+    );
+    let mut pty = Pty::chat_with(&env, &["--agent", "codex", "--model", "chosen-model"]);
+    pty.wait_for("you> ");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.keys("codex-model: which model?\r");
+    pty.wait_then_prompt("Answered by the chosen model.");
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("codex-model: which model?"))
+        .unwrap();
+    assert_eq!(asked.body["model"], "chosen-model");
+    pty.keys("/exit\r");
+    assert!(pty.child.wait().unwrap().success());
+}
+
 /// `/delegate` from chats with the real codex-acp and claude-agent-acp: the conversation reaches
 /// the background agent's first request as the agent's own session.
 #[test]
 fn codex_and_claude_chats_are_delegated_with_their_conversation() {
     let mut tried = 0;
     if let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") {
-        let mut env = Env::new();
-        env.prepend_path(&codex);
-        let codex_home = env.root.join("home/.codex");
-        std::fs::create_dir_all(&codex_home).unwrap();
-        std::fs::write(
-            codex_home.join("config.toml"),
-            format!(
-                "model = \"fake-model\"\nmodel_provider = \"fake\"\nsandbox_mode = \"danger-full-access\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{}\"\nwire_api = \"responses\"\n",
-                env.model.openai_base()
-            ),
-        )
-        .unwrap();
-        env.extra
-            .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
+        let env = codex_env(&codex);
         let first = delegate_a_chat(&env, "codex", "codex-chat").to_string();
         // codex-acp loads its own session in the new worktree.
         assert!(!first.contains("User: codex-chat"), "{first}");

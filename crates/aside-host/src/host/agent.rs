@@ -74,12 +74,23 @@ impl AgentProcess {
             .err()
             .unwrap_or_else(|| format!("agent command `{program}` not found"))));
         };
+        // A model asked for by whoever started this host (`aside chat --model`).
+        let (mut model_args, mut model_env) = (Vec::new(), Vec::new());
+        if let Some(model) = std::env::var(aside_core::agents::MODEL_VAR)
+            .ok()
+            .filter(|m| !m.is_empty())
+        {
+            aside_core::agents::use_model(&record.agent, &model, &mut model_args, &mut model_env);
+        }
         let exe = std::env::current_exe().context("while finding the aside binary")?;
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("guard")
             .arg("--")
             .arg(&resolved)
             .args(args)
+            .args(model_args)
+            .envs(model_env)
+            .env_remove(aside_core::agents::MODEL_VAR)
             .current_dir(&record.worktree)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -26,32 +26,26 @@ pub struct Args {
     #[arg(long)]
     workspace: bool,
     /// The model, for the agents whose model aside can set: builtin (ASIDE_MODEL), copilot
-    /// (COPILOT_MODEL), claude (ANTHROPIC_MODEL).
+    /// (COPILOT_MODEL), claude (ANTHROPIC_MODEL), codex (-c model=…).
     #[arg(long, value_name = "M")]
     model: Option<String>,
 }
 
-/// The environment variable that names agent `agent`'s model, where aside knows one.
-fn model_variable(agent: &str) -> Option<&'static str> {
-    match agent {
-        aside_core::agents::BUILTIN => Some("ASIDE_MODEL"),
-        "copilot" => Some("COPILOT_MODEL"),
-        "claude" => Some("ANTHROPIC_MODEL"),
-        _ => None,
-    }
-}
-
-/// Uses `model` for the agent processes this chat starts from now on (they inherit this
+/// Uses `model` for the agent processes this chat starts from now on (their hosts inherit this
 /// process's environment).
 fn use_model(agent: &str, model: &str) -> anyhow::Result<()> {
-    let Some(variable) = model_variable(agent) else {
+    if !aside_core::agents::use_model(agent, model, &mut Vec::new(), &mut Vec::new()) {
         anyhow::bail!(
             "aside cannot choose the model of agent `{agent}`; set it in that agent's own settings"
         );
-    };
+    }
     // Only this thread starts processes (hosts, with their agents); the chat's other threads
     // only read the session's events and print, and never read the environment.
-    std::env::set_var(variable, model);
+    std::env::set_var(aside_core::agents::MODEL_VAR, model);
+    if agent == aside_core::agents::BUILTIN {
+        // The chat checks the built-in agent's endpoint and model itself.
+        std::env::set_var("ASIDE_MODEL", model);
+    }
     Ok(())
 }
 
@@ -171,6 +165,8 @@ fn switch_agent(
     config: &Config,
 ) -> Result<(SessionRecord, Option<aside_sessions::import::Conversation>), aside_sessions::OpError>
 {
+    // A model chosen for the previous agent is not this one's.
+    std::env::remove_var(aside_core::agents::MODEL_VAR);
     if agent == aside_core::agents::BUILTIN && !config.agents.contains_key(agent) {
         super::new::check_model(config)
             .map_err(|e| aside_sessions::OpError::Refused(e.to_string()))?;
