@@ -2526,3 +2526,14 @@ fn codex_and_claude_chats_are_delegated_with_their_conversation() {
         eprintln!("skipped: set ASIDE_TEST_CODEX and ASIDE_TEST_CLAUDE (.ci/run does)");
     }
 }
+
+#[test]
+fn a_chat_without_a_terminal_says_what_to_use_and_starts_nothing() {
+    let env = Env::new();
+    let err = env.fails(&["chat"]);
+    assert_eq!(
+        err,
+        "aside: aside chat talks with you in a terminal, and its input or output is not one. For a task from a pipe or a file use `aside new -` or `aside new --task-file FILE`; for a saved conversation `aside new --from-chat FILE`"
+    );
+    assert_eq!(env.ok(&["ls", "--all", "--json"]).trim(), "[]");
+}

@@ -203,6 +203,12 @@ fn leave(ctx: &Sessions, record: &SessionRecord) {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "aside chat talks with you in a terminal, and its input or output is not one. For a task from a pipe or a file use `aside new -` or `aside new --task-file FILE`; for a saved conversation `aside new --from-chat FILE`"
+        );
+    }
     let config = Config::load_user()?;
     let dir = std::env::current_dir().context("while reading the current directory")?;
     if args.agent == aside_core::agents::BUILTIN && !config.agents.contains_key(&args.agent) {
