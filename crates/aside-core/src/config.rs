@@ -76,6 +76,21 @@ pub struct Config {
     /// Agents declared by the user (`[agents.NAME]`), beside the built-in presets.
     #[serde(default)]
     pub agents: std::collections::BTreeMap<String, AgentConfig>,
+    /// The editor `aside open` and the web view's "Open in editor" start (`[editor]`).
+    #[serde(default)]
+    pub editor: EditorConfig,
+}
+
+/// `[editor]` in config.toml: what opens a session's worktree. Unset, `$VISUAL`, then
+/// `$EDITOR`, then `code --new-window` are tried.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditorConfig {
+    /// Program and arguments, e.g. `["code", "--new-window"]`; the worktree's path is appended.
+    pub command: Option<Vec<String>>,
+    /// The command runs in the terminal (`vim`, `hx`), in the foreground, rather than opening a
+    /// window of its own. Default false.
+    pub terminal: Option<bool>,
 }
 
 /// `[sessions]` in config.toml.
@@ -270,6 +285,27 @@ mod tests {
             err.to_string(),
             "ASIDE_PROVIDER=gpt is not valid: use openai (any OpenAI-compatible server) or anthropic"
         );
+    }
+
+    #[test]
+    fn the_editor_section_reads_a_command_and_refuses_unknown_keys() {
+        let config: Config =
+            toml::from_str("[editor]\ncommand = [\"zed\", \"--new\"]\nterminal = false\n").unwrap();
+        assert_eq!(
+            config.editor,
+            EditorConfig {
+                command: Some(vec!["zed".into(), "--new".into()]),
+                terminal: Some(false),
+            }
+        );
+        assert_eq!(
+            toml::from_str::<Config>("").unwrap().editor,
+            EditorConfig::default()
+        );
+        let err = toml::from_str::<Config>("[editor]\ncmd = [\"vim\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `cmd`"), "{err}");
     }
 
     #[test]

@@ -88,6 +88,15 @@ pub fn restore_sigpipe() {
     }
 }
 
+/// Makes Ctrl-C in the terminal leave this process alone (`on` false) or end it again (`on`
+/// true): while a program it started has the terminal, the key is that program's.
+pub fn interruptible(on: bool) {
+    // SAFETY: installs a disposition, no handler code runs in our process.
+    unsafe {
+        libc::signal(libc::SIGINT, if on { libc::SIG_DFL } else { libc::SIG_IGN });
+    }
+}
+
 /// Takes an flock(2) on `file` without waiting: exclusive or shared. False when another open
 /// file description holds a conflicting lock.
 pub fn try_flock(file: &File, exclusive: bool) -> bool {
@@ -106,9 +115,129 @@ pub fn parent_pid() -> i32 {
     unsafe { libc::getppid() }
 }
 
+/// A running process, as `/proc` shows it.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    /// Its pid.
+    pub pid: i32,
+    /// Its arguments (the program first).
+    pub args: Vec<String>,
+    /// Its working directory, when readable.
+    pub cwd: Option<std::path::PathBuf>,
+    /// When it started.
+    pub started: std::time::SystemTime,
+    /// When it started, in clock ticks after boot as /proc gives it (what Claude Code records as
+    /// `procStart`).
+    pub start_ticks: u64,
+}
+
+impl ProcessInfo {
+    /// Whether any of its first arguments (the program, or the script an interpreter runs) is
+    /// named `name` or starts with `name` and a `-` or `.` (`copilot-linux-x64`, `cli.js` is not).
+    pub fn runs(&self, name: &str) -> bool {
+        self.args.iter().take(3).any(|arg| {
+            let file = std::path::Path::new(arg)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            file == name
+                || file
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['-', '.']))
+        })
+    }
+}
+
+/// The seconds since the epoch at which the system booted (`btime` of /proc/stat).
+fn boot_time() -> Option<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
+}
+
+/// Clock ticks per second, the unit of a process's start time in /proc.
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf(3) takes no pointers.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
+}
+
+/// Process `pid`, if it lives (zombies count as gone).
+pub fn process(pid: i32) -> Option<ProcessInfo> {
+    process_with(pid, boot_time()?, clock_ticks())
+}
+
+fn process_with(pid: i32, boot: u64, ticks: u64) -> Option<ProcessInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, in parentheses that may hold anything: state is field 3, the
+    // start time (ticks after boot) field 22.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    let start_ticks: u64 = fields.get(19)?.parse().ok()?;
+    let started = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(boot)
+        + std::time::Duration::from_millis(start_ticks * 1000 / ticks);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Some(ProcessInfo {
+        pid,
+        args,
+        cwd: std::fs::read_link(format!("/proc/{pid}/cwd")).ok(),
+        started,
+        start_ticks,
+    })
+}
+
+/// Every process this user can see.
+pub fn processes() -> Vec<ProcessInfo> {
+    let (Some(boot), ticks) = (boot_time(), clock_ticks()) else {
+        return vec![];
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| process_with(pid, boot, ticks))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_is_read_with_its_start_time_and_directory() {
+        let before = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .current_dir("/tmp")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // Until it has exec'd, the child shows the parent's command line.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut info = process(pid).unwrap();
+        while !info.runs("sleep") && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            info = process(pid).unwrap();
+        }
+        assert!(info.runs("sleep") && !info.runs("slee"), "{:?}", info.args);
+        assert_eq!(info.cwd.as_deref(), Some(std::path::Path::new("/tmp")));
+        assert!(info.started >= before, "{:?} < {before:?}", info.started);
+        assert!(processes().iter().any(|p| p.pid == pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(process(pid).is_none());
+    }
 
     #[test]
     fn a_group_is_stopped_whole() {

@@ -109,6 +109,9 @@ string_enum! {
         Cancelled = "cancelled",
         /// Its host died mid-work; `aside resume` continues it.
         Interrupted = "interrupted",
+        /// The agent's own terminal UI has the session (`aside attach --native`); aside takes it
+        /// back when that exits.
+        InTerminal = "in_terminal",
     }
 }
 

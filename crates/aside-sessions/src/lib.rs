@@ -5,8 +5,11 @@
 //! (Copilot CLI, Codex, Claude Code files) plug in.
 //!
 //! Owns: the rules of each operation and its user-facing messages. Must not: render anything.
+pub mod editor;
+pub mod external;
 pub mod import;
 mod takeover;
+pub mod terminal;
 
 use aside_core::{Approve, Config, Mode, SessionId, SessionKind, SessionRecord, Status};
 use aside_git::{FileChange, GitError};
@@ -94,6 +97,16 @@ pub struct NewSession {
     pub kind: SessionKind,
     /// Its title; default: the first line of the task.
     pub title: Option<String>,
+}
+
+/// An agent session a new aside session goes on with.
+struct TakeOver {
+    /// The agent's own session id, loaded (or resumed) by the host.
+    agent_session: String,
+    /// The conversation as a hand-off prompt, sent instead when the agent cannot load it.
+    transcript: Option<String>,
+    /// Events to store first: the conversation so far, when it is not in aside's log yet.
+    history: Vec<(&'static str, Value)>,
 }
 
 /// The sessions of one `$ASIDE_HOME`.
@@ -197,6 +210,9 @@ impl Sessions {
     pub fn status(&self, record: &SessionRecord) -> Status {
         if record.status.is_active() && !self.host_alive(record) {
             Status::Interrupted
+        } else if record.status == Status::InTerminal && !self.terminal_alive(record) {
+            // The CLI (and the aside that waited for it) died: it is aside's to take back.
+            Status::Completed
         } else {
             record.status
         }
@@ -227,6 +243,111 @@ impl Sessions {
             "archived": r.archived,
             "integrated": r.integrated,
             "kind": r.kind.as_str(),
+            "external": false,
+            "agent_session_id": r.acp_session_id,
+        })
+    }
+
+    /// Sessions started outside aside (Copilot CLI, Codex, Claude Code in a terminal), newest
+    /// first; aside's own sessions with those agents are left out.
+    pub fn externals(&self) -> Vec<external::External> {
+        let own: std::collections::HashSet<String> = self
+            .index
+            .list(true)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| r.acp_session_id)
+            .collect();
+        external::scan(
+            &external::Homes::from_env(),
+            &self.layout.home.join("external-sessions.json"),
+        )
+        .into_iter()
+        // Copilot names the ACP client that started a session.
+        .filter(|s| !own.contains(&s.summary.id) && s.summary.client.as_deref() != Some("aside"))
+        .collect()
+    }
+
+    /// Continues a session started in an agent's own CLI as an aside session: its agent loads
+    /// the same agent session (so its history is the agent's own) in its directory (`mode`
+    /// workspace) or in a new worktree of its repository (isolated); its conversation so far
+    /// becomes the new session's first events. A session its CLI is still live on is refused
+    /// unless `force` (two writers would corrupt it).
+    pub fn adopt(
+        &self,
+        session: &external::External,
+        mode: Mode,
+        force: bool,
+        config: &Config,
+    ) -> Result<SessionRecord> {
+        let agent = session.tool.agent();
+        if session.live && !force {
+            return Err(OpError::Refused(format!(
+                "{agent} is still working on session {} (its own CLI is live on it); two writers would corrupt it. Quit it there first, or pass --force to adopt it anyway",
+                session.summary.id
+            )));
+        }
+        if !session.summary.cwd.is_dir() {
+            return Err(OpError::Refused(format!(
+                "session {} worked in {}, which no longer exists",
+                session.summary.id,
+                session.summary.cwd.display()
+            )));
+        }
+        let (conversation, _) = session.conversation().map_err(|e| {
+            OpError::Refused(format!("cannot read {}: {e}", session.file.display()))
+        })?;
+        self.create_with(
+            NewSession {
+                task: String::new(),
+                agent: agent.to_string(),
+                mode,
+                base: None,
+                name: None,
+                approve: None,
+                dir: session.summary.cwd.clone(),
+                kind: SessionKind::Task,
+                title: Some(session.summary.title.clone()),
+            },
+            config,
+            Some(TakeOver {
+                agent_session: session.summary.id.clone(),
+                transcript: None,
+                history: conversation.to_events(),
+            }),
+        )
+    }
+
+    /// The repository aside knows that `dir` works in (a session worktree belongs to its
+    /// repository), if any.
+    pub fn known_repo(repos: &[PathBuf], dir: &Path) -> Option<PathBuf> {
+        repos
+            .iter()
+            .find(|repo| {
+                let worktrees = PathBuf::from(format!("{}.worktrees", repo.display()));
+                dir.starts_with(repo) || dir.starts_with(&worktrees)
+            })
+            .cloned()
+    }
+
+    /// An external session as JSON, beside `json`'s sessions.
+    pub fn external_json(&self, s: &external::External, repo: Option<&Path>) -> Value {
+        json!({
+            "id": s.summary.id,
+            "external": true,
+            "agent": s.tool.agent(),
+            "agent_session_id": s.summary.id,
+            "status": s.status(),
+            "title": s.summary.title,
+            "repo": repo,
+            "cwd": s.summary.cwd,
+            "worktree": s.summary.cwd,
+            "branch": s.summary.branch,
+            "created_at": s.summary.created_at,
+            "updated_at": s.updated_at(),
+            "client": s.summary.client,
+            "file": s.file,
+            "resume_command": s.tool.resume_command(&s.summary.id, &s.summary),
         })
     }
 
@@ -260,15 +381,15 @@ impl Sessions {
     }
 
     /// Creates a session whose agent goes on with an agent session of its own (ACP
-    /// session/resume or session/load) instead of a new one: `takes_over` is that session's id
-    /// and the transcript prompt to send instead when the agent cannot load it.
+    /// session/resume or session/load) instead of a new one.
     fn create_with(
         &self,
         new: NewSession,
         config: &Config,
-        takes_over: Option<(String, String)>,
+        takes_over: Option<TakeOver>,
     ) -> Result<SessionRecord> {
-        if new.task.trim().is_empty() && new.kind != SessionKind::Chat {
+        let history = takes_over.as_ref().map_or(&[][..], |t| &t.history[..]);
+        if new.task.trim().is_empty() && new.kind != SessionKind::Chat && history.is_empty() {
             return Err(OpError::Refused(
                 "the task is empty: say what the agent should do, e.g. aside new \"fix the failing test\"".into(),
             ));
@@ -292,7 +413,7 @@ impl Sessions {
         while self.index.get(&id)?.is_some() {
             id = SessionId::random();
         }
-        if let Some((_, transcript)) = &takes_over {
+        if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {
             std::fs::create_dir_all(self.layout.session_dir(&id))
                 .and_then(|()| std::fs::write(self.layout.handoff(&id), transcript))
                 .map_err(|e| {
@@ -390,12 +511,24 @@ impl Sessions {
             changed_files: 0,
             lines_added: 0,
             lines_removed: 0,
-            acp_session_id: takes_over.as_ref().map(|(id, _)| id.clone()),
+            acp_session_id: takes_over.as_ref().map(|t| t.agent_session.clone()),
             integrated: None,
             kind: new.kind,
         };
-        if let Some((id, _)) = &takes_over {
-            takeover::prepare(&record.agent, id, &record.worktree);
+        if let Some(takes_over) = &takes_over {
+            takeover::prepare(&record.agent, &takes_over.agent_session, &record.worktree);
+        }
+        let mut record = record;
+        if !history.is_empty() {
+            // The conversation so far, as the session's own first events; with no task of its
+            // own the session rests until a follow-up.
+            let log = aside_store::EventLog::open(&self.layout, &record.id)?;
+            for (kind, data) in history {
+                log.append(kind, data)?;
+            }
+            if record.task.trim().is_empty() {
+                record.status = Status::Completed;
+            }
         }
         self.index.insert(&record)?;
         // Waits until the host holds its lock, so no reader sees the session without one.
@@ -450,6 +583,16 @@ impl Sessions {
     /// Starts a new host for an existing session, with the agent command as the current config
     /// names it (a user who fixed their config gets the fixed agent).
     fn restart_host(&self, record: &SessionRecord, config: &Config) -> Result<()> {
+        if self.index.get(&record.id)?.map(|r| r.status) == Some(Status::InTerminal) {
+            if self.terminal_alive(record) {
+                return Err(OpError::Refused(format!(
+                    "session {} is open in {}'s own CLI; quit it there first (two writers would corrupt it)",
+                    record.id, record.agent
+                )));
+            }
+            // Its CLI ended without aside seeing it: take back what it did.
+            self.back_from_terminal(record)?;
+        }
         let exe = exe()?;
         if let Ok(command) =
             aside_core::agents::agent_command(&record.agent, config, &exe.display().to_string())
@@ -890,7 +1033,15 @@ impl Sessions {
             Some(extra) => format!("{FORK_NOTE}\n\n{extra}"),
             None => FORK_NOTE.to_string(),
         };
-        let created = self.create_with(new(task), config, Some((own, transcript)));
+        let created = self.create_with(
+            new(task),
+            config,
+            Some(TakeOver {
+                agent_session: own,
+                transcript: Some(transcript),
+                history: Vec::new(),
+            }),
+        );
         if let (Err(_), Some(copy)) = (&created, copy) {
             let _ = std::fs::remove_dir_all(
                 aside_core::paths::agent_store(&self.layout.home).join(copy),

@@ -420,6 +420,7 @@ const ACTIONS: &[&str] = &[
     "remove",
     "start",
     "fork",
+    "open",
 ];
 
 pub async fn action(
@@ -435,8 +436,11 @@ pub async fn action(
         )));
     }
     let body: ActionBody = json_body(&headers, body).await?.unwrap_or_default();
-    // Only the actions that may start a host read the config (agent command).
-    let config = if matches!(action.as_str(), "prompt" | "resume" | "start" | "fork") {
+    // Only the actions that may start a host (agent command) or an editor read the config.
+    let config = if matches!(
+        action.as_str(),
+        "prompt" | "resume" | "start" | "fork" | "open"
+    ) {
         Config::load_user().map_err(|e| bad_request(e.to_string()))?
     } else {
         Config::default()
@@ -482,12 +486,26 @@ pub async fn action(
             "fork" => s
                 .fork(&record, Some(body.text.as_str()), &config)
                 .map(|started| json!({"id": started.id})),
+            // The worktree in a GUI editor on this machine: the server has no terminal.
+            "open" => open_in_editor(&record, &config),
             other => return Err(bad_request(format!("unknown action `{other}`"))),
         };
         Ok(result?)
     })
     .await?;
     Ok(Json(out))
+}
+
+/// Starts the configured (or a GUI) editor on the session's worktree, detached.
+fn open_in_editor(record: &aside_core::SessionRecord, config: &Config) -> Result<Value, OpError> {
+    use aside_sessions::editor::{self, Environment, Terminal};
+    let dir = editor::worktree(record)?;
+    let editor = editor::choose(&config.editor, &Environment::current(), Terminal::Absent)?;
+    editor.spawn_detached(dir)?;
+    Ok(json!({
+        "message": format!("Opened {} in {editor}", dir.display()),
+        "editor": editor.argv,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -172,6 +172,36 @@ pub fn read(bytes: &[u8], name_hint: Option<&str>) -> Result<Conversation, Impor
     }
 }
 
+/// Reads the JSON lines of a tool whose format is known (an agent's own session file), however
+/// broken: lines that are not JSON (a line being written, a torn last line, bytes that are not
+/// UTF-8) are skipped and counted, never fatal.
+pub fn read_tool_lines(bytes: &[u8], format: Format) -> (Conversation, usize) {
+    let mut skipped = 0;
+    let lines: Vec<Value> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .filter_map(|l| match serde_json::from_slice::<Value>(l) {
+            Ok(v) if v.is_object() => Some(v),
+            _ => {
+                skipped += 1;
+                None
+            }
+        })
+        .collect();
+    let conversation = match format {
+        Format::CopilotCli => copilot::read(&lines),
+        Format::Codex => codex::read(&lines),
+        Format::ClaudeCode => claude::read(&lines),
+        Format::Aside => aside::read_lines(&lines),
+        _ => Conversation {
+            source: format,
+            title: None,
+            turns: Vec::new(),
+        },
+    };
+    (conversation, skipped)
+}
+
 /// Recognises the format from the content and reads it.
 fn detect(text: &str) -> Result<Conversation, String> {
     let trimmed = text.trim_start();
@@ -522,6 +552,43 @@ impl Conversation {
 fn left_out_note(n: usize) -> String {
     let turns = if n == 1 { "turn was" } else { "turns were" };
     format!("(aside: {n} earlier {turns} left out to keep this short.)")
+}
+
+impl Conversation {
+    /// The conversation as aside events (`kind`, `data`): a `prompt` per user turn, an
+    /// `agent_message_chunk` per assistant text and a finished `tool_call` per tool line, so it
+    /// shows (and is stored) like aside's own sessions.
+    pub fn to_events(&self) -> Vec<(&'static str, Value)> {
+        let mut events = Vec::new();
+        let mut calls = 0;
+        for turn in &self.turns {
+            match turn.role {
+                Role::User => events.push((
+                    "prompt",
+                    serde_json::json!({"text": turn.text, "resumed": false, "request": null}),
+                )),
+                Role::Assistant => {
+                    for tool in &turn.tools {
+                        calls += 1;
+                        events.push((
+                            "tool_call",
+                            serde_json::json!({"sessionUpdate": "tool_call",
+                                "toolCallId": format!("imported-{calls}"), "title": tool,
+                                "kind": "other", "status": "completed"}),
+                        ));
+                    }
+                    if !turn.text.is_empty() {
+                        events.push((
+                            "agent_message_chunk",
+                            serde_json::json!({"sessionUpdate": "agent_message_chunk",
+                                "content": {"type": "text", "text": turn.text}}),
+                        ));
+                    }
+                }
+            }
+        }
+        events
+    }
 }
 
 /// `User: text` / `Assistant: text` with its tool lines below, indented.

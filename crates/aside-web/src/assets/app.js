@@ -239,6 +239,10 @@ function sessionPage() {
     $("status").replaceWith(Object.assign(pill(s.status), { id: "status" }));
     $("meta").replaceChildren(`${s.agent} · ${s.mode} · approvals: ${s.approve}`, s.branch ? ` · branch ${s.branch}` : "", s.integrated ? ` · ${s.integrated}` : "");
     $("worktree").textContent = s.worktree;
+    // VS Code's own link handler; each segment encoded, so the path stays one path.
+    const path = String(s.worktree || "");
+    $("open-vscode").hidden = !path.startsWith("/");
+    $("open-vscode").href = `vscode://file${path.split("/").map(encodeURIComponent).join("/")}`;
     $("reason").textContent = s.reason || "";
     const working = ["queued", "starting", "running", "needs_input"].includes(s.status);
     $("act-cancel").disabled = !working;
@@ -476,6 +480,7 @@ function sessionPage() {
     }
     setTimeout(() => { $("copy-worktree").textContent = "Copy path"; }, 2000);
   });
+  $("open-editor").addEventListener("click", () => act("open", {}, (o) => o.message));
   $("act-cancel").addEventListener("click", () => act("cancel", {}, (o) => (o.message ? `Cancelling the turn; ${o.message}` : "Cancelling the turn")));
   $("act-resume").addEventListener("click", () => act("resume", {}, "Resumed: the agent continues where it stopped"));
   $("act-stop").addEventListener("click", () => act("stop", {}, "Stopped: the agent's processes are released; nothing was lost"));

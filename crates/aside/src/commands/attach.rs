@@ -9,10 +9,97 @@ use std::io::BufRead as _;
 /// Watch a session live and talk to it. Lines you type are sent as follow-ups; /approve,
 /// /approve-always, /deny and /cancel answer the agent (start a line with // to send a message
 /// that begins with /). Ctrl-C (or Ctrl-D) detaches: the session goes on.
+///
+/// With --native, open the session in its agent's own terminal UI instead (`copilot --resume`,
+/// `codex resume`, `claude --resume`) in its worktree; aside takes it back when you quit it.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Session id (or a unique prefix).
+    /// Session id (or a unique prefix; an agent's session id for a session started elsewhere).
     id: String,
+    /// Open the agent's own CLI on the same agent session.
+    #[arg(long)]
+    native: bool,
+}
+
+/// `aside attach --native`: the agent's own CLI on the session, then the session back.
+fn native(ctx: &aside_sessions::Sessions, id: &str) -> anyhow::Result<()> {
+    let record = match ctx.resolve(id) {
+        Ok(record) => record,
+        Err(e) => {
+            // A session started elsewhere is the CLI's own already: open it there.
+            let Ok(session) = aside_sessions::external::find(ctx.externals(), id) else {
+                return Err(e.into());
+            };
+            if session.live {
+                anyhow::bail!(
+                    "{} is still working on session {}; open it where it runs",
+                    session.tool.agent(),
+                    session.summary.id
+                );
+            }
+            let command = session
+                .tool
+                .resume_command(&session.summary.id, &session.summary);
+            return run_cli(&command, &session.summary.cwd).map(|_| ());
+        }
+    };
+    let (command, dir) = ctx.native_command(&record)?;
+    ctx.hand_to_terminal(&record, std::process::id(), &command.join(" "))?;
+    eprintln!(
+        "opening session {} in {}'s own CLI ({}); aside takes it back when you quit",
+        record.id,
+        record.agent,
+        command.join(" ")
+    );
+    let status = run_cli_tracked(ctx, &record, &command, &dir);
+    let added = ctx.back_from_terminal(&record)?;
+    eprintln!(
+        "session {} is back in aside ({} from the terminal); aside diff {} shows its work",
+        record.id,
+        super::render::plural(added, "turn", "turns"),
+        record.id
+    );
+    status.map(|_| ())
+}
+
+/// Runs `command` in `dir` on this terminal, Ctrl-C going to it alone; its exit status.
+fn run_cli(command: &[String], dir: &std::path::Path) -> anyhow::Result<std::process::ExitStatus> {
+    run_cli_with(command, dir, |_| {})
+}
+
+fn run_cli_tracked(
+    ctx: &aside_sessions::Sessions,
+    record: &aside_core::SessionRecord,
+    command: &[String],
+    dir: &std::path::Path,
+) -> anyhow::Result<std::process::ExitStatus> {
+    run_cli_with(command, dir, |pid| {
+        let _ = ctx.set_terminal_pid(record, pid);
+    })
+}
+
+fn run_cli_with(
+    command: &[String],
+    dir: &std::path::Path,
+    started: impl FnOnce(u32),
+) -> anyhow::Result<std::process::ExitStatus> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("no command"))?;
+    aside_core::process::interruptible(false);
+    let child = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .spawn();
+    let result = match child {
+        Ok(mut child) => {
+            started(child.id());
+            child.wait().map_err(anyhow::Error::from)
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot start `{program}`: {e}")),
+    };
+    aside_core::process::interruptible(true);
+    result
 }
 
 /// What a line typed at the attach prompt asks for.
@@ -47,6 +134,9 @@ fn detached(id: &str) -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = aside_core::Config::load_user()?;
     let ctx = super::common::open()?;
+    if args.native {
+        return native(&ctx, &args.id);
+    }
     let record = ctx.resolve(&args.id)?;
     if !ctx.host_alive(&record) {
         ctx.resume(&record, &config)?;

@@ -15,6 +15,10 @@ pub struct Args {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also list sessions started outside aside (Copilot CLI, Codex, Claude Code) in
+    /// repositories aside has no session in; those in its repositories are always listed.
+    #[arg(long)]
+    all_repos: bool,
 }
 
 /// Text cut to `max` characters, with an ellipsis when cut.
@@ -27,20 +31,58 @@ fn cut(text: &str, max: usize) -> String {
     format!("{kept}…")
 }
 
+/// One line of the table.
+struct Row {
+    cells: [String; 7],
+    updated_at: String,
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let config = aside_core::Config::load_user()?;
     let mut sessions = ctx.index.list(args.all)?;
-    if let Some(dir) = &args.repo {
-        let repo = ctx.repo_of(dir)?;
-        sessions.retain(|r| r.repo == repo);
+    let only = match &args.repo {
+        Some(dir) => Some(ctx.repo_of(dir)?),
+        None => None,
+    };
+    if let Some(repo) = &only {
+        sessions.retain(|r| &r.repo == repo);
     }
+    // Sessions started in a terminal, in the repositories aside knows (or any, --all-repos).
+    let repos = match &only {
+        Some(repo) => vec![repo.clone()],
+        None => {
+            // Those of the repository the user is in count too.
+            let mut repos = ctx.repos()?;
+            if let Ok(Ok(here)) = std::env::current_dir().map(|d| ctx.repo_of(&d)) {
+                if aside_git::repo_root(&here).is_ok() && !repos.contains(&here) {
+                    repos.push(here);
+                }
+            }
+            repos
+        }
+    };
+    let externals: Vec<(aside_sessions::external::External, Option<PathBuf>)> = ctx
+        .externals()
+        .into_iter()
+        .map(|s| {
+            let repo = aside_sessions::Sessions::known_repo(&repos, &s.summary.cwd);
+            (s, repo)
+        })
+        .filter(|(_, repo)| repo.is_some() || (args.all_repos && only.is_none()))
+        .collect();
     if args.json {
-        let list: Vec<_> = sessions.iter().map(|r| ctx.json(r)).collect();
+        let mut list: Vec<serde_json::Value> = sessions.iter().map(|r| ctx.json(r)).collect();
+        list.extend(
+            externals
+                .iter()
+                .map(|(s, repo)| ctx.external_json(s, repo.as_deref())),
+        );
+        list.sort_by(|a, b| b["updated_at"].as_str().cmp(&a["updated_at"].as_str()));
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    if sessions.is_empty() {
+    if sessions.is_empty() && externals.is_empty() {
         if args.repo.is_some() {
             eprintln!("no sessions in that repository; start one with: aside new \"<task>\"");
         } else {
@@ -49,7 +91,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let limit = config.sessions.max_concurrent();
-    let rows: Vec<[String; 7]> = sessions
+    let name_of = |path: &std::path::Path| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string())
+    };
+    let short_time = |t: &str| -> String { t.replace('T', " ").chars().take(16).collect() };
+    let mut rows: Vec<Row> = sessions
         .iter()
         .map(|r| {
             let status = ctx.status(r);
@@ -61,12 +109,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if r.archived {
                 shown.push_str(" (archived)");
             }
-            let repo = r
-                .repo
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| r.repo.display().to_string());
-            let updated: String = r.updated_at.replace('T', " ").chars().take(16).collect();
             let note = match status {
                 Status::Failed | Status::Interrupted => {
                     r.reason.as_deref().map(|reason| cut(reason, 60))
@@ -79,21 +121,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(note) => format!("{}  — {note}", cut(&r.title, 50)),
                 None => cut(&r.title, 60),
             };
-            [
-                r.id.to_string(),
-                shown,
-                r.agent.clone(),
-                repo,
-                r.changed_files.to_string(),
-                updated,
-                title,
-            ]
+            Row {
+                cells: [
+                    r.id.to_string(),
+                    shown,
+                    r.agent.clone(),
+                    name_of(&r.repo),
+                    r.changed_files.to_string(),
+                    short_time(&r.updated_at),
+                    title,
+                ],
+                updated_at: r.updated_at.clone(),
+            }
         })
         .collect();
+    rows.extend(externals.iter().map(|(s, repo)| {
+        let updated_at = s.updated_at();
+        Row {
+            cells: [
+                s.summary.id.chars().take(8).collect(),
+                format!("{} (external)", s.status()),
+                s.tool.agent().to_string(),
+                name_of(repo.as_deref().unwrap_or(&s.summary.cwd)),
+                "-".to_string(),
+                short_time(&updated_at),
+                cut(&s.summary.title, 60),
+            ],
+            updated_at,
+        }
+    }));
+    rows.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
     let header = ["ID", "STATUS", "AGENT", "REPO", "FILES", "UPDATED", "TITLE"];
     let mut widths = header.map(str::len);
     for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+        for (w, cell) in widths.iter_mut().zip(&row.cells) {
             *w = (*w).max(cell.chars().count());
         }
     }
@@ -112,7 +173,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     println!("{}", line(header));
     for row in &rows {
-        println!("{}", line(row.each_ref().map(String::as_str)));
+        println!("{}", line(row.cells.each_ref().map(String::as_str)));
     }
     Ok(())
 }

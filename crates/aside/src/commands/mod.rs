@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod adopt;
 pub mod agent;
 pub mod apply;
 pub mod approve;
@@ -15,6 +16,7 @@ pub mod logs;
 pub mod ls;
 pub mod merge;
 pub mod new;
+pub mod open;
 pub mod plan;
 mod render;
 pub mod resume;

@@ -15,7 +15,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
-    let record = ctx.resolve(&args.id)?;
+    let record = match ctx.resolve(&args.id) {
+        Ok(record) => record,
+        // Not one of aside's: a session started in an agent's own CLI?
+        Err(e) => match aside_sessions::external::find(ctx.externals(), &args.id) {
+            Ok(session) => return show_external(&ctx, &session, args.json),
+            Err(_) => return Err(e.into()),
+        },
+    };
     let events = EventLog::open(&ctx.layout, &record.id)?.since(0)?;
     let files = ctx.changed_files(&record);
     if args.json {
@@ -38,6 +45,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         record.agent, record.mode, record.approve
     );
     println!("worktree: {}", record.worktree.display());
+    if let Some(agent_session) = &record.acp_session_id {
+        println!("agent session: {agent_session}");
+    }
     if let Some(branch) = &record.branch {
         println!(
             "branch:   {branch} (from {})",
@@ -57,5 +67,65 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("  {:<50} +{} -{}", f.path, f.added, f.removed);
         }
     }
+    Ok(())
+}
+
+/// A session started outside aside, read-only, rendered like aside's own.
+fn show_external(
+    ctx: &aside_sessions::Sessions,
+    session: &aside_sessions::external::External,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (conversation, skipped) = session
+        .conversation()
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", session.file.display()))?;
+    let events: Vec<aside_core::Event> = conversation
+        .to_events()
+        .into_iter()
+        .enumerate()
+        .map(|(n, (kind, data))| aside_core::Event {
+            seq: n as u64 + 1,
+            ts: String::new(),
+            kind: kind.to_string(),
+            data,
+        })
+        .collect();
+    let repo = aside_sessions::Sessions::known_repo(&ctx.repos()?, &session.summary.cwd);
+    if json {
+        let out = serde_json::json!({
+            "session": ctx.external_json(session, repo.as_deref()),
+            "events": events,
+            "skipped_lines": skipped,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let summary = &session.summary;
+    let agent = session.tool.agent();
+    println!("{}  {}", summary.id, summary.title);
+    println!(
+        "status:   {} (started outside aside, in {agent}'s own CLI)",
+        session.status()
+    );
+    println!("agent:    {agent}    agent session: {}", summary.id);
+    println!("directory: {}", summary.cwd.display());
+    if let Some(branch) = &summary.branch {
+        println!("branch:   {branch}");
+    }
+    println!("file:     {}", session.file.display());
+    print!("{}", super::render::conversation(&events));
+    if skipped > 0 {
+        println!(
+            "\n({} of {} could not be read and {} skipped: being written, or cut short)",
+            super::render::plural(skipped, "line", "lines"),
+            session.file.display(),
+            if skipped == 1 { "was" } else { "were" }
+        );
+    }
+    println!(
+        "\ncontinue it here: aside adopt {}    in {agent}: {}",
+        summary.id,
+        session.tool.resume_command(&summary.id, summary).join(" ")
+    );
     Ok(())
 }

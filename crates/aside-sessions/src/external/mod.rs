@@ -1,0 +1,337 @@
+//! Agent sessions started outside aside — in Copilot CLI, Codex or Claude Code in a terminal —
+//! found in the tools' own files, so that aside lists, shows and continues them.
+//!
+//! Each tool keeps a session as one append-only JSON-lines file (formats and liveness markers:
+//! `shared/reference/session-formats.md`):
+//! - Copilot CLI: `$COPILOT_HOME/session-state/<id>/events.jsonl` (+ `workspace.yaml`);
+//! - Codex: `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl`;
+//! - Claude Code: `$CLAUDE_CONFIG_DIR/projects/<dir>/<id>.jsonl`.
+//!
+//! [`scan`] stats every file and reads only the head of the new or changed ones (their id,
+//! directory, branch and first user message), keeping what it read in a cache keyed by path,
+//! size and modification time; whether a tool is live on a session is worked out fresh each time
+//! from the process table (pids and start times), never from a marker file alone.
+
+mod cache;
+mod claude;
+mod codex;
+mod copilot;
+
+use crate::import::{self, Conversation, Format};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// A tool that writes sessions aside can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tool {
+    /// GitHub Copilot CLI.
+    Copilot,
+    /// OpenAI Codex.
+    Codex,
+    /// Claude Code.
+    Claude,
+}
+
+impl Tool {
+    /// The name of aside's agent preset for it, which also names it in lists.
+    pub fn agent(self) -> &'static str {
+        match self {
+            Tool::Copilot => "copilot",
+            Tool::Codex => "codex",
+            Tool::Claude => "claude",
+        }
+    }
+
+    fn format(self) -> Format {
+        match self {
+            Tool::Copilot => Format::CopilotCli,
+            Tool::Codex => Format::Codex,
+            Tool::Claude => Format::ClaudeCode,
+        }
+    }
+
+    /// The command that opens the tool's own terminal UI on session `id`.
+    pub fn resume_command(self, id: &str, summary: &Summary) -> Vec<String> {
+        match self {
+            Tool::Copilot => vec!["copilot".into(), format!("--resume={id}")],
+            Tool::Codex => {
+                let mut command = vec!["codex".to_string(), "resume".into()];
+                // Sessions of `codex exec` are hidden from `codex resume` without it.
+                if summary.client.as_deref() == Some("codex_exec") {
+                    command.push("--include-non-interactive".into());
+                }
+                command.push(id.to_string());
+                command
+            }
+            Tool::Claude => vec!["claude".into(), "--resume".into(), id.to_string()],
+        }
+    }
+}
+
+/// Where each tool keeps its state.
+#[derive(Debug, Clone)]
+pub struct Homes {
+    /// `$COPILOT_HOME`, else `~/.copilot`.
+    pub copilot: PathBuf,
+    /// `$CODEX_HOME`, else `~/.codex`.
+    pub codex: PathBuf,
+    /// `$CLAUDE_CONFIG_DIR`, else `~/.claude`.
+    pub claude: PathBuf,
+}
+
+impl Homes {
+    /// From the environment, as the tools themselves read it.
+    pub fn from_env() -> Homes {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let home = var("HOME").unwrap_or_else(|| PathBuf::from("/"));
+        Homes {
+            copilot: var("COPILOT_HOME").unwrap_or_else(|| home.join(".copilot")),
+            codex: var("CODEX_HOME").unwrap_or_else(|| home.join(".codex")),
+            claude: var("CLAUDE_CONFIG_DIR").unwrap_or_else(|| home.join(".claude")),
+        }
+    }
+}
+
+/// What the head of a session file says about it (cached).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The tool's own session id.
+    pub id: String,
+    /// The directory it works in.
+    pub cwd: PathBuf,
+    /// Its name, else its first user message (one line).
+    pub title: String,
+    /// The git branch it started on.
+    pub branch: Option<String>,
+    /// When it started (RFC 3339), when the file says.
+    pub created_at: Option<String>,
+    /// Which client wrote it: Copilot's `client_name`, Codex's `originator`, Claude's
+    /// `entrypoint`.
+    pub client: Option<String>,
+}
+
+/// A session started outside aside.
+#[derive(Debug, Clone)]
+pub struct External {
+    /// The tool that wrote it.
+    pub tool: Tool,
+    /// What its file says.
+    pub summary: Summary,
+    /// Its file.
+    pub file: PathBuf,
+    /// When its file last changed.
+    pub modified: SystemTime,
+    /// Whether the tool is live on it now (a terminal UI, `-p`, `exec`).
+    pub live: bool,
+}
+
+impl External {
+    /// Its last activity, RFC 3339.
+    pub fn updated_at(&self) -> String {
+        rfc3339(self.modified)
+    }
+
+    /// `running` while the tool is live on it, else `idle`.
+    pub fn status(&self) -> &'static str {
+        if self.live {
+            "running"
+        } else {
+            "idle"
+        }
+    }
+
+    /// The whole conversation, and how many lines of the file could not be read.
+    pub fn conversation(&self) -> std::io::Result<(Conversation, usize)> {
+        let bytes = std::fs::read(&self.file)?;
+        Ok(import::read_tool_lines(&bytes, self.tool.format()))
+    }
+}
+
+/// `t` as RFC 3339 in UTC, to the millisecond.
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
+/// How much of a new file is read for its summary.
+const HEAD: usize = 256 * 1024;
+
+/// The first `HEAD` bytes of `path`.
+fn head(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(HEAD as u64)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
+}
+
+/// The first line of the first user turn of the conversation in `bytes`, cut to 100 characters.
+fn first_message(bytes: &[u8], tool: Tool) -> Option<String> {
+    let (conversation, _) = import::read_tool_lines(bytes, tool.format());
+    let title = conversation.title.clone().or_else(|| {
+        conversation
+            .turns
+            .iter()
+            .find(|t| t.role == import::Role::User)
+            .map(|t| t.text.clone())
+    })?;
+    let line = title.lines().find(|l| !l.trim().is_empty())?.trim();
+    Some(line.chars().take(100).collect())
+}
+
+/// Every session file of every tool under `homes`, with the tool that wrote it.
+fn files(homes: &Homes) -> Vec<(Tool, PathBuf)> {
+    let mut out: Vec<(Tool, PathBuf)> = Vec::new();
+    out.extend(
+        copilot::files(&homes.copilot)
+            .into_iter()
+            .map(|f| (Tool::Copilot, f)),
+    );
+    out.extend(
+        codex::files(&homes.codex)
+            .into_iter()
+            .map(|f| (Tool::Codex, f)),
+    );
+    out.extend(
+        claude::files(&homes.claude)
+            .into_iter()
+            .map(|f| (Tool::Claude, f)),
+    );
+    out
+}
+
+fn summarize(tool: Tool, file: &Path) -> Option<Summary> {
+    let bytes = head(file)?;
+    match tool {
+        Tool::Copilot => copilot::summarize(file, &bytes),
+        Tool::Codex => codex::summarize(file, &bytes),
+        Tool::Claude => claude::summarize(file, &bytes),
+    }
+}
+
+/// The sessions of every tool under `homes`, newest activity first, their summaries cached in
+/// `cache_file`. Files that are not (yet) sessions — no user message so far, an empty shell —
+/// are left out; nothing unreadable is fatal.
+pub fn scan(homes: &Homes, cache_file: &Path) -> Vec<External> {
+    let mut cache = cache::Cache::load(cache_file);
+    let mut found = Vec::new();
+    for (tool, file) in files(homes) {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let summary = cache.summary(&file, meta.len(), modified, || summarize(tool, &file));
+        if let Some(summary) = summary {
+            found.push(External {
+                tool,
+                summary,
+                file,
+                modified,
+                live: false,
+            });
+        }
+    }
+    cache.save(cache_file);
+    if !found.is_empty() {
+        let processes = aside_core::process::processes();
+        let claude_markers = claude::markers(&homes.claude);
+        for session in &mut found {
+            session.live = match session.tool {
+                Tool::Copilot => copilot::live(session, &processes),
+                Tool::Codex => codex::live(session, &homes.codex, &processes),
+                Tool::Claude => claude::live(session, &claude_markers, &processes),
+            };
+        }
+    }
+    found.sort_by_key(|s| std::cmp::Reverse(s.modified));
+    found
+}
+
+/// The session whose id starts with `prefix` (at least 4 characters); an error says why there
+/// is none, or which ones match.
+pub fn find(sessions: Vec<External>, prefix: &str) -> Result<External, String> {
+    if prefix.len() < 4 {
+        return Err(format!(
+            "no session matches `{prefix}`; give at least 4 characters of an agent's session id"
+        ));
+    }
+    let mut matching: Vec<External> = sessions
+        .into_iter()
+        .filter(|s| s.summary.id.starts_with(prefix))
+        .collect();
+    match matching.len() {
+        0 => Err(format!(
+            "no session matches `{prefix}`; `aside ls --all-repos` lists them all"
+        )),
+        1 => Ok(matching.remove(0)),
+        _ => Err(format!(
+            "`{prefix}` matches {} sessions ({}); give more of the id",
+            matching.len(),
+            matching
+                .iter()
+                .map(|s| format!("{} {}", s.tool.agent(), s.summary.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// A process of `tool` whose working directory is `cwd` and that started before `file` last
+/// changed (so it may have written it): how `copilot -p`, `codex exec` and `claude -p` runs,
+/// which leave no marker, are seen.
+fn working_in(
+    processes: &[aside_core::process::ProcessInfo],
+    name: &str,
+    cwd: &Path,
+    modified: SystemTime,
+) -> bool {
+    // Start times are known to the clock tick; file times are finer.
+    let slack = std::time::Duration::from_secs(1);
+    processes.iter().any(|p| {
+        p.runs(name)
+            && p.cwd.as_deref() == Some(cwd)
+            && p.started <= modified + slack
+            && p.pid != std::process::id() as i32
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_rfc3339() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_796_007_795_739);
+        assert_eq!(rfc3339(t), "2026-11-30T03:03:15.739Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+}

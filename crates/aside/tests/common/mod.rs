@@ -1,0 +1,421 @@
+//! What the tests of the real binary share: a temp HOME, ASIDE_HOME and repository with the
+//! built-in agent on the fake model ([`Env`]), and `aside chat` in a pseudo-terminal ([`Pty`]).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use aside_testkit::procs::{host_pid, kill_9, processes_in};
+use aside_testkit::repo::init_repo;
+use aside_testkit::{Chunk, FakeModel, Reply};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub struct Env {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub repo: PathBuf,
+    pub model: FakeModel,
+    pub extra: Vec<(String, String)>,
+}
+
+/// A failed test must not leave hosts behind: whatever still runs is stopped.
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd(&["stop", "--all"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let repo = root.join("proj");
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        init_repo(
+            &repo,
+            &[
+                ("README.md", "# proj\n"),
+                ("src/lib.txt", "alpha\nbeta\ngamma\n"),
+            ],
+        );
+        Env {
+            _dir: dir,
+            root,
+            repo,
+            model: FakeModel::start(),
+            extra: vec![],
+        }
+    }
+
+    pub fn vars(&self) -> Vec<(String, String)> {
+        let home = self.root.join("home");
+        let mut vars: Vec<(String, String)> = [
+            ("HOME", home.display().to_string()),
+            (
+                "XDG_CONFIG_HOME",
+                home.join(".config").display().to_string(),
+            ),
+            (
+                "XDG_DATA_HOME",
+                home.join(".local/share").display().to_string(),
+            ),
+            (
+                "ASIDE_HOME",
+                self.root.join("aside-home").display().to_string(),
+            ),
+            ("ASIDE_PROVIDER", "openai".into()),
+            ("ASIDE_BASE_URL", self.model.openai_base()),
+            ("ASIDE_MODEL", "fake".into()),
+            ("ASIDE_API_KEY", String::new()),
+            ("ASIDE_MAX_RETRIES", "0".into()),
+            ("OLLAMA_HOST", "127.0.0.1:1".into()),
+            // Idle hosts stop soon, so tests leave no process behind (and follow-ups exercise
+            // restarting a host).
+            ("ASIDE_HOST_IDLE_SECS", "3".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        vars.extend(self.extra.iter().cloned());
+        vars
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aside"));
+        cmd.args(args).current_dir(&self.repo).envs(self.vars());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "aside {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "aside {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    }
+
+    pub fn new_session(&self, task: &str, extra: &[&str]) -> String {
+        let mut args = vec!["new", task];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+
+    pub fn new_session_from_file(&self, file: &Path) -> String {
+        self.ok(&["new", "--task-file", file.to_str().unwrap()])
+    }
+
+    pub fn session(&self, id: &str) -> Value {
+        let list: Value = serde_json::from_str(&self.ok(&["ls", "--all", "--json"])).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Waits (up to 30 s) until the session's status is `status`.
+    pub fn wait_status(&self, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.session(id);
+            if s["status"] == status {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(
+                    self.root
+                        .join("aside-home/sessions")
+                        .join(id)
+                        .join("host.log"),
+                )
+                .unwrap_or_default();
+                panic!("session {id} never reached {status}: {s}\nhost log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn events(&self, id: &str) -> Vec<Value> {
+        let show: Value = serde_json::from_str(&self.ok(&["show", id, "--json"])).unwrap();
+        show["events"].as_array().unwrap().clone()
+    }
+
+    /// Waits until an event matching `pred` is stored.
+    pub fn wait_event(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.events(id).iter().any(&pred) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what} event in {id}: {:?}",
+                self.events(id)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Puts the directory of a third-party agent's launcher first on PATH, so its preset finds it.
+    pub fn prepend_path(&mut self, launcher: &std::ffi::OsStr) {
+        let dir = Path::new(launcher).parent().unwrap().to_path_buf();
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        self.extra.push(("PATH".to_string(), path));
+    }
+
+    /// Checks a session whose agent's own shell tool wrote hello.txt: it ran in the session's
+    /// worktree, was checkpointed, and after `rm` nothing is left running there.
+    pub fn check_wrote_hello(&self, id: &str, session: &Value, content: &str) {
+        let worktree = PathBuf::from(session["worktree"].as_str().unwrap());
+        let show = self.ok(&["show", id]);
+        assert_eq!(
+            std::fs::read_to_string(worktree.join("hello.txt")).unwrap_or_default(),
+            content,
+            "{show}"
+        );
+        assert_eq!(session["changed_files"], 1, "{session}");
+        assert_eq!(
+            self.ok(&["diff", id, "--stat"])
+                .lines()
+                .next()
+                .unwrap()
+                .trim(),
+            "hello.txt | 1 +"
+        );
+        self.ok(&["rm", id, "--force"]);
+        assert_eq!(
+            processes_in(&worktree),
+            Vec::<String>::new(),
+            "nothing left running in the worktree"
+        );
+    }
+
+    /// Mid-turn (the model never answers), SIGTERM of the host and then, after a resume,
+    /// `kill -9` of the host leave no process of the session running, and the session is
+    /// interrupted and resumable both times.
+    pub fn check_stopping_leaves_nothing(&self, agent: &str) {
+        let marker = format!("{agent}-stop-task");
+        let hang = || Reply::stream(vec![Chunk::Text("Thinking".into()), Chunk::Hang]);
+        self.model.push_for(&marker, [hang(), hang()]);
+        let asked = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while self
+                .model
+                .received()
+                .iter()
+                .filter(|r| r.body.to_string().contains(&marker))
+                .count()
+                < n
+            {
+                assert!(Instant::now() < deadline, "{agent} never asked the model");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let id = self.new_session(&format!("{marker}: think"), &["--agent", agent]);
+        asked(1);
+        let s = self.session(&id);
+        let worktree = PathBuf::from(s["worktree"].as_str().unwrap());
+        assert!(
+            !processes_in(&worktree).is_empty(),
+            "{agent} runs in its worktree"
+        );
+        let host = host_pid(&id).expect("host process");
+        assert!(Command::new("kill")
+            .arg(host.to_string())
+            .status()
+            .unwrap()
+            .success());
+        let s = self.wait_status(&id, "interrupted");
+        assert!(s["reason"].as_str().unwrap().contains("SIGTERM"), "{s}");
+        wait_no_process_in(&worktree, &format!("{agent} after SIGTERM of its host"));
+
+        self.ok(&["resume", &id]);
+        asked(2);
+        kill_9(host_pid(&id).expect("host process"));
+        self.wait_status(&id, "interrupted");
+        wait_no_process_in(&worktree, &format!("{agent} after kill -9 of its host"));
+        self.ok(&["rm", &id, "--force"]);
+    }
+
+    /// Waits (up to 30 s) until `path` exists.
+    pub fn wait_file(&self, path: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn config(&self, text: &str) {
+        let dir = self.root.join("home/.config/aside");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), text).unwrap();
+    }
+}
+
+/// `aside chat` in a real pseudo-terminal (allocated with pty-process): the line editor reads
+/// keys as a terminal sends them.
+pub struct Pty {
+    pub child: std::process::Child,
+    pty: std::sync::Arc<pty_process::blocking::Pty>,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Pty {
+    pub fn chat(env: &Env) -> Pty {
+        Pty::chat_with(env, &[])
+    }
+
+    pub fn chat_with(env: &Env, args: &[&str]) -> Pty {
+        let (pty, pts) = pty_process::blocking::open().unwrap();
+        pty.resize(pty_process::Size::new(40, 120)).unwrap();
+        let child = pty_process::blocking::Command::new(env!("CARGO_BIN_EXE_aside"))
+            .arg("chat")
+            .args(args)
+            .current_dir(&env.repo)
+            .envs(env.vars())
+            .env("TERM", "xterm")
+            .spawn(pts)
+            .unwrap();
+        let pty = std::sync::Arc::new(pty);
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (reader, sink) = (pty.clone(), output.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once the chat and everything it started closed the terminal.
+            while let Ok(n) = std::io::Read::read(&mut &*reader, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Pty { child, pty, output }
+    }
+
+    /// Types `keys` as a person would: a key at a time.
+    pub fn keys(&mut self, keys: &str) {
+        use std::io::Write as _;
+        for key in keys.chars() {
+            (&*self.pty).write_all(key.to_string().as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+
+    /// Waits for the chat to hand its conversation on and exit (successfully); the id of the
+    /// background session, from the whole line that names it.
+    pub fn handed_off(&mut self) -> String {
+        let text = self.wait_for("; follow: aside logs -f ");
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{text}");
+        text.split("handed the conversation to ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect()
+    }
+
+    /// Sends `text` in one write, as a fast typist over ssh or a terminal without bracketed paste
+    /// does: the keys reach the editor together.
+    pub fn burst(&mut self, text: &str) {
+        use std::io::Write as _;
+        (&*self.pty).write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Waits for `what`, then for the line editor's next prompt after it, so keys typed next
+    /// reach the editor and not a terminal between two reads.
+    pub fn wait_then_prompt(&self, what: &str) -> String {
+        self.wait_for(what);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.output.lock().unwrap().clone();
+            let after = text.rfind(what).map(|at| &text[at..]).unwrap_or_default();
+            if after.contains("you> ") {
+                std::thread::sleep(Duration::from_millis(100));
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no prompt after {what:?} in:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.output.lock().unwrap().clone();
+            if text.contains(what) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "never saw {what:?} in:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A test environment where the `codex` preset runs the real codex-acp `codex`, offline against
+/// the fake model.
+pub fn codex_env(codex: &std::ffi::OsStr) -> Env {
+    let mut env = Env::new();
+    env.prepend_path(codex);
+    let codex_home = env.root.join("home/.codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("config.toml"),
+        format!(
+            // aside's worktree is the isolation; Codex's own sandbox would need bubblewrap.
+            "model = \"fake-model\"\nmodel_provider = \"fake\"\nsandbox_mode = \"danger-full-access\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{}\"\nwire_api = \"responses\"\n",
+            env.model.openai_base()
+        ),
+    )
+    .unwrap();
+    env.extra
+        .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
+    env
+}
+
+/// Waits (up to 10 s) until no process works in `dir`.
+pub fn wait_no_process_in(dir: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_in(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: still running: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,495 @@
+//! Sessions started in the agents' own CLIs (Copilot CLI, Codex, Claude Code), run for real,
+//! offline against the fake model: aside lists, shows and adopts them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aside_testkit::{Chunk, Reply};
+use common::Env;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The test's environment with the tools pointed at the fake model: Copilot through its
+/// offline provider variables, Codex through a custom provider in `$CODEX_HOME/config.toml`,
+/// Claude Code through ANTHROPIC_BASE_URL.
+fn tools_env() -> Env {
+    let mut env = Env::new();
+    if let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") {
+        env.prepend_path(&copilot);
+    }
+    let codex_home = env.root.join("home/.codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("config.toml"),
+        format!(
+            "model = \"fake-model\"\nmodel_provider = \"fake\"\nsandbox_mode = \"danger-full-access\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{}\"\nwire_api = \"responses\"\n",
+            env.model.openai_base()
+        ),
+    )
+    .unwrap();
+    let url = env.model.url.clone();
+    let base = env.model.openai_base();
+    env.extra.extend([
+        ("COPILOT_OFFLINE".to_string(), "true".to_string()),
+        ("COPILOT_PROVIDER_BASE_URL".to_string(), base),
+        ("COPILOT_PROVIDER_API_KEY".to_string(), "k".to_string()),
+        ("COPILOT_MODEL".to_string(), "fake-model".to_string()),
+        ("ANTHROPIC_BASE_URL".to_string(), url),
+        ("ANTHROPIC_API_KEY".to_string(), "sk-ant-test".to_string()),
+        ("IS_SANDBOX".to_string(), "1".to_string()),
+    ]);
+    env
+}
+
+/// A tool's own CLI run in the test's repository, with the test's HOME.
+fn tool(env: &Env, program: &Path, args: &[&str]) -> Command {
+    let (program, mut all) = if program.extension().is_some_and(|e| e == "js") {
+        (PathBuf::from("node"), vec![program.display().to_string()])
+    } else {
+        (program.to_path_buf(), vec![])
+    };
+    all.extend(args.iter().map(|a| a.to_string()));
+    let mut cmd = Command::new(program);
+    cmd.args(all)
+        .current_dir(&env.repo)
+        .envs(env.vars())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a tool's CLI to the end; its output when it failed.
+fn run_tool(env: &Env, program: &Path, args: &[&str]) {
+    let out = tool(env, program, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed:\n{}\n{}",
+        program.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn var_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn listed(env: &Env, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["ls", "--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str::<Value>(&env.ok(&all))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn external<'a>(list: &'a [Value], agent: &str) -> Option<&'a Value> {
+    list.iter()
+        .find(|s| s["external"] == true && s["agent"] == agent)
+}
+
+/// Waits (up to 30 s) until `ls` shows `agent`'s external session with `status`.
+fn wait_external(env: &Env, agent: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = listed(env, &[]);
+        if let Some(s) = external(&list, agent).filter(|s| s["status"] == status) {
+            return s.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {status} {agent} session in {list:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sessions_started_in_the_tools_own_clis_are_listed_and_shown() {
+    let Some(copilot) = var_path("ASIDE_TEST_COPILOT") else {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
+        return;
+    };
+    let env = tools_env();
+    env.model
+        .push_for("copilot-ext", [Reply::text("Copilot answers.")]);
+    env.model
+        .push_for("codex-ext", [Reply::text("Codex answers.")]);
+    env.model
+        .push_for("claude-ext", [Reply::text("Claude answers.")]);
+    run_tool(
+        &env,
+        &copilot,
+        &["-p", "copilot-ext: what is here?", "--allow-all-tools"],
+    );
+    let mut agents = vec!["copilot"];
+    if let Some(codex) = var_path("ASIDE_TEST_CODEX_CLI") {
+        run_tool(&env, &codex, &["exec", "codex-ext: and here?"]);
+        agents.push("codex");
+    } else {
+        eprintln!("codex part skipped: set ASIDE_TEST_CODEX_CLI (.ci/run does)");
+    }
+    if let Some(claude) = var_path("ASIDE_TEST_CLAUDE_CODE") {
+        run_tool(&env, &claude, &["-p", "claude-ext: and there?"]);
+        agents.push("claude");
+    } else {
+        eprintln!("claude part skipped: set ASIDE_TEST_CLAUDE_CODE (.ci/run does)");
+    }
+    // The repository holds no aside session, but it is where `ls` runs.
+    let list = listed(&env, &[]);
+    for agent in &agents {
+        let s = external(&list, agent).unwrap_or_else(|| panic!("no {agent} session in {list:#?}"));
+        assert_eq!(s["status"], "idle", "{s}");
+        assert_eq!(s["branch"], "main", "{s}");
+        assert_eq!(s["cwd"], env.repo.display().to_string());
+        assert!(
+            s["title"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{agent}-ext: ")),
+            "{s}"
+        );
+        assert_eq!(s["agent_session_id"], s["id"]);
+    }
+    let table = env.ok(&["ls"]);
+    assert!(
+        table.contains("idle (external)  copilot") && table.contains("copilot-ext: what is here?"),
+        "{table}"
+    );
+    // Elsewhere, only with --all-repos.
+    let elsewhere = env.root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = env
+        .cmd(&["ls", "--json"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown, Value::Array(vec![]), "{shown}");
+    let out = env
+        .cmd(&["ls", "--json", "--all-repos"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown.as_array().unwrap().len(), agents.len(), "{shown}");
+
+    // show: the conversation, read-only, rendered like aside's own sessions.
+    let copilot_id = external(&list, "copilot").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = env.ok(&["show", &copilot_id[..8]]);
+    assert!(
+        shown.contains("> copilot-ext: what is here?") && shown.contains("agent: Copilot answers."),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("agent session: {copilot_id}")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("copilot --resume={copilot_id}")),
+        "{shown}"
+    );
+    for agent in &agents[1..] {
+        let id = external(&list, agent).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let shown: Value = serde_json::from_str(&env.ok(&["show", &id, "--json"])).unwrap();
+        let text = shown["events"].to_string();
+        assert!(
+            text.contains(&format!("{agent}-ext: ")) && text.contains("answers."),
+            "{agent}: {shown:#}"
+        );
+        assert_eq!(shown["skipped_lines"], 0);
+    }
+    // A line being written (torn) is skipped and said so; the rest still reads.
+    let file = external(&list, "copilot").unwrap()["file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"type\":\"assistant.message\",\"data\":{\"cont").unwrap();
+    let shown = env.ok(&["show", &copilot_id]);
+    assert!(shown.contains("agent: Copilot answers."), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "(1 line of {file} could not be read and was skipped: being written, or cut short)"
+        )),
+        "{shown}"
+    );
+    // A file that is no session at all is passed over.
+    let junk = env.root.join("home/.copilot/session-state/junk");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("events.jsonl"), b"\x00\xffnot json\n").unwrap();
+    assert_eq!(listed(&env, &[]).len(), agents.len());
+    let err = env.fails(&["show", "nosuchid"]);
+    assert_eq!(
+        err,
+        "aside: no session matches `nosuchid`; `aside ls --all` lists them"
+    );
+}
+
+#[test]
+fn a_copilot_run_shows_as_running_while_it_works() {
+    let Some(copilot) = var_path("ASIDE_TEST_COPILOT") else {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
+        return;
+    };
+    let env = tools_env();
+    env.model.push_for(
+        "copilot-busy",
+        [Reply::stream(vec![
+            Chunk::Text("Working".into()),
+            Chunk::Hang,
+        ])],
+    );
+    let mut run = tool(
+        &env,
+        &copilot,
+        &["-p", "copilot-busy: take your time", "--allow-all-tools"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    // `copilot -p` leaves no marker: the process working in the directory shows it.
+    let s = wait_external(&env, "copilot", "running");
+    let table = env.ok(&["ls"]);
+    assert!(table.contains("running (external)"), "{table}");
+    // Adopting it now would make two writers.
+    let err = env.fails(&["adopt", s["id"].as_str().unwrap()]);
+    assert!(
+        err.starts_with(&format!(
+            "aside: copilot is still working on session {} (its own CLI is live on it); two writers would corrupt it.",
+            s["id"].as_str().unwrap()
+        )),
+        "{err}"
+    );
+    run.kill().unwrap();
+    run.wait().unwrap();
+    wait_external(&env, "copilot", "idle");
+    // A lock left behind by a crashed interactive CLI (its pid gone) does not make it live.
+    let dir = Path::new(s["file"].as_str().unwrap())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    std::fs::write(dir.join("inuse.999999.lock"), "999999").unwrap();
+    assert_eq!(
+        external(&listed(&env, &[]), "copilot").unwrap()["status"],
+        "idle"
+    );
+}
+
+#[test]
+fn a_copilot_session_from_the_terminal_is_adopted_with_its_history() {
+    let Some(copilot) = var_path("ASIDE_TEST_COPILOT") else {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
+        return;
+    };
+    let env = tools_env();
+    env.model.push_for(
+        "copilot-adopt",
+        [
+            Reply::text("First answer, in the terminal."),
+            Reply::text("Second answer, in aside."),
+        ],
+    );
+    run_tool(
+        &env,
+        &copilot,
+        &["-p", "copilot-adopt: start here", "--allow-all-tools"],
+    );
+    let list = listed(&env, &[]);
+    let external_id = external(&list, "copilot").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = env.ok(&["adopt", &external_id[..8], "now", "go", "on"]);
+    let s = env.wait_status(&id, "completed");
+    assert_eq!(s["agent"], "copilot");
+    assert_eq!(s["mode"], "workspace");
+    assert_eq!(s["agent_session_id"], external_id.as_str());
+    // Copilot loaded its own session: the next request holds the earlier turn.
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("now go on"))
+        .expect("the adopted session's request")
+        .body;
+    let messages = asked["messages"].as_array().unwrap();
+    assert!(
+        messages.iter().any(|m| m["role"] == "assistant"
+            && m["content"]
+                .to_string()
+                .contains("First answer, in the terminal.")),
+        "{asked}"
+    );
+    // It is an aside session now, listed once, its history shown.
+    let list = listed(&env, &[]);
+    assert!(external(&list, "copilot").is_none(), "{list:#?}");
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("> copilot-adopt: start here")
+            && shown.contains("agent: First answer, in the terminal.")
+            && shown.contains("> now go on")
+            && shown.contains("agent: Second answer, in aside."),
+        "{shown}"
+    );
+    let err = env.fails(&["adopt", &external_id]);
+    assert_eq!(
+        err,
+        format!("aside: agent session {external_id} is aside session {id} already: aside send {id} \"…\" continues it")
+    );
+}
+
+/// A tmux server of the test's own, for a terminal UI driven by keys.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` (run by sh, with `vars` set) in a 120×40 window.
+    fn start(vars: &[(String, String)], command: &str) -> Tmux {
+        let socket = format!("aside-test-{}-{}", std::process::id(), rand_suffix());
+        let env: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "'\\''")))
+            .collect();
+        let line = format!("env {} {command}; echo EXITED=$?; sleep 60", env.join(" "));
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "40",
+                &line,
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux did not start");
+        Tmux { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {what:?} on:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", key])
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        .into()
+}
+
+#[test]
+fn attach_native_opens_copilots_own_ui_on_the_session_and_takes_it_back() {
+    let Some(copilot) = var_path("ASIDE_TEST_COPILOT") else {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
+        return;
+    };
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is needed for this test: apt-get install tmux (.ci/run does)");
+    }
+    let _ = copilot;
+    let env = tools_env();
+    env.model.push_for(
+        "copilot-native",
+        [
+            Reply::text("Started by aside."),
+            Reply::text("Answered in the terminal."),
+        ],
+    );
+    let id = env.new_session("copilot-native: begin", &["--agent", "copilot"]);
+    let s = env.wait_status(&id, "completed");
+    let agent_session = s["agent_session_id"].as_str().unwrap().to_string();
+    let tmux = Tmux::start(
+        &env.vars(),
+        &format!("'{}' attach --native {id}", env!("CARGO_BIN_EXE_aside")),
+    );
+    // Copilot's own UI, on the same session: its history is there.
+    let screen = tmux.wait_for("copilot-native: begin");
+    assert!(screen.contains("Started by aside."), "{screen}");
+    assert_eq!(env.session(&id)["status"], "in_terminal");
+    // Two writers are refused while it is open there.
+    let err = env.fails(&["send", &id, "meanwhile"]);
+    assert_eq!(
+        err,
+        format!("aside: session {id} is open in copilot's own CLI; quit it there first (two writers would corrupt it)")
+    );
+    if screen.contains("Do you trust the files in this folder?") {
+        tmux.keys(&["Enter"]);
+    }
+    tmux.keys(&["native-second question", "Enter"]);
+    tmux.wait_for("Answered in the terminal.");
+    tmux.keys(&["/exit", "Enter"]);
+    let screen = tmux.wait_for("EXITED=");
+    assert!(
+        screen.contains(&format!(
+            "session {id} is back in aside (2 turns from the terminal)"
+        )),
+        "{screen}"
+    );
+    let s = env.wait_status(&id, "completed");
+    assert_eq!(s["agent_session_id"], agent_session.as_str());
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("> native-second question")
+            && shown.contains("agent: Answered in the terminal."),
+        "{shown}"
+    );
+}
