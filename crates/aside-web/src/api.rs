@@ -224,12 +224,41 @@ fn list_json(sessions: &Sessions, all: bool) -> Result<Vec<Value>, ApiError> {
         .collect())
 }
 
+/// Sessions started in the agents' own CLIs in the repositories aside knows, as JSON.
+fn externals_json(sessions: &Sessions) -> Result<Vec<Value>, ApiError> {
+    let repos = sessions.repos()?;
+    Ok(sessions
+        .externals()
+        .iter()
+        .filter_map(|s| {
+            let repo = Sessions::known_repo(&repos, &s.summary.cwd)?;
+            Some(sessions.external_json(s, Some(&repo)))
+        })
+        .collect())
+}
+
+/// The session started elsewhere whose agent session id starts with `id`.
+fn find_external(
+    sessions: &Sessions,
+    id: &str,
+) -> Result<aside_sessions::external::External, ApiError> {
+    aside_sessions::external::find(sessions.externals(), id).map_err(|message| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message,
+    })
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     Ok(Json(
-        with_sessions(&state, move |s| list_json(s, q.all)).await?,
+        with_sessions(&state, move |s| {
+            let mut list = list_json(s, q.all)?;
+            list.extend(externals_json(s)?);
+            Ok(list)
+        })
+        .await?,
     ))
 }
 
@@ -327,7 +356,20 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let out = with_sessions(&state, move |s| {
-        let record = s.resolve(&id)?;
+        let record = match s.resolve(&id) {
+            Ok(record) => record,
+            Err(e) => {
+                // Not one of aside's: a session started in an agent's own CLI, read-only.
+                let Ok(session) = find_external(s, &id) else {
+                    return Err(e.into());
+                };
+                let repo = Sessions::known_repo(&s.repos()?, &session.summary.cwd);
+                return Ok(
+                    json!({"session": s.external_json(&session, repo.as_deref()),
+                    "changed_files": [], "plan": null}),
+                );
+            }
+        };
         let files: Vec<Value> = s
             .changed_files(&record)
             .iter()
@@ -420,6 +462,7 @@ const ACTIONS: &[&str] = &[
     "remove",
     "start",
     "fork",
+    "adopt",
     "open",
 ];
 
@@ -439,13 +482,19 @@ pub async fn action(
     // Only the actions that may start a host (agent command) or an editor read the config.
     let config = if matches!(
         action.as_str(),
-        "prompt" | "resume" | "start" | "fork" | "open"
+        "prompt" | "resume" | "start" | "fork" | "open" | "adopt"
     ) {
         Config::load_user().map_err(|e| bad_request(e.to_string()))?
     } else {
         Config::default()
     };
     let out = with_sessions(&state, move |s| {
+        if action == "adopt" {
+            // A session started in an agent's own CLI becomes an aside session.
+            let session = find_external(s, &id)?;
+            let record = s.adopt(&session, Mode::Workspace, body.force, &config)?;
+            return Ok(json!({"id": record.id}));
+        }
         let record = s.resolve(&id)?;
         let result = match action.as_str() {
             "prompt" => s.send(&record, &body.text, &config).map(|_| json!({})),
@@ -528,7 +577,15 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let record = with_sessions(&state, move |s| Ok(s.resolve(&id)?)).await?;
+    let lookup = id.clone();
+    let found = with_sessions(&state, move |s| match s.resolve(&lookup) {
+        Ok(record) => Ok(Ok(record)),
+        Err(e) => match find_external(s, &lookup) {
+            Ok(session) => Ok(Err(session)),
+            Err(_) => Err(e.into()),
+        },
+    })
+    .await?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -536,6 +593,13 @@ pub async fn events(
     let since = last_event_id.or(q.since).unwrap_or(0);
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
     let layout = state.layout.clone();
+    let record = match found {
+        Ok(record) => record,
+        Err(session) => {
+            tokio::task::spawn_blocking(move || follow_external(session, since, tx));
+            return Ok(sse_of(rx));
+        }
+    };
     // The one client's follow: stored events, then the host's stream, across host restarts.
     // It blocks, so it runs on a blocking thread, until the page goes away.
     tokio::task::spawn_blocking(move || {
@@ -569,12 +633,60 @@ pub async fn events(
             }
         });
     });
+    Ok(sse_of(rx))
+}
+
+/// An SSE response of what arrives on `rx`, with keep-alives.
+fn sse_of(
+    rx: mpsc::Receiver<SseEvent>,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
     let stream =
         futures::stream::unfold(
             rx,
             |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
         );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// How often the file of a session started elsewhere is read again for the page.
+const EXTERNAL_POLL: Duration = Duration::from_secs(2);
+
+/// The events of a session started elsewhere, read from its agent's file (converted as `show`
+/// does), then the new ones whenever the file changes, until the page goes away.
+fn follow_external(
+    session: aside_sessions::external::External,
+    since: u64,
+    tx: mpsc::Sender<SseEvent>,
+) {
+    let mut sent = since;
+    let mut seen: Option<(u64, std::time::SystemTime)> = None;
+    while !tx.is_closed() {
+        let stamp = std::fs::metadata(&session.file)
+            .ok()
+            .map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
+        if stamp != seen {
+            seen = stamp;
+            if let Ok((conversation, _)) = session.conversation() {
+                for (n, (kind, data)) in conversation.to_events().into_iter().enumerate() {
+                    let seq = n as u64 + 1;
+                    if seq <= sent {
+                        continue;
+                    }
+                    let event = Event {
+                        seq,
+                        ts: String::new(),
+                        kind: kind.to_string(),
+                        data,
+                    };
+                    if tx.blocking_send(sse_event(&event)).is_err() {
+                        return;
+                    }
+                    sent = seq;
+                }
+            }
+        }
+        std::thread::sleep(EXTERNAL_POLL);
+    }
 }
 
 /// The list, live: every change of a session (status, activity, files) as it is stored.
@@ -586,11 +698,21 @@ pub async fn list_stream(
     tokio::spawn(async move {
         let mut known: HashMap<String, String> = HashMap::new();
         let mut first = true;
+        // Sessions started elsewhere are read from the tools' files: less often.
+        let mut externals: Vec<Value> = Vec::new();
+        let mut externals_read: Option<std::time::Instant> = None;
         loop {
             let all = q.all;
-            let list = with_sessions(&state, move |s| list_json(s, all))
+            if externals_read.is_none_or(|t| t.elapsed() >= EXTERNAL_POLL) {
+                externals = with_sessions(&state, externals_json)
+                    .await
+                    .unwrap_or_default();
+                externals_read = Some(std::time::Instant::now());
+            }
+            let mut list = with_sessions(&state, move |s| list_json(s, all))
                 .await
                 .unwrap_or_default();
+            list.extend(externals.iter().cloned());
             let mut upsert = Vec::new();
             let mut seen = std::collections::HashSet::new();
             for session in list {
@@ -628,12 +750,7 @@ pub async fn list_stream(
             }
         }
     });
-    let stream =
-        futures::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-        );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    sse_of(rx)
 }
 
 #[cfg(test)]

@@ -493,3 +493,101 @@ fn attach_native_opens_copilots_own_ui_on_the_session_and_takes_it_back() {
         "{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_view_lists_shows_and_adopts_a_session_started_in_copilot() {
+    use aside_testkit::browser::{self, Browser};
+    let Some(copilot) = var_path("ASIDE_TEST_COPILOT") else {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
+        return;
+    };
+    if !browser::available() {
+        assert!(
+            std::env::var_os("ASIDE_REQUIRE_BROWSER").is_none(),
+            "ASIDE_REQUIRE_BROWSER is set but chromium/chromedriver are missing"
+        );
+        eprintln!("skipped: Debian's chromium and chromium-driver are not installed (.ci/run installs them)");
+        return;
+    }
+    let env = tools_env();
+    env.model.push_for(
+        "copilot-web",
+        [
+            Reply::text("Seen from the web."),
+            Reply::text("Adopted from the web."),
+        ],
+    );
+    run_tool(
+        &env,
+        &copilot,
+        &["-p", "copilot-web: look <b>here</b>", "--allow-all-tools"],
+    );
+    // The web lists the sessions of the repositories aside knows: this one has one of aside's.
+    env.model.push_for("known-repo", [Reply::text("ok")]);
+    let own = env.new_session("known-repo: a task", &[]);
+    env.wait_status(&own, "completed");
+    let external_id = external(&listed(&env, &[]), "copilot").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ui = common::Ui::start(&env);
+    let b = Browser::start().await;
+    b.goto(&ui.url).await;
+    let row = b
+        .wait(
+            "the external session's row",
+            &format!("const r = document.querySelector('tr[data-id=\"{external_id}\"]'); return r && r.textContent"),
+        )
+        .await;
+    let row = row.as_str().unwrap();
+    assert!(
+        row.contains("copilot-web: look <b>here</b>")
+            && row.contains("external")
+            && row.contains("idle"),
+        "{row}"
+    );
+    b.goto(&format!("{}/s/{external_id}", ui.base)).await;
+    let page = b
+        .wait(
+            "the conversation",
+            "const c = document.querySelector('#conversation'); return c.textContent.includes('Seen from the web.') && document.body.innerText",
+        )
+        .await;
+    let page = page.as_str().unwrap();
+    assert!(page.contains("copilot-web: look <b>here</b>"), "{page}");
+    assert!(
+        page.contains(&format!("copilot --resume={external_id}")),
+        "{page}"
+    );
+    // Agent text is text: the tag in the title is not an element.
+    assert_eq!(
+        b.eval(
+            "return document.querySelectorAll('#conversation b').length",
+            serde_json::json!([])
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        b.eval("return [document.querySelector('#actions').hidden, document.querySelector('#follow-up').hidden]", serde_json::json!([])).await,
+        serde_json::json!([true, true])
+    );
+    b.click("#act-adopt").await;
+    let adopted = b
+        .wait(
+            "the adopted session's page",
+            &format!("return !location.pathname.endsWith('{external_id}') && location.pathname.split('/').pop()"),
+        )
+        .await;
+    let id = adopted.as_str().unwrap().to_string();
+    env.wait_status(&id, "completed");
+    let s = env.session(&id);
+    assert_eq!(s["agent_session_id"], external_id.as_str());
+    assert_eq!(s["external"], false);
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("> copilot-web: look <b>here</b>")
+            && shown.contains("agent: Seen from the web."),
+        "{shown}"
+    );
+}

@@ -1095,7 +1095,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     }
     // An action the API does not have, on a real session; and the read-only paths, written to.
     let actions =
-        "prompt, cancel, stop, resume, approve, deny, apply, merge, archive, unarchive, remove, start, fork, open";
+        "prompt, cancel, stop, resume, approve, deny, apply, merge, archive, unarchive, remove, start, fork, adopt, open";
     for (name, status, error) in [
         (
             "frobnicate",

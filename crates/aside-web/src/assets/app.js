@@ -45,7 +45,7 @@ function when(iso) {
   const d = new Date(iso);
   return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
-const STATUS_TEXT = { needs_input: "needs input" };
+const STATUS_TEXT = { needs_input: "needs input", in_terminal: "in terminal" };
 function pill(status) {
   return el("span", { class: `pill ${status}`, text: STATUS_TEXT[status] || status });
 }
@@ -120,7 +120,7 @@ function setLive(on) { const l = $("live"); if (l) l.classList.toggle("on", on);
 function listPage() {
   const sessions = new Map();
   const filters = { status: $("f-status"), agent: $("f-agent"), repo: $("f-repo"), archived: $("f-archived") };
-  for (const s of ["queued", "starting", "running", "needs_input", "completed", "failed", "cancelled", "interrupted"]) {
+  for (const s of ["queued", "starting", "running", "needs_input", "completed", "failed", "cancelled", "interrupted", "in_terminal", "idle"]) {
     filters.status.append(el("option", { value: s, text: STATUS_TEXT[s] || s }));
   }
   function options(select, values) {
@@ -133,10 +133,12 @@ function listPage() {
     const changes = s.changed_files
       ? el("span", {}, el("span", { class: "add", text: `+${s.lines_added}` }), " ", el("span", { class: "del", text: `−${s.lines_removed}` }), el("div", { class: "sub", text: `${s.changed_files} file${s.changed_files === 1 ? "" : "s"}` }))
       : el("span", { class: "muted", text: "—" });
-    return el("tr", { class: s.status, "data-id": s.id },
-      el("td", { class: "title" }, el("a", { href: `/s/${s.id}`, text: s.title }), el("div", { class: "sub" }, el("code", { text: s.id }), s.archived ? " · archived" : "")),
+    // A session started in the agent's own CLI: marked, its id shortened as `ls` shows it.
+    const shownId = s.external ? String(s.id).slice(0, 8) : s.id;
+    return el("tr", { class: `${s.status}${s.external ? " external" : ""}`, "data-id": s.id },
+      el("td", { class: "title" }, el("a", { href: `/s/${s.id}`, text: s.title }), el("div", { class: "sub" }, el("code", { text: shownId }), s.archived ? " · archived" : "", s.external ? el("span", { class: "tag", text: "external" }) : "")),
       el("td", {}, pill(s.status)),
-      el("td", {}, s.agent, el("div", { class: "sub", text: s.mode })),
+      el("td", {}, s.agent, el("div", { class: "sub", text: s.external ? "its own CLI" : s.mode })),
       el("td", { title: s.repo }, base(s.repo)),
       el("td", {}, el("code", { title: s.worktree, text: String(s.worktree || "").split("/").slice(-2).join("/") }), s.branch ? el("div", { class: "sub", text: s.branch }) : null),
       el("td", { class: "num" }, changes),
@@ -237,7 +239,19 @@ function sessionPage() {
     document.title = `${s.title} · aside`;
     $("title").textContent = s.title;
     $("status").replaceWith(Object.assign(pill(s.status), { id: "status" }));
-    $("meta").replaceChildren(`${s.agent} · ${s.mode} · approvals: ${s.approve}`, s.branch ? ` · branch ${s.branch}` : "", s.integrated ? ` · ${s.integrated}` : "");
+    const agentSession = s.agent_session_id ? ` · agent session ${s.agent_session_id}` : "";
+    if (s.external) {
+      // Started in the agent's own CLI: read-only here, until adopted.
+      $("meta").replaceChildren(`${s.agent} · started in its own CLI`, s.branch ? ` · branch ${s.branch}` : "", agentSession);
+      $("external-note").hidden = false;
+      $("resume-command").textContent = (s.resume_command || []).join(" ");
+      for (const hide of ["actions", "follow-up", "tab-diff", "open-editor"]) $(hide).hidden = true;
+      $("worktree").textContent = s.worktree;
+      $("act-adopt").disabled = s.status === "running";
+      $("act-adopt").title = s.status === "running" ? "It is still running in its terminal: two writers would corrupt it" : "Continue it as an aside session";
+      return;
+    }
+    $("meta").replaceChildren(`${s.agent} · ${s.mode} · approvals: ${s.approve}`, s.branch ? ` · branch ${s.branch}` : "", s.integrated ? ` · ${s.integrated}` : "", agentSession);
     $("worktree").textContent = s.worktree;
     // VS Code's own link handler; each segment encoded, so the path stays one path.
     const path = String(s.worktree || "");
@@ -481,6 +495,10 @@ function sessionPage() {
     setTimeout(() => { $("copy-worktree").textContent = "Copy path"; }, 2000);
   });
   $("open-editor").addEventListener("click", () => act("open", {}, (o) => o.message));
+  $("act-adopt").addEventListener("click", async () => {
+    const out = await act("adopt", {});
+    if (out && out.id) window.location.href = `/s/${out.id}`;
+  });
   $("act-cancel").addEventListener("click", () => act("cancel", {}, (o) => (o.message ? `Cancelling the turn; ${o.message}` : "Cancelling the turn")));
   $("act-resume").addEventListener("click", () => act("resume", {}, "Resumed: the agent continues where it stopped"));
   $("act-stop").addEventListener("click", () => act("stop", {}, "Stopped: the agent's processes are released; nothing was lost"));

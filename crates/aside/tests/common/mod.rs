@@ -419,3 +419,46 @@ pub fn wait_no_process_in(dir: &Path, what: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `aside ui` on a free port, in an [`Env`]'s environment.
+pub struct Ui {
+    server: std::process::Child,
+    /// The URL it printed, with its token.
+    pub url: String,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its token.
+    pub token: String,
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+impl Ui {
+    pub fn start(env: &Env) -> Ui {
+        use std::io::BufRead as _;
+        let mut server = env
+            .cmd(&["ui", "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().to_string();
+        let base = url.split("/?").next().unwrap().to_string();
+        let token = url.split("token=").nth(1).unwrap().to_string();
+        Ui {
+            server,
+            url,
+            base,
+            token,
+        }
+    }
+}
