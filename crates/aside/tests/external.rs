@@ -591,3 +591,48 @@ async fn the_web_view_lists_shows_and_adopts_a_session_started_in_copilot() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_codex_exec_session_is_adopted_into_a_new_worktree() {
+    let Some(codex_cli) = var_path("ASIDE_TEST_CODEX_CLI") else {
+        eprintln!("skipped: set ASIDE_TEST_CODEX_CLI to the codex binary (.ci/run does)");
+        return;
+    };
+    let Some(codex_acp) = std::env::var_os("ASIDE_TEST_CODEX") else {
+        eprintln!("skipped: set ASIDE_TEST_CODEX to the native codex-acp binary (.ci/run does)");
+        return;
+    };
+    let mut env = tools_env();
+    env.prepend_path(&codex_acp);
+    env.model.push_for(
+        "codex-adopt",
+        [
+            Reply::text("Begun by codex exec."),
+            Reply::text("Carried on in a worktree."),
+        ],
+    );
+    run_tool(&env, &codex_cli, &["exec", "codex-adopt: begin"]);
+    let s = external(&listed(&env, &[]), "codex").unwrap().clone();
+    let external_id = s["id"].as_str().unwrap();
+    assert_eq!(s["client"], "codex_exec");
+    assert_eq!(
+        s["resume_command"],
+        serde_json::json!(["codex", "resume", "--include-non-interactive", external_id])
+    );
+    let id = env.ok(&["adopt", external_id, "--isolated", "continue", "please"]);
+    let adopted = env.wait_status(&id, "completed");
+    assert_eq!(adopted["mode"], "isolated");
+    assert_ne!(adopted["worktree"], s["cwd"]);
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .find(|b| b.contains("continue please"))
+        .expect("the adopted session's request");
+    assert!(asked.contains("Begun by codex exec."), "{asked}");
+    assert!(
+        !asked.contains("User: codex-adopt"),
+        "loaded as Codex's own: {asked}"
+    );
+}
