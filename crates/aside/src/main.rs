@@ -13,8 +13,9 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "aside", version, about)]
 struct Cli {
+    /// Without a command: the terminal Agents view (the session list when not in a terminal).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -41,6 +42,8 @@ enum Command {
     Archive(commands::rm::ArchiveArgs),
     Unarchive(commands::rm::UnarchiveArgs),
     Ui(commands::ui::Args),
+    /// The terminal Agents view (what `aside` alone opens).
+    Tui(commands::tui::Args),
     Agent(commands::agent::Args),
     #[command(hide = true)]
     Host(commands::host::Args),
@@ -50,10 +53,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Tui(commands::tui::Args {}));
     // Commands that print and exit end quietly on a closed pipe (`aside ls | head`); the
     // long-running ones (host, guard, agent, ui) treat a closed pipe as an error instead.
     if !matches!(
-        cli.command,
+        command,
         Command::Host(_) | Command::Guard(_) | Command::Agent(_) | Command::Ui(_)
     ) {
         aside_core::process::restore_sigpipe();
@@ -66,7 +70,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let result = match cli.command {
+    let result = match command {
         Command::New(args) => commands::new::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Chat(args) => commands::chat::run(args),
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Archive(args) => commands::rm::archive(args),
         Command::Unarchive(args) => commands::rm::unarchive(args),
         Command::Ui(args) => commands::ui::run(args),
+        Command::Tui(args) => commands::tui::run(args),
         Command::Agent(args) => commands::agent::run(args),
         Command::Host(args) => commands::host::run(args),
         Command::Guard(args) => commands::guard::run(args),

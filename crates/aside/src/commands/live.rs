@@ -2,8 +2,9 @@
 //! as it streams, each tool call on one line once it is done (title, what it ran or edited,
 //! outcome), plans as a checklist, permission requests with the real command or diff.
 
-use super::render::{action_block, action_lines, block_text, call_head, plan_text, text_of};
+use super::render::{action_block, call_head, plan_text, text_of};
 use aside_core::Event;
+use aside_protocol::describe::{action_lines, block_text};
 use aside_protocol::events::acp::{SessionUpdate, ToolCallStatus, ToolCallUpdate};
 use aside_protocol::events::Body;
 use serde_json::Value;

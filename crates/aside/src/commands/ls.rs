@@ -4,7 +4,7 @@ use aside_core::Status;
 use std::path::PathBuf;
 
 /// List sessions, newest activity first.
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 pub struct Args {
     /// Include archived sessions (marked "archived").
     #[arg(long)]

@@ -24,4 +24,5 @@ pub mod rm;
 pub mod send;
 pub mod show;
 pub mod stop;
+pub mod tui;
 pub mod ui;

@@ -1,0 +1,440 @@
+//! The view's loop: keys in, commands carried out through `aside_sessions`, data read from the
+//! store (the index every second, the open session's event log every 200 ms; sessions started
+//! elsewhere every few seconds), the screen redrawn, a bell rung when a session needs an answer
+//! or ends.
+
+use crate::app::{App, Command, Row, Screen};
+use crate::theme::Theme;
+use aside_core::{Config, Mode, SessionKind};
+use aside_protocol::Choice;
+use aside_sessions::{NewSession, Outcome, Sessions};
+use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What the loop needs besides the sessions.
+pub struct Options {
+    /// The aside binary, for the commands that take the terminal (`open`, `attach --native`).
+    pub exe: PathBuf,
+    /// Where new sessions start.
+    pub dir: PathBuf,
+}
+
+const LIST_EVERY: Duration = Duration::from_secs(1);
+const EXTERNAL_EVERY: Duration = Duration::from_secs(3);
+const EVENTS_EVERY: Duration = Duration::from_millis(200);
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The start of the agent's last message in session `id`'s log.
+fn last_line(ctx: &Sessions, id: &aside_core::SessionId) -> String {
+    let Ok(log) = aside_store::EventLog::open(&ctx.layout, id) else {
+        return String::new();
+    };
+    let last = log.last_seq().unwrap_or(0);
+    let events = log.since(last.saturating_sub(60)).unwrap_or_default();
+    let mut text = String::new();
+    for e in &events {
+        match e.kind.as_str() {
+            "prompt" => text.clear(),
+            "agent_message_chunk" => {
+                if e.data["content"]["text"].is_string() && text.ends_with("\n\n") {
+                    text.clear();
+                }
+                text.push_str(e.data["content"]["text"].as_str().unwrap_or_default());
+            }
+            _ => {}
+        }
+    }
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(120)
+        .collect()
+}
+
+struct Loader {
+    externals: Vec<aside_sessions::external::External>,
+    externals_at: Option<Instant>,
+    /// id → (updated_at, last line), so a log is read again only when its session changed.
+    lines: HashMap<String, (String, String)>,
+}
+
+impl Loader {
+    fn rows(&mut self, ctx: &Sessions) -> Vec<Row> {
+        let name = |p: &std::path::Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let records = ctx.index.list(false).unwrap_or_default();
+        let mut rows: Vec<Row> = records
+            .iter()
+            .map(|r| {
+                let id = r.id.to_string();
+                let line = match self.lines.get(&id) {
+                    Some((at, line)) if *at == r.updated_at => line.clone(),
+                    _ => {
+                        let line = last_line(ctx, &r.id);
+                        self.lines
+                            .insert(id.clone(), (r.updated_at.clone(), line.clone()));
+                        line
+                    }
+                };
+                Row {
+                    id,
+                    title: r.title.clone(),
+                    repo: name(&r.repo),
+                    agent: r.agent.clone(),
+                    mode: r.mode.as_str().to_string(),
+                    status: ctx.status(r).as_str().to_string(),
+                    files: r.changed_files,
+                    updated_at: r.updated_at.clone(),
+                    last_line: line,
+                    external: false,
+                    archived: r.archived,
+                }
+            })
+            .collect();
+        if self
+            .externals_at
+            .is_none_or(|t| t.elapsed() >= EXTERNAL_EVERY)
+        {
+            let repos = ctx.repos().unwrap_or_default();
+            self.externals = ctx
+                .externals()
+                .into_iter()
+                .filter(|s| Sessions::known_repo(&repos, &s.summary.cwd).is_some())
+                .collect();
+            self.externals_at = Some(Instant::now());
+        }
+        rows.extend(self.externals.iter().map(|s| Row {
+            id: s.summary.id.clone(),
+            title: s.summary.title.clone(),
+            repo: name(&s.summary.cwd),
+            agent: s.tool.agent().to_string(),
+            mode: "external".into(),
+            status: s.status().to_string(),
+            files: 0,
+            updated_at: s.updated_at(),
+            last_line: String::new(),
+            external: true,
+            archived: false,
+        }));
+        rows
+    }
+}
+
+/// Rings the terminal: a bell, and a desktop notification where the terminal takes OSC 9
+/// (not under tmux or screen, which would swallow or mangle it).
+fn notify(text: &str) {
+    let mut out = std::io::stdout();
+    let multiplexed = std::env::var_os("TMUX").is_some()
+        || std::env::var("TERM").is_ok_and(|t| t.starts_with("screen"));
+    let text: String = crate::transcript::clean(text).replace('\n', " ");
+    if multiplexed {
+        let _ = out.write_all(b"\x07");
+    } else {
+        let _ = write!(out, "\x1b]9;{text}\x07");
+    }
+    let _ = out.flush();
+}
+
+/// Runs `command` with the terminal given back to it; the view comes back after.
+fn step_aside(
+    terminal: &mut ratatui::DefaultTerminal,
+    command: &mut std::process::Command,
+) -> Result<std::process::ExitStatus, String> {
+    ratatui::restore();
+    let status = command.status().map_err(|e| e.to_string());
+    *terminal = ratatui::try_init().map_err(|e| e.to_string())?;
+    let _ = terminal.clear();
+    status
+}
+
+/// The view, until the user quits. Sessions go on.
+pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String> {
+    let theme = Theme::from_env();
+    let mut agents = vec![aside_core::agents::BUILTIN.to_string()];
+    agents.extend(
+        aside_core::agents::PRESETS
+            .iter()
+            .map(|(n, _)| n.to_string()),
+    );
+    agents.extend(config.agents.keys().cloned());
+    agents.dedup();
+    let mut app = App::new(theme, agents);
+    let mut loader = Loader {
+        externals: Vec::new(),
+        externals_at: None,
+        lines: HashMap::new(),
+    };
+    let mut terminal = ratatui::try_init().map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let mut statuses: HashMap<String, String> = HashMap::new();
+    let mut first = true;
+    let mut list_at: Option<Instant> = None;
+    let mut events_at: Option<Instant> = None;
+    let mut open_log: Option<(String, aside_store::EventLog)> = None;
+    let mut external_seen: Option<(String, u64)> = None;
+    let result = loop {
+        if list_at.is_none_or(|t| t.elapsed() >= LIST_EVERY) {
+            let rows = loader.rows(&ctx);
+            for r in &rows {
+                let before = statuses.insert(r.id.clone(), r.status.clone());
+                if !first && before.as_deref() != Some(r.status.as_str()) && !r.external {
+                    match r.status.as_str() {
+                        "needs_input" => notify(&format!("aside: {} needs your answer", r.title)),
+                        "completed" | "failed" => {
+                            notify(&format!("aside: {} {}", r.title, r.status))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            first = false;
+            app.set_rows(rows);
+            list_at = Some(Instant::now());
+        }
+        if let Screen::Session(id) = app.screen.clone() {
+            if events_at.is_none_or(|t| t.elapsed() >= EVENTS_EVERY) {
+                load_events(
+                    &ctx,
+                    &mut app,
+                    &id,
+                    &mut open_log,
+                    &mut external_seen,
+                    &loader,
+                );
+                events_at = Some(Instant::now());
+            }
+        }
+        let now = now_secs();
+        if let Err(e) = terminal.draw(|frame| crate::ui::draw(frame, &mut app, now)) {
+            break Err(e.to_string());
+        }
+        match event::poll(Duration::from_millis(100)) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => break Err(e.to_string()),
+        }
+        let key = match event::read() {
+            Ok(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => key,
+            Ok(_) => continue,
+            Err(e) => break Err(e.to_string()),
+        };
+        let Some(command) = app.on_key(key) else {
+            continue;
+        };
+        if command == Command::Quit {
+            break Ok(());
+        }
+        let outcome = carry_out(&ctx, &config, &options, &mut app, &mut terminal, command);
+        match outcome {
+            Ok(Some(text)) => app.note(&text, false),
+            Ok(None) => {}
+            Err(text) => app.note(&text, true),
+        }
+        // What the command changed shows at once.
+        list_at = None;
+        events_at = None;
+    };
+    ratatui::restore();
+    result
+}
+
+/// New events of the open session: from its log, or from its agent's file for a session
+/// started elsewhere.
+fn load_events(
+    ctx: &Sessions,
+    app: &mut App,
+    id: &str,
+    open_log: &mut Option<(String, aside_store::EventLog)>,
+    external_seen: &mut Option<(String, u64)>,
+    loader: &Loader,
+) {
+    if let Some(session) = loader.externals.iter().find(|s| s.summary.id == id) {
+        let size = std::fs::metadata(&session.file)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if external_seen.as_ref() == Some(&(id.to_string(), size)) {
+            return;
+        }
+        *external_seen = Some((id.to_string(), size));
+        if let Ok((conversation, _)) = session.conversation() {
+            for (n, (kind, data)) in conversation.to_events().into_iter().enumerate() {
+                app.transcript.push(&aside_core::Event {
+                    seq: n as u64 + 1,
+                    ts: String::new(),
+                    kind: kind.to_string(),
+                    data,
+                });
+            }
+        }
+        return;
+    }
+    if open_log.as_ref().is_none_or(|(open, _)| open != id) {
+        let Ok(record) = ctx.resolve(id) else {
+            return;
+        };
+        let Ok(log) = aside_store::EventLog::open(&ctx.layout, &record.id) else {
+            return;
+        };
+        *open_log = Some((id.to_string(), log));
+    }
+    if let Some((_, log)) = open_log {
+        for event in log.since(app.transcript.last_seq).unwrap_or_default() {
+            app.transcript.push(&event);
+        }
+    }
+}
+
+fn carry_out(
+    ctx: &Sessions,
+    config: &Config,
+    options: &Options,
+    app: &mut App,
+    terminal: &mut ratatui::DefaultTerminal,
+    command: Command,
+) -> Result<Option<String>, String> {
+    let resolve = |id: &str| ctx.resolve(id).map_err(|e| e.to_string());
+    let done = |text: String| Ok(Some(text));
+    match command {
+        Command::Quit => Ok(None),
+        Command::Create {
+            task,
+            agent,
+            isolated,
+            approve,
+            base,
+        } => {
+            let record = ctx
+                .create(
+                    NewSession {
+                        task,
+                        agent,
+                        mode: if isolated {
+                            Mode::Isolated
+                        } else {
+                            Mode::Workspace
+                        },
+                        base,
+                        name: None,
+                        approve: approve.as_deref().and_then(aside_core::Approve::parse),
+                        dir: options.dir.clone(),
+                        kind: SessionKind::Task,
+                        title: None,
+                    },
+                    config,
+                )
+                .map_err(|e| e.to_string())?;
+            app.open(record.id.to_string());
+            done(format!("started {} in the background", record.id))
+        }
+        Command::Send(id, text) => {
+            ctx.send(&resolve(&id)?, &text, config)
+                .map_err(|e| e.to_string())?;
+            app.scroll = 0;
+            done(format!("sent to {id}"))
+        }
+        Command::Approve(id, always) => {
+            let choice = if always {
+                Choice::AllowAlways
+            } else {
+                Choice::Allow
+            };
+            ctx.answer(&resolve(&id)?, choice)
+                .map_err(|e| e.to_string())?;
+            done(format!("approved ({id})"))
+        }
+        Command::Deny(id) => {
+            ctx.answer(&resolve(&id)?, Choice::Deny)
+                .map_err(|e| e.to_string())?;
+            done(format!("denied ({id})"))
+        }
+        Command::Cancel(id) => {
+            ctx.cancel(&resolve(&id)?).map_err(|e| e.to_string())?;
+            done(format!("cancelling {id}'s turn"))
+        }
+        Command::Stop(id) => {
+            let stopped = ctx.stop(&resolve(&id)?).map_err(|e| e.to_string())?;
+            done(if stopped {
+                format!("stopped {id}'s agent; nothing was lost")
+            } else {
+                format!("{id} had nothing running")
+            })
+        }
+        Command::Resume(id) => {
+            ctx.resume(&resolve(&id)?, config)
+                .map_err(|e| e.to_string())?;
+            done(format!("resumed {id}"))
+        }
+        Command::Apply(id) => match ctx.apply(&resolve(&id)?).map_err(|e| e.to_string())? {
+            Outcome::Done(files) => done(format!(
+                "applied {} to your working tree: {}",
+                id,
+                files.join(", ")
+            )),
+            Outcome::Nothing => done(format!("{id} changed no files")),
+            Outcome::Already => done(format!("your working tree already has {id}'s changes")),
+        },
+        Command::Merge(id) => match ctx
+            .merge(&resolve(&id)?, false)
+            .map_err(|e| e.to_string())?
+        {
+            Outcome::Done(commit) => done(format!(
+                "merged {id} as {}",
+                commit.chars().take(10).collect::<String>()
+            )),
+            Outcome::Nothing => done(format!("{id} changed no files")),
+            Outcome::Already => done(format!("{id} is merged already")),
+        },
+        Command::Archive(id) => {
+            ctx.archive(&resolve(&id)?, true)
+                .map_err(|e| e.to_string())?;
+            app.screen = Screen::List;
+            done(format!("archived {id}"))
+        }
+        Command::Editor(id) => {
+            let status = step_aside(
+                terminal,
+                std::process::Command::new(&options.exe).args(["open", &id]),
+            )?;
+            if status.success() {
+                Ok(None)
+            } else {
+                Err(format!("aside open {id} failed ({status})"))
+            }
+        }
+        Command::Native(id) => {
+            let status = step_aside(
+                terminal,
+                std::process::Command::new(&options.exe).args(["attach", "--native", &id]),
+            )?;
+            if status.success() {
+                done(format!("{id} is back from its own CLI"))
+            } else {
+                Err(format!("aside attach --native {id} failed ({status})"))
+            }
+        }
+        Command::LoadDiff(id) => {
+            let record = resolve(&id)?;
+            app.diff = ctx
+                .diff(&record, false)
+                .map_err(|e| e.to_string())?
+                .lines()
+                .map(str::to_string)
+                .collect();
+            Ok(None)
+        }
+    }
+}
