@@ -5,7 +5,7 @@
 mod common;
 
 use aside_testkit::{Chunk, Reply};
-use common::Env;
+use common::{Env, Tmux};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -351,89 +351,6 @@ fn a_copilot_session_from_the_terminal_is_adopted_with_its_history() {
         err,
         format!("aside: agent session {external_id} is aside session {id} already: aside send {id} \"…\" continues it")
     );
-}
-
-/// A tmux server of the test's own, for a terminal UI driven by keys.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// Starts `command` (run by sh, with `vars` set) in a 120×40 window.
-    fn start(vars: &[(String, String)], command: &str) -> Tmux {
-        let socket = format!("aside-test-{}-{}", std::process::id(), rand_suffix());
-        let env: Vec<String> = vars
-            .iter()
-            .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "'\\''")))
-            .collect();
-        let line = format!("env {} {command}; echo EXITED=$?; sleep 60", env.join(" "));
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                "120",
-                "-y",
-                "40",
-                &line,
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux did not start");
-        Tmux { socket }
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never saw {what:?} on:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            Command::new("tmux")
-                .args(["-L", &self.socket, "send-keys", key])
-                .status()
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        .into()
 }
 
 #[test]

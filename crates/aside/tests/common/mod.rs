@@ -462,3 +462,84 @@ impl Ui {
         }
     }
 }
+
+/// A tmux server of the test's own, for a terminal UI driven by keys.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` (run by sh, with `vars` set) in a 120×40 window.
+    pub fn start(vars: &[(String, String)], command: &str) -> Tmux {
+        Tmux::start_in(vars, Path::new("/"), command)
+    }
+
+    /// Starts `command` in directory `dir`.
+    pub fn start_in(vars: &[(String, String)], dir: &Path, command: &str) -> Tmux {
+        let socket = format!("aside-test-{}-{}", std::process::id(), rand_suffix());
+        let env: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "'\\''")))
+            .collect();
+        let line = format!("env {} {command}; echo EXITED=$?; sleep 60", env.join(" "));
+        let ok = Command::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-x", "120", "-y", "40"])
+            .arg("-c")
+            .arg(dir)
+            .arg(&line)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux did not start");
+        Tmux { socket }
+    }
+
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {what:?} on:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", key])
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        .into()
+}

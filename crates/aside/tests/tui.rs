@@ -1,0 +1,93 @@
+//! The terminal Agents view end to end: `aside` in tmux, driven by keys, against real sessions
+//! on the fake model.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aside_testkit::{Chunk, Reply};
+use common::{Env, Tmux};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[test]
+fn a_session_started_approved_followed_up_and_applied_from_the_view_outlives_it() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        panic!("tmux is needed for this test: apt-get install tmux (.ci/run does)");
+    }
+    let env = Env::new();
+    env.model.push_for(
+        "tui-task",
+        [
+            Reply::tool("run_command", json!({"command": "echo hi > hello.txt"})),
+            Reply::text("Wrote **hello.txt**."),
+            Reply::stream(vec![Chunk::Text("Still at it".into()), Chunk::Hang]),
+        ],
+    );
+    let tmux = Tmux::start_in(
+        &env.vars(),
+        &env.repo,
+        &format!("'{}'", env!("CARGO_BIN_EXE_aside")),
+    );
+    tmux.wait_for("No sessions yet. Press n to start one");
+    // A new session, asking before it runs commands.
+    tmux.keys(&[
+        "n",
+        "tui-task: write hello",
+        "Tab",
+        "Tab",
+        "Tab",
+        "Right",
+        "Right",
+        "Right",
+    ]);
+    tmux.wait_for("approvals ‹ ask ›");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("a approve · A always · x deny");
+    assert!(screen.contains("$ echo hi > hello.txt"), "{screen}");
+    let screen = tmux.wait_for("NEEDS INPUT");
+    assert!(screen.contains("· builtin · isolated · proj"), "{screen}");
+    let list: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(list[0]["status"], "needs_input");
+    tmux.keys(&["a"]);
+    let screen = tmux.wait_for("Wrote hello.txt.");
+    assert!(screen.contains("✓ Run echo hi > hello.txt"), "{screen}");
+    env.wait_status(&id, "completed");
+    // Its work, applied to the user's checkout after a confirmation.
+    tmux.keys(&["p"]);
+    tmux.wait_for("Apply session");
+    tmux.keys(&["y"]);
+    tmux.wait_for(&format!("applied {id} to your working tree: hello.txt"));
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("hello.txt")).unwrap(),
+        "hi\n"
+    );
+    // A follow-up; the agent is still working on it when the view quits.
+    tmux.keys(&["f", "keep going", "Enter"]);
+    tmux.wait_for("Still at it");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("TITLE / LAST MESSAGE");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED=0");
+    std::thread::sleep(Duration::from_millis(500));
+    let s = env.session(&id);
+    assert_eq!(s["status"], "running", "{s}");
+    assert_eq!(s["host"], true, "{s}");
+}
+
+#[test]
+fn without_a_terminal_aside_prints_the_session_list() {
+    let env = Env::new();
+    env.model.push_for("piped", [Reply::text("ok")]);
+    let id = env.new_session("piped: a task", &[]);
+    env.wait_status(&id, "completed");
+    let out = env.ok(&[]);
+    assert!(
+        out.starts_with("ID ") && out.contains(&id) && out.contains("piped: a task"),
+        "{out}"
+    );
+}
