@@ -9,6 +9,7 @@ pub mod config;
 pub mod paths;
 pub mod process;
 pub mod session;
+pub mod time;
 
 pub use config::{AgentConfig, Config, ConfigError, ModelConfig, ProviderKind, SessionsConfig};
 pub use session::{now, Approve, Event, Mode, SessionId, SessionKind, SessionRecord, Status};

@@ -196,6 +196,16 @@ fn process_with(pid: i32, boot: u64, ticks: u64) -> Option<ProcessInfo> {
     })
 }
 
+/// The files process `pid` has open (those this user may see).
+pub fn open_files(pid: i32) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .collect()
+}
+
 /// Every process this user can see.
 pub fn processes() -> Vec<ProcessInfo> {
     let (Some(boot), ticks) = (boot_time(), clock_ticks()) else {

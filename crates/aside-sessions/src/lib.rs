@@ -164,7 +164,40 @@ impl Sessions {
 
     /// The session `prefix` names.
     pub fn resolve(&self, prefix: &str) -> Result<SessionRecord> {
-        Ok(self.index.resolve(prefix)?)
+        match self.index.resolve(prefix) {
+            Err(aside_store::StoreError::NotFound { .. }) => {}
+            other => return Ok(other?),
+        }
+        // An agent's own session id (what its CLI printed), of a session aside continues.
+        if prefix.len() >= 4 {
+            let mut owning: Vec<SessionRecord> = self
+                .index
+                .list(true)?
+                .into_iter()
+                .filter(|r| {
+                    r.acp_session_id
+                        .as_deref()
+                        .is_some_and(|a| a.starts_with(prefix))
+                })
+                .collect();
+            if owning.len() == 1 {
+                return Ok(owning.remove(0));
+            }
+        }
+        // A session started in an agent's own CLI: say so, and what to do with it.
+        match external::find(self.externals(), prefix) {
+            Ok(s) => Err(OpError::Refused(format!(
+                "{prefix} is {}'s session {}, started in its own CLI, not an aside session: `aside show {prefix}` reads it, `aside adopt {prefix}` continues it in aside",
+                s.tool.agent(),
+                s.summary.id
+            ))),
+            Err(why) if why.contains(" matches ") && !why.starts_with("no session") => {
+                Err(OpError::NotFound(why))
+            }
+            Err(_) => Err(OpError::NotFound(format!(
+                "no session matches `{prefix}`; `aside ls --all` lists them"
+            ))),
+        }
     }
 
     /// The main repository holding `dir` (as sessions record it), for filtering by repository.

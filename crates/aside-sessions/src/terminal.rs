@@ -25,6 +25,10 @@ impl Sessions {
         self.layout.session_dir(&record.id).join("terminal.pid")
     }
 
+    fn terminal_offset_file(&self, record: &SessionRecord) -> PathBuf {
+        self.layout.session_dir(&record.id).join("terminal.offset")
+    }
+
     /// Whether the agent's own CLI that has the session still runs.
     pub fn terminal_alive(&self, record: &SessionRecord) -> bool {
         std::fs::read_to_string(self.terminal_pid_file(record))
@@ -106,6 +110,16 @@ impl Sessions {
             )));
         }
         self.stop(record)?;
+        // Where the agent's file ends now: what the CLI adds comes after.
+        let offset = self
+            .agent_file(record)
+            .and_then(|f| std::fs::metadata(&f.file).ok())
+            .map(|m| m.len());
+        std::fs::write(
+            self.terminal_offset_file(record),
+            offset.map(|o| o.to_string()).unwrap_or_default(),
+        )
+        .ok();
         let pid_file = self.terminal_pid_file(record);
         std::fs::create_dir_all(self.layout.session_dir(&record.id))
             .and_then(|()| std::fs::write(&pid_file, pid.to_string()))
@@ -127,24 +141,51 @@ impl Sessions {
 
     /// Takes a session back from its agent's own CLI: the turns the CLI added are read from
     /// the agent's file into the session's events; the session rests, `completed`. Ok with
-    /// how many turns came back.
+    /// how many messages the user sent there.
     pub fn back_from_terminal(&self, record: &SessionRecord) -> Result<usize> {
         let log = aside_store::EventLog::open(&self.layout, &record.id)?;
-        let known = crate::import::from_aside_events(&log.since(0)?).turns.len();
+        let offset: Option<u64> = std::fs::read_to_string(self.terminal_offset_file(record))
+            .ok()
+            .and_then(|o| o.trim().parse().ok());
         let mut added = 0;
         if let Some(file) = self.agent_file(record) {
-            if let Ok((conversation, _)) = file.conversation() {
-                let newer = crate::import::Conversation {
-                    source: conversation.source,
-                    title: None,
-                    turns: conversation.turns.into_iter().skip(known).collect(),
-                };
-                added = newer.turns.len();
-                for (kind, data) in newer.to_events() {
-                    log.append(kind, &data)?;
-                }
+            let bytes = std::fs::read(&file.file).unwrap_or_default();
+            // What the CLI appended (the whole file when aside did not see where it ended; then
+            // the turns aside has already are skipped by count).
+            let (from, skip) = match offset {
+                Some(o) if o <= bytes.len() as u64 => (o as usize, 0),
+                _ => (
+                    0,
+                    crate::import::from_aside_events(&log.since(0)?).turns.len(),
+                ),
+            };
+            let format = match file.tool {
+                Tool::Copilot => crate::import::Format::CopilotCli,
+                Tool::Codex => crate::import::Format::Codex,
+                Tool::Claude => crate::import::Format::ClaudeCode,
+            };
+            let (conversation, _) = crate::import::read_tool_lines(&bytes[from..], format);
+            let newer = crate::import::Conversation {
+                source: conversation.source,
+                title: None,
+                turns: conversation
+                    .turns
+                    .into_iter()
+                    .skip(skip)
+                    // The CLI's own commands (`/exit`, `/model …`) are not the conversation.
+                    .filter(|t| !(t.role == crate::import::Role::User && t.text.starts_with('/')))
+                    .collect(),
+            };
+            added = newer
+                .turns
+                .iter()
+                .filter(|t| t.role == crate::import::Role::User)
+                .count();
+            for (kind, data) in newer.to_events() {
+                log.append(kind, &data)?;
             }
         }
+        let _ = std::fs::remove_file(self.terminal_offset_file(record));
         let _ = std::fs::remove_file(self.terminal_pid_file(record));
         let files = self.changed_files(record);
         self.index.update(

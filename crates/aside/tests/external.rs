@@ -223,7 +223,7 @@ fn sessions_started_in_the_tools_own_clis_are_listed_and_shown() {
     assert!(shown.contains("agent: Copilot answers."), "{shown}");
     assert!(
         shown.contains(&format!(
-            "(1 line of {file} could not be read and was skipped: being written, or cut short)"
+            "(1 line of {file} is not JSON and was skipped: a line being written, or a damaged file)"
         )),
         "{shown}"
     );
@@ -278,6 +278,47 @@ fn a_copilot_run_shows_as_running_while_it_works() {
     run.kill().unwrap();
     run.wait().unwrap();
     wait_external(&env, "copilot", "idle");
+    // Another run in the same directory is that run's, not this session's.
+    env.model.push_for(
+        "copilot-other",
+        [Reply::stream(vec![Chunk::Text("Busy".into()), Chunk::Hang])],
+    );
+    let mut other = tool(
+        &env,
+        &copilot,
+        &["-p", "copilot-other: something else", "--allow-all-tools"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = listed(&env, &[]);
+        let status_of = |id: &str| {
+            list.iter()
+                .find(|x| x["id"] == id)
+                .map(|x| x["status"].clone())
+        };
+        if list
+            .iter()
+            .any(|x| x["id"] != s["id"] && x["status"] == "running")
+        {
+            assert_eq!(
+                status_of(s["id"].as_str().unwrap()),
+                Some("idle".into()),
+                "{list:#?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the other run never showed: {list:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    other.kill().unwrap();
+    other.wait().unwrap();
     // A lock left behind by a crashed interactive CLI (its pid gone) does not make it live.
     let dir = Path::new(s["file"].as_str().unwrap())
         .parent()
@@ -397,7 +438,7 @@ fn attach_native_opens_copilots_own_ui_on_the_session_and_takes_it_back() {
     let screen = tmux.wait_for("EXITED=");
     assert!(
         screen.contains(&format!(
-            "session {id} is back in aside (2 turns from the terminal)"
+            "session {id} is back in aside (1 message from the terminal)"
         )),
         "{screen}"
     );

@@ -1460,11 +1460,10 @@ async fn in_a_real_browser_plan_first_then_start() {
         "const s = document.querySelector('#status'); return !!s && s.textContent === 'completed'",
     )
     .await;
-    let text = b
-        .eval(
-            "return document.querySelector('#conversation').textContent",
-            json!([]),
-        )
-        .await;
-    assert!(text.to_string().contains("Carried out the plan."), "{text}");
+    // The status comes from the API, the conversation from the event stream: wait for both.
+    b.wait(
+        "the task's answer on the page",
+        "return document.querySelector('#conversation').textContent.includes('Carried out the plan.')",
+    )
+    .await;
 }

@@ -3,7 +3,7 @@
 //! `sessionId`, `procStart`: the process's start time in clock ticks after boot, as /proc
 //! gives it); `claude -p` leaves no marker.
 
-use super::{first_message, working_in, External, Summary, Tool};
+use super::{first_message, run_on, External, Summary, Tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -65,9 +65,84 @@ pub(super) fn live(
                 .as_str()
                 .and_then(|s| s.parse::<u64>().ok())
                 .or_else(|| marker["procStart"].as_u64());
+            // Older versions write only `startedAt` (ms): it must match the start as well.
+            let started_ms = marker["startedAt"].as_u64();
             processes.iter().any(|p| {
-                i64::from(p.pid) == pid && started.is_none_or(|ticks| ticks == p.start_ticks)
+                let started_at = p
+                    .started
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or_default();
+                i64::from(p.pid) == pid
+                    && (p.runs("claude") || p.args.iter().take(3).any(|a| a.contains("claude")))
+                    && match (started, started_ms) {
+                        (Some(ticks), _) => ticks == p.start_ticks,
+                        (None, Some(ms)) => ms.abs_diff(started_at) <= 3000,
+                        (None, None) => false,
+                    }
             })
         });
-    marked || working_in(processes, "claude", &session.summary.cwd, session.modified)
+    marked || run_on(processes, "claude", &["-p", "--print"], session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> External {
+        External {
+            tool: Tool::Claude,
+            summary: Summary {
+                id: "c1".into(),
+                cwd: "/nowhere".into(),
+                title: "t".into(),
+                branch: None,
+                created_at: None,
+                client: Some("cli".into()),
+            },
+            file: "/nowhere/c1.jsonl".into(),
+            modified: std::time::UNIX_EPOCH,
+            live: false,
+        }
+    }
+
+    fn process(
+        pid: i32,
+        program: &str,
+        started_ms: u64,
+        ticks: u64,
+    ) -> aside_core::process::ProcessInfo {
+        aside_core::process::ProcessInfo {
+            pid,
+            args: vec![program.into()],
+            cwd: None,
+            started: std::time::UNIX_EPOCH + std::time::Duration::from_millis(started_ms),
+            start_ticks: ticks,
+        }
+    }
+
+    #[test]
+    fn a_marker_counts_only_for_the_claude_process_that_wrote_it() {
+        let by_ticks = [serde_json::json!({"pid": 42, "sessionId": "c1", "procStart": "777"})];
+        assert!(live(
+            &session(),
+            &by_ticks,
+            &[process(42, "/usr/bin/claude", 0, 777)]
+        ));
+        // The pid, reused by a process started later.
+        assert!(!live(
+            &session(),
+            &by_ticks,
+            &[process(42, "/usr/bin/claude", 0, 900)]
+        ));
+        // Older versions write startedAt (ms) only.
+        let by_ms = [serde_json::json!({"pid": 42, "sessionId": "c1", "startedAt": 5_000})];
+        assert!(live(&session(), &by_ms, &[process(42, "claude", 5_400, 0)]));
+        assert!(!live(&session(), &by_ms, &[process(42, "sleep", 5_400, 0)]));
+        assert!(!live(
+            &session(),
+            &by_ms,
+            &[process(42, "claude", 60_000, 0)]
+        ));
+    }
 }

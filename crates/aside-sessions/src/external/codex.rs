@@ -3,7 +3,7 @@
 //! that owns a thread holds an exclusive flock on `thread-writer-locks/<id>.lock` (the file
 //! outlives the lock); `codex exec` takes none.
 
-use super::{first_message, working_in, External, Summary, Tool};
+use super::{first_message, run_on, External, Summary, Tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -59,5 +59,5 @@ pub(super) fn live(
     // holder is a leftover.
     let held =
         std::fs::File::open(&lock).is_ok_and(|file| !aside_core::process::try_flock(&file, false));
-    held || working_in(processes, "codex", &session.summary.cwd, session.modified)
+    held || run_on(processes, "codex", &[], session)
 }

@@ -3,7 +3,7 @@
 //! interactive CLI holds `inuse.<pid>.lock` in the directory while the session is open (left
 //! behind by a crash); `copilot -p` writes no marker.
 
-use super::{first_message, working_in, External, Summary, Tool};
+use super::{first_message, run_on, External, Summary, Tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,10 @@ pub(super) fn summarize(file: &Path, head: &[u8]) -> Option<Summary> {
         .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
         .find(|l| l["type"] == "session.start")
         .unwrap_or(Value::Null);
+    if start.is_null() {
+        // No session.start in it: not (yet) a session, or not Copilot's.
+        return None;
+    }
     let context = &start["data"]["context"];
     let id = yaml_value(&yaml, "id")
         .or_else(|| start["data"]["sessionId"].as_str().map(str::to_string))
@@ -84,7 +88,7 @@ pub(super) fn live(session: &External, processes: &[aside_core::process::Process
                     && taken.is_none_or(|t| p.started <= t + std::time::Duration::from_secs(1))
             })
         });
-    locked || working_in(processes, "copilot", &session.summary.cwd, session.modified)
+    locked || run_on(processes, "copilot", &[], session)
 }
 
 #[cfg(test)]

@@ -153,29 +153,7 @@ impl External {
     }
 }
 
-/// `t` as RFC 3339 in UTC, to the millisecond.
-pub fn rfc3339(t: SystemTime) -> String {
-    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_millis()
-    )
-}
+pub use aside_core::time::rfc3339;
 
 /// How much of a new file is read for its summary.
 const HEAD: usize = 256 * 1024;
@@ -303,35 +281,48 @@ pub fn find(sessions: Vec<External>, prefix: &str) -> Result<External, String> {
     }
 }
 
-/// A process of `tool` whose working directory is `cwd` and that started before `file` last
-/// changed (so it may have written it): how `copilot -p`, `codex exec` and `claude -p` runs,
-/// which leave no marker, are seen.
-fn working_in(
+/// Whether a process of the tool works on `session` now: one opened on it by id (`copilot
+/// --resume=ID`, `codex resume ID`, `claude --resume ID`), or one that has its file (or, for
+/// Copilot, a file of its directory: `inuse.<pid>.hold`) open — how `copilot -p` and `codex
+/// exec`, which leave no marker, are seen. `one_shot` (Claude's `-p`, which keeps no file
+/// open): a run of the tool that started in the session's directory just before the session
+/// did. Another process of the tool in the same directory (an open terminal UI, Codex's
+/// daemon, aside's own agent) is not this session's.
+fn run_on(
     processes: &[aside_core::process::ProcessInfo],
     name: &str,
-    cwd: &Path,
-    modified: SystemTime,
+    one_shot: &[&str],
+    session: &External,
 ) -> bool {
-    // Start times are known to the clock tick; file times are finer.
-    let slack = std::time::Duration::from_secs(1);
+    let id = session.summary.id.as_str();
+    let dir = session.file.parent();
+    let created = session
+        .summary
+        .created_at
+        .as_deref()
+        .and_then(aside_core::time::parse_rfc3339);
+    // Start times come from the boot time, known to the second (rounded down): a run that
+    // started after the session's first line cannot show a time after it only within that.
+    let started_it = |t: SystemTime| {
+        created.is_some_and(|c| t <= c && t + std::time::Duration::from_secs(30) >= c)
+    };
     processes.iter().any(|p| {
-        p.runs(name)
-            && p.cwd.as_deref() == Some(cwd)
-            && p.started <= modified + slack
-            && p.pid != std::process::id() as i32
+        if p.pid == std::process::id() as i32 || !p.runs(name) {
+            return false;
+        }
+        let names_it = p.args.iter().skip(1).any(|a| a.contains(id));
+        let one_shot_run = !one_shot.is_empty()
+            && p.args
+                .iter()
+                .skip(1)
+                .any(|a| one_shot.contains(&a.as_str()))
+            && p.cwd.as_deref() == Some(session.summary.cwd.as_path())
+            && started_it(p.started);
+        names_it
+            || one_shot_run
+            || aside_core::process::open_files(p.pid).iter().any(|f| {
+                f == &session.file
+                    || (session.tool == Tool::Copilot && dir.is_some_and(|d| f.starts_with(d)))
+            })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_written_as_rfc3339() {
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_796_007_795_739);
-        assert_eq!(rfc3339(t), "2026-11-30T03:03:15.739Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let leap = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
-    }
 }

@@ -2,11 +2,11 @@
 //!
 //! `fake-model SCRIPT.json` serves the replies in SCRIPT (a JSON array; each item is
 //! `{"text": "..."}` or `{"tool": "name", "args": {...}}`, optionally with `"text"` before the
-//! call) in order, prints its base URL on stdout, and runs until killed. With `--loop`, the
+//! call; `{"text": "...", "hang": true}` streams the text and then never finishes) in order, prints its base URL on stdout, and runs until killed. With `--loop`, the
 //! script starts over when it runs out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aside_testkit::{FakeModel, Reply};
+use aside_testkit::{Chunk, FakeModel, Reply};
 use serde_json::Value;
 
 fn replies(script: &[Value]) -> Vec<Reply> {
@@ -20,6 +20,10 @@ fn replies(script: &[Value]) -> Vec<Reply> {
                     None => reply,
                 }
             }
+            None if item["hang"] == true => Reply::stream(vec![
+                Chunk::Text(item["text"].as_str().unwrap_or_default().to_string()),
+                Chunk::Hang,
+            ]),
             None => Reply::text(item["text"].as_str().unwrap_or_default()),
         })
         .collect()

@@ -247,8 +247,7 @@ function sessionPage() {
       $("resume-command").textContent = (s.resume_command || []).join(" ");
       for (const hide of ["actions", "follow-up", "tab-diff", "open-editor"]) $(hide).hidden = true;
       $("worktree").textContent = s.worktree;
-      $("act-adopt").disabled = s.status === "running";
-      $("act-adopt").title = s.status === "running" ? "It is still running in its terminal: two writers would corrupt it" : "Continue it as an aside session";
+      $("act-adopt").title = s.status === "running" ? "It is still running in its own CLI: adopting it now makes two writers" : "Continue it as an aside session";
       return;
     }
     $("meta").replaceChildren(`${s.agent} · ${s.mode} · approvals: ${s.approve}`, s.branch ? ` · branch ${s.branch}` : "", s.integrated ? ` · ${s.integrated}` : "", agentSession);
@@ -496,7 +495,9 @@ function sessionPage() {
   });
   $("open-editor").addEventListener("click", () => act("open", {}, (o) => o.message));
   $("act-adopt").addEventListener("click", async () => {
-    const out = await act("adopt", {});
+    const running = session && session.status === "running";
+    if (running && !window.confirm("It is still running in its own CLI: two writers can corrupt it. Adopt it anyway?")) return;
+    const out = await act("adopt", { force: running });
     if (out && out.id) window.location.href = `/s/${out.id}`;
   });
   $("act-cancel").addEventListener("click", () => act("cancel", {}, (o) => (o.message ? `Cancelling the turn; ${o.message}` : "Cancelling the turn")));

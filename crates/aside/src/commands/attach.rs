@@ -56,10 +56,13 @@ fn native(ctx: &aside_sessions::Sessions, id: &str) -> anyhow::Result<()> {
     eprintln!(
         "session {} is back in aside ({} from the terminal); aside diff {} shows its work",
         record.id,
-        super::render::plural(added, "turn", "turns"),
+        super::render::plural(added, "message", "messages"),
         record.id
     );
-    status.map(|_| ())
+    match status? {
+        status if status.success() => Ok(()),
+        status => anyhow::bail!("`{}` ended with {status}", command.join(" ")),
+    }
 }
 
 /// Runs `command` in `dir` on this terminal, Ctrl-C going to it alone; its exit status.

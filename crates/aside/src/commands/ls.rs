@@ -62,8 +62,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             repos
         }
     };
-    let externals: Vec<(aside_sessions::external::External, Option<PathBuf>)> = ctx
-        .externals()
+    let all_externals = ctx.externals();
+    let found_elsewhere = all_externals.len();
+    let externals: Vec<(aside_sessions::external::External, Option<PathBuf>)> = all_externals
         .into_iter()
         .map(|s| {
             let repo = aside_sessions::Sessions::known_repo(&repos, &s.summary.cwd);
@@ -71,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })
         .filter(|(_, repo)| repo.is_some() || (args.all_repos && only.is_none()))
         .collect();
+    let elsewhere = found_elsewhere - externals.len();
     if args.json {
         let mut list: Vec<serde_json::Value> = sessions.iter().map(|r| ctx.json(r)).collect();
         list.extend(
@@ -82,11 +84,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
+    let more = (elsewhere > 0 && !args.all_repos).then(|| {
+        format!(
+            "{} started in the agents' own CLIs in other repositories: aside ls --all-repos",
+            super::render::plural(elsewhere, "more session", "more sessions")
+        )
+    });
     if sessions.is_empty() && externals.is_empty() {
         if args.repo.is_some() {
             eprintln!("no sessions in that repository; start one with: aside new \"<task>\"");
         } else {
             eprintln!("no sessions yet; start one with: aside new \"<task>\"");
+        }
+        if let Some(more) = more {
+            eprintln!("{more}");
         }
         return Ok(());
     }
@@ -135,11 +146,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         })
         .collect();
+    // Ids as short as they can be and still tell sessions apart (Codex's start with the time).
+    let ids: Vec<&str> = sessions
+        .iter()
+        .map(|r| r.id.as_str())
+        .chain(externals.iter().map(|(s, _)| s.summary.id.as_str()))
+        .collect();
+    let short = |id: &str| -> String {
+        let chars: Vec<char> = id.chars().collect();
+        (8..chars.len())
+            .map(|n| chars[..n].iter().collect::<String>())
+            .find(|p| {
+                ids.iter()
+                    .filter(|other| other.starts_with(p.as_str()))
+                    .count()
+                    == 1
+            })
+            .unwrap_or_else(|| id.to_string())
+    };
     rows.extend(externals.iter().map(|(s, repo)| {
         let updated_at = s.updated_at();
         Row {
             cells: [
-                s.summary.id.chars().take(8).collect(),
+                short(&s.summary.id),
                 format!("{} (external)", s.status()),
                 s.tool.agent().to_string(),
                 name_of(repo.as_deref().unwrap_or(&s.summary.cwd)),
@@ -174,6 +203,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("{}", line(header));
     for row in &rows {
         println!("{}", line(row.cells.each_ref().map(String::as_str)));
+    }
+    if let Some(more) = more {
+        eprintln!("{more}");
     }
     Ok(())
 }

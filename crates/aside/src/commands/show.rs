@@ -116,9 +116,10 @@ fn show_external(
     print!("{}", super::render::conversation(&events));
     if skipped > 0 {
         println!(
-            "\n({} of {} could not be read and {} skipped: being written, or cut short)",
+            "\n({} of {} {} not JSON and {} skipped: a line being written, or a damaged file)",
             super::render::plural(skipped, "line", "lines"),
             session.file.display(),
+            if skipped == 1 { "is" } else { "are" },
             if skipped == 1 { "was" } else { "were" }
         );
     }
