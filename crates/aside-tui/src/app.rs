@@ -115,6 +115,8 @@ pub enum Command {
     Editor(String),
     /// The session in its agent's own CLI (`aside attach --native`).
     Native(String),
+    /// `aside attach`: the session as a stream of lines, with a prompt.
+    Attach(String),
     /// Load the diff for the diff screen.
     LoadDiff(String),
 }
@@ -343,6 +345,7 @@ impl App {
             KeyCode::Char('z') => on(Command::Archive),
             KeyCode::Char('o') => on(Command::Editor),
             KeyCode::Char('e') => on(Command::Native),
+            KeyCode::Char('T') => on(Command::Attach),
             KeyCode::Char('d') => {
                 if let Some(id) = id {
                     self.diff_scroll = 0;

@@ -135,18 +135,25 @@ impl Loader {
     }
 }
 
-/// Rings the terminal: a bell, and a desktop notification where the terminal takes OSC 9
-/// (not under tmux or screen, which would swallow or mangle it).
+/// What rings the terminal: a desktop notification where the terminal takes OSC 9 (with a BEL
+/// ending it), a plain BEL under tmux or screen (which would swallow or mangle OSC 9).
+pub fn notification(text: &str, multiplexed: bool) -> Vec<u8> {
+    if multiplexed {
+        return b"\x07".to_vec();
+    }
+    let text: String = crate::transcript::clean(text)
+        .replace(['\n', '\u{fffd}'], " ")
+        .chars()
+        .take(200)
+        .collect();
+    format!("\x1b]9;{text}\x07").into_bytes()
+}
+
 fn notify(text: &str) {
-    let mut out = std::io::stdout();
     let multiplexed = std::env::var_os("TMUX").is_some()
         || std::env::var("TERM").is_ok_and(|t| t.starts_with("screen"));
-    let text: String = crate::transcript::clean(text).replace('\n', " ");
-    if multiplexed {
-        let _ = out.write_all(b"\x07");
-    } else {
-        let _ = write!(out, "\x1b]9;{text}\x07");
-    }
+    let mut out = std::io::stdout();
+    let _ = out.write_all(&notification(text, multiplexed));
     let _ = out.flush();
 }
 
@@ -415,6 +422,13 @@ fn carry_out(
                 Err(format!("aside open {id} failed ({status})"))
             }
         }
+        Command::Attach(id) => {
+            step_aside(
+                terminal,
+                std::process::Command::new(&options.exe).args(["attach", &id]),
+            )?;
+            Ok(None)
+        }
         Command::Native(id) => {
             let status = step_aside(
                 terminal,
@@ -436,5 +450,19 @@ fn carry_out(
                 .collect();
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_is_osc_9_or_a_bell_under_a_multiplexer() {
+        assert_eq!(
+            notification("aside: fix it\x1b]0;evil\x07 needs your answer", false),
+            b"\x1b]9;aside: fix it ]0;evil  needs your answer\x07".to_vec()
+        );
+        assert_eq!(notification("anything", true), b"\x07".to_vec());
     }
 }

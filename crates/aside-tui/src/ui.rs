@@ -451,5 +451,5 @@ const HELP: &str = "\
  n new session    f follow-up    a approve    A approve always
  x deny           c cancel       s stop       R resume
  p apply          m merge        z archive    o open in editor
- e open in the agent's own CLI (aside attach --native)
+ e open in the agent's own CLI (aside attach --native)   T aside attach
  q quit: sessions keep running";
