@@ -554,3 +554,17 @@ fn rand_suffix() -> u64 {
         .subsec_nanos()
         .into()
 }
+
+/// Whether tmux is installed; a test that needs it skips without it, saying so, unless the run
+/// requires every tool (`ASIDE_REQUIRE_BROWSER`, as `.ci/run` sets it), where it fails.
+pub fn tmux_available() -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("ASIDE_REQUIRE_BROWSER").is_none(),
+        "tmux is needed for this test: apt-get install tmux (.ci/run does)"
+    );
+    eprintln!("skipped: tmux is not installed (apt-get install tmux; .ci/run does)");
+    false
+}
