@@ -114,6 +114,125 @@ pub fn install_hint(name: &str) -> &'static str {
 }
 
 /// Checks that agent `name`'s program exists; the error names what to install.
+/// What is known of an agent on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    /// Its name (`builtin`, a preset, or one declared in config).
+    pub name: String,
+    /// Its launch command.
+    pub command: Vec<String>,
+    /// Where its program is, when installed.
+    pub program: Option<std::path::PathBuf>,
+    /// Whether it has what it needs to reach a model (keys, login, endpoint), as far as its
+    /// files and environment tell; None when aside cannot tell.
+    pub configured: Option<bool>,
+}
+
+/// Every agent aside knows of (the built-in one, the presets, those in config), and whether
+/// each is installed and configured. `env` reads the environment; `home` is the user's home.
+pub fn detect(
+    config: &Config,
+    aside_exe: &str,
+    env: impl Fn(&str) -> Option<String>,
+    home: &std::path::Path,
+) -> Vec<Detected> {
+    let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
+    let dir = |var: &str, default: &str| {
+        env(var)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(default))
+    };
+    let mut names: Vec<String> = std::iter::once(BUILTIN.to_string())
+        .chain(PRESETS.iter().map(|(n, _)| n.to_string()))
+        .chain(config.agents.keys().cloned())
+        .collect();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let command = agent_command(&name, config, aside_exe).ok()?;
+            let program = command.first().and_then(|p| find_program(p));
+            let configured = match name.as_str() {
+                BUILTIN => Some(!config.model.is_unset()),
+                "copilot" => Some(
+                    [
+                        "COPILOT_PROVIDER_BASE_URL",
+                        "COPILOT_GITHUB_TOKEN",
+                        "GH_TOKEN",
+                        "GITHUB_TOKEN",
+                    ]
+                    .iter()
+                    .any(|v| set(v))
+                        || dir("COPILOT_HOME", ".copilot")
+                            .join("config.json")
+                            .is_file(),
+                ),
+                "codex" => Some(
+                    set("OPENAI_API_KEY")
+                        || dir("CODEX_HOME", ".codex").join("config.toml").is_file()
+                        || dir("CODEX_HOME", ".codex").join("auth.json").is_file(),
+                ),
+                "claude" => Some(
+                    [
+                        "ANTHROPIC_API_KEY",
+                        "ANTHROPIC_BASE_URL",
+                        "CLAUDE_CODE_OAUTH_TOKEN",
+                    ]
+                    .iter()
+                    .any(|v| set(v))
+                        || dir("CLAUDE_CONFIG_DIR", ".claude")
+                            .join(".credentials.json")
+                            .is_file(),
+                ),
+                "gemini" => Some(
+                    set("GEMINI_API_KEY")
+                        || set("GOOGLE_API_KEY")
+                        || home.join(".gemini").join("settings.json").is_file(),
+                ),
+                _ => None,
+            };
+            Some(Detected {
+                name,
+                command,
+                program,
+                configured,
+            })
+        })
+        .collect()
+}
+
+/// The first line `program --version` prints, within 5 s.
+pub fn version_of(program: &std::path::Path) -> Option<String> {
+    let mut child = std::process::Command::new(program)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
+    out.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.chars().take(80).collect())
+}
+
 pub fn check_installed(name: &str, command: &[String]) -> Result<(), String> {
     let Some(program) = command.first() else {
         return Err(format!("agent `{name}` has an empty command"));

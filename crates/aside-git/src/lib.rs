@@ -29,8 +29,8 @@ pub use snapshot::{
     changed_files, checkpoint, diff, drop_snapshot, snapshot_commit, snapshot_tree, FileChange,
 };
 pub use worktree::{
-    branch_exists, copy_worktree_includes, create_worktree, main_repo_root, remove_worktree,
-    repo_root, resolve_commit, worktree_path,
+    branch_exists, branches, copy_worktree_includes, create_worktree, main_repo_root,
+    remove_worktree, repo_root, resolve_commit, worktree_path, worktrees,
 };
 
 use std::path::PathBuf;

@@ -75,6 +75,37 @@ pub fn resolve_commit(repo: &Path, rev: &str) -> Result<String> {
 }
 
 /// Whether a branch of that name exists.
+/// The linked worktrees of `repo` (the main one left out).
+pub fn worktrees(repo: &Path) -> Result<Vec<PathBuf>> {
+    let out = git(repo, &["worktree", "list", "--porcelain"])?;
+    let mut all: Vec<PathBuf> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .map(PathBuf::from)
+        .collect();
+    if !all.is_empty() {
+        all.remove(0);
+    }
+    Ok(all)
+}
+
+/// The local branches of `repo` whose names start with `prefix`.
+pub fn branches(repo: &Path, prefix: &str) -> Result<Vec<String>> {
+    let out = git(
+        repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            &format!("refs/heads/{prefix}"),
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .map(str::to_string)
+        .filter(|b| !b.is_empty())
+        .collect())
+}
+
 pub fn branch_exists(repo: &Path, branch: &str) -> bool {
     git(
         repo,

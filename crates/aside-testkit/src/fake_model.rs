@@ -171,6 +171,7 @@ impl FakeModel {
             .route("/v1/messages", post(anthropic))
             .route("/v1/responses", post(responses))
             .route("/api/tags", get(tags))
+            .route("/v1/models", get(models))
             .with_state(inner.clone());
         runtime.spawn(async move {
             use axum::serve::ListenerExt as _;
@@ -260,6 +261,22 @@ fn take(inner: &Arc<Mutex<Inner>>, path: &str, headers: &HeaderMap, body: Value)
         at: std::time::Instant::now(),
     });
     routed.or_else(|| inner.script.pop_front())
+}
+
+/// The model list of the OpenAI and Anthropic APIs: `fake`, `fake-model`, and any Ollama
+/// models set.
+async fn models(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
+    let mut models = vec!["fake".to_string(), "fake-model".to_string()];
+    models.extend(
+        inner
+            .lock()
+            .unwrap()
+            .ollama_models
+            .clone()
+            .unwrap_or_default(),
+    );
+    axum::Json(json!({"object": "list", "data": models.iter().map(|m| json!({"id": m, "type": "model"})).collect::<Vec<_>>()}))
+        .into_response()
 }
 
 async fn tags(State(inner): State<Arc<Mutex<Inner>>>) -> Response {

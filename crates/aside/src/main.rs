@@ -42,6 +42,7 @@ enum Command {
     Archive(commands::rm::ArchiveArgs),
     Unarchive(commands::rm::UnarchiveArgs),
     Ui(commands::ui::Args),
+    Doctor(commands::doctor::Args),
     /// The terminal Agents view (what `aside` alone opens).
     Tui(commands::tui::Args),
     Agent(commands::agent::Args),
@@ -93,6 +94,7 @@ fn main() -> ExitCode {
         Command::Archive(args) => commands::rm::archive(args),
         Command::Unarchive(args) => commands::rm::unarchive(args),
         Command::Ui(args) => commands::ui::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
         Command::Tui(args) => commands::tui::run(args),
         Command::Agent(args) => commands::agent::run(args),
         Command::Host(args) => commands::host::run(args),

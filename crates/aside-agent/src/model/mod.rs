@@ -208,6 +208,49 @@ const OLLAMA_DEFAULT: &str = "127.0.0.1:11434";
 impl ModelClient {
     /// Builds a client from the user's settings. When nothing is set, uses a local Ollama if one
     /// answers (at `$OLLAMA_HOST` or 127.0.0.1:11434).
+    /// The endpoint and model this client talks to.
+    pub fn base_and_model(&self) -> (&str, &str) {
+        (&self.base_url, &self.model)
+    }
+
+    /// The models the endpoint lists (`GET …/models`), within 10 s: Err((reachable, why))
+    /// when it lists none (`reachable`: it answered, but not with a list).
+    pub async fn list_models(&self) -> Result<Vec<String>, (bool, String)> {
+        let url = match self.provider {
+            ProviderKind::Openai => format!("{}/models", self.base_url.trim_end_matches('/')),
+            ProviderKind::Anthropic => format!("{}/v1/models", self.base_url.trim_end_matches('/')),
+        };
+        let mut request = self.http.get(&url).timeout(Duration::from_secs(10));
+        if let Some(key) = &self.api_key {
+            request = match self.provider {
+                ProviderKind::Openai => request.bearer_auth(key),
+                ProviderKind::Anthropic => request
+                    .header("x-api-key", key)
+                    .header("anthropic-version", "2023-06-01"),
+            };
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| (false, format!("{url}: {}", transport_reason(&e))))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err((true, format!("{url} answered {status}")));
+        }
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| (true, format!("{url} did not answer JSON: {e}")))?;
+        Ok(body["data"]
+            .as_array()
+            .or_else(|| body["models"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().or_else(|| m["name"].as_str()))
+            .map(str::to_string)
+            .collect())
+    }
+
     pub async fn from_config(config: &ModelConfig) -> Result<ModelClient, ModelError> {
         let config_file = aside_core::paths::user_config_file().display().to_string();
         let timeout = Duration::from_secs(config.request_timeout_secs.unwrap_or(300).max(1));

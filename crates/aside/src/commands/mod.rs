@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod chat;
 mod common;
 pub mod diff;
+pub mod doctor;
 pub mod guard;
 pub mod host;
 mod live;
