@@ -79,6 +79,22 @@ pub struct Config {
     /// The editor `aside open` and the web view's "Open in editor" start (`[editor]`).
     #[serde(default)]
     pub editor: EditorConfig,
+    /// What runs when a session needs an answer, completes or fails (`[notify]`).
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// `[notify]` in config.toml: told when a session needs an answer, completes or fails.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// A command run (detached, by the session's host) with `ASIDE_SESSION_ID`,
+    /// `ASIDE_SESSION_TITLE`, `ASIDE_SESSION_STATUS`, `ASIDE_SESSION_REPO` and
+    /// `ASIDE_SESSION_REASON` in its environment.
+    pub command: Option<Vec<String>>,
+    /// A desktop notification (`notify-send`) where a desktop session bus is present. Default
+    /// false.
+    pub desktop: Option<bool>,
 }
 
 /// `[editor]` in config.toml: what opens a session's worktree. Unset, `$VISUAL`, then

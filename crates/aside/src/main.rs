@@ -43,6 +43,7 @@ enum Command {
     Unarchive(commands::rm::UnarchiveArgs),
     Ui(commands::ui::Args),
     Doctor(commands::doctor::Args),
+    Wait(commands::wait::Args),
     /// The terminal Agents view (what `aside` alone opens).
     Tui(commands::tui::Args),
     Agent(commands::agent::Args),
@@ -95,6 +96,7 @@ fn main() -> ExitCode {
         Command::Unarchive(args) => commands::rm::unarchive(args),
         Command::Ui(args) => commands::ui::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Wait(args) => commands::wait::run(args),
         Command::Tui(args) => commands::tui::run(args),
         Command::Agent(args) => commands::agent::run(args),
         Command::Host(args) => commands::host::run(args),

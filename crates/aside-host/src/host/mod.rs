@@ -7,6 +7,7 @@
 
 mod agent;
 mod lifecycle;
+mod notify;
 mod policy;
 mod signals;
 mod socket;
@@ -108,6 +109,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         resting: Status::Completed,
         modes: None,
         last_touch: std::time::Instant::now(),
+        notify: config.notify.clone(),
     };
     let outcome = host.run(ctl_rx).await;
     if let Err(e) = &outcome {
@@ -133,6 +135,8 @@ struct Host {
     /// The agent's session modes, as it announced them, and the one it started in.
     modes: Option<SessionModeState>,
     last_touch: std::time::Instant,
+    /// Who is told when the session needs an answer or ends.
+    notify: aside_core::config::NotifyConfig,
 }
 
 /// The agent's last stderr lines for a failure reason, or that there were none.
@@ -191,7 +195,16 @@ impl Host {
     }
 
     fn set_status(&mut self, status: Status, reason: Option<&str>) {
+        let changed = self.record.status != status;
         self.record.status = status;
+        if changed
+            && matches!(
+                status,
+                Status::NeedsInput | Status::Completed | Status::Failed
+            )
+        {
+            notify::tell(&self.notify, &self.record, reason);
+        }
         if let Err(e) = self.index.set_status(&self.record.id, status, reason) {
             tracing::error!("cannot store status: {e}");
         }

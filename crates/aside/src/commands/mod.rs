@@ -27,3 +27,4 @@ pub mod show;
 pub mod stop;
 pub mod tui;
 pub mod ui;
+pub mod wait;
