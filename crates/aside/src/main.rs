@@ -6,7 +6,7 @@
 
 mod commands;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Run coding agents in the background, each in its own git worktree.
@@ -43,6 +43,7 @@ enum Command {
     Unarchive(commands::rm::UnarchiveArgs),
     Ui(commands::ui::Args),
     Doctor(commands::doctor::Args),
+    Completions(commands::completions::Args),
     Wait(commands::wait::Args),
     /// The terminal Agents view (what `aside` alone opens).
     Tui(commands::tui::Args),
@@ -54,6 +55,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A shell asking what to complete (COMPLETE=bash aside -- aside sh…) is answered, and that
+    // is all.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Tui(commands::tui::Args {}));
     // Commands that print and exit end quietly on a closed pipe (`aside ls | head`); the
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Unarchive(args) => commands::rm::unarchive(args),
         Command::Ui(args) => commands::ui::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Completions(args) => commands::completions::run(args),
         Command::Wait(args) => commands::wait::run(args),
         Command::Tui(args) => commands::tui::run(args),
         Command::Agent(args) => commands::agent::run(args),

@@ -9,6 +9,7 @@ use aside_core::Mode;
 #[derive(clap::Args)]
 pub struct Args {
     /// The agent's session id (or a unique prefix of at least 4 characters).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::any_session_ids))]
     id: String,
     /// What to tell the agent next (optional; `aside send` works later too).
     message: Vec<String>,

@@ -8,6 +8,7 @@ use aside_sessions::Outcome;
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
 }
 

@@ -6,6 +6,7 @@ use aside_protocol::Choice;
 #[derive(clap::Args)]
 pub struct ApproveArgs {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
     /// Allow this kind of action for the rest of the session.
     #[arg(long)]
@@ -16,6 +17,7 @@ pub struct ApproveArgs {
 #[derive(clap::Args)]
 pub struct DenyArgs {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
 }
 

@@ -15,6 +15,7 @@ use std::io::BufRead as _;
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix; an agent's session id for a session started elsewhere).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::any_session_ids))]
     id: String,
     /// Open the agent's own CLI on the same agent session.
     #[arg(long)]

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct Args {
     /// Which agent (as for `aside new`).
-    #[arg(long, default_value = aside_core::agents::BUILTIN)]
+    #[arg(long, default_value = aside_core::agents::BUILTIN, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
     agent: String,
     /// Work in a new git worktree instead of the current directory.
     #[arg(long, conflicts_with = "workspace")]

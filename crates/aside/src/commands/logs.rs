@@ -9,6 +9,7 @@ use aside_store::EventLog;
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
     /// Follow new events until the turn ends.
     #[arg(short, long)]

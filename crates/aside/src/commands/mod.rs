@@ -8,6 +8,7 @@ pub mod attach;
 pub mod cancel;
 pub mod chat;
 mod common;
+pub mod completions;
 pub mod diff;
 pub mod doctor;
 pub mod guard;

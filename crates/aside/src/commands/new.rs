@@ -21,7 +21,7 @@ pub struct Args {
     task_file: Option<PathBuf>,
     /// Which agent: builtin (default), copilot, codex, claude, gemini, qwen, opencode, or one
     /// declared under [agents.NAME] in the config file.
-    #[arg(long, default_value = aside_core::agents::BUILTIN)]
+    #[arg(long, default_value = aside_core::agents::BUILTIN, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
     agent: String,
     /// Work in a new git worktree (the default).
     #[arg(long, conflicts_with = "workspace")]

@@ -9,6 +9,7 @@ use aside_sessions::editor::{self, Environment, Terminal};
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
     /// Print the worktree's path instead of opening it (`cd "$(aside open ID --print)"`).
     #[arg(long)]

@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "task")]
     task_file: Option<PathBuf>,
     /// Which agent (as for `aside new`).
-    #[arg(long, default_value = aside_core::agents::BUILTIN)]
+    #[arg(long, default_value = aside_core::agents::BUILTIN, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
     agent: String,
     /// Start the task with the plan without asking.
     #[arg(long, short)]

@@ -5,6 +5,7 @@
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
     /// Remove even unapplied, unmerged work.
     #[arg(long)]
@@ -18,6 +19,7 @@ pub struct Args {
 #[derive(clap::Args)]
 pub struct ArchiveArgs {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
 }
 
@@ -25,6 +27,7 @@ pub struct ArchiveArgs {
 #[derive(clap::Args)]
 pub struct UnarchiveArgs {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
 }
 

@@ -7,6 +7,7 @@ use aside_store::EventLog;
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::any_session_ids))]
     id: String,
     /// Print JSON: the session, its events and its changed files.
     #[arg(long)]

@@ -5,7 +5,7 @@
 #[derive(clap::Args)]
 pub struct Args {
     /// Session ids (or unique prefixes).
-    #[arg(required_unless_present = "all")]
+    #[arg(required_unless_present = "all", add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     ids: Vec<String>,
     /// Every session that has a running host.
     #[arg(long, conflicts_with = "ids")]

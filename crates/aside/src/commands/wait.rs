@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args)]
 pub struct Args {
     /// Session ids (or unique prefixes).
-    #[arg(required = true)]
+    #[arg(required = true, add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     ids: Vec<String>,
     /// What to wait for.
     #[arg(long, value_enum, default_value = "done")]
