@@ -269,7 +269,12 @@ function sessionPage() {
     $("act-apply").hidden = $("act-merge").hidden = s.kind === "plan";
     $("act-archive").textContent = s.archived ? "Unarchive" : "Archive";
   }
+  // A status event that arrives while the session is being fetched is newer than what the
+  // fetch may bring back: the page fetches again once it has landed.
+  let fetching = false, stale = false;
   async function refresh() {
+    if (fetching) { stale = true; return; }
+    fetching = true;
     try {
       const out = await api("GET", `/api/sessions/${id}`);
       session = out.session;
@@ -280,6 +285,8 @@ function sessionPage() {
       if (planReady && !$("plan-text").value) $("plan-text").value = out.plan;
       $("diff-count").textContent = out.changed_files.length ? `(${out.changed_files.length})` : "";
     } catch (err) { $("title").textContent = err.message; }
+    fetching = false;
+    if (stale) { stale = false; refresh(); }
   }
 
   function endMessage() { current = null; }
@@ -451,7 +458,7 @@ function sessionPage() {
         return;
       case "status":
         if (session && session.status !== d.status) { session.status = d.status; session.reason = d.reason; renderHead(); }
-        if (["completed", "failed", "cancelled"].includes(d.status)) refresh();
+        if (!session || fetching || ["completed", "failed", "cancelled"].includes(d.status)) refresh();
         return;
       default: return;
     }
