@@ -108,3 +108,51 @@ fn wait_blocks_until_a_session_asks_or_ends_and_the_notify_command_is_told() {
         "aside: no session matches `nosuch`; `aside ls --all` lists them"
     );
 }
+
+#[test]
+fn commands_that_report_a_result_print_it_as_json() {
+    let env = Env::new();
+    env.model.push_for(
+        "json-task",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "NOTES.md", "content": "one\ntwo\n"}),
+            ),
+            Reply::text("Wrote it."),
+            Reply::text("Nothing more."),
+        ],
+    );
+    let out = env.ok(&["new", "json-task: write notes", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = s["id"].as_str().unwrap().to_string();
+    assert_eq!(s["title"], "json-task: write notes");
+    assert_eq!(s["mode"], "isolated");
+    env.wait_status(&id, "completed");
+    let diff: serde_json::Value =
+        serde_json::from_str(&env.ok(&["diff", &id, "--stat", "--json"])).unwrap();
+    assert_eq!(
+        diff["files"],
+        json!([{"path": "NOTES.md", "added": 2, "removed": 0}])
+    );
+    assert!(diff.get("patch").is_none());
+    let diff: serde_json::Value = serde_json::from_str(&env.ok(&["diff", &id, "--json"])).unwrap();
+    assert!(diff["patch"].as_str().unwrap().contains("+one"), "{diff}");
+    let sent: serde_json::Value =
+        serde_json::from_str(&env.ok(&["send", &id, "anything else?", "--json"])).unwrap();
+    assert_eq!(sent["id"], id.as_str());
+    env.wait_status(&id, "completed");
+    let applied: serde_json::Value =
+        serde_json::from_str(&env.ok(&["apply", &id, "--json"])).unwrap();
+    assert_eq!(
+        applied,
+        json!({"session": id, "outcome": "applied", "files": ["NOTES.md"]})
+    );
+    let again: serde_json::Value =
+        serde_json::from_str(&env.ok(&["apply", &id, "--json"])).unwrap();
+    assert_eq!(again["outcome"], "already");
+    // Applied work may go: rm reports what it removed.
+    let removed: serde_json::Value = serde_json::from_str(&env.ok(&["rm", &id, "--json"])).unwrap();
+    assert_eq!(removed["session"], id.as_str());
+    assert_eq!(removed["removed"], true);
+}

@@ -10,12 +10,31 @@ pub struct Args {
     /// Session id (or a unique prefix).
     #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
-    match ctx.apply(&record)? {
+    let outcome = ctx.apply(&record)?;
+    if args.json {
+        let out = match &outcome {
+            Outcome::Done(files) => {
+                serde_json::json!({"session": record.id, "outcome": "applied", "files": files})
+            }
+            Outcome::Nothing => {
+                serde_json::json!({"session": record.id, "outcome": "nothing", "files": []})
+            }
+            Outcome::Already => {
+                serde_json::json!({"session": record.id, "outcome": "already", "files": []})
+            }
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    match outcome {
         Outcome::Nothing => eprintln!("nothing to apply: session {} changed no files", record.id),
         Outcome::Already => eprintln!(
             "already applied: your workspace already has the changes of {}",

@@ -48,6 +48,9 @@ pub struct Args {
     /// aside session (a fork). The first prompt carries the whole conversation.
     #[arg(long, value_name = "SOURCE")]
     from_chat: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The conversation SOURCE names: a file, `-`, or an aside session.
@@ -158,6 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &config,
     )?;
     let id = &record.id;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&ctx.json(&record))?);
+        return Ok(());
+    }
     println!("{id}");
     eprintln!("started {id}: {}", record.title);
     eprintln!(

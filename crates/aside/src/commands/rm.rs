@@ -13,6 +13,9 @@ pub struct Args {
     /// Keep the branch aside/NAME.
     #[arg(long)]
     keep_branch: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Hide a session from `aside ls` (it stays in `aside ls --all`).
@@ -35,6 +38,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     ctx.remove(&record, args.force, args.keep_branch)?;
+    if args.json {
+        let out = serde_json::json!({"session": record.id, "removed": true,
+            "worktree": record.worktree, "branch_kept": args.keep_branch.then_some(record.branch.as_deref()).flatten()});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
     eprintln!("removed {}", record.id);
     Ok(())
 }

@@ -8,6 +8,9 @@ pub struct Args {
     id: String,
     /// The message.
     text: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -15,6 +18,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let record = ctx.resolve(&args.id)?;
     let config = aside_core::Config::load_user()?;
     ctx.send(&record, &args.text, &config)?;
+    if args.json {
+        let now = ctx.resolve(record.id.as_str())?;
+        println!("{}", serde_json::to_string_pretty(&ctx.json(&now))?);
+        return Ok(());
+    }
     eprintln!(
         "sent to {}; follow with: aside logs -f {}",
         record.id, record.id
