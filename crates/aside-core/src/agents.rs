@@ -60,29 +60,32 @@ fn toml_string(s: &str) -> String {
 /// The command of agent `name`: config declarations win over presets; `builtin` is `aside_exe
 /// agent`. An unknown name is an error listing the known ones.
 pub fn agent_command(name: &str, config: &Config, aside_exe: &str) -> Result<Vec<String>, String> {
-    if let Some(declared) = config.agents.get(name) {
-        if declared.command.is_empty() {
-            return Err(format!(
-                "agent `{name}` in the config file has an empty command"
-            ));
-        }
-        return Ok(declared.command.clone());
-    }
-    if name == BUILTIN {
-        return Ok(vec![aside_exe.to_string(), "agent".to_string()]);
-    }
-    if let Some((_, command)) = PRESETS.iter().find(|(n, _)| *n == name) {
-        return Ok(command.iter().map(|s| s.to_string()).collect());
-    }
-    let mut known: Vec<&str> = std::iter::once(BUILTIN)
-        .chain(PRESETS.iter().map(|(n, _)| *n))
-        .chain(config.agents.keys().map(String::as_str))
-        .collect();
-    known.dedup();
-    Err(format!(
-        "unknown agent `{name}`; known agents: {}. Declare others under [agents.NAME] in the config file",
-        known.join(", ")
-    ))
+    let declared = config.agents.get(name);
+    let extra = declared.map(|d| d.args.clone()).unwrap_or_default();
+    let base: Vec<String> = match declared {
+        Some(d) if !d.command.is_empty() => d.command.clone(),
+        _ if name == BUILTIN => vec![aside_exe.to_string(), "agent".to_string()],
+        _ => match PRESETS.iter().find(|(n, _)| *n == name) {
+            Some((_, command)) => command.iter().map(|s| s.to_string()).collect(),
+            None if declared.is_some() => {
+                return Err(format!(
+                    "agent `{name}` in the config file has no command: set [agents.{name}] command = [\"program\", \"--acp\"]"
+                ))
+            }
+            None => {
+                let mut known: Vec<&str> = std::iter::once(BUILTIN)
+                    .chain(PRESETS.iter().map(|(n, _)| *n))
+                    .chain(config.agents.keys().map(String::as_str))
+                    .collect();
+                known.dedup();
+                return Err(format!(
+                    "unknown agent `{name}`; known agents: {}. Declare others under [agents.NAME] in the config file",
+                    known.join(", ")
+                ));
+            }
+        },
+    };
+    Ok(base.into_iter().chain(extra).collect())
 }
 
 /// Where `program` is: a path as given, or the first executable of that name on `PATH`.

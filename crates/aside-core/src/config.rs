@@ -82,6 +82,19 @@ pub struct Config {
     /// What runs when a session needs an answer, completes or fails (`[notify]`).
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// Defaults for new sessions (`[defaults]`).
+    #[serde(default)]
+    pub defaults: DefaultsConfig,
+}
+
+/// A repository's `.aside.toml`: only what a repository may decide for the people who work in
+/// it (no agent commands: a cloned repository must not choose what runs).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// Defaults for new sessions in this repository.
+    #[serde(default)]
+    pub defaults: DefaultsConfig,
 }
 
 /// `[notify]` in config.toml: told when a session needs an answer, completes or fails.
@@ -152,11 +165,66 @@ impl SessionsConfig {
 }
 
 /// `[agents.NAME]` in config.toml: an ACP agent started as `command`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Program and arguments, e.g. `["gemini", "--acp"]`.
+    /// Program and arguments, e.g. `["gemini", "--acp"]`; empty for a preset (`copilot`,
+    /// `codex`, …) or the built-in agent, whose own command is used.
+    #[serde(default)]
     pub command: Vec<String>,
+    /// Arguments added after the command.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables the agent gets.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// The model it uses, where aside can choose it (builtin, copilot, claude, codex).
+    pub model: Option<String>,
+}
+
+/// `[defaults]` in config.toml and in a repository's `.aside.toml` (which wins): what `aside
+/// new`, `chat`, `plan`, the terminal view and the web form use when not told.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsConfig {
+    /// The agent (default `builtin`).
+    pub agent: Option<String>,
+    /// `isolated` (default) or `workspace`.
+    pub mode: Option<String>,
+    /// `all`, `edits` or `ask` (default: all when isolated, ask in workspace mode).
+    pub approve: Option<String>,
+}
+
+impl DefaultsConfig {
+    /// Whether the mode and approval policy are ones aside has; Err says which is not.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(mode) = self
+            .mode
+            .as_deref()
+            .filter(|m| !["isolated", "workspace"].contains(m))
+        {
+            return Err(format!(
+                "defaults.mode is `{mode}`: use isolated or workspace"
+            ));
+        }
+        if let Some(approve) = self
+            .approve
+            .as_deref()
+            .filter(|a| !["all", "edits", "ask"].contains(a))
+        {
+            return Err(format!(
+                "defaults.approve is `{approve}`: use all, edits or ask"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The default agent.
+    pub fn agent(&self) -> String {
+        self.agent
+            .clone()
+            .unwrap_or_else(|| crate::agents::BUILTIN.to_string())
+    }
 }
 
 /// Settings of the model endpoint the built-in agent talks to (`[model]` in config.toml).
@@ -198,6 +266,30 @@ impl Config {
             path: path.to_owned(),
             message: e.to_string(),
         })
+    }
+
+    /// The user's config with the `[defaults]` of `repo`'s `.aside.toml` over its own.
+    pub fn load_for(repo: &Path) -> Result<Config, ConfigError> {
+        let mut config = Config::load_user()?;
+        let path = repo.join(".aside.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(config),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let repo: RepoConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let d = repo.defaults;
+        d.check().map_err(|message| ConfigError::Parse {
+            path: path.clone(),
+            message,
+        })?;
+        config.defaults.agent = d.agent.or(config.defaults.agent);
+        config.defaults.mode = d.mode.or(config.defaults.mode);
+        config.defaults.approve = d.approve.or(config.defaults.approve);
+        Ok(config)
     }
 
     /// Reads the user's config file and applies the process environment.

@@ -154,6 +154,8 @@ pub struct App {
     /// The last outcome or error, shown in the status line.
     pub message: Option<(String, bool)>,
     pub agents: Vec<String>,
+    /// The agent the new-session form starts on.
+    pub default_agent: usize,
     pub theme: Theme,
 }
 
@@ -186,6 +188,7 @@ impl App {
             diff_scroll: 0,
             message: None,
             agents,
+            default_agent: 0,
             theme,
         }
     }
@@ -313,7 +316,7 @@ impl App {
                 self.overlay = Overlay::New(NewForm {
                     task: Input::default(),
                     agents: self.agents.clone(),
-                    agent: 0,
+                    agent: self.default_agent,
                     isolated: true,
                     approve: 0,
                     base: Input::default(),

@@ -172,15 +172,18 @@ fn step_aside(
 /// The view, until the user quits. Sessions go on.
 pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String> {
     let theme = Theme::from_env();
-    let mut agents = vec![aside_core::agents::BUILTIN.to_string()];
-    agents.extend(
-        aside_core::agents::PRESETS
-            .iter()
-            .map(|(n, _)| n.to_string()),
-    );
-    agents.extend(config.agents.keys().cloned());
-    agents.dedup();
+    // Installed agents first; the configured default selected in the new-session form.
+    let exe = options.exe.display().to_string();
+    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default());
+    let mut found = aside_core::agents::detect(&config, &exe, |v| std::env::var(v).ok(), &home);
+    found.sort_by_key(|a| a.program.is_none());
+    let agents: Vec<String> = found.into_iter().map(|a| a.name).collect();
+    let default_agent = agents
+        .iter()
+        .position(|a| *a == config.defaults.agent())
+        .unwrap_or(0);
     let mut app = App::new(theme, agents);
+    app.default_agent = default_agent;
     let mut loader = Loader {
         externals: Vec::new(),
         externals_at: None,

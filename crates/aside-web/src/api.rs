@@ -265,16 +265,24 @@ pub async fn list(
 pub async fn meta(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let repos = with_sessions(&state, |s| Ok(s.repos()?)).await?;
     let config = Config::load_user().unwrap_or_default();
-    let mut agents: Vec<String> = vec![aside_core::agents::BUILTIN.to_string()];
-    agents.extend(
-        aside_core::agents::PRESETS
-            .iter()
-            .map(|(n, _)| n.to_string()),
-    );
-    agents.extend(config.agents.keys().cloned());
-    agents.dedup();
+    let exe = std::env::current_exe()
+        .map(|e| e.display().to_string())
+        .unwrap_or_default();
+    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default());
+    // Installed agents first, each with how to install it when it is not.
+    let mut found = aside_core::agents::detect(&config, &exe, |v| std::env::var(v).ok(), &home);
+    found.sort_by_key(|a| a.program.is_none());
+    let agents: Vec<Value> = found
+        .iter()
+        .map(|a| {
+            json!({"name": a.name, "installed": a.program.is_some(),
+                "install": (a.program.is_none()).then(|| aside_core::agents::install_hint(&a.name))})
+        })
+        .collect();
     let cwd = std::env::current_dir().ok();
-    Ok(Json(json!({"repos": repos, "agents": agents, "cwd": cwd})))
+    Ok(Json(
+        json!({"repos": repos, "agents": agents, "default_agent": config.defaults.agent(), "cwd": cwd}),
+    ))
 }
 
 #[derive(Deserialize)]

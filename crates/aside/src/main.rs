@@ -44,6 +44,7 @@ enum Command {
     Ui(commands::ui::Args),
     Doctor(commands::doctor::Args),
     Completions(commands::completions::Args),
+    Config(commands::config::Args),
     Wait(commands::wait::Args),
     /// The terminal Agents view (what `aside` alone opens).
     Tui(commands::tui::Args),
@@ -101,6 +102,7 @@ fn main() -> ExitCode {
         Command::Ui(args) => commands::ui::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Completions(args) => commands::completions::run(args),
+        Command::Config(args) => commands::config::run(args),
         Command::Wait(args) => commands::wait::run(args),
         Command::Tui(args) => commands::tui::run(args),
         Command::Agent(args) => commands::agent::run(args),

@@ -61,7 +61,11 @@ impl AgentProcess {
     /// Starts the session's agent in its worktree, under `aside guard` (leader of a new process
     /// group; it stops the whole group when this host dies, even by kill -9), and remembers the
     /// group in `pgid_file` for the next host.
-    pub(crate) fn start(record: &SessionRecord, pgid_file: &Path) -> anyhow::Result<AgentProcess> {
+    pub(crate) fn start(
+        record: &SessionRecord,
+        settings: &aside_core::AgentConfig,
+        pgid_file: &Path,
+    ) -> anyhow::Result<AgentProcess> {
         let command = &record.agent_command;
         let Some((program, args)) = command.split_first() else {
             return Err(anyhow!("the session has no agent command"));
@@ -74,11 +78,20 @@ impl AgentProcess {
             .err()
             .unwrap_or_else(|| format!("agent command `{program}` not found"))));
         };
-        // A model asked for by whoever started this host (`aside chat --model`).
-        let (mut model_args, mut model_env) = (Vec::new(), Vec::new());
+        // The agent's own environment from the config, and a model: asked for by whoever
+        // started this host (`aside chat --model`), else the config's.
+        let (mut model_args, mut model_env): (Vec<String>, Vec<(String, String)>) = (
+            Vec::new(),
+            settings
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
         if let Some(model) = std::env::var(aside_core::agents::MODEL_VAR)
             .ok()
             .filter(|m| !m.is_empty())
+            .or_else(|| settings.model.clone())
         {
             aside_core::agents::use_model(&record.agent, &model, &mut model_args, &mut model_env);
         }

@@ -75,6 +75,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     let record = index
         .get(&id)?
         .ok_or_else(|| anyhow!("no session {id} in the index"))?;
+    let agent_name = record.agent.clone();
     let events = EventLog::open(&layout, &id)?;
     let (bus, _) = broadcast::channel::<Event>(4096);
     let (ctl_tx, ctl_rx) = mpsc::channel::<Control>(64);
@@ -110,6 +111,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         modes: None,
         last_touch: std::time::Instant::now(),
         notify: config.notify.clone(),
+        agent_config: config.agents.get(&agent_name).cloned().unwrap_or_default(),
     };
     let outcome = host.run(ctl_rx).await;
     if let Err(e) = &outcome {
@@ -137,6 +139,8 @@ struct Host {
     last_touch: std::time::Instant,
     /// Who is told when the session needs an answer or ends.
     notify: aside_core::config::NotifyConfig,
+    /// The session's agent's own settings (`[agents.NAME]`: env, model).
+    agent_config: aside_core::AgentConfig,
 }
 
 /// The agent's last stderr lines for a failure reason, or that there were none.
@@ -336,6 +340,7 @@ impl Host {
             stderr,
         } = AgentProcess::start(
             &self.record,
+            &self.agent_config,
             &agent::pgid_file(&self.layout, &self.record.id),
         )?;
         let tail = move || stderr.text();

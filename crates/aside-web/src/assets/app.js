@@ -185,7 +185,10 @@ function listPage() {
         const meta = await api("GET", "/api/meta");
         $("repo-list").replaceChildren(...meta.repos.map((r) => el("option", { value: r })));
         if (!$("new-repo").value) $("new-repo").value = meta.repos[0] || meta.cwd || "";
-        $("new-agent").replaceChildren(...meta.agents.map((a) => el("option", { value: a, text: a })));
+        $("new-agent").replaceChildren(...meta.agents.map((a) => el("option", {
+          value: a.name, text: a.installed ? a.name : `${a.name} (not installed: ${a.install})`,
+        })));
+        $("new-agent").value = meta.default_agent;
       } catch (err) { $("new-error").textContent = err.message; }
     }
   });

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct Args {
     /// Which agent (as for `aside new`).
-    #[arg(long, default_value = aside_core::agents::BUILTIN, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
-    agent: String,
+    #[arg(long, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
+    agent: Option<String>,
     /// Work in a new git worktree instead of the current directory.
     #[arg(long, conflicts_with = "workspace")]
     isolated: bool,
@@ -167,7 +167,7 @@ fn switch_agent(
 {
     // A model chosen for the previous agent is not this one's.
     std::env::remove_var(aside_core::agents::MODEL_VAR);
-    if agent == aside_core::agents::BUILTIN && !config.agents.contains_key(agent) {
+    if super::new::uses_builtin(agent, config) {
         super::new::check_model(config)
             .map_err(|e| aside_sessions::OpError::Refused(e.to_string()))?;
     }
@@ -209,13 +209,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "aside chat talks with you in a terminal, and its input or output is not one. For a task from a pipe or a file use `aside new -` or `aside new --task-file FILE`; for a saved conversation `aside new --from-chat FILE`"
         );
     }
-    let config = Config::load_user()?;
     let dir = std::env::current_dir().context("while reading the current directory")?;
-    if args.agent == aside_core::agents::BUILTIN && !config.agents.contains_key(&args.agent) {
+    let config = Config::load_for(&aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone()))?;
+    let agent = args
+        .agent
+        .clone()
+        .unwrap_or_else(|| config.defaults.agent());
+    if super::new::uses_builtin(&agent, &config) {
         super::new::check_model(&config)?;
     }
     if let Some(model) = &args.model {
-        use_model(&args.agent, model)?;
+        use_model(&agent, model)?;
     }
     let ctx = super::common::open()?;
     let place = dir
@@ -225,7 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut record = ctx.create(
         NewSession {
             task: String::new(),
-            agent: args.agent.clone(),
+            agent,
             mode: if args.isolated {
                 Mode::Isolated
             } else {

@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod chat;
 mod common;
 pub mod completions;
+pub mod config;
 pub mod diff;
 pub mod doctor;
 pub mod guard;

@@ -21,8 +21,8 @@ pub struct Args {
     task_file: Option<PathBuf>,
     /// Which agent: builtin (default), copilot, codex, claude, gemini, qwen, opencode, or one
     /// declared under [agents.NAME] in the config file.
-    #[arg(long, default_value = aside_core::agents::BUILTIN, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
-    agent: String,
+    #[arg(long, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
+    agent: Option<String>,
     /// Work in a new git worktree (the default).
     #[arg(long, conflicts_with = "workspace")]
     isolated: bool,
@@ -133,27 +133,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => (task_text(args.task, args.task_file.as_ref())?, None),
     };
-    let config = Config::load_user()?;
     let dir = match args.repo {
         Some(dir) => dir,
         None => std::env::current_dir().context("while reading the current directory")?,
     };
-    if args.agent == aside_core::agents::BUILTIN && !config.agents.contains_key(&args.agent) {
+    // The user's config, with the repository's `.aside.toml` defaults.
+    let config = Config::load_for(&aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone()))?;
+    let agent = args.agent.unwrap_or_else(|| config.defaults.agent());
+    if uses_builtin(&agent, &config) {
         check_model(&config)?;
     }
+    let workspace =
+        args.workspace || (!args.isolated && config.defaults.mode.as_deref() == Some("workspace"));
+    let approve = args.approve.or(config.defaults.approve.clone());
     let ctx = super::common::open()?;
     let record = ctx.create(
         NewSession {
             task,
-            agent: args.agent,
-            mode: if args.workspace {
+            agent,
+            mode: if workspace {
                 Mode::Workspace
             } else {
                 Mode::Isolated
             },
             base: args.base,
             name: args.name,
-            approve: args.approve.as_deref().and_then(Approve::parse),
+            approve: approve.as_deref().and_then(Approve::parse),
             dir,
             kind: SessionKind::Task,
             title,
@@ -182,6 +187,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The built-in agent needs a model endpoint: checked before the session starts, so a missing
 /// setting is an error here rather than a failed session later.
+/// Whether `agent` is aside's own agent (not a command of the user's under that name).
+pub(crate) fn uses_builtin(agent: &str, config: &Config) -> bool {
+    agent == aside_core::agents::BUILTIN
+        && config
+            .agents
+            .get(agent)
+            .is_none_or(|a| a.command.is_empty())
+}
+
 pub(crate) fn check_model(config: &Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -21,8 +21,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "task")]
     task_file: Option<PathBuf>,
     /// Which agent (as for `aside new`).
-    #[arg(long, default_value = aside_core::agents::BUILTIN, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
-    agent: String,
+    #[arg(long, add = clap_complete::engine::ArgValueCompleter::new(super::completions::agents))]
+    agent: Option<String>,
     /// Start the task with the plan without asking.
     #[arg(long, short)]
     yes: bool,
@@ -56,12 +56,16 @@ fn edit(plan: &str) -> anyhow::Result<String> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let task = super::new::task_text(args.task, args.task_file.as_ref())?;
-    let config = Config::load_user()?;
     let dir = match args.repo {
         Some(dir) => dir,
         None => std::env::current_dir().context("while reading the current directory")?,
     };
-    if args.agent == aside_core::agents::BUILTIN && !config.agents.contains_key(&args.agent) {
+    let config = Config::load_for(&aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone()))?;
+    let agent = args
+        .agent
+        .clone()
+        .unwrap_or_else(|| config.defaults.agent());
+    if super::new::uses_builtin(&agent, &config) {
         super::new::check_model(&config)?;
     }
     let ctx = super::common::open()?;
@@ -69,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let planning = ctx.create(
         NewSession {
             task: task.clone(),
-            agent: args.agent.clone(),
+            agent: agent.clone(),
             mode: Mode::Isolated,
             base: None,
             name: None,

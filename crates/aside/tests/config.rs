@@ -1,0 +1,110 @@
+//! `aside config`, `[defaults]` (and a repository's `.aside.toml`), and per-agent settings.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aside_testkit::Reply;
+use common::Env;
+use serde_json::json;
+
+#[test]
+fn config_is_read_and_changed_and_a_bad_change_is_refused() {
+    let env = Env::new();
+    let file = env.root.join("home/.config/aside/config.toml");
+    assert_eq!(env.ok(&["config", "path"]), file.display().to_string());
+    env.ok(&["config", "set", "sessions.max_concurrent", "3"]);
+    env.ok(&[
+        "config",
+        "set",
+        "agents.goose.command",
+        "[\"goose\", \"acp\"]",
+    ]);
+    env.ok(&["config", "set", "model.base_url", "http://127.0.0.1:1/v1"]);
+    assert_eq!(
+        env.ok(&["config", "get", "agents.goose.command"]),
+        "[\"goose\", \"acp\"]"
+    );
+    assert_eq!(
+        env.ok(&["config", "get", "model.base_url"]),
+        "http://127.0.0.1:1/v1"
+    );
+    assert_eq!(
+        env.ok(&["config", "list"]),
+        "sessions.max_concurrent = 3\nagents.goose.command = [\"goose\", \"acp\"]\nmodel.base_url = \"http://127.0.0.1:1/v1\""
+    );
+    let before = std::fs::read_to_string(&file).unwrap();
+    let err = env.fails(&["config", "set", "sessions.max_concurent", "3"]);
+    assert!(
+        err.starts_with("aside: not changed: the config would not read:")
+            && err.contains("unknown field `max_concurent`"),
+        "{err}"
+    );
+    let err = env.fails(&["config", "set", "defaults.approve", "sometimes"]);
+    assert_eq!(
+        err,
+        "aside: not changed: defaults.approve is `sometimes`: use all, edits or ask"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    env.ok(&["config", "unset", "model.base_url"]);
+    let err = env.fails(&["config", "get", "model.base_url"]);
+    assert_eq!(
+        err,
+        format!("aside: model.base_url is not set in {}", file.display())
+    );
+}
+
+#[test]
+fn defaults_and_per_agent_settings_shape_new_sessions() {
+    let env = Env::new();
+    env.model.push_for(
+        "defaults-task",
+        [
+            Reply::tool(
+                "run_command",
+                json!({"command": "printf %s \"$ASIDE_TEST_MARK\" > mark.txt"}),
+            ),
+            Reply::text("Marked."),
+        ],
+    );
+    // The user's defaults: approvals; the agent's own settings: environment and model.
+    env.ok(&["config", "set", "defaults.approve", "all"]);
+    env.ok(&[
+        "config",
+        "set",
+        "agents.builtin.env.ASIDE_TEST_MARK",
+        "from-config",
+    ]);
+    env.ok(&["config", "set", "agents.builtin.model", "per-agent-model"]);
+    // The repository's: work in the checkout itself.
+    std::fs::write(
+        env.repo.join(".aside.toml"),
+        "[defaults]\nmode = \"workspace\"\n",
+    )
+    .unwrap();
+    let id = env.new_session("defaults-task: mark it", &[]);
+    let s = env.wait_status(&id, "completed");
+    assert_eq!(s["mode"], "workspace");
+    assert_eq!(s["approve"], "all");
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("mark.txt")).unwrap(),
+        "from-config"
+    );
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("defaults-task"))
+        .unwrap();
+    assert_eq!(asked.body["model"], "per-agent-model");
+    // A repository cannot choose what runs: agent commands in .aside.toml are refused.
+    std::fs::write(
+        env.repo.join(".aside.toml"),
+        "[agents.x]\ncommand = [\"rm\"]\n",
+    )
+    .unwrap();
+    let err = env.fails(&["new", "anything"]);
+    assert!(
+        err.contains(".aside.toml") && err.contains("unknown field `agents`"),
+        "{err}"
+    );
+}
