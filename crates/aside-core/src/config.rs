@@ -95,6 +95,42 @@ pub struct RepoConfig {
     /// Defaults for new sessions in this repository.
     #[serde(default)]
     pub defaults: DefaultsConfig,
+    /// Commands run in a new session's worktree before its agent starts (`[setup] run`).
+    #[serde(default)]
+    pub setup: Commands,
+    /// Commands run in a session's worktree before `aside rm` removes it (`[teardown] run`).
+    #[serde(default)]
+    pub teardown: Commands,
+}
+
+/// `run = ["npm ci", "cp .env.example .env"]`: shell commands, in order.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commands {
+    /// Each run by `sh -c` in the worktree; the first that fails stops the rest.
+    #[serde(default)]
+    pub run: Vec<String>,
+}
+
+impl RepoConfig {
+    /// `repo`'s `.aside.toml`; an empty one when there is none.
+    pub fn load(repo: &Path) -> Result<RepoConfig, ConfigError> {
+        let path = repo.join(".aside.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RepoConfig::default()),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let config: RepoConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        config
+            .defaults
+            .check()
+            .map_err(|message| ConfigError::Parse { path, message })?;
+        Ok(config)
+    }
 }
 
 /// `[notify]` in config.toml: told when a session needs an answer, completes or fails.
@@ -271,21 +307,7 @@ impl Config {
     /// The user's config with the `[defaults]` of `repo`'s `.aside.toml` over its own.
     pub fn load_for(repo: &Path) -> Result<Config, ConfigError> {
         let mut config = Config::load_user()?;
-        let path = repo.join(".aside.toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(config),
-            Err(source) => return Err(ConfigError::Read { path, source }),
-        };
-        let repo: RepoConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let d = repo.defaults;
-        d.check().map_err(|message| ConfigError::Parse {
-            path: path.clone(),
-            message,
-        })?;
+        let d = RepoConfig::load(repo)?.defaults;
         config.defaults.agent = d.agent.or(config.defaults.agent);
         config.defaults.mode = d.mode.or(config.defaults.mode);
         config.defaults.approve = d.approve.or(config.defaults.approve);

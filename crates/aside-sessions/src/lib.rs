@@ -281,6 +281,45 @@ impl Sessions {
         })
     }
 
+    /// Gives session `id` a block of ports no other session has (`PORT_BLOCK` ports from 20000
+    /// up, under a lock so two new sessions never take the same), written to its `ports` file.
+    fn allocate_ports(&self, id: &SessionId) -> Result<(u16, u16)> {
+        let lock_path = self.layout.home.join("ports.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| OpError::Internal(format!("cannot open {}: {e}", lock_path.display())))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !aside_core::process::try_flock(&lock, true) {
+            if Instant::now() > deadline {
+                return Err(OpError::Internal(format!(
+                    "{} stays locked",
+                    lock_path.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let taken: std::collections::HashSet<u16> = self
+            .index
+            .list(true)?
+            .iter()
+            .filter_map(|r| std::fs::read_to_string(self.layout.ports(&r.id)).ok())
+            .filter_map(|text| text.split_whitespace().next()?.parse().ok())
+            .collect();
+        let first = (0..)
+            .map(|n: u16| PORT_BASE + n * PORT_BLOCK)
+            .take_while(|p| *p < u16::MAX - PORT_BLOCK)
+            .find(|p| !taken.contains(p))
+            .ok_or_else(|| OpError::Refused("no free port range left for a new session".into()))?;
+        let last = first + PORT_BLOCK - 1;
+        std::fs::create_dir_all(self.layout.session_dir(id))
+            .and_then(|()| std::fs::write(self.layout.ports(id), format!("{first} {last}\n")))
+            .map_err(|e| OpError::Internal(format!("cannot write the session's ports: {e}")))?;
+        Ok((first, last))
+    }
+
     /// Sessions started outside aside (Copilot CLI, Codex, Claude Code in a terminal), newest
     /// first; aside's own sessions with those agents are left out.
     pub fn externals(&self) -> Vec<external::External> {
@@ -446,6 +485,7 @@ impl Sessions {
         while self.index.get(&id)?.is_some() {
             id = SessionId::random();
         }
+        self.allocate_ports(&id)?;
         if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {
             std::fs::create_dir_all(self.layout.session_dir(&id))
                 .and_then(|()| std::fs::write(self.layout.handoff(&id), transcript))
@@ -918,6 +958,9 @@ impl Sessions {
         if record.mode == Mode::Workspace {
             aside_git::drop_snapshot(&record.repo, record.id.as_str());
         }
+        if record.mode == Mode::Isolated && record.worktree.is_dir() {
+            self.teardown(record)?;
+        }
         if record.mode == Mode::Isolated {
             aside_git::remove_worktree(
                 &record.repo,
@@ -928,6 +971,39 @@ impl Sessions {
         }
         self.index.delete(&record.id)?;
         let _ = std::fs::remove_dir_all(self.layout.session_dir(&record.id));
+        Ok(())
+    }
+
+    /// The repository's `[teardown] run` commands, in the session's worktree, before it goes;
+    /// the first that fails stops the removal, with its output.
+    fn teardown(&self, record: &SessionRecord) -> Result<()> {
+        let commands = aside_core::config::RepoConfig::load(&record.repo)
+            .map_err(|e| OpError::Refused(e.to_string()))?
+            .teardown
+            .run;
+        let ports = std::fs::read_to_string(self.layout.ports(&record.id)).unwrap_or_default();
+        let mut parts = ports.split_whitespace();
+        let (first, last) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        for command in commands {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &command])
+                .current_dir(&record.worktree)
+                .env("ASIDE_PORT", first)
+                .env("ASIDE_PORT_RANGE", format!("{first}-{last}"))
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| OpError::Internal(format!("cannot run teardown `{command}`: {e}")))?;
+            if !out.status.success() {
+                let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&out.stderr));
+                return Err(OpError::Refused(format!(
+                    "teardown `{command}` failed ({}); session {} is kept. Its output: {}",
+                    out.status,
+                    record.id,
+                    text.trim()
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -1141,6 +1217,10 @@ impl Sessions {
 /// The first words of a background session that goes on with a built-in agent's conversation
 /// (its history is the agent's own), before the user's extra instructions.
 pub const FORK_NOTE: &str = "(aside: this conversation now goes on in the background, in a new worktree of the repository: the working directory above. Nobody will answer questions until you finish, so carry on with the task on your own.)";
+
+/// Where session port ranges start, and how many ports each session gets.
+const PORT_BASE: u16 = 20_000;
+const PORT_BLOCK: u16 = 10;
 
 /// How much of a conversation a hand-off prompt carries (the newest turns, whole).
 pub const HANDOFF_CHARS: usize = 40_000;

@@ -38,6 +38,11 @@ impl Layout {
         self.session_dir(id).join("handoff.md")
     }
 
+    /// The ports a session's processes may use: `FIRST LAST` (ASIDE_PORT, ASIDE_PORT_RANGE).
+    pub fn ports(&self, id: &SessionId) -> PathBuf {
+        self.session_dir(id).join("ports")
+    }
+
     /// The host's log file (its stdout and stderr).
     pub fn host_log(&self, id: &SessionId) -> PathBuf {
         self.session_dir(id).join("host.log")

@@ -64,6 +64,7 @@ impl AgentProcess {
     pub(crate) fn start(
         record: &SessionRecord,
         settings: &aside_core::AgentConfig,
+        ports: Vec<(String, String)>,
         pgid_file: &Path,
     ) -> anyhow::Result<AgentProcess> {
         let command = &record.agent_command;
@@ -102,6 +103,7 @@ impl AgentProcess {
             .arg(&resolved)
             .args(args)
             .args(model_args)
+            .envs(ports)
             .envs(model_env)
             .env_remove(aside_core::agents::MODEL_VAR)
             .current_dir(&record.worktree)

@@ -143,6 +143,10 @@ struct Host {
     agent_config: aside_core::AgentConfig,
 }
 
+/// How long all of a `[setup]` command may take, and how much of its output is kept.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(1800);
+const SETUP_OUTPUT_CAP: usize = 64 * 1024;
+
 /// The agent's last stderr lines for a failure reason, or that there were none.
 fn stderr_says(tail: &str) -> String {
     if tail.trim().is_empty() {
@@ -321,9 +325,76 @@ impl Host {
                 });
             }
         }
+        let fresh = !history.iter().any(|e| e.kind == "prompt");
+        if fresh {
+            self.setup().await?;
+        }
         self.drive_agent(ctl, Lifecycle::new(queue, taken))
             .await
             .map(|_| ())
+    }
+
+    /// The session's ports as environment variables (ASIDE_PORT, ASIDE_PORT_RANGE).
+    fn port_env(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(self.layout.ports(&self.record.id)).unwrap_or_default();
+        let mut parts = text.split_whitespace();
+        match (parts.next(), parts.next()) {
+            (Some(first), Some(last)) => vec![
+                ("ASIDE_PORT".to_string(), first.to_string()),
+                ("ASIDE_PORT_RANGE".to_string(), format!("{first}-{last}")),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The repository's `[setup] run` commands, in the worktree, before the agent first starts:
+    /// each one's output stored as a `setup` event; the first that fails fails the session.
+    async fn setup(&mut self) -> anyhow::Result<()> {
+        let setup = aside_core::config::RepoConfig::load(&self.record.repo)
+            .map_err(|e| anyhow!("{e}"))?
+            .setup
+            .run;
+        for command in setup {
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c")
+                .arg(&command)
+                .current_dir(&self.record.worktree)
+                .envs(self.port_env())
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true);
+            let out = tokio::time::timeout(SETUP_TIMEOUT, cmd.output())
+                .await
+                .map_err(|_| {
+                    anyhow!(
+                        "setup `{command}` did not finish within {} s ([setup] in .aside.toml)",
+                        SETUP_TIMEOUT.as_secs()
+                    )
+                })?
+                .with_context(|| format!("cannot run setup `{command}`"))?;
+            let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+            output.push_str(&String::from_utf8_lossy(&out.stderr));
+            if output.len() > SETUP_OUTPUT_CAP {
+                let cut = output.len() - SETUP_OUTPUT_CAP;
+                let cut = (cut..output.len())
+                    .find(|i| output.is_char_boundary(*i))
+                    .unwrap_or(cut);
+                output = format!("…{}", &output[cut..]);
+            }
+            self.emit(Body::Other {
+                kind: "setup".into(),
+                data: serde_json::json!({"command": command, "output": output, "exit_code": out.status.code()}),
+            });
+            if !out.status.success() {
+                let tail: Vec<&str> = output.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(anyhow!(
+                    "setup `{command}` failed ({}): {}",
+                    out.status,
+                    tail.join(" / ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     async fn drive_agent(
@@ -341,6 +412,7 @@ impl Host {
         } = AgentProcess::start(
             &self.record,
             &self.agent_config,
+            self.port_env(),
             &agent::pgid_file(&self.layout, &self.record.id),
         )?;
         let tail = move || stderr.text();

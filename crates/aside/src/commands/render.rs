@@ -297,6 +297,19 @@ impl LogPrinter {
             Body::PermissionAnswer(answer) => {
                 format!("{} ({})", name_of(&answer.choice), answer.option_id)
             }
+            Body::Other { kind, data } if kind == "setup" => format!(
+                "$ {}{}{}",
+                data["command"].as_str().unwrap_or_default(),
+                match data["output"].as_str().map(str::trim_end) {
+                    Some(out) if !out.is_empty() => format!("\n{}", indent(out, 12)),
+                    _ => String::new(),
+                },
+                match data["exit_code"].as_i64() {
+                    Some(0) => String::new(),
+                    Some(code) => format!("\n    (exit code {code})"),
+                    None => "\n    (killed by a signal)".to_string(),
+                }
+            ),
             Body::Other { data, .. } => data.to_string(),
         };
         let _ = writeln!(stdout, "[{}] {line}", e.kind);
