@@ -97,6 +97,9 @@ pub struct NewSession {
     pub kind: SessionKind,
     /// Its title; default: the first line of the task.
     pub title: Option<String>,
+    /// The model its agent uses, where aside can choose it (`--model`); default the agent's
+    /// `[agents.NAME] model`, else its own.
+    pub model: Option<String>,
 }
 
 /// An agent session a new aside session goes on with.
@@ -379,6 +382,7 @@ impl Sessions {
                 approve: None,
                 dir: session.summary.cwd.clone(),
                 kind: SessionKind::Task,
+                model: None,
                 title: Some(session.summary.title.clone()),
             },
             config,
@@ -466,6 +470,14 @@ impl Sessions {
                 "the task is empty: say what the agent should do, e.g. aside new \"fix the failing test\"".into(),
             ));
         }
+        if new.model.as_deref().is_some_and(|m| !m.trim().is_empty())
+            && !aside_core::agents::use_model(&new.agent, "", &mut Vec::new(), &mut Vec::new())
+        {
+            return Err(OpError::Refused(format!(
+                "aside cannot choose the model of agent `{}`; set it in that agent's own settings",
+                new.agent
+            )));
+        }
         let exe = exe()?;
         let agent_command =
             aside_core::agents::agent_command(&new.agent, config, &exe.display().to_string())
@@ -486,6 +498,10 @@ impl Sessions {
             id = SessionId::random();
         }
         self.allocate_ports(&id)?;
+        if let Some(model) = new.model.as_deref().filter(|m| !m.trim().is_empty()) {
+            std::fs::write(self.layout.session_dir(&id).join("model"), model)
+                .map_err(|e| OpError::Internal(format!("cannot write the session's model: {e}")))?;
+        }
         if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {
             std::fs::create_dir_all(self.layout.session_dir(&id))
                 .and_then(|()| std::fs::write(self.layout.handoff(&id), transcript))
@@ -1059,6 +1075,7 @@ impl Sessions {
                 approve: None,
                 dir: record.repo.clone(),
                 kind: SessionKind::Task,
+                model: None,
                 title: Some(record.task.lines().next().unwrap_or_default().to_string()),
             },
             config,
@@ -1122,6 +1139,7 @@ impl Sessions {
             approve: None,
             dir: record.repo.clone(),
             kind: SessionKind::Task,
+            model: None,
             title: Some(title.clone()),
         };
         // The agent takes the conversation as its own where it can: the built-in agent a copy of

@@ -342,6 +342,7 @@ fn carry_out(
                         approve: approve.as_deref().and_then(aside_core::Approve::parse),
                         dir: options.dir.clone(),
                         kind: SessionKind::Task,
+                        model: None,
                         title: None,
                     },
                     config,

@@ -333,12 +333,13 @@ pub async fn create(
         agent: body
             .agent
             .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| aside_core::agents::BUILTIN.to_string()),
+            .unwrap_or_else(|| config.defaults.agent()),
         mode,
         base: None,
         name: None,
         approve,
         dir: body.repo.into(),
+        model: None,
         kind: if body.plan {
             aside_core::SessionKind::Plan
         } else {

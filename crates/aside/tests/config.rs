@@ -108,3 +108,29 @@ fn defaults_and_per_agent_settings_shape_new_sessions() {
         "{err}"
     );
 }
+
+#[test]
+fn new_takes_a_model_for_the_agents_whose_model_aside_can_set() {
+    let env = Env::new();
+    env.model.push_for("model-task", [Reply::text("ok")]);
+    let id = env.new_session("model-task: which model", &["--model", "chosen-one"]);
+    env.wait_status(&id, "completed");
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("model-task"))
+        .unwrap();
+    assert_eq!(asked.body["model"], "chosen-one");
+    env.config(&format!(
+        "[agents.again]\ncommand = [\"{}\", \"agent\"]\n",
+        env!("CARGO_BIN_EXE_aside")
+    ));
+    let before = env.ok(&["ls", "--all", "--json"]);
+    let err = env.fails(&["new", "a task", "--agent", "again", "--model", "x"]);
+    assert_eq!(
+        err,
+        "aside: aside cannot choose the model of agent `again`; set it in that agent's own settings"
+    );
+    assert_eq!(env.ok(&["ls", "--all", "--json"]), before);
+}

@@ -89,9 +89,16 @@ impl AgentProcess {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         );
+        // `aside new --model` is kept beside the session's events.
+        let chosen = pgid_file
+            .parent()
+            .and_then(|dir| std::fs::read_to_string(dir.join("model")).ok())
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty());
         if let Some(model) = std::env::var(aside_core::agents::MODEL_VAR)
             .ok()
             .filter(|m| !m.is_empty())
+            .or(chosen)
             .or_else(|| settings.model.clone())
         {
             aside_core::agents::use_model(&record.agent, &model, &mut model_args, &mut model_env);

@@ -187,6 +187,7 @@ fn switch_agent(
                 from.repo.clone()
             },
             kind: SessionKind::Chat,
+            model: None,
             title: Some(from.title.clone()),
         },
         config,
@@ -240,6 +241,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             approve: None,
             dir,
             kind: SessionKind::Chat,
+            model: None,
             title: Some(format!("Chat in {place}")),
         },
         &config,

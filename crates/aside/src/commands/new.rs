@@ -48,6 +48,9 @@ pub struct Args {
     /// aside session (a fork). The first prompt carries the whole conversation.
     #[arg(long, value_name = "SOURCE")]
     from_chat: Option<String>,
+    /// The model, for the agents whose model aside can set: builtin, copilot, claude, codex.
+    #[arg(long, value_name = "M")]
+    model: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -161,6 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             approve: approve.as_deref().and_then(Approve::parse),
             dir,
             kind: SessionKind::Task,
+            model: args.model,
             title,
         },
         &config,

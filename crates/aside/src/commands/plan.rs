@@ -80,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             approve: None,
             dir: dir.clone(),
             kind: SessionKind::Plan,
+            model: None,
             title: Some(format!("Plan: {title}")),
         },
         &config,
