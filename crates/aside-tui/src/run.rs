@@ -149,7 +149,13 @@ pub fn notification(text: &str, multiplexed: bool) -> Vec<u8> {
     format!("\x1b]9;{text}\x07").into_bytes()
 }
 
-fn notify(text: &str) {
+/// Rings this terminal (see [`notification`]).
+pub fn notify(text: &str) {
+    use std::io::IsTerminal as _;
+    // Only a terminal rings; escape codes must not end up in a pipe or a file.
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
     let multiplexed = std::env::var_os("TMUX").is_some()
         || std::env::var("TERM").is_ok_and(|t| t.starts_with("screen"));
     let mut out = std::io::stdout();

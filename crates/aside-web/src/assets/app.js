@@ -167,10 +167,24 @@ function listPage() {
   const stream = new EventSource("/api/sessions/stream?all=true");
   stream.addEventListener("open", () => setLive(true));
   stream.addEventListener("error", () => setLive(false));
+  // Desktop notifications when a session needs an answer, completes or fails while the page is
+  // open: the browser asks once, on the first click anywhere on the page.
+  let loaded = false;
+  const notifyOf = { needs_input: "needs your answer", completed: "completed", failed: "failed" };
+  document.addEventListener("click", () => {
+    if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
+  }, { once: true });
+  function tell(s, before) {
+    if (!loaded || !before || before.status === s.status || !notifyOf[s.status] || s.external) return;
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    const n = new Notification(`${s.title}`, { body: `aside: ${notifyOf[s.status]}`, tag: `aside-${s.id}` });
+    n.onclick = () => { window.focus(); window.location.href = `/s/${s.id}`; };
+  }
   stream.addEventListener("sessions", (e) => {
     const change = JSON.parse(e.data);
-    for (const s of change.upsert) sessions.set(s.id, s);
+    for (const s of change.upsert) { tell(s, sessions.get(s.id)); sessions.set(s.id, s); }
     for (const id of change.remove) sessions.delete(id);
+    loaded = true;
     render();
   });
   setInterval(render, 30000);

@@ -162,6 +162,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Step::Event(event) => {
                     printer.print(&event);
                     told = false;
+                    // Live changes only (the stored ones were printed above): the terminal
+                    // rings when the session asks or ends.
+                    if event.kind == "status" {
+                        let status = event.data["status"].as_str().unwrap_or_default();
+                        if matches!(status, "needs_input" | "completed" | "failed") {
+                            aside_tui::run::notify(&format!("aside: session {id} {status}"));
+                        }
+                    }
                 }
                 Step::NoHost if !told => {
                     printer.finish();

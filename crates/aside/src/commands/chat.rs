@@ -276,12 +276,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         move |layout: aside_store::Layout, id: aside_core::SessionId| {
             let (output, print, current) = (shared.clone(), to_print.clone(), current.clone());
             std::thread::spawn(move || {
+                // Only what follows a message rings (not the session's start).
+                let mut asked = false;
                 let _ = follow(&layout, &id, 0, |step| {
                     // A chat that moved on to another agent stops following the old session.
                     if current.lock().map(|c| *c != id).unwrap_or(true) {
                         return Flow::Stop;
                     }
                     if let Step::Event(event) = step {
+                        // The terminal rings when the agent asks or a turn ends (the chat may be
+                        // in a tab the user left).
+                        if event.kind == "prompt" {
+                            asked = true;
+                        }
+                        if event.kind == "status" && asked {
+                            let status = event.data["status"].as_str().unwrap_or_default();
+                            if status == "needs_input" {
+                                aside_tui::run::notify(
+                                    "aside chat: the agent asks for your answer",
+                                );
+                            } else if status == "completed" || status == "failed" {
+                                aside_tui::run::notify(&format!("aside chat: the turn {status}"));
+                            }
+                        }
                         let text = output.lock().ok().and_then(|mut o| o.take(&event, false));
                         if let Some(text) = text {
                             let _ = print.send(text);
