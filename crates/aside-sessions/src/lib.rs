@@ -394,6 +394,45 @@ impl Sessions {
         )
     }
 
+    /// How far a session has come, for lists: its plan's steps done and in all (when it keeps
+    /// a plan), and the last line of the agent's newest message.
+    pub fn progress(&self, record: &SessionRecord) -> (Option<(usize, usize)>, String) {
+        let Ok(log) = aside_store::EventLog::open(&self.layout, &record.id) else {
+            return (None, String::new());
+        };
+        let plan = log.last_of("plan", 1).ok().and_then(|p| {
+            let entries = p.first()?.data["entries"].as_array()?.clone();
+            let done = entries
+                .iter()
+                .filter(|e| e["status"] == "completed")
+                .count();
+            Some((done, entries.len()))
+        });
+        // The newest message: its chunks since the last prompt.
+        let last_prompt = log
+            .last_of("prompt", 1)
+            .ok()
+            .and_then(|p| p.first().map(|e| e.seq))
+            .unwrap_or(0);
+        let text: String = log
+            .last_of("agent_message_chunk", 40)
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e.seq > last_prompt)
+            .filter_map(|e| e.data["content"]["text"].as_str())
+            .collect();
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(160)
+            .collect();
+        (plan, line)
+    }
+
     /// The repository aside knows that `dir` works in (a session worktree belongs to its
     /// repository), if any.
     pub fn known_repo(repos: &[PathBuf], dir: &Path) -> Option<PathBuf> {

@@ -83,6 +83,31 @@ impl EventLog {
         Ok(rows)
     }
 
+    /// The newest `n` events of kind `kind`, oldest first.
+    pub fn last_of(&self, kind: &str, n: usize) -> Result<Vec<Event>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, ts, kind, data FROM events WHERE kind = ?1 ORDER BY seq DESC LIMIT ?2",
+            )
+            .map_err(self.err())?;
+        let mut rows: Vec<Event> = stmt
+            .query_map(rusqlite::params![kind, n as i64], |r| {
+                let data: String = r.get(3)?;
+                Ok(Event {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    ts: r.get(1)?,
+                    kind: r.get(2)?,
+                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     /// The newest seq, 0 when empty.
     pub fn last_seq(&self) -> Result<u64> {
         self.conn

@@ -110,6 +110,16 @@ impl Browser {
     }
 
     /// Opens a URL.
+    /// Resizes the window (CSS pixels), e.g. to a phone's width.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await;
+    }
+
     pub async fn goto(&self, url: &str) {
         self.cmd(reqwest::Method::POST, "/url", json!({"url": url}))
             .await;

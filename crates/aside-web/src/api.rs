@@ -214,13 +214,35 @@ pub struct ListQuery {
     all: bool,
 }
 
-fn list_json(sessions: &Sessions, all: bool) -> Result<Vec<Value>, ApiError> {
-    Ok(sessions
-        .index
-        .list(all)
-        .map_err(OpError::from)?
+/// `list` with each session's progress (plan steps done and in all, the last line of the
+/// agent's message), read again only for the sessions that changed since last time.
+fn list_with_progress(
+    sessions: &Sessions,
+    all: bool,
+    cache: &std::sync::Mutex<HashMap<String, (String, Value)>>,
+) -> Result<Vec<Value>, ApiError> {
+    let records = sessions.index.list(all).map_err(OpError::from)?;
+    let mut cache = cache
+        .lock()
+        .map_err(|_| internal("the progress cache is poisoned"))?;
+    Ok(records
         .iter()
-        .map(|r| sessions.json(r))
+        .map(|r| {
+            let mut json = sessions.json(r);
+            let id = r.id.to_string();
+            let progress = match cache.get(&id) {
+                Some((at, progress)) if *at == r.updated_at => progress.clone(),
+                _ => {
+                    let (plan, line) = sessions.progress(r);
+                    let progress = json!({"plan": plan.map(|(done, total)| json!({"done": done, "total": total})), "last_line": line});
+                    cache.insert(id, (r.updated_at.clone(), progress.clone()));
+                    progress
+                }
+            };
+            json["plan"] = progress["plan"].clone();
+            json["last_line"] = progress["last_line"].clone();
+            json
+        })
         .collect())
 }
 
@@ -253,8 +275,8 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     Ok(Json(
-        with_sessions(&state, move |s| {
-            let mut list = list_json(s, q.all)?;
+        with_sessions(&state.clone(), move |s| {
+            let mut list = list_with_progress(s, q.all, &state.progress)?;
             list.extend(externals_json(s)?);
             Ok(list)
         })
@@ -718,7 +740,8 @@ pub async fn list_stream(
                     .unwrap_or_default();
                 externals_read = Some(std::time::Instant::now());
             }
-            let mut list = with_sessions(&state, move |s| list_json(s, all))
+            let cache = state.progress.clone();
+            let mut list = with_sessions(&state, move |s| list_with_progress(s, all, &cache))
                 .await
                 .unwrap_or_default();
             list.extend(externals.iter().cloned());

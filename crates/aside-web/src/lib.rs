@@ -27,6 +27,10 @@ pub struct AppState {
     pub port: u16,
     /// `$ASIDE_HOME`.
     pub layout: aside_store::Layout,
+    /// Each session's progress (plan steps, last message line) as last read, by id, with the
+    /// `updated_at` it was read at: a session's log is read again only when it changed.
+    pub progress:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, (String, serde_json::Value)>>>,
 }
 
 /// A running server.
@@ -56,6 +60,7 @@ pub async fn bind(port: u16, layout: aside_store::Layout) -> std::io::Result<Ser
         token: token.clone().into(),
         port: addr.port(),
         layout,
+        progress: Default::default(),
     };
     let router = Router::new()
         .route("/", get(api::list_page))

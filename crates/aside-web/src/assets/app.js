@@ -136,7 +136,12 @@ function listPage() {
     // A session started in the agent's own CLI: marked, its id shortened as `ls` shows it.
     const shownId = s.external ? String(s.id).slice(0, 8) : s.id;
     return el("tr", { class: `${s.status}${s.external ? " external" : ""}`, "data-id": s.id },
-      el("td", { class: "title" }, el("a", { href: `/s/${s.id}`, text: s.title }), el("div", { class: "sub" }, el("code", { text: shownId }), s.archived ? " · archived" : "", s.external ? el("span", { class: "tag", text: "external" }) : "")),
+      el("td", { class: "title" }, el("a", { href: `/s/${s.id}`, text: s.title }),
+        el("div", { class: "sub" }, el("code", { text: shownId }), s.archived ? " · archived" : "",
+          s.external ? el("span", { class: "tag", text: "external" }) : "",
+          s.integrated ? el("span", { class: `tag ${s.integrated}`, text: s.integrated }) : "",
+          s.plan && s.plan.total ? el("span", { class: "tag plan", title: "plan steps done", text: `plan ${s.plan.done}/${s.plan.total}` }) : ""),
+        s.last_line ? el("div", { class: "last-line", text: s.last_line }) : ""),
       el("td", {}, pill(s.status)),
       el("td", {}, s.agent, el("div", { class: "sub", text: s.external ? "its own CLI" : s.mode })),
       el("td", { title: s.repo }, base(s.repo)),
