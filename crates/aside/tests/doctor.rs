@@ -132,7 +132,14 @@ fn doctor_tells_what_is_installed_configured_and_left_behind() {
     // And as text, with the fix under each problem.
     let text = env.ok(&["doctor"]);
     assert!(
-        text.contains("✓ git") && text.ends_with("no problems found"),
+        text.contains("✓ git") && text.contains("\nno problems found\n"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("start a session: aside new --agent builtin \"<task>\""),
         "{text}"
     );
 }

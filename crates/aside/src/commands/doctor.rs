@@ -305,6 +305,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )),
     }
     let problems = checks.iter().filter(|c| c.level == Level::Problem).count();
+    // What to do next: a session with an agent that is ready, or how to get one.
+    let ready: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.level == Level::Ok)
+        .filter_map(|c| c.name.strip_prefix("agent "))
+        .filter(|a| {
+            *a != aside_core::agents::BUILTIN
+                || checks
+                    .iter()
+                    .any(|c| c.name == "model" && c.level == Level::Ok)
+        })
+        .collect();
+    let next = match ready.first() {
+        Some(agent) => format!(
+            "start a session: aside new --agent {agent} \"<task>\"   (ready: {})",
+            ready.join(", ")
+        ),
+        None => "no agent is ready: install one (fixes above), or point the built-in agent at a model: ollama serve & ollama pull qwen2.5-coder, then aside new \"<task>\"".to_string(),
+    };
     if args.json {
         let list: Vec<_> = checks
             .iter()
@@ -331,7 +350,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         println!(
-            "\n{}",
+            "\n{}\n{next}",
             match problems {
                 0 => "no problems found".to_string(),
                 n => super::render::plural(n, "problem", "problems") + " found",
