@@ -63,12 +63,16 @@ impl EventLog {
 
     /// Events after `seq`, in order.
     pub fn since(&self, seq: u64) -> Result<Vec<Event>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, ts, kind, data FROM events WHERE seq > ?1 ORDER BY seq")
-            .map_err(self.err())?;
+        self.query(
+            "SELECT seq, ts, kind, data FROM events WHERE seq > ?1 ORDER BY seq",
+            rusqlite::params![seq as i64],
+        )
+    }
+
+    fn query(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare(sql).map_err(self.err())?;
         let rows = stmt
-            .query_map([seq as i64], |r| {
+            .query_map(params, |r| {
                 let data: String = r.get(3)?;
                 Ok(Event {
                     seq: r.get::<_, i64>(0)? as u64,
@@ -85,25 +89,10 @@ impl EventLog {
 
     /// The newest `n` events of kind `kind`, oldest first.
     pub fn last_of(&self, kind: &str, n: usize) -> Result<Vec<Event>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT seq, ts, kind, data FROM events WHERE kind = ?1 ORDER BY seq DESC LIMIT ?2",
-            )
-            .map_err(self.err())?;
-        let mut rows: Vec<Event> = stmt
-            .query_map(rusqlite::params![kind, n as i64], |r| {
-                let data: String = r.get(3)?;
-                Ok(Event {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    ts: r.get(1)?,
-                    kind: r.get(2)?,
-                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .map_err(self.err())?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(self.err())?;
+        let mut rows = self.query(
+            "SELECT seq, ts, kind, data FROM events WHERE kind = ?1 ORDER BY seq DESC LIMIT ?2",
+            rusqlite::params![kind, n as i64],
+        )?;
         rows.reverse();
         Ok(rows)
     }

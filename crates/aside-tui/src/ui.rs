@@ -12,17 +12,10 @@ use ratatui::Frame;
 
 /// Seconds since the epoch of an RFC 3339 UTC time (`2026-11-30T03:03:15.739Z`).
 pub fn epoch_secs(t: &str) -> Option<i64> {
-    let n = |a: usize, b: usize| t.get(a..b)?.parse::<i64>().ok();
-    let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
-    let (hh, mm, ss) = (n(11, 13)?, n(14, 16)?, n(17, 19)?);
-    // Days from civil (Howard Hinnant).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+    let since = aside_core::time::parse_rfc3339(t)?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    i64::try_from(since.as_secs()).ok()
 }
 
 /// "12s", "5m", "3h", "2d" since `t`.
