@@ -85,6 +85,45 @@ pub struct Config {
     /// Defaults for new sessions (`[defaults]`).
     #[serde(default)]
     pub defaults: DefaultsConfig,
+    /// MCP servers every agent gets (`[[mcp_servers]]`).
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerConfig>,
+}
+
+/// One `[[mcp_servers]]`: a stdio server (`command`) or an HTTP one (`url`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// Its name, as agents show it.
+    pub name: String,
+    /// Program and arguments of a stdio server.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Environment of a stdio server.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// URL of an HTTP server.
+    pub url: Option<String>,
+    /// Headers sent to an HTTP server.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+impl McpServerConfig {
+    /// Whether it says how to reach it: a command or a URL, not both.
+    pub fn check(&self) -> Result<(), String> {
+        match (self.command.is_empty(), &self.url) {
+            (false, None) | (true, Some(_)) => Ok(()),
+            (true, None) => Err(format!(
+                "MCP server `{}` has neither a command (stdio) nor a url (HTTP)",
+                self.name
+            )),
+            (false, Some(_)) => Err(format!(
+                "MCP server `{}` has both a command and a url: keep one",
+                self.name
+            )),
+        }
+    }
 }
 
 /// A repository's `.aside.toml`: only what a repository may decide for the people who work in
@@ -298,10 +337,24 @@ impl Config {
                 })
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        config.check().map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// What deserializing cannot tell: a mode or policy aside has, MCP servers it can reach.
+    pub fn check(&self) -> Result<(), String> {
+        self.defaults.check()?;
+        for server in &self.mcp_servers {
+            server.check()?;
+        }
+        Ok(())
     }
 
     /// The user's config with the `[defaults]` of `repo`'s `.aside.toml` over its own.

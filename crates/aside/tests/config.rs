@@ -134,3 +134,51 @@ fn new_takes_a_model_for_the_agents_whose_model_aside_can_set() {
     );
     assert_eq!(env.ok(&["ls", "--all", "--json"]), before);
 }
+
+/// `[[mcp_servers]]` reach a real ACP agent in its session/new: codex-acp starts the test's
+/// MCP server and offers its tool to the model. (Copilot CLI takes only HTTP MCP servers from
+/// an ACP client; it logs that it rejects stdio ones.)
+#[test]
+fn mcp_servers_in_the_config_are_given_to_the_agent() {
+    let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") else {
+        eprintln!("skipped: set ASIDE_TEST_CODEX to the native codex-acp binary (.ci/run does)");
+        return;
+    };
+    let env = common::codex_env(&codex);
+    let marks = env.root.join("mcp-marks.txt");
+    let server =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp-server.js");
+    env.config(&format!(
+        "[[mcp_servers]]\nname = \"marker\"\ncommand = [\"node\", \"{}\"]\nenv = {{ MARK_FILE = \"{}\" }}\n",
+        server.display(),
+        marks.display()
+    ));
+    env.model.push_for("mcp-task", [Reply::text("Seen.")]);
+    let id = env.new_session("mcp-task: look at your tools", &["--agent", "codex"]);
+    env.wait_status(&id, "completed");
+    let marked = std::fs::read_to_string(&marks).unwrap_or_default();
+    assert!(
+        marked.contains("started")
+            && marked.contains("initialize")
+            && marked.contains("tools/list"),
+        "the MCP server was not started and asked for its tools: {marked:?}"
+    );
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("mcp-task"))
+        .unwrap();
+    assert!(
+        asked.body["tools"].to_string().contains("marker_echo"),
+        "the model was not offered the MCP tool: {}",
+        asked.body["tools"]
+    );
+    // A server with neither a command nor a url is refused when the config is read.
+    env.config("[[mcp_servers]]\nname = \"nothing\"\n");
+    let err = env.fails(&["new", "anything"]);
+    assert!(
+        err.contains("MCP server `nothing` has neither a command (stdio) nor a url (HTTP)"),
+        "{err}"
+    );
+}

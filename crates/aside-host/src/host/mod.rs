@@ -112,6 +112,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         last_touch: std::time::Instant::now(),
         notify: config.notify.clone(),
         agent_config: config.agents.get(&agent_name).cloned().unwrap_or_default(),
+        mcp_servers: config.mcp_servers.clone(),
     };
     let outcome = host.run(ctl_rx).await;
     if let Err(e) = &outcome {
@@ -141,6 +142,8 @@ struct Host {
     notify: aside_core::config::NotifyConfig,
     /// The session's agent's own settings (`[agents.NAME]`: env, model).
     agent_config: aside_core::AgentConfig,
+    /// MCP servers given to the agent with its session (`[[mcp_servers]]`).
+    mcp_servers: Vec<aside_core::config::McpServerConfig>,
 }
 
 /// How long all of a `[setup]` command may take, and how much of its output is kept.
@@ -332,6 +335,42 @@ impl Host {
         self.drive_agent(ctl, Lifecycle::new(queue, taken))
             .await
             .map(|_| ())
+    }
+
+    /// The configured MCP servers as ACP describes them: stdio ones always (every agent must
+    /// take them), HTTP ones where the agent says it takes them (`mcpCapabilities.http`).
+    fn mcp(&self, caps: &Value) -> Vec<agent_client_protocol::v1::schema::McpServer> {
+        use agent_client_protocol::v1::schema::{
+            EnvVariable, HttpHeader, McpServer, McpServerHttp, McpServerStdio,
+        };
+        self.mcp_servers
+            .iter()
+            .filter(|m| m.check().is_ok())
+            .filter_map(|m| match (m.command.split_first(), &m.url) {
+                (Some((program, args)), _) => Some(McpServer::Stdio(
+                    McpServerStdio::new(&m.name, program)
+                        .args(args.to_vec())
+                        .env(m.env.iter().map(|(k, v)| EnvVariable::new(k, v)).collect()),
+                )),
+                (None, Some(url)) if caps["mcpCapabilities"]["http"] == true => {
+                    Some(McpServer::Http(
+                        McpServerHttp::new(&m.name, url).headers(
+                            m.headers
+                                .iter()
+                                .map(|(k, v)| HttpHeader::new(k, v))
+                                .collect(),
+                        ),
+                    ))
+                }
+                _ => {
+                    tracing::warn!(
+                        "the agent does not take HTTP MCP servers; `{}` left out",
+                        m.name
+                    );
+                    None
+                }
+            })
+            .collect()
     }
 
     /// The session's ports as environment variables (ASIDE_PORT, ASIDE_PORT_RANGE).
@@ -528,7 +567,10 @@ impl Host {
         if let Some(previous) = self.record.acp_session_id.clone() {
             if !caps["sessionCapabilities"]["resume"].is_null() {
                 let r = cx
-                    .send_request(ResumeSessionRequest::new(previous.clone(), cwd.clone()))
+                    .send_request(
+                        ResumeSessionRequest::new(previous.clone(), cwd.clone())
+                            .mcp_servers(self.mcp(&caps)),
+                    )
                     .block_task()
                     .await;
                 if let Ok(r) = r {
@@ -538,7 +580,10 @@ impl Host {
             }
             if session_id.is_none() && caps["loadSession"] == true {
                 let r = cx
-                    .send_request(LoadSessionRequest::new(previous.clone(), cwd.clone()))
+                    .send_request(
+                        LoadSessionRequest::new(previous.clone(), cwd.clone())
+                            .mcp_servers(self.mcp(&caps)),
+                    )
                     .block_task()
                     .await;
                 if let Ok(r) = r {
@@ -577,7 +622,7 @@ impl Host {
             Some(id) => id,
             None => {
                 let r = cx
-                    .send_request(NewSessionRequest::new(cwd.clone()))
+                    .send_request(NewSessionRequest::new(cwd.clone()).mcp_servers(self.mcp(&caps)))
                     .block_task()
                     .await
                     .map_err(|e| {

@@ -146,7 +146,7 @@ fn save(path: &std::path::Path, doc: &DocumentMut) -> anyhow::Result<()> {
             e.to_string().trim().replace('\n', " ")
         )
     })?;
-    if let Err(why) = config.defaults.check() {
+    if let Err(why) = config.check() {
         anyhow::bail!("not changed: {why}");
     }
     if let Some(dir) = path.parent() {
