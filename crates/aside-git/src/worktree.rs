@@ -192,6 +192,7 @@ pub fn copy_worktree_includes(repo: &Path, worktree: &Path) -> Result<()> {
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
         }
+        // copy_file_range: a reflink (copy-on-write, instant) where the filesystem has them.
         std::fs::copy(&from, &to).map_err(GitError::Spawn)?;
     }
     Ok(())
@@ -237,6 +238,27 @@ mod tests {
         create_worktree(&repo, &wt, "aside/t5", &base).unwrap();
         assert_eq!(read(&wt, ".env"), "SECRET=1\n");
         assert!(!wt.join("x.log").exists());
+    }
+
+    #[test]
+    fn a_build_cache_listed_in_worktreeinclude_comes_along_whole() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let (_d, repo) = repo();
+        write(&repo, ".gitignore", "target/\n");
+        write(&repo, ".worktreeinclude", "target/\n");
+        write(&repo, "target/debug/deps/libx.rlib", "rlib\n");
+        write(&repo, "target/debug/app", "#!/bin/sh\n");
+        let app = repo.join("target/debug/app");
+        std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let base = resolve_commit(&repo, "HEAD").unwrap();
+        let wt = worktree_path(&repo, "t7");
+        create_worktree(&repo, &wt, "aside/t7", &base).unwrap();
+        assert_eq!(read(&wt, "target/debug/deps/libx.rlib"), "rlib\n");
+        let mode = std::fs::metadata(wt.join("target/debug/app"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755, "the copy keeps it executable");
     }
 
     #[test]
