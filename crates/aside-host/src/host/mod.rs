@@ -485,8 +485,11 @@ impl Host {
                     .await;
                 // From here on a client must start a new host rather than talk to this one.
                 let _ = std::fs::remove_file(self.layout.socket(&self.record.id));
-                stop_agent(&mut child, pgid).await;
+                // Recorded before the agent is stopped: its stdout closing ends the connection,
+                // which may drop this future before stop_agent returns (the group is killed
+                // below in any case).
                 outcome = Some(r);
+                stop_agent(&mut child, pgid).await;
                 Ok(())
             })
             .await;
