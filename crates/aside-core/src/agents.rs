@@ -205,6 +205,15 @@ pub fn detect(
         .collect()
 }
 
+/// [`detect`] with this process's environment and `$HOME`, installed agents first (in their
+/// order otherwise), as the views offer them.
+pub fn detect_installed_first(config: &Config, aside_exe: &str) -> Vec<Detected> {
+    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/".into()));
+    let mut found = detect(config, aside_exe, |v| std::env::var(v).ok(), &home);
+    found.sort_by_key(|a| a.program.is_none());
+    found
+}
+
 /// The first line `program --version` prints, within 5 s.
 pub fn version_of(program: &std::path::Path) -> Option<String> {
     let mut child = std::process::Command::new(program)

@@ -8,14 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-/// Claude Code's config directory: `$CLAUDE_CONFIG_DIR`, else `~/.claude`.
-fn claude_dir() -> Option<PathBuf> {
-    std::env::var_os("CLAUDE_CONFIG_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".claude")))
-}
-
 /// The name of Claude Code's project directory for working directory `cwd`, as Claude computes
 /// it: each UTF-16 unit other than an ASCII letter or digit made `-`; past 200 characters, the
 /// first 200 and a hash of the path (its `String.hashCode`, base 36).
@@ -61,7 +53,7 @@ pub fn prepare(agent: &str, id: &str, cwd: &Path) -> Option<PathBuf> {
     if agent != "claude" || id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
         return None;
     }
-    let projects = claude_dir()?.join("projects");
+    let projects = crate::external::Homes::from_env().claude.join("projects");
     let to = projects
         .join(claude_project(cwd))
         .join(format!("{id}.jsonl"));

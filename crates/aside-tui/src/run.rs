@@ -180,9 +180,7 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
     let theme = Theme::from_env();
     // Installed agents first; the configured default selected in the new-session form.
     let exe = options.exe.display().to_string();
-    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default());
-    let mut found = aside_core::agents::detect(&config, &exe, |v| std::env::var(v).ok(), &home);
-    found.sort_by_key(|a| a.program.is_none());
+    let found = aside_core::agents::detect_installed_first(&config, &exe);
     let agents: Vec<String> = found.into_iter().map(|a| a.name).collect();
     let default_agent = agents
         .iter()

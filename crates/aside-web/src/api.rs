@@ -290,10 +290,8 @@ pub async fn meta(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     let exe = std::env::current_exe()
         .map(|e| e.display().to_string())
         .unwrap_or_default();
-    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default());
     // Installed agents first, each with how to install it when it is not.
-    let mut found = aside_core::agents::detect(&config, &exe, |v| std::env::var(v).ok(), &home);
-    found.sort_by_key(|a| a.program.is_none());
+    let found = aside_core::agents::detect_installed_first(&config, &exe);
     let agents: Vec<Value> = found
         .iter()
         .map(|a| {

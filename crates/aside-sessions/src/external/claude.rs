@@ -49,11 +49,7 @@ pub(super) fn markers(home: &Path) -> Vec<Value> {
         .collect()
 }
 
-pub(super) fn live(
-    session: &External,
-    markers: &[Value],
-    processes: &[aside_core::process::ProcessInfo],
-) -> bool {
+pub(super) fn live(session: &External, markers: &[Value], processes: &super::Processes) -> bool {
     let marked = markers
         .iter()
         .filter(|marker| marker["sessionId"] == session.summary.id.as_str())
@@ -67,7 +63,7 @@ pub(super) fn live(
                 .or_else(|| marker["procStart"].as_u64());
             // Older versions write only `startedAt` (ms): it must match the start as well.
             let started_ms = marker["startedAt"].as_u64();
-            processes.iter().any(|p| {
+            processes.list.iter().any(|p| {
                 let started_at = p
                     .started
                     .duration_since(std::time::UNIX_EPOCH)
@@ -106,19 +102,14 @@ mod tests {
         }
     }
 
-    fn process(
-        pid: i32,
-        program: &str,
-        started_ms: u64,
-        ticks: u64,
-    ) -> aside_core::process::ProcessInfo {
-        aside_core::process::ProcessInfo {
+    fn process(pid: i32, program: &str, started_ms: u64, ticks: u64) -> super::super::Processes {
+        super::super::Processes::of(vec![aside_core::process::ProcessInfo {
             pid,
             args: vec![program.into()],
             cwd: None,
             started: std::time::UNIX_EPOCH + std::time::Duration::from_millis(started_ms),
             start_ticks: ticks,
-        }
+        }])
     }
 
     #[test]
@@ -127,22 +118,18 @@ mod tests {
         assert!(live(
             &session(),
             &by_ticks,
-            &[process(42, "/usr/bin/claude", 0, 777)]
+            &process(42, "/usr/bin/claude", 0, 777)
         ));
         // The pid, reused by a process started later.
         assert!(!live(
             &session(),
             &by_ticks,
-            &[process(42, "/usr/bin/claude", 0, 900)]
+            &process(42, "/usr/bin/claude", 0, 900)
         ));
         // Older versions write startedAt (ms) only.
         let by_ms = [serde_json::json!({"pid": 42, "sessionId": "c1", "startedAt": 5_000})];
-        assert!(live(&session(), &by_ms, &[process(42, "claude", 5_400, 0)]));
-        assert!(!live(&session(), &by_ms, &[process(42, "sleep", 5_400, 0)]));
-        assert!(!live(
-            &session(),
-            &by_ms,
-            &[process(42, "claude", 60_000, 0)]
-        ));
+        assert!(live(&session(), &by_ms, &process(42, "claude", 5_400, 0)));
+        assert!(!live(&session(), &by_ms, &process(42, "sleep", 5_400, 0)));
+        assert!(!live(&session(), &by_ms, &process(42, "claude", 60_000, 0)));
     }
 }

@@ -47,11 +47,7 @@ pub(super) fn summarize(_file: &Path, head: &[u8]) -> Option<Summary> {
     })
 }
 
-pub(super) fn live(
-    session: &External,
-    home: &Path,
-    processes: &[aside_core::process::ProcessInfo],
-) -> bool {
+pub(super) fn live(session: &External, home: &Path, processes: &super::Processes) -> bool {
     let lock = home
         .join("thread-writer-locks")
         .join(format!("{}.lock", session.summary.id));

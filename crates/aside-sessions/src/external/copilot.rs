@@ -64,7 +64,7 @@ pub(super) fn summarize(file: &Path, head: &[u8]) -> Option<Summary> {
     })
 }
 
-pub(super) fn live(session: &External, processes: &[aside_core::process::ProcessInfo]) -> bool {
+pub(super) fn live(session: &External, processes: &super::Processes) -> bool {
     let dir = session.file.parent().unwrap_or(Path::new("/"));
     let locked = std::fs::read_dir(dir)
         .into_iter()
@@ -82,7 +82,7 @@ pub(super) fn live(session: &External, processes: &[aside_core::process::Process
             // A lock left by a crash names a pid that is gone, or reused by a process started
             // after the lock was taken, or by another program.
             let taken = entry.metadata().and_then(|m| m.modified()).ok();
-            processes.iter().any(|p| {
+            processes.list.iter().any(|p| {
                 p.pid == pid
                     && p.runs("copilot")
                     && taken.is_none_or(|t| p.started <= t + std::time::Duration::from_secs(1))

@@ -238,7 +238,7 @@ pub fn scan(homes: &Homes, cache_file: &Path) -> Vec<External> {
     }
     cache.save(cache_file);
     if !found.is_empty() {
-        let processes = aside_core::process::processes();
+        let processes = Processes::now();
         let claude_markers = claude::markers(&homes.claude);
         for session in &mut found {
             session.live = match session.tool {
@@ -281,6 +281,32 @@ pub fn find(sessions: Vec<External>, prefix: &str) -> Result<External, String> {
     }
 }
 
+/// The processes of this machine, read once per listing; the files each of the tools' own
+/// processes has open, read once for all sessions.
+pub(super) struct Processes {
+    pub(super) list: Vec<aside_core::process::ProcessInfo>,
+    open: std::collections::HashMap<i32, Vec<PathBuf>>,
+}
+
+impl Processes {
+    fn now() -> Processes {
+        Processes::of(aside_core::process::processes())
+    }
+
+    pub(super) fn of(list: Vec<aside_core::process::ProcessInfo>) -> Processes {
+        let open = list
+            .iter()
+            .filter(|p| ["copilot", "codex", "claude"].iter().any(|t| p.runs(t)))
+            .map(|p| (p.pid, aside_core::process::open_files(p.pid)))
+            .collect();
+        Processes { list, open }
+    }
+
+    fn open_files(&self, pid: i32) -> &[PathBuf] {
+        self.open.get(&pid).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
 /// Whether a process of the tool works on `session` now: one opened on it by id (`copilot
 /// --resume=ID`, `codex resume ID`, `claude --resume ID`), or one that has its file (or, for
 /// Copilot, a file of its directory: `inuse.<pid>.hold`) open — how `copilot -p` and `codex
@@ -288,12 +314,7 @@ pub fn find(sessions: Vec<External>, prefix: &str) -> Result<External, String> {
 /// open): a run of the tool that started in the session's directory just before the session
 /// did. Another process of the tool in the same directory (an open terminal UI, Codex's
 /// daemon, aside's own agent) is not this session's.
-fn run_on(
-    processes: &[aside_core::process::ProcessInfo],
-    name: &str,
-    one_shot: &[&str],
-    session: &External,
-) -> bool {
+fn run_on(processes: &Processes, name: &str, one_shot: &[&str], session: &External) -> bool {
     let id = session.summary.id.as_str();
     let dir = session.file.parent();
     let created = session
@@ -306,7 +327,7 @@ fn run_on(
     let started_it = |t: SystemTime| {
         created.is_some_and(|c| t <= c && t + std::time::Duration::from_secs(30) >= c)
     };
-    processes.iter().any(|p| {
+    processes.list.iter().any(|p| {
         if p.pid == std::process::id() as i32 || !p.runs(name) {
             return false;
         }
@@ -320,7 +341,7 @@ fn run_on(
             && started_it(p.started);
         names_it
             || one_shot_run
-            || aside_core::process::open_files(p.pid).iter().any(|f| {
+            || processes.open_files(p.pid).iter().any(|f| {
                 f == &session.file
                     || (session.tool == Tool::Copilot && dir.is_some_and(|d| f.starts_with(d)))
             })

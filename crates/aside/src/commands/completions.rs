@@ -75,9 +75,7 @@ pub fn agents(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
     let exe = std::env::current_exe()
         .map(|e| e.display().to_string())
         .unwrap_or_default();
-    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default());
-    let mut found = aside_core::agents::detect(&config, &exe, |v| std::env::var(v).ok(), &home);
-    found.sort_by_key(|a| a.program.is_none());
+    let found = aside_core::agents::detect_installed_first(&config, &exe);
     found
         .into_iter()
         .filter(|a| a.name.starts_with(typed.as_ref()))
