@@ -112,6 +112,14 @@ struct TakeOver {
     history: Vec<(&'static str, Value)>,
 }
 
+/// A session as an id names it: aside's own, or one started in an agent's own CLI.
+pub enum Located {
+    /// One of aside's sessions.
+    Own(SessionRecord),
+    /// A session of Copilot CLI, Codex or Claude Code, read from its files.
+    External(external::External),
+}
+
 /// The sessions of one `$ASIDE_HOME`.
 pub struct Sessions {
     /// Where state lives.
@@ -167,9 +175,24 @@ impl Sessions {
 
     /// The session `prefix` names.
     pub fn resolve(&self, prefix: &str) -> Result<SessionRecord> {
+        match self.locate(prefix)? {
+            Located::Own(record) => Ok(record),
+            // A session started in an agent's own CLI: say so, and what to do with it.
+            Located::External(s) => Err(OpError::Refused(format!(
+                "{prefix} is {}'s session {}, started in its own CLI, not an aside session: `aside show {prefix}` reads it, `aside adopt {prefix}` continues it in aside",
+                s.tool.agent(),
+                s.summary.id
+            ))),
+        }
+    }
+
+    /// The session `prefix` names: one of aside's (by its id, or by the agent's own session id
+    /// of one aside continues), else one started in an agent's own CLI (the tools' files are
+    /// read only then).
+    pub fn locate(&self, prefix: &str) -> Result<Located> {
         match self.index.resolve(prefix) {
             Err(aside_store::StoreError::NotFound { .. }) => {}
-            other => return Ok(other?),
+            other => return Ok(Located::Own(other?)),
         }
         // An agent's own session id (what its CLI printed), of a session aside continues.
         if prefix.len() >= 4 {
@@ -184,16 +207,11 @@ impl Sessions {
                 })
                 .collect();
             if owning.len() == 1 {
-                return Ok(owning.remove(0));
+                return Ok(Located::Own(owning.remove(0)));
             }
         }
-        // A session started in an agent's own CLI: say so, and what to do with it.
         match external::find(self.externals(), prefix) {
-            Ok(s) => Err(OpError::Refused(format!(
-                "{prefix} is {}'s session {}, started in its own CLI, not an aside session: `aside show {prefix}` reads it, `aside adopt {prefix}` continues it in aside",
-                s.tool.agent(),
-                s.summary.id
-            ))),
+            Ok(s) => Ok(Located::External(s)),
             Err(why) if why.contains(" matches ") && !why.starts_with("no session") => {
                 Err(OpError::NotFound(why))
             }

@@ -385,13 +385,10 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let out = with_sessions(&state, move |s| {
-        let record = match s.resolve(&id) {
-            Ok(record) => record,
-            Err(e) => {
-                // Not one of aside's: a session started in an agent's own CLI, read-only.
-                let Ok(session) = find_external(s, &id) else {
-                    return Err(e.into());
-                };
+        let record = match s.locate(&id)? {
+            aside_sessions::Located::Own(record) => record,
+            // A session started in an agent's own CLI, read-only.
+            aside_sessions::Located::External(session) => {
                 let repo = Sessions::known_repo(&s.repos()?, &session.summary.cwd);
                 return Ok(
                     json!({"session": s.external_json(&session, repo.as_deref()),
@@ -607,14 +604,7 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let lookup = id.clone();
-    let found = with_sessions(&state, move |s| match s.resolve(&lookup) {
-        Ok(record) => Ok(Ok(record)),
-        Err(e) => match find_external(s, &lookup) {
-            Ok(session) => Ok(Err(session)),
-            Err(_) => Err(e.into()),
-        },
-    })
-    .await?;
+    let found = with_sessions(&state, move |s| Ok(s.locate(&lookup)?)).await?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -623,8 +613,8 @@ pub async fn events(
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
     let layout = state.layout.clone();
     let record = match found {
-        Ok(record) => record,
-        Err(session) => {
+        aside_sessions::Located::Own(record) => record,
+        aside_sessions::Located::External(session) => {
             tokio::task::spawn_blocking(move || follow_external(session, since, tx));
             return Ok(sse_of(rx));
         }

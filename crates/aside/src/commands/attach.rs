@@ -24,13 +24,10 @@ pub struct Args {
 
 /// `aside attach --native`: the agent's own CLI on the session, then the session back.
 fn native(ctx: &aside_sessions::Sessions, id: &str) -> anyhow::Result<()> {
-    let record = match ctx.resolve(id) {
-        Ok(record) => record,
-        Err(e) => {
-            // A session started elsewhere is the CLI's own already: open it there.
-            let Ok(session) = aside_sessions::external::find(ctx.externals(), id) else {
-                return Err(e.into());
-            };
+    let record = match ctx.locate(id)? {
+        aside_sessions::Located::Own(record) => record,
+        // A session started elsewhere is the CLI's own already: open it there.
+        aside_sessions::Located::External(session) => {
             if session.live {
                 anyhow::bail!(
                     "{} is still working on session {}; open it where it runs",

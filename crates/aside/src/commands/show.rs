@@ -16,13 +16,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
-    let record = match ctx.resolve(&args.id) {
-        Ok(record) => record,
-        // Not one of aside's: a session started in an agent's own CLI?
-        Err(e) => match aside_sessions::external::find(ctx.externals(), &args.id) {
-            Ok(session) => return show_external(&ctx, &session, args.json),
-            Err(_) => return Err(e.into()),
-        },
+    let record = match ctx.locate(&args.id)? {
+        aside_sessions::Located::Own(record) => record,
+        // A session started in an agent's own CLI, read-only.
+        aside_sessions::Located::External(session) => {
+            return show_external(&ctx, &session, args.json)
+        }
     };
     let events = EventLog::open(&ctx.layout, &record.id)?.since(0)?;
     let files = ctx.changed_files(&record);
