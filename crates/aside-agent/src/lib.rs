@@ -5,10 +5,12 @@
 //! agent's own session transcripts (so a new process can load or resume them).
 //! Must not: know about hosts, worktrees or aside's session index.
 //!
-//! Layout: `server` (ACP handlers) → `turn` (one prompt) → `session` (shared state, updates).
+//! Layout: `server` (ACP handlers) → `turn` (one prompt) → `session` (shared state, updates);
+//! `mcp` holds a session's MCP servers and their tools, `tools` the built-in ones.
 
 pub mod command;
 pub mod confine;
+pub mod mcp;
 pub mod model;
 pub mod prompt;
 pub mod server;

@@ -10,13 +10,14 @@ use crate::turn;
 use agent_client_protocol::v1::schema::{
     AgentCapabilities, CancelNotification, CloseSessionRequest, CloseSessionResponse,
     Implementation, InitializeRequest, InitializeResponse, ListSessionsRequest,
-    ListSessionsResponse, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
-    NewSessionResponse, PromptCapabilities, PromptRequest, PromptResponse, ResumeSessionRequest,
-    ResumeSessionResponse, SessionAdditionalDirectoriesCapabilities, SessionCapabilities,
-    SessionCloseCapabilities, SessionConfigOption, SessionConfigOptionCategory,
-    SessionConfigSelectOption, SessionInfo, SessionListCapabilities, SessionMode, SessionModeState,
-    SessionResumeCapabilities, SessionUpdate, SetSessionConfigOptionRequest,
-    SetSessionConfigOptionResponse, SetSessionModeRequest, SetSessionModeResponse,
+    ListSessionsResponse, LoadSessionRequest, LoadSessionResponse, McpCapabilities, McpServer,
+    NewSessionRequest, NewSessionResponse, PromptCapabilities, PromptRequest, PromptResponse,
+    ResumeSessionRequest, ResumeSessionResponse, SessionAdditionalDirectoriesCapabilities,
+    SessionCapabilities, SessionCloseCapabilities, SessionConfigOption,
+    SessionConfigOptionCategory, SessionConfigSelectOption, SessionInfo, SessionListCapabilities,
+    SessionMode, SessionModeState, SessionResumeCapabilities, SessionUpdate,
+    SetSessionConfigOptionRequest, SetSessionConfigOptionResponse, SetSessionModeRequest,
+    SetSessionModeResponse,
 };
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::{Agent, Client, Error};
@@ -90,6 +91,7 @@ fn restore(
     id: &str,
     cwd: PathBuf,
     additional: Vec<PathBuf>,
+    mcp_servers: Vec<McpServer>,
     replay: bool,
 ) -> Result<Mode, Error> {
     let existing = state.session(id).ok();
@@ -107,7 +109,7 @@ fn restore(
             if !additional.is_empty() {
                 meta.additional_directories = additional;
             }
-            state.register(meta, messages)
+            state.register(meta, messages, mcp_servers)
         }
     };
     if replay {
@@ -148,6 +150,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                         .agent_capabilities(
                             AgentCapabilities::new()
                                 .load_session(true)
+                                .mcp_capabilities(McpCapabilities::new().http(true))
                                 .prompt_capabilities(
                                     PromptCapabilities::new().embedded_context(true),
                                 )
@@ -191,7 +194,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                         s2.store.root().display()
                     )));
                 }
-                s2.register(meta, Vec::new());
+                s2.register(meta, Vec::new(), req.mcp_servers.clone());
                 responder.respond(
                     NewSessionResponse::new(id)
                         .modes(modes(Mode::Code))
@@ -211,6 +214,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                     &req.session_id.0,
                     req.cwd.clone(),
                     req.additional_directories.clone(),
+                    req.mcp_servers.clone(),
                     true,
                 ) {
                     Ok(mode) => responder.respond(
@@ -234,6 +238,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                     &req.session_id.0,
                     req.cwd.clone(),
                     req.additional_directories.clone(),
+                    req.mcp_servers.clone(),
                     false,
                 ) {
                     Ok(mode) => responder.respond(

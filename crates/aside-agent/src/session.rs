@@ -7,7 +7,9 @@ use crate::confine::Roots;
 use crate::model::{Message, ModelClient};
 use crate::store::{Meta, Store};
 use crate::tools::Permission;
-use agent_client_protocol::v1::schema::{ClientCapabilities, SessionNotification, SessionUpdate};
+use agent_client_protocol::v1::schema::{
+    ClientCapabilities, McpServer, SessionNotification, SessionUpdate,
+};
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::{Client, Error};
 use aside_core::ModelConfig;
@@ -65,6 +67,10 @@ pub struct Session {
     pub mode: Mutex<Mode>,
     /// Kinds of action the user allowed for the rest of the session.
     pub always_allowed: Mutex<HashSet<Permission>>,
+    /// The MCP servers the client named, started on the first turn.
+    pub mcp_servers: Vec<McpServer>,
+    /// Those servers once started (with the ones that failed).
+    pub mcp: tokio::sync::OnceCell<crate::mcp::Servers>,
 }
 
 impl Session {
@@ -123,7 +129,12 @@ impl AgentState {
     }
 
     /// Makes a stored or new session live in this process.
-    pub fn register(&self, meta: Meta, messages: Vec<Message>) -> Arc<Session> {
+    pub fn register(
+        &self,
+        meta: Meta,
+        messages: Vec<Message>,
+        mcp_servers: Vec<McpServer>,
+    ) -> Arc<Session> {
         let mode = Mode::parse(&meta.mode).unwrap_or(Mode::Code);
         let session = Arc::new(Session {
             id: meta.id.clone(),
@@ -132,6 +143,8 @@ impl AgentState {
             cancel: Mutex::new(CancellationToken::new()),
             mode: Mutex::new(mode),
             always_allowed: Mutex::new(HashSet::new()),
+            mcp_servers,
+            mcp: tokio::sync::OnceCell::new(),
         });
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.insert(session.id.clone(), session.clone());

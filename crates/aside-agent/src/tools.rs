@@ -30,6 +30,8 @@ pub enum Kind {
     Execute,
     /// Updates the plan.
     Think,
+    /// A tool of an MCP server.
+    Other,
 }
 
 /// What a call needs the user's leave for.
@@ -39,6 +41,8 @@ pub enum Permission {
     Edit,
     /// Running commands.
     Execute,
+    /// Calling tools of MCP servers.
+    Mcp,
 }
 
 /// A checked call, ready to show and to run.
@@ -101,6 +105,13 @@ pub enum Action {
         /// Entries in order.
         entries: Vec<PlanItem>,
     },
+    /// Call a tool of an MCP server.
+    Mcp {
+        /// The tool.
+        tool: Box<crate::mcp::McpTool>,
+        /// The model's JSON arguments.
+        arguments: String,
+    },
 }
 
 /// One step of the plan.
@@ -134,8 +145,9 @@ pub struct Output {
 pub fn specs(read_only: bool) -> Vec<ToolSpec> {
     let mut tools = vec![
         ToolSpec {
-            name: "read_file",
-            description: "Read a text file. Lines are numbered. Use offset/limit for large files.",
+            name: "read_file".into(),
+            description: "Read a text file. Lines are numbered. Use offset/limit for large files."
+                .into(),
             parameters: json!({"type": "object", "properties": {
                 "path": {"type": "string", "description": "Path relative to the working directory"},
                 "offset": {"type": "integer", "description": "First line to read, 1-based"},
@@ -143,23 +155,25 @@ pub fn specs(read_only: bool) -> Vec<ToolSpec> {
                 "required": ["path"]}),
         },
         ToolSpec {
-            name: "list_files",
-            description: "List files under a directory, recursively, respecting .gitignore.",
+            name: "list_files".into(),
+            description: "List files under a directory, recursively, respecting .gitignore.".into(),
             parameters: json!({"type": "object", "properties": {
                 "path": {"type": "string", "description": "Directory, default the working directory"}}}),
         },
         ToolSpec {
-            name: "search",
+            name: "search".into(),
             description: "Search file contents with a regular expression (respects .gitignore). \
-                          Returns path:line: text for each match.",
+                          Returns path:line: text for each match."
+                .into(),
             parameters: json!({"type": "object", "properties": {
                 "pattern": {"type": "string", "description": "Regular expression"},
                 "path": {"type": "string", "description": "Directory or file to search, default the working directory"}},
                 "required": ["pattern"]}),
         },
         ToolSpec {
-            name: "update_plan",
-            description: "Record or update your plan: the whole list of steps with their status.",
+            name: "update_plan".into(),
+            description: "Record or update your plan: the whole list of steps with their status."
+                .into(),
             parameters: json!({"type": "object", "properties": {
                 "entries": {"type": "array", "items": {"type": "object", "properties": {
                     "content": {"type": "string"},
@@ -172,25 +186,27 @@ pub fn specs(read_only: bool) -> Vec<ToolSpec> {
     if !read_only {
         tools.extend([
             ToolSpec {
-                name: "write_file",
-                description: "Create or overwrite a file with the given content.",
+                name: "write_file".into(),
+                description: "Create or overwrite a file with the given content.".into(),
                 parameters: json!({"type": "object", "properties": {
                     "path": {"type": "string"}, "content": {"type": "string"}},
                     "required": ["path", "content"]}),
             },
             ToolSpec {
-                name: "edit_file",
+                name: "edit_file".into(),
                 description: "Replace old_string with new_string in a file. old_string must \
-                              match exactly once: include enough surrounding lines.",
+                              match exactly once: include enough surrounding lines."
+                    .into(),
                 parameters: json!({"type": "object", "properties": {
                     "path": {"type": "string"}, "old_string": {"type": "string"},
                     "new_string": {"type": "string"}},
                     "required": ["path", "old_string", "new_string"]}),
             },
             ToolSpec {
-                name: "run_command",
+                name: "run_command".into(),
                 description: "Run a shell command (sh -c) in the working directory. Output is \
-                              capped. Default timeout 120 s.",
+                              capped. Default timeout 120 s."
+                    .into(),
                 parameters: json!({"type": "object", "properties": {
                     "command": {"type": "string"},
                     "timeout_secs": {"type": "integer", "description": "Time limit, at most 1800"}},
@@ -408,7 +424,7 @@ pub fn prepare(
             "unknown tool `{other}`. Available tools: {}",
             specs(read_only)
                 .iter()
-                .map(|t| t.name)
+                .map(|t| t.name.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
@@ -530,6 +546,7 @@ pub fn execute_file_action(roots: &Roots, action: &Action) -> Result<Output, Str
             text: format!("Plan updated ({} steps)", entries.len()),
         }),
         Action::Run { .. } => Err("internal: commands run through a runner".to_string()),
+        Action::Mcp { .. } => Err("internal: MCP tools run through their server".to_string()),
     }
 }
 

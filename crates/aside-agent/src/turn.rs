@@ -2,6 +2,7 @@
 //! permitted and run, until it answers without calling a tool.
 
 use crate::command::{self, Ending};
+use crate::mcp;
 use crate::model::{ChatRequest, Delta, FinishReason, Message, ModelClient, ModelError, ToolUse};
 use crate::session::{internal, send_update, AgentState, Conversation, Mode, Session};
 use crate::tools::{self, Action, Kind, Permission, Prepared};
@@ -173,6 +174,9 @@ async fn steps(
     out: &mut Emitter,
     cancel: &CancellationToken,
 ) -> Result<StopReason, Error> {
+    let Some(mcp) = start_mcp(session, out, cancel).await else {
+        return Ok(StopReason::Cancelled);
+    };
     for _ in 0..MAX_STEPS {
         if cancel.is_cancelled() {
             return Ok(StopReason::Cancelled);
@@ -186,7 +190,8 @@ async fn steps(
                 Err(e) => return Err(internal(format!("compacting the conversation failed: {e}"))),
             }
         }
-        let specs = tools::specs(mode == Mode::Plan);
+        let mut specs = tools::specs(mode == Mode::Plan);
+        specs.extend(mcp.specs(mode == Mode::Plan));
         let request = ChatRequest {
             system: &system,
             messages: &conv.messages,
@@ -239,7 +244,7 @@ async fn steps(
             let (content, is_error) = if cancelled {
                 ("cancelled by the user before it ran".to_string(), true)
             } else {
-                match tool_call(state, session, cx, out, call, cancel).await {
+                match tool_call(state, session, mcp, cx, out, call, cancel).await {
                     ToolOutcome::Done { text, is_error } => (text, is_error),
                     ToolOutcome::Cancelled => {
                         cancelled = true;
@@ -274,6 +279,7 @@ fn tool_kind(kind: Kind) -> ToolKind {
         Kind::Search => ToolKind::Search,
         Kind::Execute => ToolKind::Execute,
         Kind::Think => ToolKind::Think,
+        Kind::Other => ToolKind::Other,
     }
 }
 
@@ -373,16 +379,73 @@ fn plan(entries: &[tools::PlanItem]) -> Plan {
     )
 }
 
+/// The session's MCP servers, started on its first turn; a server that failed is shown as a
+/// failed call (once). None when the user cancelled while they started.
+async fn start_mcp<'a>(
+    session: &'a Session,
+    out: &mut Emitter,
+    cancel: &CancellationToken,
+) -> Option<&'a mcp::Servers> {
+    if let Some(started) = session.mcp.get() {
+        return Some(started);
+    }
+    let starting = session
+        .mcp
+        .get_or_init(|| mcp::Servers::connect(&session.mcp_servers, session.roots.cwd()));
+    let started = tokio::select! {
+        started = starting => started,
+        _ = cancel.cancelled() => return None,
+    };
+    for failure in &started.failures {
+        out.emit(SessionUpdate::ToolCall(
+            ToolCall::new(
+                format!("mcp-start-{}", failure.server),
+                format!("Start MCP server {}", failure.server),
+            )
+            .kind(ToolKind::Other)
+            .status(ToolCallStatus::Failed)
+            .content(text_content(&failure.error)),
+        ));
+    }
+    Some(started)
+}
+
+/// A call of an MCP tool, checked like a built-in one: asked for, and refused in plan mode
+/// unless the server marks the tool read-only.
+fn prepare_mcp(tool: &mcp::McpTool, arguments: &str, read_only: bool) -> Result<Prepared, String> {
+    if read_only && !tool.read_only {
+        return Err(format!(
+            "`{}` may change things and is not available in plan mode",
+            tool.spec.name
+        ));
+    }
+    Ok(Prepared {
+        title: tool.title.clone(),
+        kind: Kind::Other,
+        locations: vec![],
+        permission: Some(Permission::Mcp),
+        action: Action::Mcp {
+            tool: Box::new(tool.clone()),
+            arguments: arguments.to_string(),
+        },
+    })
+}
+
 async fn tool_call(
     state: &AgentState,
     session: &Session,
+    mcp: &mcp::Servers,
     cx: &ConnectionTo<Client>,
     out: &mut Emitter,
     call: &ToolUse,
     cancel: &CancellationToken,
 ) -> ToolOutcome {
     let read_only = session.mode() == Mode::Plan;
-    let prepared = match tools::prepare(&session.roots, &call.name, &call.arguments, read_only) {
+    let prepared = match mcp.find(&call.name) {
+        Some(tool) => prepare_mcp(tool, &call.arguments, read_only),
+        None => tools::prepare(&session.roots, &call.name, &call.arguments, read_only),
+    };
+    let prepared = match prepared {
         Ok(p) => p,
         Err(error) => {
             out.emit(invalid_call(call, &error));
@@ -437,6 +500,15 @@ async fn tool_call(
                     return ToolOutcome::Cancelled;
                 }
                 RunResult::Done(r) => r,
+            }
+        }
+        Action::Mcp { tool, arguments } => {
+            tokio::select! {
+                result = mcp.call(tool, arguments) => result,
+                _ = cancel.cancelled() => {
+                    out.emit(failed(&call.id, "Cancelled"));
+                    return ToolOutcome::Cancelled;
+                }
             }
         }
         Action::Plan { entries } => {
@@ -498,6 +570,7 @@ fn permission_request(
     let always = match permission {
         Permission::Edit => "Always allow edits",
         Permission::Execute => "Always allow commands",
+        Permission::Mcp => "Always allow MCP tools",
     };
     RequestPermissionRequest::new(
         session_id.to_string(),

@@ -146,13 +146,7 @@ fn mcp_servers_in_the_config_are_given_to_the_agent() {
     };
     let env = common::codex_env(&codex);
     let marks = env.root.join("mcp-marks.txt");
-    let server =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp-server.js");
-    env.config(&format!(
-        "[[mcp_servers]]\nname = \"marker\"\ncommand = [\"node\", \"{}\"]\nenv = {{ MARK_FILE = \"{}\" }}\n",
-        server.display(),
-        marks.display()
-    ));
+    env.config(&common::mcp_stdio_config("marker", &marks));
     env.model.push_for("mcp-task", [Reply::text("Seen.")]);
     let id = env.new_session("mcp-task: look at your tools", &["--agent", "codex"]);
     env.wait_status(&id, "completed");
@@ -180,5 +174,125 @@ fn mcp_servers_in_the_config_are_given_to_the_agent() {
     assert!(
         err.contains("MCP server `nothing` has neither a command (stdio) nor a url (HTTP)"),
         "{err}"
+    );
+}
+
+/// The built-in agent uses the `[[mcp_servers]]` as tools: a stdio server and an HTTP one (with
+/// its headers). Each call is asked for like a command (policy `ask` waits for the user), its
+/// result goes back to the model, and a server that cannot start is shown as a failed step
+/// while the session goes on with the others.
+#[test]
+fn the_builtin_agent_calls_the_tools_of_mcp_servers() {
+    if !common::node_available() {
+        eprintln!("skipped: node is not installed (.ci/run installs it)");
+        return;
+    }
+    let env = Env::new();
+    let marks = env.root.join("mcp-marks.txt");
+    let http = common::McpHttp::start(&env.root);
+    env.config(&format!(
+        "{}{}[[mcp_servers]]\nname = \"broken\"\ncommand = [\"/no/such/mcp-server\"]\n",
+        common::mcp_stdio_config("marker", &marks),
+        http.config("web"),
+    ));
+    env.model.push_for(
+        "mcp-use",
+        [
+            Reply::tool("mcp__marker__marker_echo", json!({"word": "hello"})),
+            Reply::tool("mcp__web__marker_echo", json!({"word": "remote"})),
+            Reply::text("Both servers answered."),
+        ],
+    );
+    let id = env.new_session("mcp-use: ask the servers", &["--approve", "ask"]);
+    env.wait_status(&id, "needs_input");
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("Start MCP server broken")
+            && shown.contains("cannot start `/no/such/mcp-server`"),
+        "the server that cannot start is not shown:\n{shown}"
+    );
+    assert!(
+        shown.contains("marker: marker_echo"),
+        "the waiting call is not shown:\n{shown}"
+    );
+    // Nothing ran before the user allowed it.
+    let marked = std::fs::read_to_string(&marks).unwrap_or_default();
+    assert!(
+        marked.contains("tools/list") && !marked.contains("call "),
+        "{marked:?}"
+    );
+    env.ok(&["approve", &id, "--always"]);
+    env.wait_status(&id, "completed");
+
+    let marked = std::fs::read_to_string(&marks).unwrap();
+    assert!(marked.contains("call {\"word\":\"hello\"}"), "{marked:?}");
+    let http_marked = http.marked();
+    assert!(
+        http_marked.contains("call {\"word\":\"remote\"}")
+            && http_marked.contains("header x-test yes"),
+        "the HTTP server was not called with its headers: {http_marked:?}"
+    );
+    let requests: Vec<String> = env
+        .model
+        .received()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .filter(|b| b.contains("mcp-use"))
+        .collect();
+    assert!(
+        requests[0].contains("mcp__marker__marker_echo")
+            && requests[0].contains("mcp__web__marker_echo")
+            && requests[0].contains("Echo a word back."),
+        "the model was not offered the MCP tools: {}",
+        requests[0]
+    );
+    assert!(
+        requests.last().unwrap().contains("echo: hello")
+            && requests.last().unwrap().contains("echo: remote"),
+        "the tool results did not reach the model"
+    );
+    let shown = env.ok(&["show", &id]);
+    assert!(shown.contains("Both servers answered."), "{shown}");
+    // The stdio server went away with the agent.
+    let worktree = env.session(&id)["worktree"].as_str().unwrap().to_string();
+    env.ok(&["stop", &id]);
+    common::wait_no_process_in(std::path::Path::new(&worktree), "the stdio MCP server");
+}
+
+/// Copilot CLI takes HTTP MCP servers from an ACP client (it rejects stdio ones): the test's
+/// HTTP server is started by it, with the configured header, and its tool offered to the model.
+#[test]
+fn copilot_is_given_http_mcp_servers() {
+    let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") else {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
+        return;
+    };
+    if !common::node_available() {
+        eprintln!("skipped: node is not installed (.ci/run installs it)");
+        return;
+    }
+    let env = common::copilot_env(&copilot);
+    let http = common::McpHttp::start(&env.root);
+    env.config(&http.config("web"));
+    env.model.push_for("copilot-mcp", [Reply::text("Seen.")]);
+    let id = env.new_session("copilot-mcp: look at your tools", &["--agent", "copilot"]);
+    env.wait_status(&id, "completed");
+    let marked = http.marked();
+    assert!(
+        marked.contains("initialize")
+            && marked.contains("tools/list")
+            && marked.contains("header x-test yes"),
+        "Copilot did not reach the HTTP MCP server with its header: {marked:?}"
+    );
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("copilot-mcp"))
+        .unwrap();
+    assert!(
+        asked.body["tools"].to_string().contains("marker_echo"),
+        "the model was not offered the MCP tool: {}",
+        asked.body["tools"]
     );
 }

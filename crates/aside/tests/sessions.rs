@@ -604,20 +604,7 @@ fn copilot_preset_runs_the_real_copilot_cli() {
         eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
         return;
     };
-    let mut env = Env::new();
-    env.prepend_path(&copilot);
-    env.extra.extend([
-        ("COPILOT_OFFLINE".to_string(), "true".to_string()),
-        (
-            "COPILOT_PROVIDER_BASE_URL".to_string(),
-            env.model.openai_base(),
-        ),
-        (
-            "COPILOT_PROVIDER_API_KEY".to_string(),
-            "test-key".to_string(),
-        ),
-        ("COPILOT_MODEL".to_string(), "fake-model".to_string()),
-    ]);
+    let env = common::copilot_env(&copilot);
     env.model.push_for("copilot-task", [
         Reply::tool("bash", json!({"command": "echo hello from copilot > hello.txt", "description": "Write hello.txt", "mode": "sync"})),
         Reply::text("Done by Copilot."),
@@ -1990,20 +1977,7 @@ fn a_copilot_chat_is_delegated_as_copilots_own_session() {
         eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
         return;
     };
-    let mut env = Env::new();
-    env.prepend_path(&copilot);
-    env.extra.extend([
-        ("COPILOT_OFFLINE".to_string(), "true".to_string()),
-        (
-            "COPILOT_PROVIDER_BASE_URL".to_string(),
-            env.model.openai_base(),
-        ),
-        (
-            "COPILOT_PROVIDER_API_KEY".to_string(),
-            "test-key".to_string(),
-        ),
-        ("COPILOT_MODEL".to_string(), "fake-model".to_string()),
-    ]);
+    let env = common::copilot_env(&copilot);
     let first = delegate_a_chat(&env, "copilot", "copilot-chat");
     let messages = first["messages"].as_array().unwrap();
     let said = |role: &str, text: &str| {

@@ -67,9 +67,9 @@ pub type OnDelta<'a> = dyn FnMut(Delta<'_>) + Send + 'a;
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
     /// Its name.
-    pub name: &'static str,
+    pub name: std::borrow::Cow<'static, str>,
     /// What it does, for the model.
-    pub description: &'static str,
+    pub description: std::borrow::Cow<'static, str>,
     /// JSON Schema of its arguments.
     pub parameters: serde_json::Value,
 }

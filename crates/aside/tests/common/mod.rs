@@ -568,3 +568,101 @@ pub fn tmux_available() -> bool {
     eprintln!("skipped: tmux is not installed (apt-get install tmux; .ci/run does)");
     false
 }
+
+/// An [`Env`] whose PATH has the real Copilot CLI (`ASIDE_TEST_COPILOT`), offline, on the fake
+/// model.
+pub fn copilot_env(copilot: &std::ffi::OsStr) -> Env {
+    let mut env = Env::new();
+    env.prepend_path(copilot);
+    let base = env.model.openai_base();
+    env.extra.extend([
+        ("COPILOT_OFFLINE".to_string(), "true".to_string()),
+        ("COPILOT_PROVIDER_BASE_URL".to_string(), base),
+        (
+            "COPILOT_PROVIDER_API_KEY".to_string(),
+            "test-key".to_string(),
+        ),
+        ("COPILOT_MODEL".to_string(), "fake-model".to_string()),
+    ]);
+    env
+}
+
+/// Whether `node` runs here (the test MCP server is a node script).
+pub fn node_available() -> bool {
+    Command::new("node").arg("--version").output().is_ok()
+}
+
+/// The test MCP server (`tests/fixtures/mcp-server.js`) over stdio: its `[[mcp_servers]]` entry
+/// named `name`, marking what it receives in `marks`.
+pub fn mcp_stdio_config(name: &str, marks: &Path) -> String {
+    format!(
+        "[[mcp_servers]]\nname = \"{name}\"\ncommand = [\"node\", \"{}\"]\nenv = {{ MARK_FILE = \"{}\" }}\n\n",
+        mcp_script().display(),
+        marks.display()
+    )
+}
+
+fn mcp_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp-server.js")
+}
+
+/// The test MCP server serving streamable HTTP on a free port; killed on drop.
+pub struct McpHttp {
+    child: std::process::Child,
+    /// Its endpoint.
+    pub url: String,
+    /// Where it marks each method (and call) it receives.
+    pub marks: PathBuf,
+}
+
+impl McpHttp {
+    pub fn start(dir: &Path) -> McpHttp {
+        let marks = dir.join("mcp-http-marks.txt");
+        let port_file = dir.join("mcp-http-port");
+        let child = Command::new("node")
+            .arg(mcp_script())
+            .arg("--http")
+            .arg(&port_file)
+            .env("MARK_FILE", &marks)
+            .spawn()
+            .unwrap();
+        let mut server = McpHttp {
+            child,
+            url: String::new(),
+            marks,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                if !port.is_empty() {
+                    server.url = format!("http://127.0.0.1:{port}/mcp");
+                    return server;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the HTTP MCP server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Its `[[mcp_servers]]` entry named `name`, sending the header `X-Test: yes`.
+    pub fn config(&self, name: &str) -> String {
+        format!(
+            "[[mcp_servers]]\nname = \"{name}\"\nurl = \"{}\"\nheaders = {{ X-Test = \"yes\" }}\n\n",
+            self.url
+        )
+    }
+
+    pub fn marked(&self) -> String {
+        std::fs::read_to_string(&self.marks).unwrap_or_default()
+    }
+}
+
+impl Drop for McpHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
