@@ -41,17 +41,72 @@ fn modes(current: Mode) -> SessionModeState {
     )
 }
 
-fn config_options(current: Mode) -> Vec<SessionConfigOption> {
-    vec![SessionConfigOption::select(
-        "mode",
-        "Mode",
-        current.id(),
-        vec![
-            SessionConfigSelectOption::new("code", "Code"),
-            SessionConfigSelectOption::new("plan", "Plan"),
-        ],
-    )
-    .category(SessionConfigOptionCategory::Mode)]
+/// The session's options: its mode, and its model (the configured one unless it asked for
+/// another; any name the endpoint serves is taken, so the choices are the ones known here).
+fn config_options(current: Mode, model: &str, configured: &str) -> Vec<SessionConfigOption> {
+    let mut models = vec![SessionConfigSelectOption::new(
+        configured.to_string(),
+        configured.to_string(),
+    )];
+    if model != configured {
+        models.push(SessionConfigSelectOption::new(
+            model.to_string(),
+            model.to_string(),
+        ));
+    }
+    vec![
+        SessionConfigOption::select(
+            "mode",
+            "Mode",
+            current.id(),
+            vec![
+                SessionConfigSelectOption::new("code", "Code"),
+                SessionConfigSelectOption::new("plan", "Plan"),
+            ],
+        )
+        .category(SessionConfigOptionCategory::Mode),
+        SessionConfigOption::select("model", "Model", model.to_string(), models)
+            .category(SessionConfigOptionCategory::Model),
+    ]
+}
+
+/// The model name the settings give, or `default` when it is found at run time (Ollama).
+fn configured_model(state: &AgentState) -> String {
+    state
+        .model_config
+        .model
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MODEL.to_string())
+}
+
+const DEFAULT_MODEL: &str = "default";
+
+/// The options of session `id` as they are now.
+fn options_of(state: &AgentState, id: &str) -> Result<Vec<SessionConfigOption>, Error> {
+    let session = state.session(id)?;
+    let configured = configured_model(state);
+    let model = session.model().unwrap_or_else(|| configured.clone());
+    Ok(config_options(session.mode(), &model, &configured))
+}
+
+/// Chooses the model of session `id`: `default` (or the configured name) goes back to the
+/// configured one.
+fn set_model(state: &AgentState, session_id: &str, model: &str) -> Result<(), Error> {
+    let session = state.session(session_id)?;
+    let model = model.trim();
+    if model.is_empty() {
+        return Err(invalid("model takes a model name".to_string()));
+    }
+    let chosen =
+        (model != DEFAULT_MODEL && model != configured_model(state)).then(|| model.to_string());
+    if let Ok(mut m) = session.model.lock() {
+        *m = chosen.clone();
+    }
+    if let Ok(mut conv) = session.conversation.try_lock() {
+        conv.meta.model = chosen;
+        let _ = state.store.save_meta(&conv.meta);
+    }
+    Ok(())
 }
 
 fn check_cwd(cwd: &std::path::Path) -> Result<(), Error> {
@@ -185,6 +240,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                     additional_directories: req.additional_directories.clone(),
                     title: None,
                     mode: Mode::Code.id().to_string(),
+                    model: None,
                     created_at: now.clone(),
                     updated_at: now,
                 };
@@ -195,10 +251,11 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                     )));
                 }
                 s2.register(meta, Vec::new(), req.mcp_servers.clone());
+                let options = options_of(&s2, &id).unwrap_or_default();
                 responder.respond(
                     NewSessionResponse::new(id)
                         .modes(modes(Mode::Code))
-                        .config_options(config_options(Mode::Code)),
+                        .config_options(options),
                 )
             },
             agent_client_protocol::on_receive_request!(),
@@ -220,7 +277,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                     Ok(mode) => responder.respond(
                         LoadSessionResponse::new()
                             .modes(modes(mode))
-                            .config_options(config_options(mode)),
+                            .config_options(options_of(&s3, &req.session_id.0).unwrap_or_default()),
                     ),
                     Err(e) => responder.respond_with_error(e),
                 }
@@ -244,7 +301,7 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
                     Ok(mode) => responder.respond(
                         ResumeSessionResponse::new()
                             .modes(modes(mode))
-                            .config_options(config_options(mode)),
+                            .config_options(options_of(&s4, &req.session_id.0).unwrap_or_default()),
                     ),
                     Err(e) => responder.respond_with_error(e),
                 }
@@ -301,21 +358,22 @@ pub async fn serve(model_config: ModelConfig, store: Store) -> Result<(), Error>
         )
         .on_receive_request(
             async move |req: SetSessionConfigOptionRequest, responder, _cx| {
-                if req.config_id.0.as_ref() != "mode" {
-                    return responder.respond_with_error(invalid(format!(
-                        "unknown config option `{}`: the only option is `mode`",
-                        req.config_id.0
-                    )));
-                }
+                let option = req.config_id.0.as_ref();
                 let Some(value) = req.value.as_value_id() else {
-                    return responder.respond_with_error(invalid(
-                        "mode takes a value: code or plan".to_string(),
-                    ));
+                    return responder.respond_with_error(invalid(format!(
+                        "{option} takes a value id: code or plan for mode, a model name for model"
+                    )));
                 };
-                match set_mode(&s8, &req.session_id.0, &value.0) {
-                    Ok(mode) => {
-                        responder.respond(SetSessionConfigOptionResponse::new(config_options(mode)))
-                    }
+                let session = &req.session_id.0;
+                let set = match option {
+                    "mode" => set_mode(&s8, session, &value.0).map(|_| ()),
+                    "model" => set_model(&s8, session, &value.0),
+                    other => Err(invalid(format!(
+                        "unknown config option `{other}`: the options are `mode` and `model`"
+                    ))),
+                };
+                match set.and_then(|()| options_of(&s8, session)) {
+                    Ok(options) => responder.respond(SetSessionConfigOptionResponse::new(options)),
                     Err(e) => responder.respond_with_error(e),
                 }
             },

@@ -65,6 +65,8 @@ pub struct Session {
     pub cancel: Mutex<CancellationToken>,
     /// Its mode, changed by set_mode while no lock is held long.
     pub mode: Mutex<Mode>,
+    /// The model it asked for (config option `model`); none: the configured one.
+    pub model: Mutex<Option<String>>,
     /// Kinds of action the user allowed for the rest of the session.
     pub always_allowed: Mutex<HashSet<Permission>>,
     /// The MCP servers the client named, started on the first turn.
@@ -77,6 +79,11 @@ impl Session {
     /// The current mode.
     pub fn mode(&self) -> Mode {
         self.mode.lock().map(|m| *m).unwrap_or(Mode::Code)
+    }
+
+    /// The model it asked for, if it did.
+    pub fn model(&self) -> Option<String> {
+        self.model.lock().ok().and_then(|m| m.clone())
     }
 }
 
@@ -136,12 +143,14 @@ impl AgentState {
         mcp_servers: Vec<McpServer>,
     ) -> Arc<Session> {
         let mode = Mode::parse(&meta.mode).unwrap_or(Mode::Code);
+        let model = meta.model.clone();
         let session = Arc::new(Session {
             id: meta.id.clone(),
             roots: Roots::new(&meta.cwd, &meta.additional_directories),
             conversation: tokio::sync::Mutex::new(Conversation { meta, messages }),
             cancel: Mutex::new(CancellationToken::new()),
             mode: Mutex::new(mode),
+            model: Mutex::new(model),
             always_allowed: Mutex::new(HashSet::new()),
             mcp_servers,
             mcp: tokio::sync::OnceCell::new(),

@@ -25,6 +25,9 @@ pub struct Meta {
     pub title: Option<String>,
     /// `code` or `plan`.
     pub mode: String,
+    /// The model this session asked for (ACP config option `model`); none: the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.

@@ -81,6 +81,7 @@ fn text_chunk(text: &str) -> ContentChunk {
 fn save(state: &AgentState, session: &Session, conv: &mut Conversation, out: &mut Emitter) {
     conv.meta.updated_at = now();
     conv.meta.mode = session.mode().id().to_string();
+    conv.meta.model = session.model();
     let updates = std::mem::take(&mut out.pending);
     let result = state
         .store
@@ -156,9 +157,10 @@ pub async fn run(
     conv.messages.push(Message::User { text });
     save(&state, &session, &mut conv, &mut out);
 
-    let model = match state.model().await {
-        Ok(model) => model,
-        Err(e) => return Err(internal(e)),
+    let model = match (state.model().await, session.model()) {
+        (Ok(model), Some(chosen)) => model.with_model(&chosen),
+        (Ok(model), None) => model,
+        (Err(e), _) => return Err(internal(e)),
     };
     let result = steps(&state, &session, &cx, &model, &mut conv, &mut out, &cancel).await;
     save(&state, &session, &mut conv, &mut out);

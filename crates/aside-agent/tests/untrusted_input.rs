@@ -272,6 +272,7 @@ fn random_paths_resolve_inside_or_are_refused() {
 
 fn meta(id: &str, cwd: &Path) -> Meta {
     Meta {
+        model: None,
         id: id.to_string(),
         cwd: cwd.to_path_buf(),
         additional_directories: vec![],

@@ -527,14 +527,6 @@ impl Sessions {
                 "the task is empty: say what the agent should do, e.g. aside new \"fix the failing test\"".into(),
             ));
         }
-        if new.model.as_deref().is_some_and(|m| !m.trim().is_empty())
-            && !aside_core::agents::use_model(&new.agent, "", &mut Vec::new(), &mut Vec::new())
-        {
-            return Err(OpError::Refused(format!(
-                "aside cannot choose the model of agent `{}`; set it in that agent's own settings",
-                new.agent
-            )));
-        }
         let exe = exe()?;
         let agent_command =
             aside_core::agents::agent_command(&new.agent, config, &exe.display().to_string())
@@ -556,7 +548,7 @@ impl Sessions {
         }
         self.allocate_ports(&id)?;
         if let Some(model) = new.model.as_deref().filter(|m| !m.trim().is_empty()) {
-            std::fs::write(self.layout.session_dir(&id).join("model"), model)
+            std::fs::write(self.layout.model(&id), model)
                 .map_err(|e| OpError::Internal(format!("cannot write the session's model: {e}")))?;
         }
         if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {

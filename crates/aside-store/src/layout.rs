@@ -43,6 +43,11 @@ impl Layout {
         self.session_dir(id).join("ports")
     }
 
+    /// The model `aside new --model` asked for.
+    pub fn model(&self, id: &SessionId) -> PathBuf {
+        self.session_dir(id).join("model")
+    }
+
     /// The host's log file (its stdout and stderr).
     pub fn host_log(&self, id: &SessionId) -> PathBuf {
         self.session_dir(id).join("host.log")

@@ -109,30 +109,46 @@ fn defaults_and_per_agent_settings_shape_new_sessions() {
     );
 }
 
+/// `--model`: an agent aside knows gets it as its own variable or flag; any other ACP agent is
+/// asked through its session config option of category `model` (here the built-in agent
+/// declared under another name, which aside does not know).
 #[test]
-fn new_takes_a_model_for_the_agents_whose_model_aside_can_set() {
+fn new_takes_a_model_for_any_agent() {
     let env = Env::new();
     env.model.push_for("model-task", [Reply::text("ok")]);
     let id = env.new_session("model-task: which model", &["--model", "chosen-one"]);
     env.wait_status(&id, "completed");
-    let asked = env
-        .model
-        .received()
-        .into_iter()
-        .find(|r| r.body.to_string().contains("model-task"))
-        .unwrap();
-    assert_eq!(asked.body["model"], "chosen-one");
+    let asked = |marker: &str| {
+        env.model
+            .received()
+            .into_iter()
+            .find(|r| r.body.to_string().contains(marker))
+            .unwrap()
+    };
+    assert_eq!(asked("model-task").body["model"], "chosen-one");
     env.config(&format!(
         "[agents.again]\ncommand = [\"{}\", \"agent\"]\n",
         env!("CARGO_BIN_EXE_aside")
     ));
-    let before = env.ok(&["ls", "--all", "--json"]);
-    let err = env.fails(&["new", "a task", "--agent", "again", "--model", "x"]);
-    assert_eq!(
-        err,
-        "aside: aside cannot choose the model of agent `again`; set it in that agent's own settings"
+    env.model
+        .push_for("option-task", [Reply::text("ok"), Reply::text("ok")]);
+    let id = env.new_session(
+        "option-task: which model",
+        &["--agent", "again", "--model", "chosen-two"],
     );
-    assert_eq!(env.ok(&["ls", "--all", "--json"]), before);
+    env.wait_status(&id, "completed");
+    assert_eq!(asked("option-task").body["model"], "chosen-two");
+    // The choice is the session's: a follow-up after its host stopped keeps it.
+    env.ok(&["stop", &id]);
+    env.ok(&["send", &id, "option-task again"]);
+    env.wait_status(&id, "completed");
+    let last = env
+        .model
+        .received()
+        .into_iter()
+        .rfind(|r| r.body.to_string().contains("option-task again"))
+        .unwrap();
+    assert_eq!(last.body["model"], "chosen-two");
 }
 
 /// `[[mcp_servers]]` reach a real ACP agent in its session/new: codex-acp starts the test's
@@ -294,5 +310,47 @@ fn copilot_is_given_http_mcp_servers() {
         asked.body["tools"].to_string().contains("marker_echo"),
         "the model was not offered the MCP tool: {}",
         asked.body["tools"]
+    );
+}
+
+/// A real ACP agent that aside does not know by name (claude-agent-acp declared as `myclaude`)
+/// gets `--model` through its `model` config option: a name matching one of its choices is
+/// taken, an unknown one fails the session with the agent's refusal and its choices.
+#[test]
+fn a_model_is_chosen_through_a_real_agents_config_option() {
+    let Some(claude) = std::env::var_os("ASIDE_TEST_CLAUDE") else {
+        eprintln!("skipped: set ASIDE_TEST_CLAUDE to the claude-agent-acp launcher (.ci/run does)");
+        return;
+    };
+    let env = common::claude_env(&claude);
+    env.config("[agents.myclaude]\ncommand = [\"claude-agent-acp\"]\n");
+    env.model.push_for("claude-model", [Reply::text("ok")]);
+    let id = env.new_session(
+        "claude-model: which model",
+        &["--agent", "myclaude", "--model", "haiku"],
+    );
+    env.wait_status(&id, "completed");
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("claude-model"))
+        .unwrap();
+    assert!(
+        asked.body["model"].as_str().unwrap().contains("haiku"),
+        "{}",
+        asked.body["model"]
+    );
+    let id = env.new_session(
+        "no such model",
+        &["--agent", "myclaude", "--model", "nope-1"],
+    );
+    let failed = env.wait_status(&id, "failed");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("the agent `myclaude` refused model `nope-1`")
+            && reason.contains("It offers: ")
+            && reason.contains("haiku"),
+        "{reason}"
     );
 }

@@ -833,15 +833,7 @@ fn claude_preset_runs_the_real_claude_agent_acp() {
         eprintln!("skipped: set ASIDE_TEST_CLAUDE to the claude-agent-acp launcher (.ci/run does)");
         return;
     };
-    let mut env = Env::new();
-    env.prepend_path(&claude);
-    env.extra.extend([
-        ("ANTHROPIC_BASE_URL".to_string(), env.model.url.clone()),
-        ("ANTHROPIC_API_KEY".to_string(), "sk-ant-test".to_string()),
-        // Claude Code refuses to skip permission checks as root unless told it is sandboxed;
-        // here aside's worktree is the sandbox.
-        ("IS_SANDBOX".to_string(), "1".to_string()),
-    ]);
+    let env = common::claude_env(&claude);
     env.model.push_for("claude-task", [
         Reply::tool("Bash", json!({"command": "echo hello from claude > hello.txt", "description": "Write hello.txt"})),
         Reply::text("Done by Claude."),
@@ -2048,13 +2040,7 @@ fn codex_and_claude_chats_are_delegated_with_their_conversation() {
         tried += 1;
     }
     if let Some(claude) = std::env::var_os("ASIDE_TEST_CLAUDE") {
-        let mut env = Env::new();
-        env.prepend_path(&claude);
-        env.extra.extend([
-            ("ANTHROPIC_BASE_URL".to_string(), env.model.url.clone()),
-            ("ANTHROPIC_API_KEY".to_string(), "sk-ant-test".to_string()),
-            ("IS_SANDBOX".to_string(), "1".to_string()),
-        ]);
+        let env = common::claude_env(&claude);
         let first = delegate_a_chat(&env, "claude", "claude-chat").to_string();
         // Claude Code keeps sessions per project directory: aside copies the chat's session
         // into the new worktree's, and claude-agent-acp loads it there.

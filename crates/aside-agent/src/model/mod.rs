@@ -208,6 +208,14 @@ const OLLAMA_DEFAULT: &str = "127.0.0.1:11434";
 impl ModelClient {
     /// Builds a client from the user's settings. When nothing is set, uses a local Ollama if one
     /// answers (at `$OLLAMA_HOST` or 127.0.0.1:11434).
+    /// The same endpoint with another model.
+    pub fn with_model(&self, model: &str) -> ModelClient {
+        ModelClient {
+            model: model.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The endpoint and model this client talks to.
     pub fn base_and_model(&self) -> (&str, &str) {
         (&self.base_url, &self.model)

@@ -65,6 +65,7 @@ impl AgentProcess {
         record: &SessionRecord,
         settings: &aside_core::AgentConfig,
         ports: Vec<(String, String)>,
+        model: Option<&str>,
         pgid_file: &Path,
     ) -> anyhow::Result<AgentProcess> {
         let command = &record.agent_command;
@@ -89,19 +90,8 @@ impl AgentProcess {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         );
-        // `aside new --model` is kept beside the session's events.
-        let chosen = pgid_file
-            .parent()
-            .and_then(|dir| std::fs::read_to_string(dir.join("model")).ok())
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty());
-        if let Some(model) = std::env::var(aside_core::agents::MODEL_VAR)
-            .ok()
-            .filter(|m| !m.is_empty())
-            .or(chosen)
-            .or_else(|| settings.model.clone())
-        {
-            aside_core::agents::use_model(&record.agent, &model, &mut model_args, &mut model_env);
+        if let Some(model) = model {
+            aside_core::agents::use_model(&record.agent, model, &mut model_args, &mut model_env);
         }
         let exe = std::env::current_exe().context("while finding the aside binary")?;
         let mut cmd = std::process::Command::new(exe);
@@ -175,6 +165,25 @@ pub(crate) fn stop_leftover(layout: &Layout, id: &SessionId, worktree: &Path) {
 }
 
 /// Where the agent's process group is remembered, for the next host.
+/// The model the session's agent is to use: asked for by whoever started this host (`aside chat
+/// --model`, `/model`), else by `aside new --model` (kept beside the session's events), else the
+/// config's `[agents.NAME] model`.
+pub(crate) fn wanted_model(
+    layout: &Layout,
+    id: &SessionId,
+    settings: &aside_core::AgentConfig,
+) -> Option<String> {
+    let chosen = std::fs::read_to_string(layout.model(id))
+        .ok()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty());
+    std::env::var(aside_core::agents::MODEL_VAR)
+        .ok()
+        .filter(|m| !m.is_empty())
+        .or(chosen)
+        .or_else(|| settings.model.clone())
+}
+
 pub(crate) fn pgid_file(layout: &Layout, id: &SessionId) -> std::path::PathBuf {
     layout.session_dir(id).join("agent.pgid")
 }

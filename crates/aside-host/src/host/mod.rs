@@ -30,8 +30,8 @@ use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     CancelNotification, Implementation, InitializeRequest, LoadSessionRequest, NewSessionRequest,
     PromptRequest, PromptResponse, RequestPermissionRequest, RequestPermissionResponse,
-    ResumeSessionRequest, SessionModeState, SessionNotification, SessionUpdate,
-    SetSessionModeRequest, StopReason,
+    ResumeSessionRequest, SessionConfigOption, SessionModeState, SessionNotification,
+    SessionUpdate, SetSessionConfigOptionRequest, SetSessionModeRequest, StopReason,
 };
 use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{Agent, ByteStreams, Client};
@@ -442,6 +442,7 @@ impl Host {
         mut life: Life,
     ) -> anyhow::Result<Ending> {
         agent::stop_leftover(&self.layout, &self.record.id, &self.record.worktree);
+        let model = agent::wanted_model(&self.layout, &self.record.id, &self.agent_config);
         let AgentProcess {
             mut child,
             pgid,
@@ -452,6 +453,7 @@ impl Host {
             &self.record,
             &self.agent_config,
             self.port_env(),
+            model.as_deref(),
             &agent::pgid_file(&self.layout, &self.record.id),
         )?;
         let tail = move || stderr.text();
@@ -567,6 +569,7 @@ impl Host {
         let cwd: PathBuf = self.record.worktree.clone();
         let mut session_id: Option<String> = None;
         let mut modes = None;
+        let mut options = None;
         if let Some(previous) = self.record.acp_session_id.clone() {
             if !caps["sessionCapabilities"]["resume"].is_null() {
                 let r = cx
@@ -579,6 +582,7 @@ impl Host {
                 if let Ok(r) = r {
                     session_id = Some(previous.clone());
                     modes = r.modes;
+                    options = r.config_options;
                 }
             }
             if session_id.is_none() && caps["loadSession"] == true {
@@ -592,6 +596,7 @@ impl Host {
                 if let Ok(r) = r {
                     session_id = Some(previous.clone());
                     modes = r.modes;
+                    options = r.config_options;
                     // The replayed history is already in the event log.
                     while let Ok(msg) = agent_rx.try_recv() {
                         if let FromAgent::Permission(request) = msg {
@@ -636,6 +641,7 @@ impl Host {
                     })?;
                 let id = r.session_id.0.to_string();
                 modes = r.modes;
+                options = r.config_options;
                 self.index
                     .update(&self.record.id, Change::AcpSession(&id))?;
                 self.record.acp_session_id = Some(id.clone());
@@ -644,6 +650,26 @@ impl Host {
         };
 
         self.modes = modes.clone();
+        if let Some(model) = agent::wanted_model(&self.layout, &self.record.id, &self.agent_config)
+        {
+            // Agents aside knows were started with the model (a variable or a flag); the others
+            // are asked through the ACP config option of category `model`.
+            let known = aside_core::agents::use_model(
+                &self.record.agent,
+                &model,
+                &mut Vec::new(),
+                &mut Vec::new(),
+            );
+            if !known {
+                self.choose_model(
+                    &cx,
+                    &session_id,
+                    options.as_deref().unwrap_or_default(),
+                    &model,
+                )
+                .await?;
+            }
+        }
         if self.record.kind == SessionKind::Plan && fresh {
             self.enter_plan_mode(&cx, &session_id, modes, life).await;
         }
@@ -771,6 +797,33 @@ impl Host {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Asks the agent for `model` through its model config option (its value when one matches
+    /// by id or name; the name as given otherwise, for the agent to take or refuse).
+    async fn choose_model(
+        &mut self,
+        cx: &ConnectionTo<Agent>,
+        session_id: &str,
+        options: &[SessionConfigOption],
+        model: &str,
+    ) -> anyhow::Result<()> {
+        let (option, value, choices) =
+            policy::model_option(options, model).map_err(|e| anyhow!("{e}"))?;
+        cx.send_request(SetSessionConfigOptionRequest::new(
+            session_id.to_string(),
+            option,
+            value.as_str(),
+        ))
+        .block_task()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "the agent `{}` refused model `{value}`: {e}. It offers: {choices}",
+                self.record.agent
+            )
+        })?;
         Ok(())
     }
 

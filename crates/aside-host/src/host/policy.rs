@@ -2,7 +2,10 @@
 //! options' ACP kind (never by position), and the whole tool call shown to the user.
 
 use crate::protocol::Choice;
-use agent_client_protocol::v1::schema::RequestPermissionResponse;
+use agent_client_protocol::v1::schema::{
+    RequestPermissionResponse, SessionConfigKind, SessionConfigOption, SessionConfigOptionCategory,
+    SessionConfigSelectOption, SessionConfigSelectOptions,
+};
 use aside_core::Approve;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -79,6 +82,52 @@ pub(crate) fn cancelled_answer() -> RequestPermissionResponse {
     )
 }
 
+/// The model config option of an agent's session and the value to send for `wanted`: the
+/// select of category `model` (or id `model`); its value whose id or name is `wanted` (any case),
+/// else `wanted` as given. Also the choices it lists, for an error. Err when it has none.
+pub(crate) fn model_option(
+    options: &[SessionConfigOption],
+    wanted: &str,
+) -> Result<(String, String, String), String> {
+    let found = options.iter().find_map(|o| match &o.kind {
+        SessionConfigKind::Select(select)
+            if o.category == Some(SessionConfigOptionCategory::Model)
+                || o.id.0.as_ref() == "model" =>
+        {
+            Some((o, select))
+        }
+        _ => None,
+    });
+    let Some((option, select)) = found else {
+        return Err(format!(
+            "the agent offers no model choice (no ACP session config option of category \
+             `model`), so model `{wanted}` cannot be chosen: set it in the agent's own settings"
+        ));
+    };
+    let values: Vec<&SessionConfigSelectOption> = match &select.options {
+        SessionConfigSelectOptions::Ungrouped(values) => values.iter().collect(),
+        SessionConfigSelectOptions::Grouped(groups) => {
+            groups.iter().flat_map(|g| g.options.iter()).collect()
+        }
+        _ => Vec::new(),
+    };
+    let value = values
+        .iter()
+        .find(|v| v.value.0.as_ref() == wanted)
+        .or_else(|| {
+            values.iter().find(|v| {
+                v.value.0.eq_ignore_ascii_case(wanted) || v.name.eq_ignore_ascii_case(wanted)
+            })
+        })
+        .map_or_else(|| wanted.to_string(), |v| v.value.0.to_string());
+    let choices = values
+        .iter()
+        .map(|v| v.value.0.as_ref())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok((option.id.0.to_string(), value, choices))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -144,5 +193,38 @@ mod tests {
             Some("o")
         );
         assert_eq!(choose(&only_once, Choice::Deny), None);
+    }
+
+    #[test]
+    fn the_model_option_is_found_by_category_and_its_value_by_id_or_name() {
+        use agent_client_protocol::v1::schema::SessionConfigSelectGroup;
+        let mode = SessionConfigOption::select(
+            "mode",
+            "Mode",
+            "code",
+            vec![SessionConfigSelectOption::new("code", "Code")],
+        );
+        let model = SessionConfigOption::select(
+            "llm",
+            "Model",
+            "a-1",
+            vec![SessionConfigSelectGroup::new(
+                "fast",
+                "Fast",
+                vec![
+                    SessionConfigSelectOption::new("a-1", "Alpha One"),
+                    SessionConfigSelectOption::new("b-2", "Beta Two"),
+                ],
+            )],
+        )
+        .category(SessionConfigOptionCategory::Model);
+        let options = [mode.clone(), model];
+        let pick = |wanted| model_option(&options, wanted).unwrap();
+        assert_eq!(pick("b-2"), ("llm".into(), "b-2".into(), "a-1, b-2".into()));
+        assert_eq!(pick("beta two").1, "b-2");
+        // Not listed: sent as given, for the agent to take or refuse.
+        assert_eq!(pick("c-3").1, "c-3");
+        let err = model_option(&[mode], "b-2").unwrap_err();
+        assert!(err.contains("the agent offers no model choice"), "{err}");
     }
 }

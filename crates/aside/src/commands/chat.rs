@@ -32,13 +32,9 @@ pub struct Args {
 }
 
 /// Uses `model` for the agent processes this chat starts from now on (their hosts inherit this
-/// process's environment).
+/// process's environment, and give it to the agent as its own variable or flag, or through its
+/// ACP model config option).
 fn use_model(agent: &str, model: &str) -> anyhow::Result<()> {
-    if !aside_core::agents::use_model(agent, model, &mut Vec::new(), &mut Vec::new()) {
-        anyhow::bail!(
-            "aside cannot choose the model of agent `{agent}`; set it in that agent's own settings"
-        );
-    }
     // Only this thread starts processes (hosts, with their agents); the chat's other threads
     // only read the session's events and print, and never read the environment.
     std::env::set_var(aside_core::agents::MODEL_VAR, model);

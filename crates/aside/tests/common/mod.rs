@@ -666,3 +666,18 @@ impl Drop for McpHttp {
         let _ = self.child.wait();
     }
 }
+
+/// An [`Env`] whose PATH has claude-agent-acp (`ASIDE_TEST_CLAUDE`), on the fake model.
+pub fn claude_env(claude: &std::ffi::OsStr) -> Env {
+    let mut env = Env::new();
+    env.prepend_path(claude);
+    let url = env.model.url.clone();
+    env.extra.extend([
+        ("ANTHROPIC_BASE_URL".to_string(), url),
+        ("ANTHROPIC_API_KEY".to_string(), "sk-ant-test".to_string()),
+        // Claude Code refuses to skip permission checks as root unless told it is sandboxed;
+        // here aside's worktree is the sandbox.
+        ("IS_SANDBOX".to_string(), "1".to_string()),
+    ]);
+    env
+}
