@@ -228,6 +228,11 @@ pub struct Event {
     pub kind: String,
     /// The payload: the ACP update itself for agent updates.
     pub data: serde_json::Value,
+    /// For streamed text only while it streams: the host stores a message's chunks as one row
+    /// (flushed every quarter second), and sends each chunk to live readers as piece N of the
+    /// row `seq` it will be part of. Stored events have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piece: Option<u32>,
 }
 
 /// RFC 3339 time of now, in UTC with milliseconds.

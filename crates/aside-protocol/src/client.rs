@@ -131,34 +131,100 @@ pub enum Flow {
 /// How often a follower without a host looks for a new one.
 const LOOK_AGAIN: Duration = Duration::from_millis(200);
 
+/// Streamed text a follower has given as pieces of a row not stored yet.
+struct Streaming {
+    seq: u64,
+    next: u32,
+    text: String,
+}
+
+/// What a follower hands on of each event it receives: stored events once, in order; pieces of
+/// streamed text as they come, when it has every piece of their row from the first; and a stored
+/// row whose pieces it gave with only the text they did not cover (empty, usually), so a reader
+/// still learns that row's seq.
+struct Dedup {
+    last: u64,
+    streaming: Option<Streaming>,
+}
+
+fn chunk_text(event: &Event) -> Option<&str> {
+    event.data["content"]["text"].as_str()
+}
+
+impl Dedup {
+    fn pass(&mut self, mut event: Event) -> Option<Event> {
+        if event.seq <= self.last {
+            return None;
+        }
+        if let Some(piece) = event.piece {
+            let text = chunk_text(&event)?.to_string();
+            match &mut self.streaming {
+                Some(s) if s.seq == event.seq && s.next == piece => {
+                    s.next += 1;
+                    s.text.push_str(&text);
+                }
+                _ if piece == 0 => {
+                    self.streaming = Some(Streaming {
+                        seq: event.seq,
+                        next: 1,
+                        text,
+                    });
+                }
+                // Joined in the middle of a row, or missed a piece: the stored row tells it.
+                _ => return None,
+            }
+            return Some(event);
+        }
+        self.last = event.seq;
+        let Some(given) = self.streaming.take().filter(|s| s.seq == event.seq) else {
+            return Some(event);
+        };
+        let rest = chunk_text(&event)
+            .and_then(|stored| stored.strip_prefix(given.text.as_str()))
+            .map(str::to_string);
+        if let Some(rest) = rest {
+            event.data["content"]["text"] = serde_json::Value::String(rest);
+        }
+        Some(event)
+    }
+}
+
 /// Follows the events of session `id` after `since`: what is stored first, then what its host
 /// streams, across host restarts (a follow-up starts a new host). When no host runs, `on` gets
 /// [`Step::NoHost`] and, unless it says stop, following goes on shortly. Every event is given
-/// once, in order: the way every reader (logs, attach, the web view) follows a session.
+/// once, in order: the way every reader (logs, attach, the web view) follows a session. Streamed
+/// text comes as it streams, as pieces (`Event::piece`) of the row it is stored in later; that
+/// row then comes with only the text the pieces did not give (a reader that keys events by seq
+/// takes pieces beside it).
 pub fn follow(
     layout: &Layout,
     id: &SessionId,
     since: u64,
     mut on: impl FnMut(Step) -> Flow,
 ) -> Result<(), ClientError> {
-    let mut last = since;
+    let mut dedup = Dedup {
+        last: since,
+        streaming: None,
+    };
     loop {
-        let stored = EventLog::open(layout, id)
-            .and_then(|log| log.since(last))
-            .map_err(|e| ClientError::Io(std::io::Error::other(e.to_string())))?;
-        for event in stored {
-            last = event.seq;
-            if on(Step::Event(event)) == Flow::Stop {
-                return Ok(());
-            }
-        }
         let mut stopped = false;
-        let streamed = subscribe(layout, id, last, |event| {
-            if event.seq <= last {
-                return true;
+        EventLog::open(layout, id)
+            .and_then(|log| {
+                log.each_since(dedup.last, |event| {
+                    if let Some(event) = dedup.pass(event) {
+                        stopped = on(Step::Event(event)) == Flow::Stop;
+                    }
+                    !stopped
+                })
+            })
+            .map_err(|e| ClientError::Io(std::io::Error::other(e.to_string())))?;
+        if stopped {
+            return Ok(());
+        }
+        let streamed = subscribe(layout, id, dedup.last, |event| {
+            if let Some(event) = dedup.pass(event) {
+                stopped = on(Step::Event(event)) == Flow::Stop;
             }
-            last = event.seq;
-            stopped = on(Step::Event(event)) == Flow::Stop;
             !stopped
         });
         if stopped {
@@ -238,5 +304,68 @@ mod tests {
         let layout = Layout::new(&home);
         let err = send(&layout, &id, Request::Cancel).unwrap_err();
         assert_eq!(err.to_string(), "no host is running for this session");
+    }
+
+    fn chunk(seq: u64, piece: Option<u32>, text: &str) -> Event {
+        Event {
+            seq,
+            ts: String::new(),
+            kind: "agent_message_chunk".into(),
+            data: serde_json::json!({"content": {"type": "text", "text": text}}),
+            piece,
+        }
+    }
+
+    fn texts(dedup: &mut Dedup, events: Vec<Event>) -> Vec<(u64, Option<u32>, String)> {
+        events
+            .into_iter()
+            .filter_map(|e| dedup.pass(e))
+            .map(|e| (e.seq, e.piece, chunk_text(&e).unwrap().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn streamed_pieces_are_given_once_and_their_row_is_not_repeated() {
+        let mut d = Dedup {
+            last: 4,
+            streaming: None,
+        };
+        let got = texts(
+            &mut d,
+            vec![
+                chunk(4, None, "old"),
+                chunk(5, Some(0), "Hel"),
+                chunk(5, Some(1), "lo"),
+                chunk(5, None, "Hello"),
+                chunk(6, Some(0), "a"),
+                chunk(6, None, "ab"),
+            ],
+        );
+        assert_eq!(
+            got,
+            [
+                (5, Some(0), "Hel".to_string()),
+                (5, Some(1), "lo".to_string()),
+                // The stored row: nothing the pieces did not say.
+                (5, None, String::new()),
+                (6, Some(0), "a".to_string()),
+                // The row had more than the pieces that came: only the rest.
+                (6, None, "b".to_string()),
+            ]
+        );
+        // Joined in the middle of a row: its pieces wait for the stored row.
+        let mut late = Dedup {
+            last: 0,
+            streaming: None,
+        };
+        let got = texts(
+            &mut late,
+            vec![
+                chunk(1, Some(3), "lo"),
+                chunk(1, Some(4), "!"),
+                chunk(1, None, "Hello!"),
+            ],
+        );
+        assert_eq!(got, [(1, None, "Hello!".to_string())]);
     }
 }

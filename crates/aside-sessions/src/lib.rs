@@ -1343,6 +1343,7 @@ mod tests {
             ts: String::new(),
             kind: kind.into(),
             data,
+            piece: None,
         };
         let chunk = |text: &str| json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}});
         let events = [

@@ -253,6 +253,7 @@ fn aside_events() {
         ts: "2026-01-01T00:00:00.000Z".into(),
         kind: kind.into(),
         data,
+        piece: None,
     };
     let chunk = |seq, text: &str| {
         ev(

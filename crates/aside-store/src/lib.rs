@@ -8,7 +8,7 @@ mod events;
 mod index;
 mod layout;
 
-pub use events::EventLog;
+pub use events::{EventLog, CORRUPT};
 pub use index::{Change, Index, QueueState};
 pub use layout::Layout;
 

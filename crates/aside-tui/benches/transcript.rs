@@ -35,6 +35,7 @@ fn event(seq: u64) -> Event {
         ts: String::new(),
         kind: kind.into(),
         data,
+        piece: None,
     }
 }
 

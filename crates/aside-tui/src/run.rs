@@ -291,6 +291,7 @@ fn load_events(
                     ts: String::new(),
                     kind: kind.to_string(),
                     data,
+                    piece: None,
                 });
             }
         }

@@ -75,6 +75,7 @@ fn event(seq: u64, kind: &str, data: Value) -> Event {
         ts: String::new(),
         kind: kind.into(),
         data,
+        piece: None,
     }
 }
 

@@ -586,13 +586,52 @@ fn open_in_editor(record: &aside_core::SessionRecord, config: &Config) -> Result
 #[derive(Deserialize)]
 pub struct EventsQuery {
     since: Option<u64>,
+    /// Without `since`: start about this many events before the end (at a turn's start); the
+    /// first message, `window`, says where.
+    tail: Option<usize>,
 }
 
+/// How many events the page asks for at a time: the end first, earlier ones on request.
+#[derive(Deserialize)]
+pub struct EarlierQuery {
+    before: u64,
+    limit: Option<usize>,
+}
+
+/// Most events one window of a session's log may hold.
+const MAX_WINDOW: usize = 5000;
+
+/// A window of a session's stored events ending before `before` (at a turn's start, about
+/// `limit` of them), for a page that shows the end of a long session first: `{start, events}`,
+/// `start` 0 when nothing is earlier.
+pub async fn earlier(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EarlierQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(1000).clamp(1, MAX_WINDOW);
+    let out = with_sessions(&state, move |s| {
+        let record = s.resolve(&id)?;
+        let log = aside_store::EventLog::open(&s.layout, &record.id).map_err(internal)?;
+        let start = log.start_before(q.before, limit).map_err(internal)?;
+        let count = q.before.saturating_sub(start + 1) as usize;
+        let events = log.window(start, count).map_err(internal)?;
+        Ok(json!({"start": start, "events": events}))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// An event for the browser; stored ones carry their seq as the id a reconnecting browser sends
+/// back (pieces of streamed text none: their row is sent after them).
 fn sse_event(event: &Event) -> SseEvent {
-    SseEvent::default()
-        .id(event.seq.to_string())
+    let sse = SseEvent::default()
         .event("event")
-        .data(serde_json::to_string(event).unwrap_or_default())
+        .data(serde_json::to_string(event).unwrap_or_default());
+    match event.piece {
+        Some(_) => sse,
+        None => sse.id(event.seq.to_string()),
+    }
 }
 
 /// Live events of a session: the stored ones after `since` (or the Last-Event-ID a reconnecting
@@ -609,12 +648,12 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let since = last_event_id.or(q.since).unwrap_or(0);
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
     let layout = state.layout.clone();
     let record = match found {
         aside_sessions::Located::Own(record) => record,
         aside_sessions::Located::External(session) => {
+            let since = last_event_id.or(q.since).unwrap_or(0);
             tokio::task::spawn_blocking(move || follow_external(session, since, tx));
             return Ok(sse_of(rx));
         }
@@ -623,6 +662,22 @@ pub async fn events(
     // It blocks, so it runs on a blocking thread, until the page goes away.
     tokio::task::spawn_blocking(move || {
         let id = record.id;
+        let since = match (last_event_id.or(q.since), q.tail) {
+            (Some(since), _) => since,
+            (None, Some(tail)) => {
+                let start = aside_store::EventLog::open(&layout, &id)
+                    .and_then(|log| log.tail_start(tail.clamp(1, MAX_WINDOW)))
+                    .unwrap_or(0);
+                let window = SseEvent::default()
+                    .event("window")
+                    .data(json!({"start": start}).to_string());
+                if tx.blocking_send(window).is_err() {
+                    return;
+                }
+                start
+            }
+            (None, None) => 0,
+        };
         let mut shown: Option<String> = None;
         let _ = follow(&layout, &id, since, |step| {
             if tx.is_closed() {
@@ -696,6 +751,7 @@ fn follow_external(
                         ts: String::new(),
                         kind: kind.to_string(),
                         data,
+                        piece: None,
                     };
                     if tx.blocking_send(sse_event(&event)).is_err() {
                         return;

@@ -71,6 +71,7 @@ pub async fn bind(port: u16, layout: aside_store::Layout) -> std::io::Result<Ser
         .route("/api/meta", get(api::meta))
         .route("/api/sessions/{id}", get(api::show))
         .route("/api/sessions/{id}/events", get(api::events))
+        .route("/api/sessions/{id}/earlier", get(api::earlier))
         .route("/api/sessions/{id}/diff", get(api::diff))
         .route("/api/sessions/{id}/{action}", post(api::action))
         .layer(axum::middleware::from_fn_with_state(

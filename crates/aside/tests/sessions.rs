@@ -1204,14 +1204,17 @@ fn a_campaign_of_random_host_kills_loses_nothing() {
             );
             std::thread::spawn(move || {
                 let mut shown: Vec<aside_core::Event> = Vec::new();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let since = shown.last().map(|e| e.seq).unwrap_or(0);
-                    let _ = aside_protocol::client::subscribe(&layout, &id, since, |event| {
+                let running = || !stop.load(std::sync::atomic::Ordering::Relaxed);
+                let _ = aside_protocol::client::follow(&layout, &id, 0, |step| {
+                    if let aside_protocol::client::Step::Event(event) = step {
                         shown.push(event);
-                        !stop.load(std::sync::atomic::Ordering::Relaxed)
-                    });
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+                    }
+                    if running() {
+                        aside_protocol::client::Flow::Continue
+                    } else {
+                        aside_protocol::client::Flow::Stop
+                    }
+                });
                 shown
             })
         })
@@ -1301,14 +1304,39 @@ fn a_campaign_of_random_host_kills_loses_nothing() {
             (1..=seqs.len() as u64).collect::<Vec<_>>(),
             "seed {seed}: {id}: a gap or a duplicate"
         );
+        // Streamed text was shown as pieces, then its stored row with what they did not say:
+        // together they are exactly the stored text (pieces of a row a killed host never
+        // stored start again from piece 0 under the next host).
+        let mut pieces: std::collections::HashMap<u64, String> = Default::default();
+        let text = |e: &aside_core::Event| e.data["content"]["text"].as_str().map(str::to_string);
         for event in &shown {
+            if let Some(piece) = event.piece {
+                let so_far = pieces.entry(event.seq).or_default();
+                if piece == 0 {
+                    so_far.clear();
+                }
+                so_far.push_str(&text(event).unwrap());
+                continue;
+            }
             let kept = &stored[event.seq as usize - 1];
             assert_eq!(
-                (&kept.kind, &kept.data),
-                (&event.kind, &event.data),
-                "seed {seed}: {id}: event {} was shown but not stored so",
+                kept.kind, event.kind,
+                "seed {seed}: {id}: event {}",
                 event.seq
             );
+            match (text(kept), text(event)) {
+                (Some(kept_text), Some(rest)) => assert_eq!(
+                    kept_text,
+                    format!("{}{rest}", pieces.remove(&event.seq).unwrap_or_default()),
+                    "seed {seed}: {id}: streamed text {} was shown but not stored so",
+                    event.seq
+                ),
+                _ => assert_eq!(
+                    kept.data, event.data,
+                    "seed {seed}: {id}: event {} was shown but not stored so",
+                    event.seq
+                ),
+            }
         }
         let prompts: Vec<&str> = stored
             .iter()
@@ -2070,4 +2098,70 @@ fn a_chat_without_a_terminal_says_what_to_use_and_starts_nothing() {
         "aside: aside chat talks with you in a terminal, and its input or output is not one. For a task from a pipe or a file use `aside new -` or `aside new --task-file FILE`; for a saved conversation `aside new --from-chat FILE`"
     );
     assert_eq!(env.ok(&["ls", "--all", "--json"]).trim(), "[]");
+}
+
+/// A long session reads from its end: `show` prints its last turns and says how many events
+/// came before (`--all` prints them), `logs --tail N` the last N; a damaged event row is named
+/// by its seq and skipped, and the session still takes a follow-up (its host resumes it).
+#[test]
+fn a_long_session_shows_its_end_and_skips_a_damaged_row() {
+    let env = Env::new();
+    env.model.push_for(
+        "long-one",
+        [Reply::text("First answer."), Reply::text("After the damage.")],
+    );
+    let id = env.new_session("long-one: begin", &[]);
+    env.wait_status(&id, "completed");
+    env.ok(&["stop", &id]);
+    let layout = aside_store::Layout::new(env.root.join("aside-home"));
+    let sid = aside_core::SessionId(id.clone());
+    let log = aside_store::EventLog::open(&layout, &sid).unwrap();
+    let stored = log.since(0).unwrap();
+    let like = |kind: &str| stored.iter().find(|e| e.kind == kind).unwrap().data.clone();
+    let (mut prompt, mut chunk, end) = (like("prompt"), like("agent_message_chunk"), like("turn_end"));
+    for turn in 0..1000 {
+        prompt["text"] = json!(format!("old turn {turn}."));
+        chunk["content"]["text"] = json!(format!("answer {turn}."));
+        log.append("prompt", &prompt).unwrap();
+        log.append("agent_message_chunk", &chunk).unwrap();
+        log.append("turn_end", &end).unwrap();
+    }
+    let last = log.last_seq().unwrap();
+
+    let shown = env.ok(&["show", &id]);
+    assert!(shown.contains("answer 999."), "{shown}");
+    assert!(!shown.contains("old turn 10."), "the start is not printed by default");
+    assert!(
+        shown.contains(&format!("earlier events; `aside show {id} --all` prints them")),
+        "{shown}"
+    );
+    let all = env.ok(&["show", &id, "--all"]);
+    assert!(all.contains("long-one: begin") && all.contains("old turn 10.") && all.contains("answer 999."));
+    let json: Value = serde_json::from_str(&env.ok(&["show", &id, "--json"])).unwrap();
+    let events = json["events"].as_array().unwrap();
+    assert_eq!(events.last().unwrap()["seq"], last);
+    assert_eq!(json["earlier_events"], events[0]["seq"].as_u64().unwrap() - 1);
+    let tail = env.ok(&["logs", &id, "--tail", "3"]);
+    assert_eq!(tail.lines().count(), 3, "{tail}");
+    assert!(tail.contains("old turn 999.") && tail.contains("answer 999."), "{tail}");
+
+    // A row damaged on disk (say, a torn write): named, skipped, and the rest reads.
+    let damaged = last - 1;
+    rusqlite::Connection::open(layout.events(&sid))
+        .unwrap()
+        .execute(
+            "UPDATE events SET data = '{\"content\": {\"te' WHERE seq = ?1",
+            [damaged as i64],
+        )
+        .unwrap();
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains(&format!("! event {damaged} is damaged and was skipped: its data is not JSON")),
+        "{shown}"
+    );
+    assert!(shown.contains("old turn 999."), "{shown}");
+    env.ok(&["send", &id, "long-one: after"]);
+    env.wait_status(&id, "completed");
+    let shown = env.ok(&["show", &id]);
+    assert!(shown.contains("After the damage."), "{shown}");
 }

@@ -1467,3 +1467,110 @@ async fn in_a_real_browser_plan_first_then_start() {
     )
     .await;
 }
+
+/// A long session opens at its end: the page streams its last turns (about 1,000 events) and
+/// offers the earlier ones, a window at a time; the API never hands out more than a window.
+#[tokio::test]
+async fn in_a_real_browser_a_long_session_opens_at_its_end() {
+    if !browser::available() {
+        eprintln!("skipped: Debian's chromium and chromium-driver are not installed (.ci/run installs them)");
+        return;
+    }
+    let ui = Ui::start();
+    ui.model
+        .push_for("long-task", [Reply::text("First answer.")]);
+    let id = create(&ui, json!({"task": "long-task: start", "repo": ui.repo})).await;
+    ui.wait_status(&id, "completed").await;
+    ui.post(&format!("/api/sessions/{id}/stop"), json!({}))
+        .await;
+    // 1,500 more turns of 3 events each, written as the host writes them.
+    let log = aside_store::EventLog::open(
+        &aside_store::Layout::new(ui.root.join("aside-home")),
+        &aside_core::SessionId(id.clone()),
+    )
+    .unwrap();
+    let stored = log.since(0).unwrap();
+    let like = |kind: &str| stored.iter().find(|e| e.kind == kind).unwrap().data.clone();
+    let (mut prompt, mut chunk, end) = (
+        like("prompt"),
+        like("agent_message_chunk"),
+        like("turn_end"),
+    );
+    for turn in 0..1500 {
+        prompt["text"] = json!(format!("old turn {turn}."));
+        chunk["content"]["text"] = json!(format!("answer {turn}."));
+        log.append("prompt", &prompt).unwrap();
+        log.append("agent_message_chunk", &chunk).unwrap();
+        log.append("turn_end", &end).unwrap();
+    }
+    let last = log.last_seq().unwrap();
+    let window: Value = ui
+        .get(&format!(
+            "/api/sessions/{id}/earlier?before={}&limit=100000",
+            last + 1
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(window["events"].as_array().unwrap().len() <= 5000);
+    let first: Value = ui
+        .get(&format!("/api/sessions/{id}/earlier?before=4"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["start"], 0);
+    assert_eq!(first["events"].as_array().unwrap().len(), 3);
+
+    let b = Browser::start().await;
+    b.goto(&ui.url).await;
+    b.goto(&format!("{}/s/{id}", ui.base)).await;
+    b.wait(
+        "the last turn",
+        "return document.querySelector('#conversation').textContent.includes('old turn 1499.')",
+    )
+    .await;
+    let has = |text: &str| {
+        format!("return document.querySelector('#conversation').textContent.includes('{text}')")
+    };
+    assert_eq!(b.eval(&has("old turn 1000."), json!([])).await, false);
+    assert_eq!(b.eval(&has("long-task: start"), json!([])).await, false);
+    let button = b
+        .wait(
+            "the earlier button",
+            "const e = document.querySelector('#earlier'); return e && !e.hidden && e.textContent",
+        )
+        .await;
+    assert!(
+        button.as_str().unwrap().starts_with("Show earlier events"),
+        "{button}"
+    );
+    b.eval("document.querySelector('#earlier').click()", json!([]))
+        .await;
+    b.wait("an earlier window", &has("old turn 1000.")).await;
+    // Earlier turns come above the later ones.
+    let order = b
+        .eval(
+            "const t = document.querySelector('#conversation').textContent; return t.indexOf('old turn 1000.') < t.indexOf('old turn 1499.')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(order, true);
+    // Until the first.
+    for _ in 0..10 {
+        let done = b
+            .eval(
+                "return document.querySelector('#earlier').hidden",
+                json!([]),
+            )
+            .await;
+        if done == true {
+            break;
+        }
+        b.eval("document.querySelector('#earlier').click()", json!([]))
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    b.wait("the first turn", &has("long-task: start")).await;
+}

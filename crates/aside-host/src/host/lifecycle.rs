@@ -251,6 +251,7 @@ mod tests {
             ts: String::new(),
             kind: kind.into(),
             data,
+            piece: None,
         }
     }
 

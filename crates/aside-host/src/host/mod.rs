@@ -113,6 +113,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         notify: config.notify.clone(),
         agent_config: config.agents.get(&agent_name).cloned().unwrap_or_default(),
         mcp_servers: config.mcp_servers.clone(),
+        pending: None,
     };
     let outcome = host.run(ctl_rx).await;
     if let Err(e) = &outcome {
@@ -122,6 +123,40 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     }
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// Streamed text not stored yet: the chunks of one message since the last flush.
+struct Pending {
+    /// The seq its row will have.
+    seq: u64,
+    kind: String,
+    /// The first chunk's update; its text becomes the joined text.
+    data: Value,
+    text: String,
+    pieces: u32,
+    since: std::time::Instant,
+}
+
+/// How long streamed text waits to be stored with the chunks after it: a kill -9 loses at
+/// most this much of a message.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// The text of a streamed text chunk (agent message or thought), which is stored in batches.
+fn streamed_text(kind: &str, data: &Value) -> Option<String> {
+    if !matches!(kind, "agent_message_chunk" | "agent_thought_chunk") {
+        return None;
+    }
+    let content = &data["content"];
+    (content["type"] == "text")
+        .then(|| content["text"].as_str().map(str::to_string))
+        .flatten()
+}
+
+/// Streamed text still waiting is stored when the host ends, however it ends short of a kill.
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 struct Host {
@@ -144,6 +179,8 @@ struct Host {
     agent_config: aside_core::AgentConfig,
     /// MCP servers given to the agent with its session (`[[mcp_servers]]`).
     mcp_servers: Vec<aside_core::config::McpServerConfig>,
+    /// Streamed text not stored yet.
+    pending: Option<Pending>,
 }
 
 /// How long all of a `[setup]` command may take, and how much of its output is kept.
@@ -192,17 +229,81 @@ impl Host {
 
     /// Stores an event, then broadcasts it.
     fn emit(&mut self, body: Body) {
-        match self.events.append(&body.kind(), &body.data()) {
-            Ok(event) => {
-                let _ = self.bus.send(event);
-            }
-            Err(e) => tracing::error!("cannot store event: {e}"),
+        let (kind, data) = (body.kind(), body.data());
+        if let Some(text) = streamed_text(&kind, &data) {
+            self.stream(kind, data, text);
+        } else {
+            self.flush();
+            self.store(&kind, &data);
         }
         // Last activity, at most once a second.
         if self.last_touch.elapsed() > Duration::from_secs(1) {
             self.last_touch = std::time::Instant::now();
             let _ = self.index.update(&self.record.id, Change::Touch);
         }
+    }
+
+    fn store(&mut self, kind: &str, data: &Value) {
+        match self.events.append(kind, data) {
+            Ok(event) => {
+                let _ = self.bus.send(event);
+            }
+            Err(e) => tracing::error!("cannot store event: {e}"),
+        }
+    }
+
+    /// A chunk of streamed text: sent to live readers now, as the next piece of the row it will
+    /// be stored in; stored with the chunks around it when the row is a quarter second old (or
+    /// another event comes, or the host ends).
+    fn stream(&mut self, kind: String, data: Value, text: String) {
+        let joins = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.kind == kind && p.data["messageId"] == data["messageId"]);
+        if !joins {
+            self.flush();
+        }
+        let seq = match &self.pending {
+            Some(p) => p.seq,
+            None => self.events.last_seq().unwrap_or(0) + 1,
+        };
+        let pending = self.pending.get_or_insert_with(|| Pending {
+            seq,
+            kind: kind.clone(),
+            data: data.clone(),
+            text: String::new(),
+            pieces: 0,
+            since: std::time::Instant::now(),
+        });
+        pending.text.push_str(&text);
+        let piece = pending.pieces;
+        pending.pieces += 1;
+        let _ = self.bus.send(Event {
+            seq,
+            ts: aside_core::now(),
+            kind,
+            data,
+            piece: Some(piece),
+        });
+        if pending.since.elapsed() >= FLUSH_EVERY {
+            self.flush();
+        }
+    }
+
+    /// Stores the streamed text not stored yet, as one row.
+    fn flush(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let mut data = pending.data;
+            data["content"]["text"] = Value::String(pending.text);
+            self.store(&pending.kind, &data);
+        }
+    }
+
+    /// When the streamed text waiting to be stored must be.
+    fn flush_due(&self) -> Option<tokio::time::Instant> {
+        self.pending
+            .as_ref()
+            .map(|p| tokio::time::Instant::from_std(p.since + FLUSH_EVERY))
     }
 
     fn set_status(&mut self, status: Status, reason: Option<&str>) {
@@ -227,7 +328,12 @@ impl Host {
 
     async fn run(&mut self, mut ctl: mpsc::Receiver<Control>) -> anyhow::Result<()> {
         let mut queue: VecDeque<Queued> = VecDeque::new();
-        let history = self.events.since(0)?;
+        // What the host must know of the past (was the task sent, which follow-ups wait, which
+        // requests were taken) is in the prompts and cancels, read through the kind index: a
+        // long session's log is not read.
+        let history = self
+            .events
+            .of_kinds(&["prompt", "prompt_queued", "cancel_requested"])?;
         let status = self.record.status;
         if !history.iter().any(|e| e.kind == "prompt") {
             // Never started (or failed before its first prompt): the task itself (a chat has
@@ -610,7 +716,7 @@ impl Host {
             if session_id.is_none() {
                 // A fresh agent session, seeded with what happened so far: a session that took
                 // over another's conversation gets it as a transcript instead.
-                let started = self.events.since(0)?.iter().any(|e| e.kind == "prompt");
+                let started = self.events.count_of("prompt")? > 0;
                 let handoff = (!started)
                     .then(|| std::fs::read_to_string(self.layout.handoff(&self.record.id)).ok())
                     .flatten();
@@ -685,8 +791,12 @@ impl Host {
                 life.started(turn);
             }
             let idle_now = life.is_idle();
+            let flush_due = self.flush_due();
             tokio::select! {
                 _ = tokio::time::sleep(idle), if idle_now => return Ok(Ending::Stopped),
+                // Streamed text is stored a quarter second after it came, even if nothing
+                // follows it for a while.
+                _ = tokio::time::sleep_until(flush_due.unwrap_or_else(tokio::time::Instant::now)), if flush_due.is_some() => self.flush(),
                 // A session removed under a quiet host (its state deleted, `aside rm` of a
                 // session waiting for an answer) leaves nothing running.
                 _ = tokio::time::sleep(GONE_CHECK), if !idle_now => {
@@ -1078,11 +1188,7 @@ impl Host {
         }
         let worktree = self.record.worktree.clone();
         let base = self.record.base.clone().unwrap_or_default();
-        let turn = self
-            .events
-            .since(0)
-            .map(|e| e.iter().filter(|e| e.kind == "turn_end").count())
-            .unwrap_or(0);
+        let turn = self.events.count_of("turn_end").unwrap_or(0);
         let message = format!("aside: {} (turn {turn})", self.record.title);
         let result = tokio::task::spawn_blocking(move || {
             let commit = aside_git::checkpoint(&worktree, &message)?;
@@ -1125,7 +1231,8 @@ impl Host {
             "(aside: this conversation continues an earlier one; here is what happened so far)\n",
         );
         let mut agent = String::new();
-        for event in self.events.since(0)? {
+        // Read one event at a time: only the text it makes is held.
+        self.events.each_since(0, |event| {
             match event.kind.as_str() {
                 "prompt" => {
                     if !agent.is_empty() {
@@ -1146,7 +1253,8 @@ impl Host {
                 )),
                 _ => {}
             }
-        }
+            true
+        })?;
         if !agent.is_empty() {
             out.push_str(&format!("AGENT: {agent}\n"));
         }

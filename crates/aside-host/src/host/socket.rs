@@ -82,6 +82,10 @@ async fn serve_connection(
         }
         loop {
             match live.recv().await {
+                // A piece of streamed text: its row is stored (and sent) later.
+                Ok(event) if event.piece.is_some() && event.seq > last => {
+                    write_reply(&mut write, &Reply::Event { event }).await?;
+                }
                 Ok(event) if event.seq > last => {
                     last = event.seq;
                     write_reply(&mut write, &Reply::Event { event }).await?;

@@ -235,7 +235,7 @@ function listPage() {
 function sessionPage() {
   const id = decodeURIComponent(window.location.pathname.split("/").pop());
   $("crumb-id").textContent = id;
-  const conv = $("conversation");
+  let conv = $("conversation");
   const tools = new Map();      // toolCallId -> {data, node}
   let current = null;           // {kind, text, node} of the message being streamed
   let session = null;
@@ -433,9 +433,14 @@ function sessionPage() {
   const openedAt = Date.now();
   function handle(e) {
     if (e.seq <= lastSeq) return;
-    lastSeq = e.seq;
+    // Pieces of streamed text come before their stored row (which then carries only what
+    // they did not say); only stored events move lastSeq.
+    if (e.piece == null) lastSeq = e.seq;
     const storedAt = Date.parse(e.ts);
     if (storedAt > openedAt && latencies.length < 10000) latencies.push(Date.now() - storedAt);
+    render(e);
+  }
+  function render(e) {
     const d = e.data || {};
     switch (e.kind) {
       case "agent_message_chunk":
@@ -499,7 +504,33 @@ function sessionPage() {
     window.__aside = { lastSeq, renderedAt: performance.now() };
     document.body.dataset.seq = String(lastSeq);
   }
-  const stream = new EventSource(`/api/sessions/${id}/events`);
+  // A long session opens at its end (the stream starts about 1,000 events before it, at a
+  // turn); earlier events come a window at a time, on request, above the rest.
+  let earliest = 0;
+  const earlierButton = el("button", { id: "earlier", class: "earlier", hidden: true, onclick: loadEarlier });
+  conv.prepend(earlierButton);
+  function setEarliest(start) {
+    earliest = start;
+    earlierButton.hidden = start === 0;
+    earlierButton.textContent = `Show earlier events (${start})`;
+  }
+  async function loadEarlier() {
+    earlierButton.disabled = true;
+    try {
+      const out = await api("GET", `/api/sessions/${id}/earlier?before=${earliest + 1}`);
+      const live = { conv, current, openPermission };
+      const box = el("div", { class: "earlier-events" });
+      conv = box; current = null;
+      for (const e of out.events) render(e);
+      flushRender();
+      conv = live.conv; current = live.current; openPermission = live.openPermission;
+      earlierButton.after(box);
+      setEarliest(out.start);
+    } catch (err) { show(err.message, false); }
+    earlierButton.disabled = false;
+  }
+  const stream = new EventSource(`/api/sessions/${id}/events?tail=1000`);
+  stream.addEventListener("window", (m) => setEarliest(JSON.parse(m.data).start));
   stream.addEventListener("open", () => setLive(true));
   stream.addEventListener("error", () => setLive(false));
   stream.addEventListener("event", (m) => {

@@ -132,6 +132,9 @@ fn detached(id: &str) -> String {
     format!("detached from {id}; the session keeps running (aside attach {id} to come back, aside stop {id} to release it)")
 }
 
+/// About how many of the newest stored events attach prints before the live ones.
+const ATTACH_TAIL: usize = 200;
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = aside_core::Config::load_user()?;
     let ctx = super::common::open()?;
@@ -144,12 +147,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let layout = ctx.layout.clone();
     let id = record.id.clone();
-    let stored = EventLog::open(&ctx.layout, &record.id)?.since(0)?;
-    let last = stored.last().map(|e| e.seq).unwrap_or(0);
-    let mut printer = LogPrinter::default();
-    for event in &stored {
-        printer.print(event);
+    // The end of what happened (from the start of its turn), then live.
+    let log = EventLog::open(&ctx.layout, &record.id)?;
+    let start = log.tail_start(ATTACH_TAIL)?;
+    if start > 0 {
+        println!(
+            "({start} earlier events; `aside show {} --all` prints them)",
+            record.id
+        );
     }
+    let mut last = start;
+    let mut printer = LogPrinter::default();
+    log.each_since(start, |event| {
+        printer.print(&event);
+        last = event.seq;
+        true
+    })?;
     // Live events, across host restarts: a follow-up typed here starts a new host, whose
     // events show up too.
     std::thread::spawn(move || {

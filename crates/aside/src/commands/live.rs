@@ -210,6 +210,7 @@ mod tests {
             ts: String::new(),
             kind: kind.into(),
             data,
+            piece: None,
         }
     }
 

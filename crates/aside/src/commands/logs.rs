@@ -14,17 +14,30 @@ pub struct Args {
     /// Follow new events until the turn ends.
     #[arg(short, long)]
     follow: bool,
+    /// Print only the last N events (then follow, with -f).
+    #[arg(long, value_name = "N")]
+    tail: Option<usize>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     let mut printer = LogPrinter::default();
-    let stored = EventLog::open(&ctx.layout, &record.id)?.since(0)?;
+    let log = EventLog::open(&ctx.layout, &record.id)?;
     let mut last = 0;
-    for event in &stored {
-        printer.print(event);
-        last = event.seq;
+    match args.tail {
+        Some(n) => {
+            for event in log.tail(n)? {
+                printer.print(&event);
+                last = event.seq;
+            }
+        }
+        // Printed as it is read: a long session is never held whole.
+        None => log.each_since(0, |event| {
+            printer.print(&event);
+            last = event.seq;
+            true
+        })?,
     }
     if args.follow && ctx.status(&record).is_active() {
         follow(&ctx.layout, &record.id, last, |step| match step {

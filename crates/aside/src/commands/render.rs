@@ -113,6 +113,15 @@ pub fn conversation(events: &[Event]) -> String {
         }
     };
     for e in events {
+        if e.kind == aside_store::CORRUPT {
+            end_message(&mut out, &mut in_message);
+            out.push_str(&format!(
+                "  ! event {} is damaged and was skipped: {}\n",
+                e.seq,
+                e.data["error"].as_str().unwrap_or_default()
+            ));
+            continue;
+        }
         match Body::of(e) {
             Body::Update(update) => match *update {
                 SessionUpdate::AgentMessageChunk(chunk) => {

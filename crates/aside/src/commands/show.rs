@@ -1,9 +1,14 @@
-//! `aside show`: a session's whole conversation.
+//! `aside show`: a session's conversation, its end by default.
 
 use aside_store::EventLog;
+use std::io::Write as _;
 
-/// Show a session: status, the whole conversation (prompts, agent messages, tool calls with
-/// their output, the plan) and the changed files.
+/// About how many of the newest events `show` prints without `--all` (from the start of the
+/// turn they begin in).
+const TAIL: usize = 1000;
+
+/// Show a session: status, the conversation (prompts, agent messages, tool calls with their
+/// output, the plan; its last turns unless --all) and the changed files.
 #[derive(clap::Args)]
 pub struct Args {
     /// Session id (or a unique prefix).
@@ -12,6 +17,9 @@ pub struct Args {
     /// Print JSON: the session, its events and its changed files.
     #[arg(long)]
     json: bool,
+    /// The whole conversation, not only its last turns (printed as it is read).
+    #[arg(long)]
+    all: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -23,15 +31,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             return show_external(&ctx, &session, args.json)
         }
     };
-    let events = EventLog::open(&ctx.layout, &record.id)?.since(0)?;
+    let log = EventLog::open(&ctx.layout, &record.id)?;
+    let start = if args.all { 0 } else { log.tail_start(TAIL)? };
     let files = ctx.changed_files(&record);
+    let mut out = std::io::stdout().lock();
     if args.json {
         let files: Vec<_> = files
             .iter()
             .map(|f| serde_json::json!({"path": f.path, "added": f.added, "removed": f.removed}))
             .collect();
-        let out = serde_json::json!({"session": ctx.json(&record), "events": events, "changed_files": files});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        // The events last, one per line as they are read: a long session is never held whole.
+        writeln!(
+            out,
+            "{{\"session\": {},\n\"changed_files\": {},\n\"earlier_events\": {start},\n\"events\": [",
+            serde_json::to_string_pretty(&ctx.json(&record))?,
+            serde_json::to_string(&files)?
+        )?;
+        let mut first = true;
+        let mut failed = None;
+        log.each_since(start, |event| {
+            let line = serde_json::to_string(&event).unwrap_or_default();
+            let sep = if first { "" } else { ",\n" };
+            first = false;
+            failed = write!(out, "{sep}{line}").err();
+            failed.is_none()
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        writeln!(out, "\n]}}")?;
         return Ok(());
     }
     let status = ctx.status(&record);
@@ -60,11 +88,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .collect::<String>()
         );
     }
-    print!("{}", super::render::conversation(&events));
+    if start > 0 {
+        println!(
+            "\n({start} earlier events; `aside show {} --all` prints them)",
+            record.id
+        );
+    }
+    // Rendered a turn at a time (a tool call's updates stay within its turn).
+    let mut turn = Vec::new();
+    let mut failed = None;
+    log.each_since(start, |event| {
+        if event.kind == "prompt" && !turn.is_empty() {
+            failed = write!(out, "{}", super::render::conversation(&turn)).err();
+            turn.clear();
+        }
+        turn.push(event);
+        failed.is_none()
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    write!(out, "{}", super::render::conversation(&turn))?;
     if !files.is_empty() {
-        println!("\nchanged files:");
+        writeln!(out, "\nchanged files:")?;
         for f in &files {
-            println!("  {:<50} +{} -{}", f.path, f.added, f.removed);
+            writeln!(out, "  {:<50} +{} -{}", f.path, f.added, f.removed)?;
         }
     }
     Ok(())
@@ -88,6 +136,7 @@ fn show_external(
             ts: String::new(),
             kind: kind.to_string(),
             data,
+            piece: None,
         })
         .collect();
     let repo = aside_sessions::Sessions::known_repo(&ctx.repos()?, &session.summary.cwd);
