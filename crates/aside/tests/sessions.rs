@@ -2108,7 +2108,14 @@ fn a_long_session_shows_its_end_and_skips_a_damaged_row() {
     let env = Env::new();
     env.model.push_for(
         "long-one",
-        [Reply::text("First answer."), Reply::text("After the damage.")],
+        [
+            Reply::text("First answer."),
+            Reply::tool(
+                "write_file",
+                json!({"path": "after.txt", "content": "after\n"}),
+            ),
+            Reply::text("After the damage."),
+        ],
     );
     let id = env.new_session("long-one: begin", &[]);
     env.wait_status(&id, "completed");
@@ -2118,7 +2125,11 @@ fn a_long_session_shows_its_end_and_skips_a_damaged_row() {
     let log = aside_store::EventLog::open(&layout, &sid).unwrap();
     let stored = log.since(0).unwrap();
     let like = |kind: &str| stored.iter().find(|e| e.kind == kind).unwrap().data.clone();
-    let (mut prompt, mut chunk, end) = (like("prompt"), like("agent_message_chunk"), like("turn_end"));
+    let (mut prompt, mut chunk, end) = (
+        like("prompt"),
+        like("agent_message_chunk"),
+        like("turn_end"),
+    );
     for turn in 0..1000 {
         prompt["text"] = json!(format!("old turn {turn}."));
         chunk["content"]["text"] = json!(format!("answer {turn}."));
@@ -2130,20 +2141,35 @@ fn a_long_session_shows_its_end_and_skips_a_damaged_row() {
 
     let shown = env.ok(&["show", &id]);
     assert!(shown.contains("answer 999."), "{shown}");
-    assert!(!shown.contains("old turn 10."), "the start is not printed by default");
     assert!(
-        shown.contains(&format!("earlier events; `aside show {id} --all` prints them")),
+        !shown.contains("old turn 10."),
+        "the start is not printed by default"
+    );
+    assert!(
+        shown.contains(&format!(
+            "earlier events; `aside show {id} --all` prints them"
+        )),
         "{shown}"
     );
     let all = env.ok(&["show", &id, "--all"]);
-    assert!(all.contains("long-one: begin") && all.contains("old turn 10.") && all.contains("answer 999."));
+    assert!(
+        all.contains("long-one: begin")
+            && all.contains("old turn 10.")
+            && all.contains("answer 999.")
+    );
     let json: Value = serde_json::from_str(&env.ok(&["show", &id, "--json"])).unwrap();
     let events = json["events"].as_array().unwrap();
     assert_eq!(events.last().unwrap()["seq"], last);
-    assert_eq!(json["earlier_events"], events[0]["seq"].as_u64().unwrap() - 1);
+    assert_eq!(
+        json["earlier_events"],
+        events[0]["seq"].as_u64().unwrap() - 1
+    );
     let tail = env.ok(&["logs", &id, "--tail", "3"]);
     assert_eq!(tail.lines().count(), 3, "{tail}");
-    assert!(tail.contains("old turn 999.") && tail.contains("answer 999."), "{tail}");
+    assert!(
+        tail.contains("old turn 999.") && tail.contains("answer 999."),
+        "{tail}"
+    );
 
     // A row damaged on disk (say, a torn write): named, skipped, and the rest reads.
     let damaged = last - 1;
@@ -2156,7 +2182,9 @@ fn a_long_session_shows_its_end_and_skips_a_damaged_row() {
         .unwrap();
     let shown = env.ok(&["show", &id]);
     assert!(
-        shown.contains(&format!("! event {damaged} is damaged and was skipped: its data is not JSON")),
+        shown.contains(&format!(
+            "! event {damaged} is damaged and was skipped: its data is not JSON"
+        )),
         "{shown}"
     );
     assert!(shown.contains("old turn 999."), "{shown}");
@@ -2164,4 +2192,69 @@ fn a_long_session_shows_its_end_and_skips_a_damaged_row() {
     env.wait_status(&id, "completed");
     let shown = env.ok(&["show", &id]);
     assert!(shown.contains("After the damage."), "{shown}");
+    // The restarted host counted the turns without reading the log: this is turn 1,002.
+    let worktree = env.session(&id)["worktree"].as_str().unwrap().to_string();
+    let subject = Command::new("git")
+        .args(["-C", &worktree, "log", "-1", "--format=%s"])
+        .output()
+        .unwrap();
+    let subject = String::from_utf8_lossy(&subject.stdout);
+    assert_eq!(subject.trim(), "aside: long-one: begin (turn 1002)");
+}
+
+/// Streamed text is stored a quarter second at a time: a host killed between two flushes
+/// leaves a stored message that is a prefix of what streamed, with no gap in the seqs, and the
+/// session resumes.
+#[test]
+fn a_host_killed_mid_message_keeps_a_prefix_of_it() {
+    let env = Env::new();
+    let words = ["alpha ", "beta ", "gamma ", "delta ", "epsilon "];
+    let mut chunks = Vec::new();
+    for word in words {
+        chunks.push(Chunk::Text(word.to_string()));
+        chunks.push(Chunk::Delay(Duration::from_millis(600)));
+    }
+    env.model.push_for(
+        "torn-message",
+        [Reply::stream(chunks), Reply::text("Resumed and done.")],
+    );
+    let id = env.new_session("torn-message: talk slowly", &[]);
+    let layout = aside_store::Layout::new(env.root.join("aside-home"));
+    let sid = aside_core::SessionId(id.clone());
+    // A live reader sees each word as it streams, before it is stored.
+    let mut live = String::new();
+    aside_protocol::client::follow(&layout, &sid, 0, |step| {
+        if let aside_protocol::client::Step::Event(e) = step {
+            if e.kind == "agent_message_chunk" {
+                live.push_str(e.data["content"]["text"].as_str().unwrap_or_default());
+            }
+        }
+        if live.contains("gamma") {
+            aside_protocol::client::Flow::Stop
+        } else {
+            aside_protocol::client::Flow::Continue
+        }
+    })
+    .unwrap();
+    kill_9(host_pid(&id).unwrap());
+    env.wait_status(&id, "interrupted");
+    let stored = aside_store::EventLog::open(&layout, &sid)
+        .unwrap()
+        .since(0)
+        .unwrap();
+    let seqs: Vec<u64> = stored.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let text: String = stored
+        .iter()
+        .filter(|e| e.kind == "agent_message_chunk")
+        .filter_map(|e| e.data["content"]["text"].as_str())
+        .collect();
+    let streamed = words.concat();
+    assert!(
+        streamed.starts_with(&text) && text.starts_with("alpha beta "),
+        "stored {text:?}, streamed {streamed:?}"
+    );
+    env.ok(&["resume", &id]);
+    env.wait_status(&id, "completed");
+    assert!(env.ok(&["show", &id]).contains("Resumed and done."));
 }

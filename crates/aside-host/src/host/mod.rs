@@ -138,8 +138,19 @@ struct Pending {
 }
 
 /// How long streamed text waits to be stored with the chunks after it: a kill -9 loses at
-/// most this much of a message.
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// most this much of a message. ASIDE_EVENT_FLUSH_MS changes it (0: a row per chunk, as before
+/// batching; the long-session benchmark compares the two).
+fn flush_every() -> Duration {
+    static EVERY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *EVERY.get_or_init(|| {
+        Duration::from_millis(
+            std::env::var("ASIDE_EVENT_FLUSH_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(250),
+        )
+    })
+}
 
 /// The text of a streamed text chunk (agent message or thought), which is stored in batches.
 fn streamed_text(kind: &str, data: &Value) -> Option<String> {
@@ -285,7 +296,7 @@ impl Host {
             data,
             piece: Some(piece),
         });
-        if pending.since.elapsed() >= FLUSH_EVERY {
+        if pending.since.elapsed() >= flush_every() {
             self.flush();
         }
     }
@@ -303,7 +314,7 @@ impl Host {
     fn flush_due(&self) -> Option<tokio::time::Instant> {
         self.pending
             .as_ref()
-            .map(|p| tokio::time::Instant::from_std(p.since + FLUSH_EVERY))
+            .map(|p| tokio::time::Instant::from_std(p.since + flush_every()))
     }
 
     fn set_status(&mut self, status: Status, reason: Option<&str>) {
