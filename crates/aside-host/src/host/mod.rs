@@ -1273,7 +1273,19 @@ impl Host {
     }
 }
 
-/// Starts `aside host <id>` detached: its own process session, stdio to the host log.
+/// The binary a host runs as: `aside-host` beside `exe` (the `aside` binary) when it is there
+/// (the small one: a host maps a third of the code), else `exe` itself (`aside host`).
+pub fn host_binary(exe: &std::path::Path) -> std::path::PathBuf {
+    let small = exe.with_file_name("aside-host");
+    if small.is_file() {
+        small
+    } else {
+        exe.to_path_buf()
+    }
+}
+
+/// Starts `aside-host host <id>` (or `aside host <id>`) detached: its own process session,
+/// stdio to the host log.
 pub fn spawn(
     layout: &Layout,
     id: &SessionId,
@@ -1284,7 +1296,7 @@ pub fn spawn(
         .create(true)
         .append(true)
         .open(layout.host_log(id))?;
-    let mut cmd = std::process::Command::new(exe);
+    let mut cmd = std::process::Command::new(host_binary(exe));
     cmd.arg("host")
         .arg(id.as_str())
         .env("ASIDE_HOME", &layout.home)

@@ -1,0 +1,48 @@
+//! `aside-host`: the small binary a session's host (`aside-host host ID`) and its agent's guard
+//! (`aside-host guard -- PROGRAM ARGS…`) run as. It holds only what they need, so each of the
+//! many hosts of a busy machine maps a fraction of the `aside` binary's code. `aside host` and
+//! `aside guard` do the same where this binary is missing.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ASIDE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match args.first().map(String::as_str) {
+        Some("host") if args.len() == 2 => {
+            let id = &args[1];
+            if !aside_core::SessionId::is_valid(id) {
+                eprintln!("aside-host: invalid session id `{id}`");
+                return ExitCode::from(2);
+            }
+            let result = (|| -> anyhow::Result<()> {
+                let config = aside_core::Config::load_user()?;
+                let layout = aside_store::Layout::new(aside_core::paths::aside_home());
+                aside_host::run(layout, aside_core::SessionId(id.clone()), config)
+            })();
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("aside-host: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("guard") if args.get(1).map(String::as_str) == Some("--") && args.len() > 2 => {
+            std::process::exit(aside_host::guard::run(&args[2..]))
+        }
+        _ => {
+            eprintln!(
+                "aside-host runs a session's host for aside (internal): aside-host host ID, or aside-host guard -- PROGRAM ARGS…"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
