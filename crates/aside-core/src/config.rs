@@ -140,6 +140,28 @@ pub struct RepoConfig {
     /// Commands run in a session's worktree before `aside rm` removes it (`[teardown] run`).
     #[serde(default)]
     pub teardown: Commands,
+    /// How this repository's worktrees are made (`[worktree]`).
+    #[serde(default)]
+    pub worktree: RepoWorktree,
+}
+
+/// `[worktree]` of a repository's `.aside.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoWorktree {
+    /// Spare worktrees kept ready for this repository (at most [`MAX_POOL`]); the user's
+    /// `[sessions] worktree_pool` otherwise.
+    pub pool: Option<usize>,
+}
+
+/// Most spare worktrees a repository may ask for.
+pub const MAX_POOL: usize = 8;
+
+impl RepoConfig {
+    /// Spare worktrees to keep for this repository, given the user's default.
+    pub fn pool_size(&self, user: Option<usize>) -> usize {
+        self.worktree.pool.or(user).unwrap_or(1).min(MAX_POOL)
+    }
 }
 
 /// `run = ["npm ci", "cp .env.example .env"]`: shell commands, in order.

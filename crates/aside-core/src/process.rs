@@ -58,6 +58,29 @@ pub fn detach(cmd: &mut Command) {
     }
 }
 
+/// Makes `cmd` run at the lowest CPU priority (nice 19) and in the idle I/O class: background
+/// work (refilling spare worktrees) that must not slow what the user runs. Children inherit it.
+pub fn background_priority(cmd: &mut Command) {
+    // SAFETY: setpriority(2) and ioprio_set(2) are async-signal-safe system calls on the child
+    // itself; they touch no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            // ioprio_set(IOPRIO_WHO_PROCESS, self, IOPRIO_CLASS_IDLE << 13): best effort (a
+            // kernel or scheduler without I/O classes keeps the default).
+            const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+            const IOPRIO_CLASS_IDLE: libc::c_long = 3;
+            libc::syscall(
+                libc::SYS_ioprio_set,
+                IOPRIO_WHO_PROCESS,
+                0,
+                IOPRIO_CLASS_IDLE << 13,
+            );
+            Ok(())
+        });
+    }
+}
+
 /// Makes the kernel send `signal` to `cmd`'s process when the thread that spawned it dies (the
 /// host, however it dies). If the parent is already gone by then, the child does not start.
 pub fn die_with_parent(cmd: &mut Command, signal: i32) {

@@ -22,6 +22,9 @@ pub(crate) fn git_env(
 ) -> Result<Output> {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir).args(args);
+    // aside's own status-like commands never take the user's index lock (git's opportunistic
+    // index refresh), which could make the user's `git add` or `git commit` fail.
+    cmd.env("GIT_OPTIONAL_LOCKS", "0");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -24,7 +24,9 @@ mod apply_props;
 mod testutil;
 
 pub use integrate::{apply, is_merged, merge};
-pub use pool::{pool_add, pool_claim, pool_dir, pool_len};
+pub use pool::{
+    pool_add, pool_claim, pool_clear, pool_dir, pool_len, pool_refill, pool_spares, Refill, Spare,
+};
 pub use snapshot::{
     changed_files, checkpoint, diff, drop_snapshot, snapshot_commit, snapshot_tree, FileChange,
 };

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cmd::{check, git, git_env};
-use crate::worktree::{copy_worktree_includes, populate, worktree_lock, worktree_path};
+use crate::worktree::{copy_worktree_includes, worktree_lock, worktree_path};
 use crate::{GitError, Result};
 
 /// The directory of spare worktrees kept ready for new sessions: `<repo>.worktrees/.pool`.
@@ -58,7 +58,9 @@ pub fn pool_add(repo: &Path, base: &str) -> Result<()> {
         ];
         check(&args, git_env(repo, &args, &[], None)?)?;
     }
-    populate(&spare)?;
+    // One checkout worker: a spare is background work, the user's own commands come first.
+    let args = ["-c", "checkout.workers=1", "reset", "-q", "--hard"];
+    check(&args, git_env(&spare, &args, &[], None)?)?;
     std::fs::write(spare.with_extension("ready"), b"").map_err(GitError::Spawn)?;
     Ok(())
 }
@@ -104,7 +106,9 @@ fn drop_abandoned_spares(repo: &Path) {
 }
 
 /// Takes a spare worktree from the pool for a session: git moves it to `path` and puts it on a
-/// new `branch` at `base` (only files that differ are written). False when no spare is ready.
+/// new `branch` at `base`. A spare already at `base` only gets the branch (no file is touched:
+/// tens of milliseconds on any size of tree); one at an older commit is checked out to `base`
+/// (only files that differ are written). False when no spare is ready.
 pub fn pool_claim(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<bool> {
     for spare in ready_spares(repo) {
         // Creating the claim file is the claim: of two sessions racing for a spare, one wins.
@@ -126,7 +130,23 @@ pub fn pool_claim(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<
         let moved = git(repo, &["worktree", "move", &from, &to]);
         let _ = std::fs::remove_file(&claim);
         moved?;
-        let branched = git(path, &["checkout", "-q", "-b", branch, base]);
+        let at_base = git(path, &["rev-parse", "HEAD"]).is_ok_and(|head| head == base);
+        let branched = if at_base {
+            git(path, &["branch", "--no-track", branch, base]).and_then(|_| {
+                git(
+                    path,
+                    &[
+                        "symbolic-ref",
+                        "-m",
+                        "aside: claim a spare worktree",
+                        "HEAD",
+                        &format!("refs/heads/{branch}"),
+                    ],
+                )
+            })
+        } else {
+            git(path, &["checkout", "-q", "-b", branch, base])
+        };
         drop(lock);
         match branched {
             Ok(_) => {
@@ -142,6 +162,176 @@ pub fn pool_claim(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<
         }
     }
     Ok(false)
+}
+
+/// A spare worktree of the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spare {
+    /// Its directory.
+    pub path: PathBuf,
+    /// The commit it is checked out at.
+    pub head: String,
+}
+
+/// The spares ready to be claimed, with their commits.
+pub fn pool_spares(repo: &Path) -> Vec<Spare> {
+    ready_spares(repo)
+        .into_iter()
+        .map(|path| Spare {
+            head: git(&path, &["rev-parse", "HEAD"]).unwrap_or_default(),
+            path,
+        })
+        .collect()
+}
+
+/// What a refill did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Refill {
+    /// Spares made.
+    pub added: usize,
+    /// Spares moved on to the new base.
+    pub refreshed: usize,
+    /// Another refill of this pool was running: this one did nothing.
+    pub busy: bool,
+    /// The user's repository stayed busy: it stopped early.
+    pub gave_way: bool,
+}
+
+/// How long a refill waits for the user's repository to be quiet before it gives up.
+const QUIET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The user's index changed this recently: they are working with git.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the user is working with git in `repo` now: a git command holds its index lock, or
+/// its index changed in the last two seconds.
+fn repo_busy(repo: &Path) -> bool {
+    let Ok(git_dir) = git(repo, &["rev-parse", "--path-format=absolute", "--git-dir"]) else {
+        return false;
+    };
+    let git_dir = PathBuf::from(git_dir);
+    if git_dir.join("index.lock").exists() {
+        return true;
+    }
+    std::fs::metadata(git_dir.join("index"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < RECENT)
+}
+
+/// Waits until the user's repository is quiet; false when it stayed busy for [`QUIET_WAIT`].
+fn wait_quiet(repo: &Path) -> bool {
+    let deadline = std::time::Instant::now() + QUIET_WAIT;
+    while repo_busy(repo) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    true
+}
+
+/// Brings the pool of `repo` to `size` spares at `base`, one refill at a time per repository:
+/// ready spares at an older commit are checked out to `base` (only changed files are written;
+/// spares are moved on rather than removed and made again), then new spares are made until
+/// there are `size`. Before each step it waits while the user is working with git in the
+/// repository. Meant to run in a background process at idle priority
+/// (`aside_core::process::background_priority`).
+pub fn pool_refill(repo: &Path, base: &str, size: usize) -> Result<Refill> {
+    std::fs::create_dir_all(pool_dir(repo)).map_err(GitError::Spawn)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(pool_dir(repo).join(".refill.lock"))
+        .map_err(GitError::Spawn)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Ok(Refill {
+                busy: true,
+                ..Refill::default()
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(GitError::Spawn(e)),
+    }
+    let mut done = Refill::default();
+    for spare in pool_spares(repo) {
+        if spare.head == base {
+            continue;
+        }
+        if !wait_quiet(repo) {
+            done.gave_way = true;
+            return Ok(done);
+        }
+        // Taken off the ready list while it changes, so no session claims it half way.
+        let ready = spare.path.with_extension("ready");
+        if std::fs::remove_file(&ready).is_err() {
+            continue;
+        }
+        let args = [
+            "-c",
+            "checkout.workers=1",
+            "checkout",
+            "-q",
+            "--detach",
+            base,
+        ];
+        match check(&args, git_env(&spare.path, &args, &[], None)?) {
+            Ok(_) => {
+                std::fs::write(&ready, b"").map_err(GitError::Spawn)?;
+                done.refreshed += 1;
+            }
+            Err(_) => {
+                let _lock = worktree_lock(repo)?;
+                let path = spare.path.display().to_string();
+                let _ = git(repo, &["worktree", "remove", "--force", "--force", &path]);
+            }
+        }
+    }
+    while pool_len(repo) < size {
+        if !wait_quiet(repo) {
+            done.gave_way = true;
+            break;
+        }
+        pool_add(repo, base)?;
+        done.added += 1;
+    }
+    Ok(done)
+}
+
+/// Removes every spare of the pool of `repo` (waiting for a refill that runs to finish), and
+/// the pool's directory; how many spares there were.
+pub fn pool_clear(repo: &Path) -> Result<usize> {
+    let dir = pool_dir(repo);
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".refill.lock"))
+        .map_err(GitError::Spawn)?;
+    lock.lock().map_err(GitError::Spawn)?;
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&dir).map_err(GitError::Spawn)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("spare-") || name.contains('.') {
+            continue;
+        }
+        let _ = std::fs::remove_file(entry.path().with_extension("ready"));
+        let _lock = worktree_lock(repo)?;
+        let path = entry.path().display().to_string();
+        if git(repo, &["worktree", "remove", "--force", "--force", &path]).is_err() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+        removed += 1;
+    }
+    drop(lock);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = git(repo, &["worktree", "prune"]);
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -173,5 +363,58 @@ mod tests {
             .contains(&wt.display().to_string()));
         assert!(!pool_claim(&repo, &worktree_path(&repo, "other"), "aside/other", &head).unwrap());
         remove_worktree(&repo, &wt, Some("aside/claimed"), false).unwrap();
+    }
+
+    #[test]
+    fn a_spare_at_the_base_is_claimed_without_a_checkout() {
+        let (_d, repo) = repo();
+        let base = resolve_commit(&repo, "HEAD").unwrap();
+        pool_add(&repo, &base).unwrap();
+        let wt = worktree_path(&repo, "fast");
+        assert!(pool_claim(&repo, &wt, "aside/fast", &base).unwrap());
+        assert_eq!(
+            git(&wt, &["rev-parse", "--abbrev-ref", "HEAD"]).unwrap(),
+            "aside/fast"
+        );
+        assert_eq!(git(&wt, &["rev-parse", "HEAD"]).unwrap(), base);
+        assert_eq!(git(&wt, &["status", "--porcelain"]).unwrap(), "");
+        // The branch is a real one, from the repository's side too.
+        assert!(crate::branch_exists(&repo, "aside/fast"));
+        remove_worktree(&repo, &wt, Some("aside/fast"), false).unwrap();
+    }
+
+    #[test]
+    fn a_refill_moves_stale_spares_on_and_fills_up_once_at_a_time() {
+        let (_d, repo) = repo();
+        let old = resolve_commit(&repo, "HEAD").unwrap();
+        let done = pool_refill(&repo, &old, 2).unwrap();
+        assert_eq!((done.added, done.refreshed), (2, 0));
+        assert_eq!(pool_len(&repo), 2);
+        // The base moves on: the spares follow it, none is made again.
+        std::fs::write(repo.join("a.txt"), "moved\n").unwrap();
+        git(&repo, &["commit", "-qam", "moved"]).unwrap();
+        let new = resolve_commit(&repo, "HEAD").unwrap();
+        // The user's index just changed (the commit): the refill waits for a quiet moment.
+        std::thread::sleep(RECENT);
+        let done = pool_refill(&repo, &new, 2).unwrap();
+        assert_eq!((done.added, done.refreshed), (0, 2));
+        for spare in pool_spares(&repo) {
+            assert_eq!(spare.head, new);
+            assert_eq!(read(&spare.path, "a.txt"), "moved\n");
+        }
+        // A second refill while one runs does nothing.
+        let lock = std::fs::File::open(pool_dir(&repo).join(".refill.lock")).unwrap();
+        lock.lock().unwrap();
+        assert!(pool_refill(&repo, &new, 3).unwrap().busy);
+        drop(lock);
+        // The user working with git (its index lock held) is busy; otherwise quiet.
+        assert!(!repo_busy(&repo));
+        std::fs::write(repo.join(".git/index.lock"), "").unwrap();
+        assert!(repo_busy(&repo));
+        std::fs::remove_file(repo.join(".git/index.lock")).unwrap();
+        assert_eq!(pool_clear(&repo).unwrap(), 2);
+        assert_eq!(pool_len(&repo), 0);
+        assert!(!pool_dir(&repo).exists());
+        assert_eq!(crate::worktrees(&repo).unwrap(), Vec::<PathBuf>::new());
     }
 }

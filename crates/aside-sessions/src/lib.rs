@@ -1036,6 +1036,12 @@ impl Sessions {
         }
         self.index.delete(&record.id)?;
         let _ = std::fs::remove_dir_all(self.layout.session_dir(&record.id));
+        // The repository's last session takes its spare worktrees with it.
+        if record.mode == Mode::Isolated
+            && !self.index.list(true)?.iter().any(|r| r.repo == record.repo)
+        {
+            let _ = aside_git::pool_clear(&record.repo);
+        }
         Ok(())
     }
 

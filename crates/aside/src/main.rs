@@ -46,6 +46,7 @@ enum Command {
     Completions(commands::completions::Args),
     Config(commands::config::Args),
     Wait(commands::wait::Args),
+    Pool(commands::pool::Args),
     /// The terminal Agents view (what `aside` alone opens).
     Tui(commands::tui::Args),
     Agent(commands::agent::Args),
@@ -53,6 +54,8 @@ enum Command {
     Host(commands::host::Args),
     #[command(hide = true)]
     Guard(commands::guard::Args),
+    #[command(hide = true)]
+    Refill(commands::pool::RefillArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,7 +68,11 @@ fn main() -> ExitCode {
     // long-running ones (host, guard, agent, ui) treat a closed pipe as an error instead.
     if !matches!(
         command,
-        Command::Host(_) | Command::Guard(_) | Command::Agent(_) | Command::Ui(_)
+        Command::Host(_)
+            | Command::Guard(_)
+            | Command::Agent(_)
+            | Command::Ui(_)
+            | Command::Refill(_)
     ) {
         aside_core::process::restore_sigpipe();
     }
@@ -108,6 +115,8 @@ fn main() -> ExitCode {
         Command::Agent(args) => commands::agent::run(args),
         Command::Host(args) => commands::host::run(args),
         Command::Guard(args) => commands::guard::run(args),
+        Command::Pool(args) => commands::pool::run(args),
+        Command::Refill(args) => commands::pool::refill(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

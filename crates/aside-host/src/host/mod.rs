@@ -97,6 +97,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     ));
 
     let limit = config.sessions.max_concurrent();
+    let record_repo = record.repo.clone();
     let mut host = Host {
         layout: layout.clone(),
         index,
@@ -104,7 +105,9 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         bus,
         record,
         limit,
-        pool_size: config.sessions.worktree_pool.unwrap_or(1),
+        pool_size: aside_core::config::RepoConfig::load(&record_repo)
+            .map(|r| r.pool_size(config.sessions.worktree_pool))
+            .unwrap_or_else(|_| config.sessions.worktree_pool.unwrap_or(1)),
         idle: config.sessions.idle(),
         signals,
         resting: Status::Completed,
@@ -433,16 +436,12 @@ impl Host {
             .await?
             .context("while creating the worktree")?;
             if pool > 0 {
-                // Refill the pool for the next session while this one works.
-                let repo = self.record.repo.clone();
+                // Refill the pool for the next session while this one works: in a process of
+                // its own at idle priority, which outlives this host if it must.
                 let base = self.record.base.clone().unwrap_or_default();
-                tokio::task::spawn_blocking(move || {
-                    if aside_git::pool_len(&repo) < pool {
-                        if let Err(e) = aside_git::pool_add(&repo, &base) {
-                            tracing::warn!("cannot refill the worktree pool: {e}");
-                        }
-                    }
-                });
+                if let Err(e) = spawn_refill(&self.layout, &self.record.repo, &base, pool) {
+                    tracing::warn!("cannot refill the worktree pool: {e}");
+                }
             }
         }
         let fresh = !history.iter().any(|e| e.kind == "prompt");
@@ -1274,14 +1273,45 @@ impl Host {
 }
 
 /// The binary a host runs as: `aside-host` beside `exe` (the `aside` binary) when it is there
-/// (the small one: a host maps a third of the code), else `exe` itself (`aside host`).
+/// and not older than `exe` (the small one: a host maps a third of the code), else `exe` itself
+/// (`aside host`).
 pub fn host_binary(exe: &std::path::Path) -> std::path::PathBuf {
     let small = exe.with_file_name("aside-host");
-    if small.is_file() {
-        small
-    } else {
-        exe.to_path_buf()
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(&small), modified(exe)) {
+        (Some(small_at), Some(exe_at)) if small_at >= exe_at => small,
+        _ => exe.to_path_buf(),
     }
+}
+
+/// Starts `<host binary> refill REPO BASE SIZE` detached, at idle CPU and I/O priority, its
+/// output to the refill log under the state directory.
+fn spawn_refill(
+    layout: &Layout,
+    repo: &std::path::Path,
+    base: &str,
+    size: usize,
+) -> std::io::Result<()> {
+    let exe = std::env::current_exe()?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(layout.home.join("refill.log"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("refill")
+        .arg(repo)
+        .arg(base)
+        .arg(size.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    aside_core::process::detach(&mut cmd);
+    aside_core::process::background_priority(&mut cmd);
+    // Reaped by a thread of its own: the refill may outlive nothing here, but must not stay a
+    // zombie while the host runs.
+    let mut child = cmd.spawn()?;
+    std::thread::spawn(move || child.wait());
+    Ok(())
 }
 
 /// Starts `aside-host host <id>` (or `aside host <id>`) detached: its own process session,

@@ -1,5 +1,6 @@
-//! `aside-host`: the small binary a session's host (`aside-host host ID`) and its agent's guard
-//! (`aside-host guard -- PROGRAM ARGS…`) run as. It holds only what they need, so each of the
+//! `aside-host`: the small binary a session's host (`aside-host host ID`), its agent's guard
+//! (`aside-host guard -- PROGRAM ARGS…`) and the pool's refill (`aside-host refill REPO BASE
+//! SIZE`) run as. It holds only what they need, so each of the
 //! many hosts of a busy machine maps a fraction of the `aside` binary's code. `aside host` and
 //! `aside guard` do the same where this binary is missing.
 
@@ -31,6 +32,20 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("aside-host: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("refill") if args.len() == 4 => {
+            let size = args[3].parse().unwrap_or(1);
+            match aside_git::pool_refill(std::path::Path::new(&args[1]), &args[2], size) {
+                Ok(done) if done.gave_way => {
+                    eprintln!("aside-host: {}: the repository stayed busy; the pool refills with the next session", args[1]);
+                    ExitCode::SUCCESS
+                }
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("aside-host: cannot refill the pool of {}: {e}", args[1]);
                     ExitCode::FAILURE
                 }
             }

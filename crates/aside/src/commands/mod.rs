@@ -21,6 +21,7 @@ pub mod merge;
 pub mod new;
 pub mod open;
 pub mod plan;
+pub mod pool;
 mod render;
 pub mod resume;
 pub mod rm;
