@@ -36,9 +36,10 @@ pub fn acquire(layout: &Layout, id: &SessionId) -> std::io::Result<Option<HostLo
     }
 }
 
-/// Whether a host runs for `id`.
+/// Whether a host runs for `id`. Probing creates nothing: a session that never had a host here
+/// has no lock file, and so no host.
 pub fn host_alive(layout: &Layout, id: &SessionId) -> bool {
-    match open(layout, id) {
+    match File::open(layout.host_lock(id)) {
         // A shared lock is refused only while a host holds its exclusive one; closing the file
         // releases ours again.
         Ok(file) => !try_flock(&file, false),

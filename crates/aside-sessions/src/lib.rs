@@ -156,6 +156,36 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// A session as `ls --json`, `show --json` and the web view show it (serialized as it is, so a
+/// long list is written without building a JSON tree first).
+#[derive(Debug, serde::Serialize)]
+pub struct SessionView<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub task: &'a str,
+    pub agent: &'a str,
+    pub mode: &'a str,
+    pub approve: &'a str,
+    pub status: &'a str,
+    pub host: bool,
+    pub reason: Option<&'a str>,
+    pub repo: &'a Path,
+    pub worktree: &'a Path,
+    pub branch: Option<&'a str>,
+    pub base: Option<&'a str>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    pub changed_files: u64,
+    pub lines_added: u64,
+    pub lines_removed: u64,
+    pub pending_permission: bool,
+    pub archived: bool,
+    pub integrated: Option<&'a str>,
+    pub kind: &'a str,
+    pub external: bool,
+    pub agent_session_id: Option<&'a str>,
+}
+
 fn exe() -> Result<PathBuf> {
     std::env::current_exe()
         .map_err(|e| OpError::Internal(format!("cannot find the aside binary: {e}")))
@@ -257,12 +287,22 @@ impl Sessions {
 
     /// Whether the session's host runs.
     pub fn host_alive(&self, record: &SessionRecord) -> bool {
+        // A host binds its socket right after it takes its lock and removes it first when it
+        // goes: a session at rest without a socket has no host, and a long list is not a lock
+        // probe per session.
+        if !record.status.is_active() && !self.layout.socket(&record.id).exists() {
+            return false;
+        }
         liveness::host_alive(&self.layout, &record.id)
     }
 
     /// The status as a reader sees it: an active session whose host is gone is interrupted.
     pub fn status(&self, record: &SessionRecord) -> Status {
-        if record.status.is_active() && !self.host_alive(record) {
+        self.status_with(record, || self.host_alive(record))
+    }
+
+    fn status_with(&self, record: &SessionRecord, alive: impl FnOnce() -> bool) -> Status {
+        if record.status.is_active() && !alive() {
             Status::Interrupted
         } else if record.status == Status::InTerminal && !self.terminal_alive(record) {
             // The CLI (and the aside that waited for it) died: it is aside's to take back.
@@ -274,32 +314,60 @@ impl Sessions {
 
     /// The JSON of a session, as `ls --json`, `show --json` and the web view show it.
     pub fn json(&self, r: &SessionRecord) -> Value {
-        json!({
-            "id": r.id,
-            "title": r.title,
-            "task": r.task,
-            "agent": r.agent,
-            "mode": r.mode.as_str(),
-            "approve": r.approve.as_str(),
-            "status": self.status(r).as_str(),
-            "host": self.host_alive(r),
-            "reason": r.reason,
-            "repo": r.repo,
-            "worktree": r.worktree,
-            "branch": r.branch,
-            "base": r.base,
-            "created_at": r.created_at,
-            "updated_at": r.updated_at,
-            "changed_files": r.changed_files,
-            "lines_added": r.lines_added,
-            "lines_removed": r.lines_removed,
-            "pending_permission": r.pending_permission,
-            "archived": r.archived,
-            "integrated": r.integrated,
-            "kind": r.kind.as_str(),
-            "external": false,
-            "agent_session_id": r.acp_session_id,
-        })
+        serde_json::to_value(self.view(r, self.host_alive(r))).unwrap_or(Value::Null)
+    }
+
+    /// The JSON views of many sessions (a listing): the hosts' sockets are read once, so a list
+    /// of thousands is not a file probe per session.
+    pub fn views<'a>(&self, records: &'a [SessionRecord]) -> Vec<SessionView<'a>> {
+        let sockets: std::collections::HashSet<String> =
+            std::fs::read_dir(self.layout.home.join("run"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .strip_suffix(".sock")
+                        .map(str::to_string)
+                })
+                .collect();
+        records
+            .iter()
+            .map(|r| {
+                let maybe = r.status.is_active() || sockets.contains(r.id.as_str());
+                self.view(r, maybe && liveness::host_alive(&self.layout, &r.id))
+            })
+            .collect()
+    }
+
+    fn view<'a>(&self, r: &'a SessionRecord, alive: bool) -> SessionView<'a> {
+        SessionView {
+            id: r.id.as_str(),
+            title: &r.title,
+            task: &r.task,
+            agent: &r.agent,
+            mode: r.mode.as_str(),
+            approve: r.approve.as_str(),
+            status: self.status_with(r, || alive).as_str(),
+            host: alive,
+            reason: r.reason.as_deref(),
+            repo: &r.repo,
+            worktree: &r.worktree,
+            branch: r.branch.as_deref(),
+            base: r.base.as_deref(),
+            created_at: &r.created_at,
+            updated_at: &r.updated_at,
+            changed_files: r.changed_files,
+            lines_added: r.lines_added,
+            lines_removed: r.lines_removed,
+            pending_permission: r.pending_permission,
+            archived: r.archived,
+            integrated: r.integrated.as_deref(),
+            kind: r.kind.as_str(),
+            external: false,
+            agent_session_id: r.acp_session_id.as_deref(),
+        }
     }
 
     /// Gives session `id` a block of ports no other session has (`PORT_BLOCK` ports from 20000
@@ -1277,13 +1345,7 @@ impl Sessions {
 
     /// The repositories sessions were started in, most recent first.
     pub fn repos(&self) -> Result<Vec<PathBuf>> {
-        let mut repos: Vec<PathBuf> = Vec::new();
-        for r in self.index.list(true)? {
-            if !repos.contains(&r.repo) {
-                repos.push(r.repo);
-            }
-        }
-        Ok(repos)
+        Ok(self.index.repos()?)
     }
 }
 

@@ -98,6 +98,9 @@ impl Index {
             "ALTER TABLE sessions ADD COLUMN lines_added INTEGER NOT NULL DEFAULT 0;
              ALTER TABLE sessions ADD COLUMN lines_removed INTEGER NOT NULL DEFAULT 0;",
             "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'task';",
+            // Lists come newest first without a sort; the repositories without a scan.
+            "CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated_at DESC, id);
+             CREATE INDEX IF NOT EXISTS sessions_repo ON sessions(repo);",
         ];
         let current: i64 = self
             .conn
@@ -204,6 +207,20 @@ impl Index {
         let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
         let rows = stmt
             .query_map([], row_to_record)
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(rows)
+    }
+
+    /// The repositories that have sessions (archived ones too).
+    pub fn repos(&self) -> Result<Vec<PathBuf>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT repo FROM sessions GROUP BY repo ORDER BY MAX(updated_at) DESC")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0).map(PathBuf::from))
             .map_err(self.err())?
             .collect::<std::result::Result<_, _>>()
             .map_err(self.err())?;

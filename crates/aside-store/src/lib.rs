@@ -64,8 +64,12 @@ pub(crate) fn open_db(path: &Path) -> Result<Connection> {
         .map_err(sql)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(sql)?;
-    // Small databases, many processes: a 512 KiB page cache each instead of 2 MiB.
+    // Small databases, many processes: a 512 KiB page cache each instead of 2 MiB; reads come
+    // through a shared memory map instead (one system call per page otherwise: a list of
+    // 10,000 sessions was 18,000 of them).
     conn.pragma_update(None, "cache_size", -512).map_err(sql)?;
+    conn.pragma_update(None, "mmap_size", 256i64 * 1024 * 1024)
+        .map_err(sql)?;
     Ok(conn)
 }
 

@@ -227,8 +227,9 @@ fn list_with_progress(
         .map_err(|_| internal("the progress cache is poisoned"))?;
     Ok(records
         .iter()
-        .map(|r| {
-            let mut json = sessions.json(r);
+        .zip(sessions.views(&records))
+        .map(|(r, view)| {
+            let mut json = serde_json::to_value(view).unwrap_or(Value::Null);
             let id = r.id.to_string();
             let progress = match cache.get(&id) {
                 Some((at, progress)) if *at == r.updated_at => progress.clone(),

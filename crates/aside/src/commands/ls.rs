@@ -1,6 +1,7 @@
 //! `aside ls`: the sessions.
 
 use aside_core::Status;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 /// List sessions, newest activity first.
@@ -74,14 +75,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     let elsewhere = found_elsewhere - externals.len();
     if args.json {
-        let mut list: Vec<serde_json::Value> = sessions.iter().map(|r| ctx.json(r)).collect();
-        list.extend(
-            externals
-                .iter()
-                .map(|(s, repo)| ctx.external_json(s, repo.as_deref())),
-        );
-        list.sort_by(|a, b| b["updated_at"].as_str().cmp(&a["updated_at"].as_str()));
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        // aside's own sessions come newest first from the index; the others join them in order.
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        #[allow(clippy::large_enum_variant)] // built once per session, written at once
+        enum Item<'a> {
+            Own(aside_sessions::SessionView<'a>),
+            External(serde_json::Value),
+        }
+        let mut others: Vec<serde_json::Value> = externals
+            .iter()
+            .map(|(s, repo)| ctx.external_json(s, repo.as_deref()))
+            .collect();
+        others.sort_by(|a, b| b["updated_at"].as_str().cmp(&a["updated_at"].as_str()));
+        let mut others = others.into_iter().peekable();
+        let mut list = Vec::with_capacity(sessions.len() + externals.len());
+        for view in ctx.views(&sessions) {
+            while let Some(other) =
+                others.next_if(|o| o["updated_at"].as_str() > Some(view.updated_at))
+            {
+                list.push(Item::External(other));
+            }
+            list.push(Item::Own(view));
+        }
+        list.extend(others.map(Item::External));
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(());
     }
     let more = (elsewhere > 0 && !args.all_repos).then(|| {
@@ -108,10 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or_else(|| path.display().to_string())
     };
     let short_time = |t: &str| -> String { t.replace('T', " ").chars().take(16).collect() };
+    let views = ctx.views(&sessions);
     let mut rows: Vec<Row> = sessions
         .iter()
-        .map(|r| {
-            let status = ctx.status(r);
+        .zip(&views)
+        .map(|(r, view)| {
+            let status = Status::parse(view.status).unwrap_or(r.status);
             let mut shown = if status == Status::NeedsInput {
                 "NEEDS_INPUT".to_string()
             } else {
@@ -200,10 +223,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         out.trim_end().to_string()
     };
-    println!("{}", line(header));
+    // One write for the whole table, not one per line.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "{}", line(header))?;
     for row in &rows {
-        println!("{}", line(row.cells.each_ref().map(String::as_str)));
+        writeln!(out, "{}", line(row.cells.each_ref().map(String::as_str)))?;
     }
+    out.flush()?;
     if let Some(more) = more {
         eprintln!("{more}");
     }
