@@ -131,6 +131,27 @@ pub enum Flow {
 /// How often a follower without a host looks for a new one.
 const LOOK_AGAIN: Duration = Duration::from_millis(200);
 
+/// What a follower without a host watches: whether a host's socket is there, and the event
+/// log's files (size and time: every stored event changes the write-ahead one).
+#[derive(PartialEq)]
+struct Signs {
+    socket: bool,
+    log: [Option<(u64, std::time::SystemTime)>; 2],
+}
+
+fn signs(layout: &Layout, id: &SessionId) -> Signs {
+    let db = layout.events(id);
+    let stat = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)))
+    };
+    Signs {
+        socket: layout.socket(id).exists(),
+        log: [stat(&db), stat(&db.with_extension("db-wal"))],
+    }
+}
+
 /// Streamed text a follower has given as pieces of a row not stored yet.
 struct Streaming {
     seq: u64,
@@ -206,7 +227,19 @@ pub fn follow(
         last: since,
         streaming: None,
     };
+    // While no host runs, the log and the socket are only looked at (two stats): they are read
+    // again when one of them changed.
+    let mut looked: Option<Signs> = None;
     loop {
+        let now = signs(layout, id);
+        if looked.as_ref() == Some(&now) {
+            if on(Step::NoHost) == Flow::Stop {
+                return Ok(());
+            }
+            std::thread::sleep(LOOK_AGAIN);
+            continue;
+        }
+        looked = Some(now);
         let mut stopped = false;
         EventLog::open(layout, id)
             .and_then(|log| {

@@ -213,6 +213,14 @@ impl Index {
         Ok(rows)
     }
 
+    /// A number that changes when another connection commits to the index: a reader that keeps
+    /// this connection open learns whether anything changed without reading a row.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(self.err())
+    }
+
     /// The repositories that have sessions (archived ones too).
     pub fn repos(&self) -> Result<Vec<PathBuf>> {
         let mut stmt = self

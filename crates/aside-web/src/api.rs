@@ -680,15 +680,24 @@ pub async fn events(
             (None, None) => 0,
         };
         let mut shown: Option<String> = None;
+        // The session is read again at once after events, else every few seconds.
+        let mut read_at: Option<std::time::Instant> = None;
         let _ = follow(&layout, &id, since, |step| {
             if tx.is_closed() {
                 return Flow::Stop;
             }
             let message = match step {
-                Step::Event(event) => sse_event(&event),
+                Step::Event(event) => {
+                    read_at = None;
+                    sse_event(&event)
+                }
+                Step::NoHost if read_at.is_some_and(|t| t.elapsed() < SESSION_RECHECK) => {
+                    return Flow::Continue;
+                }
                 // No host now: the page learns the session's status as readers see it (an
                 // active session without a host is interrupted), once per change.
                 Step::NoHost => {
+                    read_at = Some(std::time::Instant::now());
                     let now = Sessions::open_at(layout.clone())
                         .and_then(|s| Ok(s.json(&s.resolve(id.as_str())?)));
                     let Ok(now) = now else {
@@ -710,6 +719,14 @@ pub async fn events(
     });
     Ok(sse_of(rx))
 }
+
+/// How often the list is read again when the index did not change (a host that died changes
+/// what readers see without a commit).
+const LIST_RECHECK: Duration = Duration::from_secs(3);
+
+/// How often a page's session without a host is read again for changes no event tells of
+/// (archived, applied, removed).
+const SESSION_RECHECK: Duration = Duration::from_secs(3);
 
 /// An SSE response of what arrives on `rx`, with keep-alives.
 fn sse_of(
@@ -777,14 +794,48 @@ pub async fn list_stream(
         // Sessions started elsewhere are read from the tools' files: less often.
         let mut externals: Vec<Value> = Vec::new();
         let mut externals_read: Option<std::time::Instant> = None;
+        // The index is read again only when a commit changed it (its data_version, asked on a
+        // connection kept open), or every few seconds for what no commit tells (a host that
+        // died).
+        let layout = state.layout.clone();
+        let probe = tokio::task::spawn_blocking(move || aside_store::Index::open(&layout).ok())
+            .await
+            .ok()
+            .flatten()
+            .map(|index| std::sync::Arc::new(std::sync::Mutex::new(index)));
+        let mut version: Option<i64> = None;
+        let mut read_at: Option<std::time::Instant> = None;
         loop {
             let all = q.all;
+            let mut changed = read_at.is_none_or(|t| t.elapsed() >= LIST_RECHECK);
             if externals_read.is_none_or(|t| t.elapsed() >= EXTERNAL_POLL) {
-                externals = with_sessions(&state, externals_json)
+                let read = with_sessions(&state, externals_json)
                     .await
                     .unwrap_or_default();
+                changed |= read != externals;
+                externals = read;
                 externals_read = Some(std::time::Instant::now());
             }
+            let now = match &probe {
+                Some(probe) => {
+                    let probe = probe.clone();
+                    tokio::task::spawn_blocking(move || probe.lock().ok()?.data_version().ok())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                None => None,
+            };
+            changed |= now.is_none() || now != version;
+            version = now;
+            if !changed {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                    _ = tx.closed() => return,
+                }
+                continue;
+            }
+            read_at = Some(std::time::Instant::now());
             let cache = state.progress.clone();
             let mut list = with_sessions(&state, move |s| list_with_progress(s, all, &cache))
                 .await

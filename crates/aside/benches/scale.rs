@@ -289,7 +289,7 @@ fn part_sessions(bench: &Bench, root: &Path) {
         let t = Instant::now();
         let list: Value = serde_json::from_str(&bench.aside(&repo, &["ls", "--json"])).unwrap();
         ls_times.push(ms(t.elapsed()));
-        let hosts = rss_of(|a| a.len() >= 2 && a[0].ends_with("aside-host") && a[1] == "host");
+        let hosts = rss_of(|a| a.len() >= 2 && a[0].ends_with("/aside-host") && a[1] == "host");
         if hosts.0 > peak.0 {
             peak = hosts;
         }

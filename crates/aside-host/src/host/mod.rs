@@ -1273,13 +1273,15 @@ impl Host {
 }
 
 /// The binary a host runs as: `aside-host` beside `exe` (the `aside` binary) when it is there
-/// and not older than `exe` (the small one: a host maps a third of the code), else `exe` itself
-/// (`aside host`).
+/// and from the same build (the small one: a host maps a third of the code), else `exe` itself
+/// (`aside host`). Both binaries of one build are linked minutes apart at most; an `aside-host`
+/// much older than `aside` (only `aside` rebuilt, as `cargo run --bin aside` does) is not used.
 pub fn host_binary(exe: &std::path::Path) -> std::path::PathBuf {
+    const SAME_BUILD: Duration = Duration::from_secs(600);
     let small = exe.with_file_name("aside-host");
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     match (modified(&small), modified(exe)) {
-        (Some(small_at), Some(exe_at)) if small_at >= exe_at => small,
+        (Some(small_at), Some(exe_at)) if small_at + SAME_BUILD >= exe_at => small,
         _ => exe.to_path_buf(),
     }
 }
