@@ -88,6 +88,18 @@ pub struct Config {
     /// MCP servers every agent gets (`[[mcp_servers]]`).
     #[serde(default)]
     pub mcp_servers: Vec<McpServerConfig>,
+    /// How sessions' worktrees are made (`[worktree]`).
+    #[serde(default)]
+    pub worktree: WorktreeConfig,
+}
+
+/// `[worktree]` of the user's config.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorktreeConfig {
+    /// Check out a worktree's submodules before its agent starts (default true; `aside new
+    /// --no-submodules` for one session).
+    pub submodules: Option<bool>,
 }
 
 /// One `[[mcp_servers]]`: a stdio server (`command`) or an HTTP one (`url`).
@@ -152,6 +164,9 @@ pub struct RepoWorktree {
     /// Spare worktrees kept ready for this repository (at most [`MAX_POOL`]); the user's
     /// `[sessions] worktree_pool` otherwise.
     pub pool: Option<usize>,
+    /// Check out this repository's submodules in new worktrees (the user's `[worktree]
+    /// submodules` otherwise).
+    pub submodules: Option<bool>,
 }
 
 /// Most spare worktrees a repository may ask for.

@@ -8,14 +8,16 @@
 //! temporary index, so the user's index is never changed; apply and merge first do the whole
 //! merge in memory (`git merge-tree`), and on a conflict write nothing.
 //!
-//! Modules: `worktree` (repository, worktrees), `pool` (spare worktrees),
-//! `snapshot` (working-state snapshots, checkpoints, diffs), `integrate` (apply, merge); all
+//! Modules: `worktree` (repository, worktrees), `pool` (spare worktrees), `submodules` (a
+//! worktree's submodules), `snapshot` (working-state snapshots, checkpoints, diffs),
+//! `integrate` (apply, merge); all
 //! public items are re-exported here.
 
 mod cmd;
 mod integrate;
 mod pool;
 mod snapshot;
+mod submodules;
 mod worktree;
 
 #[cfg(test)]
@@ -28,8 +30,10 @@ pub use pool::{
     pool_add, pool_claim, pool_clear, pool_dir, pool_len, pool_refill, pool_spares, Refill, Spare,
 };
 pub use snapshot::{
-    changed_files, checkpoint, diff, drop_snapshot, snapshot_commit, snapshot_tree, FileChange,
+    changed_files, changed_in_submodules, checkpoint, diff, drop_snapshot, snapshot_commit,
+    snapshot_tree, FileChange,
 };
+pub use submodules::{has_submodules, populate_submodules, SubmoduleFailure};
 pub use worktree::{
     branch_exists, branches, copy_worktree_includes, create_worktree, main_repo_root,
     remove_worktree, repo_root, resolve_commit, worktree_path, worktrees,

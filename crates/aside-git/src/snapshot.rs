@@ -69,14 +69,53 @@ pub struct FileChange {
     pub removed: u64,
 }
 
-/// Files changed in `dir`'s working state against `base`.
+/// Files changed in `dir`'s working state against `base`; inside its populated submodules too
+/// (as `sub/path`, against the commit `base` pins for the submodule: what the agent committed
+/// there and what it left uncommitted), beside the moved pointer (`sub`) itself.
 pub fn changed_files(dir: &Path, base: &str) -> Result<Vec<FileChange>> {
     let tree = snapshot_tree(dir)?;
     let out = git(
         dir,
         &["diff", "--numstat", "-z", "--no-renames", base, &tree],
     )?;
-    Ok(parse_numstat(&out))
+    let mut files = parse_numstat(&out);
+    files.extend(changed_in_submodules(dir, base)?);
+    Ok(files)
+}
+
+/// The part of [`changed_files`] inside `dir`'s populated submodules: work that no commit of
+/// `dir`'s own branch holds, so a merged branch does not account for it.
+pub fn changed_in_submodules(dir: &Path, base: &str) -> Result<Vec<FileChange>> {
+    let mut files = Vec::new();
+    for (path, pinned) in submodules_at(dir, base) {
+        for f in changed_files(&dir.join(&path), &pinned)? {
+            files.push(FileChange {
+                path: format!("{path}/{}", f.path),
+                ..f
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// The populated submodules of `dir` that `base` pins, with the commit it pins for each.
+fn submodules_at(dir: &Path, base: &str) -> Vec<(String, String)> {
+    crate::submodules::populated(dir)
+        .into_iter()
+        .filter_map(|path| {
+            let pinned = git(
+                dir,
+                &[
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    &format!("{base}:{path}"),
+                ],
+            )
+            .ok()?;
+            Some((path, pinned))
+        })
+        .collect()
 }
 
 fn parse_numstat(out: &str) -> Vec<FileChange> {
@@ -97,13 +136,35 @@ fn parse_numstat(out: &str) -> Vec<FileChange> {
 
 /// The diff of `dir`'s working state against `base` (a patch, or `--stat` text).
 pub fn diff(dir: &Path, base: &str, stat: bool) -> Result<String> {
+    diff_under(dir, base, stat, "")
+}
+
+/// [`diff`], its paths under `prefix`; followed by the diffs inside `dir`'s submodules.
+fn diff_under(dir: &Path, base: &str, stat: bool, prefix: &str) -> Result<String> {
     let tree = snapshot_tree(dir)?;
-    let mut args = vec!["diff", "--no-color", "--no-ext-diff"];
+    let (src, dst) = (
+        format!("--src-prefix=a/{prefix}"),
+        format!("--dst-prefix=b/{prefix}"),
+    );
+    let mut args = vec!["diff", "--no-color", "--no-ext-diff", &src, &dst];
     if stat {
         args.push("--stat");
     }
     args.extend([base, tree.as_str()]);
-    git(dir, &args)
+    let mut out = git(dir, &args)?;
+    for (path, pinned) in submodules_at(dir, base) {
+        let inner = diff_under(&dir.join(&path), &pinned, stat, &format!("{prefix}{path}/"))?;
+        if !inner.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            if stat {
+                out.push_str(&format!("inside submodule {prefix}{path}:\n"));
+            }
+            out.push_str(&inner);
+        }
+    }
+    Ok(out)
 }
 
 /// The ref that pins the snapshot `label`.

@@ -100,6 +100,8 @@ pub struct NewSession {
     /// The model its agent uses, where aside can choose it (`--model`); default the agent's
     /// `[agents.NAME] model`, else its own.
     pub model: Option<String>,
+    /// Its worktree is made without the repository's submodules (`--no-submodules`).
+    pub no_submodules: bool,
 }
 
 /// An agent session a new aside session goes on with.
@@ -470,6 +472,7 @@ impl Sessions {
                 kind: SessionKind::Task,
                 model: None,
                 title: Some(session.summary.title.clone()),
+                no_submodules: false,
             },
             config,
             Some(TakeOver {
@@ -615,6 +618,11 @@ impl Sessions {
             id = SessionId::random();
         }
         self.allocate_ports(&id)?;
+        if new.no_submodules {
+            std::fs::write(self.layout.no_submodules(&id), b"").map_err(|e| {
+                OpError::Internal(format!("cannot write the session's settings: {e}"))
+            })?;
+        }
         if let Some(model) = new.model.as_deref().filter(|m| !m.trim().is_empty()) {
             std::fs::write(self.layout.model(&id), model)
                 .map_err(|e| OpError::Internal(format!("cannot write the session's model: {e}")))?;
@@ -1003,7 +1011,8 @@ impl Sessions {
                 record.worktree.display()
             )));
         }
-        match aside_git::apply(&record.repo, &record.worktree, &Sessions::base_of(record)) {
+        let base = Sessions::base_of(record);
+        match aside_git::apply(&record.repo, &record.worktree, &base) {
             Ok(files) if files.is_empty() => Ok(Outcome::Nothing),
             Ok(files) => {
                 self.index
@@ -1017,6 +1026,30 @@ impl Sessions {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// What `apply` and `merge` leave behind: files the session changed inside submodules,
+    /// which belong to those submodules' own repositories; and the command that brings them
+    /// into the user's checkout.
+    pub fn left_in_submodules(&self, record: &SessionRecord) -> Result<(Vec<String>, String)> {
+        if record.mode != Mode::Isolated || !record.worktree.exists() {
+            return Ok((Vec::new(), String::new()));
+        }
+        let inside =
+            aside_git::changed_in_submodules(&record.worktree, &Sessions::base_of(record))?;
+        let mut tops: Vec<String> = inside
+            .iter()
+            .filter_map(|f| f.path.split('/').next())
+            .map(|top| format!("--include='{top}/*'"))
+            .collect();
+        tops.dedup();
+        let command = format!(
+            "cd {} && aside diff {} | git apply {}",
+            record.repo.display(),
+            record.id,
+            tops.join(" ")
+        );
+        Ok((inside.into_iter().map(|f| f.path).collect(), command))
     }
 
     /// Merges the session's branch (checkpointing anything uncommitted first); the new commit.
@@ -1075,11 +1108,15 @@ impl Sessions {
             && !force
             && record.integrated.is_none()
         {
-            let files = aside_git::changed_files(&record.worktree, &Sessions::base_of(record))?;
-            let merged = record
-                .branch
-                .as_deref()
-                .is_some_and(|b| aside_git::is_merged(&record.repo, b));
+            let base = Sessions::base_of(record);
+            let files = aside_git::changed_files(&record.worktree, &base)?;
+            // Edits inside submodules are on no branch of the repository: merged or not, they
+            // exist only in this worktree.
+            let merged = aside_git::changed_in_submodules(&record.worktree, &base)?.is_empty()
+                && record
+                    .branch
+                    .as_deref()
+                    .is_some_and(|b| aside_git::is_merged(&record.repo, b));
             if !files.is_empty() && !merged {
                 return Err(OpError::Refused(format!(
                     "session {} holds work that was neither applied nor merged ({} changed file{}); `aside apply {}` or `aside merge {}` it first, or pass --force to discard it",
@@ -1200,6 +1237,7 @@ impl Sessions {
                 kind: SessionKind::Task,
                 model: None,
                 title: Some(record.task.lines().next().unwrap_or_default().to_string()),
+                no_submodules: self.layout.no_submodules(&record.id).exists(),
             },
             config,
         )?;
@@ -1264,6 +1302,7 @@ impl Sessions {
             kind: SessionKind::Task,
             model: None,
             title: Some(title.clone()),
+            no_submodules: self.layout.no_submodules(&record.id).exists(),
         };
         // The agent takes the conversation as its own where it can: the built-in agent a copy of
         // its stored session, other agents (once the chat has stopped) the chat's own session,

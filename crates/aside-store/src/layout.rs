@@ -43,6 +43,12 @@ impl Layout {
         self.session_dir(id).join("ports")
     }
 
+    /// Present when the session's worktree is to be made without its submodules
+    /// (`aside new --no-submodules`).
+    pub fn no_submodules(&self, id: &SessionId) -> PathBuf {
+        self.session_dir(id).join("no-submodules")
+    }
+
     /// The model `aside new --model` asked for.
     pub fn model(&self, id: &SessionId) -> PathBuf {
         self.session_dir(id).join("model")

@@ -349,6 +349,7 @@ fn carry_out(
                         kind: SessionKind::Task,
                         model: None,
                         title: None,
+                        no_submodules: false,
                     },
                     config,
                 )

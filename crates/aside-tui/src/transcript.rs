@@ -122,6 +122,13 @@ impl Transcript {
             Body::Error { message } => {
                 self.push_block(Block::Note(format!("error: {}", clean(&message)), true))
             }
+            Body::Other { kind, data } if kind == "warning" => self.push_block(Block::Note(
+                format!(
+                    "warning: {}",
+                    clean(data["message"].as_str().unwrap_or_default())
+                ),
+                true,
+            )),
             Body::TurnEnd(end)
                 if end.stop_reason.as_ref().map(name_of).as_deref() == Some("cancelled") =>
             {

@@ -372,6 +372,7 @@ pub async fn create(
                 body.task.lines().next().unwrap_or_default().trim()
             )
         }),
+        no_submodules: false,
     };
     let record = with_sessions(&state, move |s| {
         let r = s.create(new, &config)?;
@@ -541,10 +542,23 @@ pub async fn action(
                 )
                 .map(|_| json!({})),
             "deny" => s.answer(&record, Choice::Deny).map(|_| json!({})),
-            "apply" => s.apply(&record).map(|outcome| match outcome {
-                Outcome::Done(files) => json!({"files": files}),
-                Outcome::Nothing => json!({"files": [], "message": "Nothing to apply: the session changed no files"}),
-                Outcome::Already => json!({"files": [], "message": "Already applied: your workspace already has these changes"}),
+            "apply" => s.apply(&record).and_then(|outcome| {
+                let mut out = match outcome {
+                    Outcome::Done(files) => json!({"files": files}),
+                    Outcome::Nothing => json!({"files": [], "message": "Nothing to apply: the session changed no files"}),
+                    Outcome::Already => json!({"files": [], "message": "Already applied: your workspace already has these changes"}),
+                };
+                // Edits inside submodules are said, never silently dropped.
+                let (inside, command) = s.left_in_submodules(&record)?;
+                if !inside.is_empty() {
+                    let applied = out["files"].as_array().map_or(0, Vec::len);
+                    out["message"] = json!(format!(
+                        "Applied {applied} file(s). Not applied: {} inside submodules ({}); bring them into your checkout with: {command}",
+                        inside.len(),
+                        inside.join(", ")
+                    ));
+                }
+                Ok(out)
             }),
             "merge" => s.merge(&record, body.squash).map(|outcome| match outcome {
                 Outcome::Done(commit) => json!({"commit": commit}),

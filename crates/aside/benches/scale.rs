@@ -9,7 +9,9 @@
 //!    answering each after a second: all complete, no event lost, `aside ls --json` during the
 //!    run, memory per host;
 //! 4. `aside ls` with BENCH_LS (default 10,000) sessions in the index;
-//! 5. a session of BENCH_EVENTS (default 100,000) events: `show`, `logs --tail 50`.
+//! 5. a session of BENCH_EVENTS (default 100,000) events: `show`, `logs --tail 50`;
+//! 6. a repository with 3 submodules of 2,000 files each: `git worktree add`, the same plus `git
+//!    submodule update --init --recursive`, and an aside session with its submodules (pool off).
 //!
 //! BENCH_PARTS=1,3 runs only those parts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -447,10 +449,86 @@ fn part_events(bench: &Bench, root: &Path) {
     );
 }
 
+fn part_submodules(bench: &Bench, root: &Path) {
+    println!("6. a repository with 3 submodules of 2,000 files each");
+    let files = |n: usize| -> Vec<(String, String)> {
+        (0..n)
+            .map(|i| (format!("d{}/f{i}.txt", i / 250), format!("file {i}\n")))
+            .collect()
+    };
+    let owned = files(2000);
+    let as_refs: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let top = root.join("with-subs");
+    init_repo(&top, &as_refs);
+    for n in 0..3 {
+        let src = root.join(format!("sub-src-{n}"));
+        init_repo(&src, &as_refs);
+        git(
+            &top,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "add",
+                "-q",
+                src.to_str().unwrap(),
+                &format!("sub{n}"),
+            ],
+        );
+    }
+    git(&top, &["commit", "-q", "-m", "submodules"]);
+    bench.config("[sessions]\nworktree_pool = 0\n");
+    let (mut plain, mut with_update, mut aside) = (vec![], vec![], vec![]);
+    for round in 0..3 {
+        let name = format!("plain-sub-{round}");
+        let path = root.join(&name);
+        let t = Instant::now();
+        git(
+            &top,
+            &["worktree", "add", "-q", "-b", &name, path.to_str().unwrap()],
+        );
+        plain.push(ms(t.elapsed()));
+        let t = Instant::now();
+        git(
+            &path,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "update",
+                "--init",
+                "--recursive",
+                "-q",
+            ],
+        );
+        with_update.push(plain[round] + ms(t.elapsed()));
+        git(
+            &top,
+            &["worktree", "remove", "--force", path.to_str().unwrap()],
+        );
+        git(&top, &["branch", "-D", &name]);
+        let (took, id) = new_to_prompt(bench, &top, &format!("with submodules {round}"));
+        aside.push(ms(took));
+        wait_no_host(&id);
+        bench.aside(&top, &["rm", &id, "--force"]);
+    }
+    let plain = show("git worktree add (submodules left empty)", plain);
+    let update = show("… + git submodule update --init --recursive", with_update);
+    let aside = show("aside new -> prompt, with its submodules", aside);
+    println!(
+        "  aside with submodules / plain git worktree add = {:.2}; / git with its submodules = {:.2}",
+        aside / plain,
+        aside / update
+    );
+}
+
 fn main() {
     let parts: Vec<usize> = std::env::var("BENCH_PARTS")
         .map(|v| v.split(',').filter_map(|p| p.trim().parse().ok()).collect())
-        .unwrap_or_else(|_| vec![1, 2, 3, 4, 5]);
+        .unwrap_or_else(|_| vec![1, 2, 3, 4, 5, 6]);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     let bench = Bench {
@@ -474,5 +552,8 @@ fn main() {
     }
     if parts.contains(&5) {
         part_events(&bench, &root);
+    }
+    if parts.contains(&6) {
+        part_submodules(&bench, &root);
     }
 }

@@ -98,6 +98,14 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
 
     let limit = config.sessions.max_concurrent();
     let record_repo = record.repo.clone();
+    let repo_config = aside_core::config::RepoConfig::load(&record_repo).ok();
+    // Submodules are checked out unless the session, the repository or the user says not.
+    let submodules = !layout.no_submodules(&id).exists()
+        && repo_config
+            .as_ref()
+            .and_then(|r| r.worktree.submodules)
+            .or(config.worktree.submodules)
+            .unwrap_or(true);
     let mut host = Host {
         layout: layout.clone(),
         index,
@@ -105,9 +113,11 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         bus,
         record,
         limit,
-        pool_size: aside_core::config::RepoConfig::load(&record_repo)
+        pool_size: repo_config
+            .as_ref()
             .map(|r| r.pool_size(config.sessions.worktree_pool))
-            .unwrap_or_else(|_| config.sessions.worktree_pool.unwrap_or(1)),
+            .unwrap_or_else(|| config.sessions.worktree_pool.unwrap_or(1)),
+        submodules,
         idle: config.sessions.idle(),
         signals,
         resting: Status::Completed,
@@ -195,6 +205,8 @@ struct Host {
     mcp_servers: Vec<aside_core::config::McpServerConfig>,
     /// Streamed text not stored yet.
     pending: Option<Pending>,
+    /// Whether a new worktree gets its submodules.
+    submodules: bool,
 }
 
 /// How long all of a `[setup]` command may take, and how much of its output is kept.
@@ -435,6 +447,9 @@ impl Host {
             })
             .await?
             .context("while creating the worktree")?;
+            if self.submodules && aside_git::has_submodules(&self.record.worktree) {
+                self.populate_submodules().await;
+            }
             if pool > 0 {
                 // Refill the pool for the next session while this one works: in a process of
                 // its own at idle priority, which outlives this host if it must.
@@ -451,6 +466,40 @@ impl Host {
         self.drive_agent(ctl, Lifecycle::new(queue, taken))
             .await
             .map(|_| ())
+    }
+
+    /// Checks out the new worktree's submodules (from the user's checkout when it has them),
+    /// saying which one it is at in the session's status; one that cannot be checked out is a
+    /// warning event, and the session goes on without it.
+    async fn populate_submodules(&mut self) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let (worktree, repo) = (self.record.worktree.clone(), self.record.repo.clone());
+        let mut work = tokio::task::spawn_blocking(move || {
+            aside_git::populate_submodules(&worktree, &repo, &mut |path| {
+                let _ = tx.send(path.to_string());
+            })
+        });
+        let failures = loop {
+            tokio::select! {
+                Some(path) = rx.recv() => {
+                    self.set_status(Status::Starting, Some(&format!("checking out submodule {path}")));
+                }
+                done = &mut work => break done.unwrap_or_default(),
+            }
+        };
+        for failure in failures {
+            self.emit(Body::Other {
+                kind: "warning".into(),
+                data: serde_json::json!({
+                    "message": format!(
+                        "submodule {} could not be checked out; the session goes on without it: {}",
+                        failure.path, failure.error
+                    ),
+                    "submodule": failure.path,
+                }),
+            });
+        }
+        self.set_status(Status::Starting, None);
     }
 
     /// The configured MCP servers as ACP describes them: stdio ones always (every agent must

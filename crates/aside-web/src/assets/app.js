@@ -475,6 +475,7 @@ function sessionPage() {
       case "interrupted": endMessage(); closePermission("The host stopped"); conv.append(el("div", { class: "sys err", text: d.reason || "The host stopped" })); return;
       case "cancel_requested": if (d.dropped) conv.append(el("div", { class: "sys", text: `Cancelling; dropped ${d.dropped} queued follow-up${d.dropped === 1 ? "" : "s"}` })); return;
       case "error": endMessage(); conv.append(el("div", { class: "sys err", text: d.message || "error" })); return;
+      case "warning": endMessage(); conv.append(el("div", { class: "sys err warning", text: `Warning: ${d.message || ""}` })); return;
       case "turn_end":
         endMessage();
         closePermission("The turn ended");

@@ -19,8 +19,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     let outcome = ctx.apply(&record)?;
+    let (inside, command) = ctx.left_in_submodules(&record)?;
     if args.json {
-        let out = match &outcome {
+        let mut out = match &outcome {
             Outcome::Done(files) => {
                 serde_json::json!({"session": record.id, "outcome": "applied", "files": files})
             }
@@ -31,10 +32,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 serde_json::json!({"session": record.id, "outcome": "already", "files": []})
             }
         };
+        if !inside.is_empty() {
+            out["not_applied_in_submodules"] = serde_json::json!(inside);
+            out["submodules_command"] = serde_json::json!(command);
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     match outcome {
+        Outcome::Nothing if !inside.is_empty() => eprintln!(
+            "nothing of the repository's own files to apply from session {}",
+            record.id
+        ),
         Outcome::Nothing => eprintln!("nothing to apply: session {} changed no files", record.id),
         Outcome::Already => eprintln!(
             "already applied: your workspace already has the changes of {}",
@@ -50,6 +59,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 record.repo.display()
             );
         }
+    }
+    // Edits inside submodules belong to those submodules: said, never silently dropped.
+    if !inside.is_empty() {
+        eprintln!(
+            "not applied: {} inside submodules ({}); bring them into your checkout with: {command}",
+            super::render::plural(inside.len(), "file", "files"),
+            inside.join(", ")
+        );
     }
     Ok(())
 }

@@ -29,6 +29,10 @@ pub struct Args {
     /// (COPILOT_MODEL), claude (ANTHROPIC_MODEL), codex (-c model=…).
     #[arg(long, value_name = "M")]
     model: Option<String>,
+    /// Sessions this chat makes worktrees for (--isolated, /delegate) get them without the
+    /// repository's submodules.
+    #[arg(long)]
+    no_submodules: bool,
 }
 
 /// Uses `model` for the agent processes this chat starts from now on (their hosts inherit this
@@ -185,6 +189,7 @@ fn switch_agent(
             kind: SessionKind::Chat,
             model: None,
             title: Some(from.title.clone()),
+            no_submodules: ctx.layout.no_submodules(&from.id).exists(),
         },
         config,
     )?;
@@ -239,6 +244,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             kind: SessionKind::Chat,
             model: None,
             title: Some(format!("Chat in {place}")),
+            no_submodules: args.no_submodules,
         },
         &config,
     )?;

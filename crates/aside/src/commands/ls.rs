@@ -148,6 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     r.reason.as_deref().map(|reason| cut(reason, 60))
                 }
                 Status::Queued => ctx.queue_note(r, limit),
+                Status::Starting => r.reason.clone(),
                 Status::NeedsInput => Some("waiting for your answer: aside approve/deny".into()),
                 _ => None,
             };

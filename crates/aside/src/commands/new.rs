@@ -51,6 +51,10 @@ pub struct Args {
     /// The model, for the agents whose model aside can set: builtin, copilot, claude, codex.
     #[arg(long, value_name = "M")]
     model: Option<String>,
+    /// Make the worktree without the repository's submodules (they are checked out by default;
+    /// `[worktree] submodules = false` in the config turns that off for every session).
+    #[arg(long)]
+    no_submodules: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -166,6 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             kind: SessionKind::Task,
             model: args.model,
             title,
+            no_submodules: args.no_submodules,
         },
         &config,
     )?;

@@ -29,6 +29,10 @@ pub struct Args {
     /// The repository (default: the current directory).
     #[arg(long, value_name = "DIR")]
     repo: Option<PathBuf>,
+    /// Make the worktree without the repository's submodules (they are checked out by default;
+    /// `[worktree] submodules = false` in the config turns that off for every session).
+    #[arg(long)]
+    no_submodules: bool,
 }
 
 /// The plan after the user's edit in $VISUAL / $EDITOR (vi when neither is set).
@@ -82,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             kind: SessionKind::Plan,
             model: None,
             title: Some(format!("Plan: {title}")),
+            no_submodules: args.no_submodules,
         },
         &config,
     )?;

@@ -193,6 +193,13 @@ pub fn conversation(events: &[Event]) -> String {
                 end_message(&mut out, &mut in_message);
                 out.push_str(&format!("  error: {message}\n"));
             }
+            Body::Other { kind, data } if kind == "warning" => {
+                end_message(&mut out, &mut in_message);
+                out.push_str(&format!(
+                    "  ! warning: {}\n",
+                    data["message"].as_str().unwrap_or_default()
+                ));
+            }
             Body::TurnEnd(_) => end_message(&mut out, &mut in_message),
             _ => {}
         }
@@ -305,6 +312,9 @@ impl LogPrinter {
             Body::Error { message } => message,
             Body::PermissionAnswer(answer) => {
                 format!("{} ({})", name_of(&answer.choice), answer.option_id)
+            }
+            Body::Other { kind, data } if kind == "warning" => {
+                format!("warning: {}", data["message"].as_str().unwrap_or_default())
             }
             Body::Other { kind, data } if kind == "setup" => format!(
                 "$ {}{}{}",
