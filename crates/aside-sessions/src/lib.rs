@@ -1277,8 +1277,8 @@ impl Sessions {
         config: &Config,
         take_over: bool,
     ) -> Result<SessionRecord> {
-        let events = aside_store::EventLog::open(&self.layout, &record.id)?.since(0)?;
-        let conversation = import::from_aside_events(&events);
+        let conversation =
+            import::from_aside_log(&aside_store::EventLog::open(&self.layout, &record.id)?)?;
         if conversation.turns.is_empty() {
             return Err(OpError::Refused(format!(
                 "session {} has no conversation yet to continue",

@@ -154,10 +154,7 @@ impl Sessions {
             // the turns aside has already are skipped by count).
             let (from, skip) = match offset {
                 Some(o) if o <= bytes.len() as u64 => (o as usize, 0),
-                _ => (
-                    0,
-                    crate::import::from_aside_events(&log.since(0)?).turns.len(),
-                ),
+                _ => (0, crate::import::from_aside_log(&log)?.turns.len()),
             };
             let format = match file.tool {
                 Tool::Copilot => crate::import::Format::CopilotCli,

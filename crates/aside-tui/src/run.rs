@@ -307,11 +307,23 @@ fn load_events(
         *open_log = Some((id.to_string(), log));
     }
     if let Some((_, log)) = open_log {
-        for event in log.since(app.transcript.last_seq).unwrap_or_default() {
-            app.transcript.push(&event);
+        // A long session opens at its end (about the last 2,000 events, from their turn).
+        if app.transcript.last_seq == 0 {
+            let start = log.tail_start(TAIL).unwrap_or(0);
+            app.transcript.start_after(
+                start,
+                format!("{start} earlier events: `aside show {id} --all` prints them"),
+            );
         }
+        let _ = log.each_since(app.transcript.last_seq, |event| {
+            app.transcript.push(&event);
+            true
+        });
     }
 }
+
+/// About how many of a session's newest events the terminal view reads when it opens one.
+const TAIL: usize = 2000;
 
 fn carry_out(
     ctx: &Sessions,

@@ -83,6 +83,15 @@ impl Transcript {
     }
 
     /// Takes one event into the conversation.
+    /// Starts the transcript after `seq`: the events before it are not shown (a long session
+    /// opens at its end), and a note says how many there are.
+    pub fn start_after(&mut self, seq: u64, note: String) {
+        if seq > self.last_seq {
+            self.last_seq = seq;
+            self.push_block(Block::Note(note, false));
+        }
+    }
+
     pub fn push(&mut self, e: &Event) {
         if e.seq <= self.last_seq && e.seq != 0 {
             return;

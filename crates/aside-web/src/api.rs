@@ -694,18 +694,26 @@ pub async fn events(
             (None, None) => 0,
         };
         let mut shown: Option<String> = None;
-        // The session is read again at once after events, else every few seconds.
+        // The session is read again often for a few seconds after its last event (a host that
+        // just died may still hold its lock for a moment), then every few seconds.
         let mut read_at: Option<std::time::Instant> = None;
+        let mut event_at = std::time::Instant::now();
         let _ = follow(&layout, &id, since, |step| {
             if tx.is_closed() {
                 return Flow::Stop;
             }
+            let every = if event_at.elapsed() < Duration::from_secs(5) {
+                Duration::from_millis(150)
+            } else {
+                SESSION_RECHECK
+            };
             let message = match step {
                 Step::Event(event) => {
                     read_at = None;
+                    event_at = std::time::Instant::now();
                     sse_event(&event)
                 }
-                Step::NoHost if read_at.is_some_and(|t| t.elapsed() < SESSION_RECHECK) => {
+                Step::NoHost if read_at.is_some_and(|t| t.elapsed() < every) => {
                     return Flow::Continue;
                 }
                 // No host now: the page learns the session's status as readers see it (an

@@ -30,7 +30,7 @@ mod copilot;
 mod markdown;
 mod vscode;
 
-pub use aside::from_aside_events;
+pub use aside::{from_aside_events, from_aside_log};
 
 use serde_json::Value;
 

@@ -171,8 +171,10 @@ fn switch_agent(
         super::new::check_model(config)
             .map_err(|e| aside_sessions::OpError::Refused(e.to_string()))?;
     }
-    let events = aside_store::EventLog::open(&ctx.layout, &from.id)?.since(0)?;
-    let conversation = aside_sessions::import::from_aside_events(&events);
+    let conversation = aside_sessions::import::from_aside_log(&aside_store::EventLog::open(
+        &ctx.layout,
+        &from.id,
+    )?)?;
     let next = ctx.create(
         NewSession {
             task: String::new(),

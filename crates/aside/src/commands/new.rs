@@ -79,8 +79,8 @@ fn conversation(
     }
     match ctx.resolve(source) {
         Ok(record) => {
-            let events = aside_store::EventLog::open(&ctx.layout, &record.id)?.since(0)?;
-            let conversation = import::from_aside_events(&events);
+            let conversation =
+                import::from_aside_log(&aside_store::EventLog::open(&ctx.layout, &record.id)?)?;
             anyhow::ensure!(
                 !conversation.turns.is_empty(),
                 "session {} has no conversation yet to continue",
