@@ -80,32 +80,40 @@ fn populate_in(
         step(&shown);
         let fail = |error: String| SubmoduleFailure {
             path: shown.clone(),
-            error,
+            error: one_line(&error),
         };
-        let init = ["submodule", "init", "-q", "--", &path];
-        if let Err(e) = git_env(dir, &init, &[], None).and_then(|out| check(&init, out)) {
-            failures.push(fail(e.to_string()));
+        let Some(url) = real_url(dir, source, &name) else {
+            failures.push(fail(format!("no URL for submodule {name} in .gitmodules")));
             continue;
-        }
+        };
+        // Given to this command only: `git submodule init` in a linked worktree would write the
+        // URL into the repository's shared config, which is the user's.
+        let url_setting = |url: &str| format!("submodule.{name}.url={url}");
+        let active = format!("submodule.{name}.active=true");
         let no_prompt = [("GIT_TERMINAL_PROMPT", "0")];
         let update = ["submodule", "update", "-q", "--", &path];
-        // The user's own copy first (the only place `protocol.file.allow` is widened), then the
-        // submodule's own URL when that copy lacks the pinned commit.
-        let from_local = local_source(&source.join(&path)).is_some_and(|url| {
-            let url_setting = format!("submodule.{name}.url={url}");
-            let mut args = vec!["-c", "protocol.file.allow=always", "-c", &url_setting];
+        let run = |settings: &[&str]| {
+            let mut args: Vec<&str> = Vec::new();
+            for setting in settings {
+                args.extend(["-c", setting]);
+            }
             args.extend(update);
-            git_env(dir, &args, &no_prompt, None).is_ok_and(|out| out.status.success())
+            git_env(dir, &args, &no_prompt, None).and_then(|out| check(&args, out))
+        };
+        // The user's own copy first (the only place `protocol.file.allow` is widened: it is
+        // their repository), then the submodule's URL when that copy lacks the pinned commit.
+        let local = local_source(&source.join(&path)).map(|git_dir| url_setting(&git_dir));
+        let from_local = local.as_deref().is_some_and(|local| {
+            run(&["protocol.file.allow=always", local, active.as_str()]).is_ok()
         });
         if !from_local {
-            let out = git_env(dir, &update, &no_prompt, None).and_then(|out| check(&update, out));
-            if let Err(e) = out {
+            if let Err(e) = run(&[url_setting(&url).as_str(), active.as_str()]) {
                 failures.push(fail(e.to_string()));
                 continue;
             }
         }
-        // Its remote is the submodule's URL, not the local copy it came from.
-        let _ = git(dir, &["submodule", "sync", "-q", "--", &path]);
+        // Its remote is the submodule's own URL, not the copy it came from.
+        let _ = git(&dir.join(&path), &["remote", "set-url", "origin", &url]);
         failures.extend(populate_in(
             &dir.join(&path),
             &source.join(&path),
@@ -114,6 +122,60 @@ fn populate_in(
         ));
     }
     failures
+}
+
+/// Git's error on one line (it writes a line per attempt).
+fn one_line(error: &str) -> String {
+    let lines: Vec<&str> = error
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut text = lines.join(" / ");
+    if text.chars().count() > 600 {
+        text = text.chars().take(600).collect::<String>() + "…";
+    }
+    text
+}
+
+/// The URL submodule `name` of `dir` is fetched from: the one the user's checkout (`source`)
+/// has for it, else `.gitmodules`', a relative one resolved as git does (against the
+/// superproject's remote, else against the user's checkout: not against the worktree, which
+/// lives elsewhere).
+fn real_url(dir: &Path, source: &Path, name: &str) -> Option<String> {
+    let key = format!("submodule.{name}.url");
+    if let Ok(url) = git(source, &["config", "--get", &key]) {
+        if !url.is_empty() {
+            return Some(url);
+        }
+    }
+    let declared = git(dir, &["config", "-f", ".gitmodules", "--get", &key]).ok()?;
+    if !(declared.starts_with("./") || declared.starts_with("../")) {
+        return Some(declared);
+    }
+    let base =
+        git(dir, &["remote", "get-url", "origin"]).unwrap_or_else(|_| source.display().to_string());
+    Some(join_relative(&base, &declared))
+}
+
+/// `rel` (`./x`, `../x`) taken from `base` (a path or a URL), as git resolves submodule URLs.
+fn join_relative(base: &str, rel: &str) -> String {
+    let mut base = base.trim_end_matches('/').to_string();
+    let mut rel = rel;
+    loop {
+        if let Some(rest) = rel.strip_prefix("./") {
+            rel = rest;
+        } else if let Some(rest) = rel.strip_prefix("../") {
+            match base.rfind(['/', ':']) {
+                Some(i) => base.truncate(i),
+                None => base.clear(),
+            }
+            rel = rest;
+        } else {
+            break;
+        }
+    }
+    format!("{base}/{rel}")
 }
 
 /// The populated submodules of `dir`, as paths from it (not recursive).
@@ -212,6 +274,39 @@ mod tests {
         // Its remote is the submodule's own URL again.
         let url = git(&wt.join("lib"), &["remote", "get-url", "origin"]).unwrap();
         assert!(url.ends_with("lib-src"), "{url}");
+    }
+
+    #[test]
+    fn relative_urls_are_taken_from_the_users_side() {
+        assert_eq!(join_relative("/home/u/app", "../lib"), "/home/u/lib");
+        assert_eq!(join_relative("/home/u/app/", "./lib"), "/home/u/app/lib");
+        assert_eq!(
+            join_relative("https://host/org/app.git", "../lib.git"),
+            "https://host/org/lib.git"
+        );
+        assert_eq!(
+            join_relative("git@host:org/app", "../lib"),
+            "git@host:org/lib"
+        );
+    }
+
+    #[test]
+    fn the_users_config_is_not_touched() {
+        let (_d, top) = with_submodules();
+        let config = std::fs::read_to_string(top.join(".git/config")).unwrap();
+        let base = resolve_commit(&top, "HEAD").unwrap();
+        let wt = worktree_path(&top, "untouched");
+        create_worktree(&top, &wt, "aside/untouched", &base).unwrap();
+        assert_eq!(populate_submodules(&wt, &top, &mut |_| {}), vec![]);
+        assert_eq!(
+            std::fs::read_to_string(top.join(".git/config")).unwrap(),
+            config
+        );
+        // The agent still sees its edits inside one.
+        write(&wt, "lib/lib.txt", "edited\n");
+        assert!(git(&wt, &["status", "--porcelain"])
+            .unwrap()
+            .contains("lib"));
     }
 
     #[test]
