@@ -1,5 +1,6 @@
 //! Benchmark of the web view in headless Chromium (`cargo bench -p aside --bench web`):
-//! the list page with 500 sessions and a session page with 10,000 events, time to render; and
+//! the list page with 500 sessions and a session page with BENCH_EVENTS (default 100,000)
+//! events, time to render (it opens at the end: about the last 1,000, from their turn); and
 //! the time from storing a new event to showing it on an open page.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -63,12 +64,16 @@ async fn main() {
             .insert(&record(&format!("s{i:07}"), i, &repo))
             .unwrap();
     }
-    // One session with 10,000 events of every kind.
+    // One session with `total` events of every kind.
+    let total: u64 = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let big = "big00000";
     index.insert(&record(big, 0, &repo)).unwrap();
     let log = EventLog::open(&layout, &SessionId(big.into())).unwrap();
     let mut n = 0;
-    while n < 10_000 {
+    while n < total {
         let turn = n / 100;
         log.append(
             "prompt",
@@ -95,7 +100,7 @@ async fn main() {
             .unwrap();
         n += 100;
     }
-    assert_eq!(log.last_seq().unwrap(), 10_000);
+    assert_eq!(log.last_seq().unwrap(), total);
 
     let model = FakeModel::start();
     let home = root.join("home");
@@ -141,8 +146,8 @@ async fn main() {
     for _ in 0..3 {
         b.goto(&format!("{base}/s/{big}")).await;
         b.wait(
-            "10,000 events",
-            "return document.body.dataset.seq === '10000'",
+            "the last event",
+            &format!("return document.body.dataset.seq === '{total}'"),
         )
         .await;
         page_ms.push(
@@ -194,7 +199,7 @@ async fn main() {
         list_ms[1], list_ms[0], list_ms[2]
     );
     println!(
-        "web: session page with 10,000 events rendered in median {:.0} ms (from navigation; min {:.0}, max {:.0})",
+        "web: session page of a {total}-event session rendered in median {:.0} ms (from navigation; min {:.0}, max {:.0})",
         page_ms[1], page_ms[0], page_ms[2]
     );
     println!(
