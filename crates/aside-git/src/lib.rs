@@ -33,7 +33,7 @@ pub use snapshot::{
     changed_files, changed_in_submodules, checkpoint, diff, drop_snapshot, snapshot_commit,
     snapshot_tree, FileChange,
 };
-pub use submodules::{has_submodules, populate_submodules, SubmoduleFailure};
+pub use submodules::{has_submodules, populate_submodules, submodule_paths, SubmoduleFailure};
 pub use worktree::{
     branch_exists, branches, copy_worktree_includes, create_worktree, main_repo_root,
     remove_worktree, repo_root, resolve_commit, worktree_path, worktrees,

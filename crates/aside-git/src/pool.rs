@@ -121,7 +121,12 @@ pub fn pool_claim(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<
         {
             continue;
         }
-        let _ = std::fs::remove_file(spare.with_extension("ready"));
+        // The refill takes a spare off the list the same way while it moves it on: whoever
+        // removes the marker has it.
+        if std::fs::remove_file(spare.with_extension("ready")).is_err() {
+            let _ = std::fs::remove_file(&claim);
+            continue;
+        }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
         }
@@ -154,9 +159,11 @@ pub fn pool_claim(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<
                 return Ok(true);
             }
             Err(e) => {
-                // A spare that cannot take the branch is dropped; the caller makes a fresh one.
+                // A spare that cannot take the branch is dropped (and a branch made half way),
+                // so the caller makes a fresh one.
                 let _lock = worktree_lock(repo)?;
                 let _ = git(repo, &["worktree", "remove", "--force", "--force", &to]);
+                let _ = git(repo, &["branch", "-D", "-q", branch]);
                 return Err(e);
             }
         }
@@ -328,8 +335,10 @@ pub fn pool_clear(repo: &Path) -> Result<usize> {
         }
         removed += 1;
     }
-    drop(lock);
+    // Still holding the lock: a refill starting now waits, instead of making a spare in a
+    // directory about to go.
     let _ = std::fs::remove_dir_all(&dir);
+    drop(lock);
     let _ = git(repo, &["worktree", "prune"]);
     Ok(removed)
 }

@@ -88,7 +88,11 @@ pub fn changed_files(dir: &Path, base: &str) -> Result<Vec<FileChange>> {
 pub fn changed_in_submodules(dir: &Path, base: &str) -> Result<Vec<FileChange>> {
     let mut files = Vec::new();
     for (path, pinned) in submodules_at(dir, base) {
-        for f in changed_files(&dir.join(&path), &pinned)? {
+        // One submodule git cannot read does not hide the others (nor the repository's own).
+        let Ok(inner) = changed_files(&dir.join(&path), &pinned) else {
+            continue;
+        };
+        for f in inner {
             files.push(FileChange {
                 path: format!("{path}/{}", f.path),
                 ..f
@@ -153,7 +157,10 @@ fn diff_under(dir: &Path, base: &str, stat: bool, prefix: &str) -> Result<String
     args.extend([base, tree.as_str()]);
     let mut out = git(dir, &args)?;
     for (path, pinned) in submodules_at(dir, base) {
-        let inner = diff_under(&dir.join(&path), &pinned, stat, &format!("{prefix}{path}/"))?;
+        let Ok(inner) = diff_under(&dir.join(&path), &pinned, stat, &format!("{prefix}{path}/"))
+        else {
+            continue;
+        };
         if !inner.is_empty() {
             if !out.is_empty() {
                 out.push('\n');

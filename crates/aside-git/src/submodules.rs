@@ -107,6 +107,11 @@ fn populate_in(
             run(&["protocol.file.allow=always", local, active.as_str()]).is_ok()
         });
         if !from_local {
+            // A clone from the local copy that lacked the commit stays, its remote that copy:
+            // the retry fetches from the real URL instead.
+            if dir.join(&path).join(".git").exists() {
+                let _ = git(&dir.join(&path), &["remote", "set-url", "origin", &url]);
+            }
             if let Err(e) = run(&[url_setting(&url).as_str(), active.as_str()]) {
                 failures.push(fail(e.to_string()));
                 continue;
@@ -176,6 +181,19 @@ fn join_relative(base: &str, rel: &str) -> String {
         }
     }
     format!("{base}/{rel}")
+}
+
+/// The populated submodules of `dir`, as paths from it, nested ones too (`lib`, `lib/deep`).
+pub fn submodule_paths(dir: &Path) -> Vec<String> {
+    let mut all = Vec::new();
+    for path in populated(dir) {
+        let nested = submodule_paths(&dir.join(&path));
+        all.push(path.clone());
+        all.extend(nested.into_iter().map(|n| format!("{path}/{n}")));
+    }
+    // The deepest first, so a file's own submodule is the first whose path it starts with.
+    all.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    all
 }
 
 /// The populated submodules of `dir`, as paths from it (not recursive).

@@ -254,6 +254,9 @@ pub fn follow(
         if stopped {
             return Ok(());
         }
+        // Pieces from an earlier host do not continue under this one (a killed host's row may
+        // be streamed again, from piece 0, with the same seq).
+        dedup.streaming = None;
         let streamed = subscribe(layout, id, dedup.last, |event| {
             if let Some(event) = dedup.pass(event) {
                 stopped = on(Step::Event(event)) == Flow::Stop;

@@ -289,12 +289,9 @@ impl Sessions {
 
     /// Whether the session's host runs.
     pub fn host_alive(&self, record: &SessionRecord) -> bool {
-        // A host binds its socket right after it takes its lock and removes it first when it
-        // goes: a session at rest without a socket has no host, and a long list is not a lock
-        // probe per session.
-        if !record.status.is_active() && !self.layout.socket(&record.id).exists() {
-            return false;
-        }
+        // The lock itself: a host going idle removes its socket first but holds its lock until
+        // it is gone, and `send`/`resume` must wait for that. (Listings take the cheaper way in
+        // `views`.)
         liveness::host_alive(&self.layout, &record.id)
     }
 
@@ -1037,10 +1034,14 @@ impl Sessions {
         }
         let inside =
             aside_git::changed_in_submodules(&record.worktree, &Sessions::base_of(record))?;
+        let subs = aside_git::submodule_paths(&record.worktree);
         let mut tops: Vec<String> = inside
             .iter()
-            .filter_map(|f| f.path.split('/').next())
-            .map(|top| format!("--include='{top}/*'"))
+            .filter_map(|f| {
+                subs.iter()
+                    .find(|s| f.path.starts_with(&format!("{s}/")))
+                    .map(|s| format!("--include='{s}/*'"))
+            })
             .collect();
         tops.dedup();
         let command = format!(
@@ -1103,6 +1104,20 @@ impl Sessions {
     /// Stops the session, removes its worktree (and branch unless `keep_branch`) and forgets it.
     /// Refused while it holds work neither applied nor merged, unless `force`.
     pub fn remove(&self, record: &SessionRecord, force: bool, keep_branch: bool) -> Result<()> {
+        if record.mode == Mode::Isolated && record.worktree.exists() && !force {
+            let base = Sessions::base_of(record);
+            // Applied or merged covers the repository's own files, never edits inside its
+            // submodules: those exist only in this worktree.
+            let inside = aside_git::changed_in_submodules(&record.worktree, &base)?;
+            if record.integrated.is_some() && !inside.is_empty() {
+                return Err(OpError::Refused(format!(
+                    "session {} changed files inside a submodule that exist only in its worktree ({}); bring them in first (`aside apply {}` says how) or pass --force to discard them",
+                    record.id,
+                    inside.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", "),
+                    record.id
+                )));
+            }
+        }
         if record.mode == Mode::Isolated
             && record.worktree.exists()
             && !force

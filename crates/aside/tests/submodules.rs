@@ -59,6 +59,10 @@ fn sessions_get_the_submodules_of_their_repository() {
                 "write_file",
                 json!({"path": "lib/lib.txt", "content": "lib changed by the agent\n"}),
             ),
+            Reply::tool(
+                "write_file",
+                json!({"path": "README.md", "content": "# proj, with lib\n"}),
+            ),
             Reply::text("Edited the library."),
         ],
     );
@@ -79,7 +83,7 @@ fn sessions_get_the_submodules_of_their_repository() {
         diff.contains("b/lib/lib.txt") && diff.contains("+lib changed by the agent"),
         "{diff}"
     );
-    assert_eq!(env.session(&id)["changed_files"], 1);
+    assert_eq!(env.session(&id)["changed_files"], 2);
     // The next session takes a spare from the pool: its submodules too.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !env.ok(&["pool"]).contains("1 of 1 spare worktrees ready") {
@@ -139,10 +143,17 @@ fn sessions_get_the_submodules_of_their_repository() {
         "lib changed by the agent\n"
     );
     git(&env.repo.join("lib"), &["checkout", "-q", "lib.txt"]);
-    // rm keeps it unless forced; forced, the worktree goes with its submodules.
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        "# proj, with lib\n"
+    );
+    // Applied covers the repository's own files only: rm still keeps the submodule's edits
+    // unless forced; forced, the worktree goes with its submodules.
     let err = env.fails(&["rm", &id]);
     assert!(
-        err.contains("holds work that was neither applied nor merged (1 changed file)"),
+        err.contains(
+            "changed files inside a submodule that exist only in its worktree (lib/lib.txt)"
+        ),
         "{err}"
     );
     assert!(wt.join("lib/lib.txt").exists());
