@@ -1106,37 +1106,38 @@ impl Sessions {
     pub fn remove(&self, record: &SessionRecord, force: bool, keep_branch: bool) -> Result<()> {
         if record.mode == Mode::Isolated && record.worktree.exists() && !force {
             let base = Sessions::base_of(record);
-            // Applied or merged covers the repository's own files, never edits inside its
-            // submodules: those exist only in this worktree.
-            let inside = aside_git::changed_in_submodules(&record.worktree, &base)?;
-            if record.integrated.is_some() && !inside.is_empty() {
-                return Err(OpError::Refused(format!(
-                    "session {} changed files inside a submodule that exist only in its worktree ({}); bring them in first (`aside apply {}` says how) or pass --force to discard them",
-                    record.id,
-                    inside.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", "),
-                    record.id
-                )));
-            }
-        }
-        if record.mode == Mode::Isolated
-            && record.worktree.exists()
-            && !force
-            && record.integrated.is_none()
-        {
-            let base = Sessions::base_of(record);
-            let files = aside_git::changed_files(&record.worktree, &base)?;
-            // Edits inside submodules are on no branch of the repository: merged or not, they
-            // exist only in this worktree.
-            let merged = aside_git::changed_in_submodules(&record.worktree, &base)?.is_empty()
-                && record
-                    .branch
-                    .as_deref()
-                    .is_some_and(|b| aside_git::is_merged(&record.repo, b));
-            if !files.is_empty() && !merged {
-                return Err(OpError::Refused(format!(
-                    "session {} holds work that was neither applied nor merged ({} changed file{}); `aside apply {}` or `aside merge {}` it first, or pass --force to discard it",
-                    record.id, files.len(), if files.len() == 1 { "" } else { "s" }, record.id, record.id
-                )));
+            // Edits inside submodules are on no branch of the repository: applied, merged or
+            // not, they exist only in this worktree.
+            match record.integrated {
+                Some(_) => {
+                    let inside = aside_git::changed_in_submodules(&record.worktree, &base)?;
+                    if !inside.is_empty() {
+                        return Err(OpError::Refused(format!(
+                            "session {} changed files inside a submodule that exist only in its worktree ({}); bring them in first (`aside apply {}` says how) or pass --force to discard them",
+                            record.id,
+                            inside.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", "),
+                            record.id
+                        )));
+                    }
+                }
+                None => {
+                    let files = aside_git::changed_files(&record.worktree, &base)?;
+                    let subs = aside_git::submodule_paths(&record.worktree);
+                    let inside = files
+                        .iter()
+                        .any(|f| subs.iter().any(|s| f.path.starts_with(&format!("{s}/"))));
+                    let merged = !inside
+                        && record
+                            .branch
+                            .as_deref()
+                            .is_some_and(|b| aside_git::is_merged(&record.repo, b));
+                    if !files.is_empty() && !merged {
+                        return Err(OpError::Refused(format!(
+                            "session {} holds work that was neither applied nor merged ({} changed file{}); `aside apply {}` or `aside merge {}` it first, or pass --force to discard it",
+                            record.id, files.len(), if files.len() == 1 { "" } else { "s" }, record.id, record.id
+                        )));
+                    }
+                }
             }
         }
         self.stop(record)?;
