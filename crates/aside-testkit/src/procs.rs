@@ -50,3 +50,38 @@ pub fn kill_9(pid: i32) {
         .unwrap();
     assert!(status.success(), "kill -9 {pid} failed");
 }
+
+/// Count, summed RSS and summed PSS (KiB) of the processes whose command line matches `pred`.
+/// PSS shares the pages of one binary among the processes that map it.
+pub fn memory_of(pred: impl Fn(&[String]) -> bool) -> (usize, u64, u64) {
+    let (mut count, mut rss, mut pss) = (0, 0, 0);
+    let field = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return (0, 0, 0);
+    };
+    for entry in dir.flatten() {
+        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !pred(&args) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
+        count += 1;
+        rss += field(&status, "VmRSS:");
+        pss += field(&rollup, "Pss:");
+    }
+    (count, rss, pss)
+}

@@ -236,37 +236,6 @@ fn part_refill(repo: &Path) {
     );
 }
 
-/// Count, summed RSS and summed PSS (KiB) of processes whose command line matches `pred`.
-fn rss_of(pred: impl Fn(&[String]) -> bool) -> (usize, u64, u64) {
-    let (mut count, mut rss, mut pss) = (0, 0, 0);
-    let field = |text: &str, name: &str| -> u64 {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
-            continue;
-        }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if !pred(&args) {
-            continue;
-        }
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
-        count += 1;
-        rss += field(&status, "VmRSS:");
-        pss += field(&rollup, "Pss:");
-    }
-    (count, rss, pss)
-}
-
 fn part_sessions(bench: &Bench, root: &Path) {
     let n = env_or("BENCH_SESSIONS", 500);
     println!("3. {n} sessions at once, built-in agent, each reply after 1 s");
@@ -291,7 +260,9 @@ fn part_sessions(bench: &Bench, root: &Path) {
         let t = Instant::now();
         let list: Value = serde_json::from_str(&bench.aside(&repo, &["ls", "--json"])).unwrap();
         ls_times.push(ms(t.elapsed()));
-        let hosts = rss_of(|a| a.len() >= 2 && a[0].ends_with("/aside-host") && a[1] == "host");
+        let hosts = aside_testkit::procs::memory_of(|a| {
+            a.len() >= 2 && a[0].ends_with("/aside-host") && a[1] == "host"
+        });
         if hosts.0 > peak.0 {
             peak = hosts;
         }

@@ -82,40 +82,6 @@ impl Bench {
     }
 }
 
-/// Count, summed RSS and summed PSS (KiB) of processes whose command line matches `pred`.
-/// PSS shares the pages of the one aside binary among the processes that map it.
-fn rss_of(pred: impl Fn(&[String]) -> bool) -> (usize, u64, u64) {
-    let mut count = 0;
-    let mut rss = 0;
-    let mut pss = 0;
-    let field = |text: &str, name: &str| -> u64 {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
-            continue;
-        }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if !pred(&args) {
-            continue;
-        }
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
-        count += 1;
-        rss += field(&status, "VmRSS:");
-        pss += field(&rollup, "Pss:");
-    }
-    (count, rss, pss)
-}
-
 fn is_aside(args: &[String], role: &str) -> bool {
     args.len() >= 2 && args[0] == env!("CARGO_BIN_EXE_aside") && args[1] == role
 }
@@ -281,9 +247,9 @@ fn main() {
     let mut peak_agents = (0, 0, 0);
     let mut peak_guards = (0, 0, 0);
     let sessions = loop {
-        let hosts = rss_of(|a| is_aside(a, "host"));
-        let agents = rss_of(|a| is_aside(a, "agent"));
-        let guards = rss_of(|a| is_aside(a, "guard"));
+        let hosts = aside_testkit::procs::memory_of(|a| is_aside(a, "host"));
+        let agents = aside_testkit::procs::memory_of(|a| is_aside(a, "agent"));
+        let guards = aside_testkit::procs::memory_of(|a| is_aside(a, "guard"));
         if hosts.1 + agents.1 + guards.1 > peak_hosts.1 + peak_agents.1 + peak_guards.1 {
             peak_hosts = hosts;
             peak_agents = agents;
