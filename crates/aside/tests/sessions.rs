@@ -2122,22 +2122,7 @@ fn a_long_session_shows_its_end_and_skips_a_damaged_row() {
     env.ok(&["stop", &id]);
     let layout = aside_store::Layout::new(env.root.join("aside-home"));
     let sid = aside_core::SessionId(id.clone());
-    let log = aside_store::EventLog::open(&layout, &sid).unwrap();
-    let stored = log.since(0).unwrap();
-    let like = |kind: &str| stored.iter().find(|e| e.kind == kind).unwrap().data.clone();
-    let (mut prompt, mut chunk, end) = (
-        like("prompt"),
-        like("agent_message_chunk"),
-        like("turn_end"),
-    );
-    for turn in 0..1000 {
-        prompt["text"] = json!(format!("old turn {turn}."));
-        chunk["content"]["text"] = json!(format!("answer {turn}."));
-        log.append("prompt", &prompt).unwrap();
-        log.append("agent_message_chunk", &chunk).unwrap();
-        log.append("turn_end", &end).unwrap();
-    }
-    let last = log.last_seq().unwrap();
+    let last = common::append_old_turns(&env.root.join("aside-home"), &id, 1000);
 
     let shown = env.ok(&["show", &id]);
     assert!(shown.contains("answer 999."), "{shown}");

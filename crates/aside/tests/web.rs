@@ -2,6 +2,8 @@
 //! tests in real headless Chromium (`.ci/run` installs Debian's chromium and chromium-driver).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use aside_testkit::browser::{self, Browser};
 use aside_testkit::procs::{host_pid, kill_9};
 use aside_testkit::repo::init_repo;
@@ -1484,26 +1486,7 @@ async fn in_a_real_browser_a_long_session_opens_at_its_end() {
     ui.post(&format!("/api/sessions/{id}/stop"), json!({}))
         .await;
     // 1,500 more turns of 3 events each, written as the host writes them.
-    let log = aside_store::EventLog::open(
-        &aside_store::Layout::new(ui.root.join("aside-home")),
-        &aside_core::SessionId(id.clone()),
-    )
-    .unwrap();
-    let stored = log.since(0).unwrap();
-    let like = |kind: &str| stored.iter().find(|e| e.kind == kind).unwrap().data.clone();
-    let (mut prompt, mut chunk, end) = (
-        like("prompt"),
-        like("agent_message_chunk"),
-        like("turn_end"),
-    );
-    for turn in 0..1500 {
-        prompt["text"] = json!(format!("old turn {turn}."));
-        chunk["content"]["text"] = json!(format!("answer {turn}."));
-        log.append("prompt", &prompt).unwrap();
-        log.append("agent_message_chunk", &chunk).unwrap();
-        log.append("turn_end", &end).unwrap();
-    }
-    let last = log.last_seq().unwrap();
+    let last = common::append_old_turns(&ui.root.join("aside-home"), &id, 1500);
     let window: Value = ui
         .get(&format!(
             "/api/sessions/{id}/earlier?before={}&limit=100000",

@@ -681,3 +681,29 @@ pub fn claude_env(claude: &std::ffi::OsStr) -> Env {
     ]);
     env
 }
+
+/// Appends `turns` turns (prompt "old turn N.", answer "answer N.", turn end) to session `id`'s
+/// log under the state directory `aside_home`, shaped like the events its host stored (its first
+/// turn is the model); the log's last seq after them.
+pub fn append_old_turns(aside_home: &Path, id: &str, turns: usize) -> u64 {
+    let log = aside_store::EventLog::open(
+        &aside_store::Layout::new(aside_home),
+        &aside_core::SessionId(id.to_string()),
+    )
+    .unwrap();
+    let stored = log.since(0).unwrap();
+    let like = |kind: &str| stored.iter().find(|e| e.kind == kind).unwrap().data.clone();
+    let (mut prompt, mut chunk, end) = (
+        like("prompt"),
+        like("agent_message_chunk"),
+        like("turn_end"),
+    );
+    for turn in 0..turns {
+        prompt["text"] = Value::String(format!("old turn {turn}."));
+        chunk["content"]["text"] = Value::String(format!("answer {turn}."));
+        log.append("prompt", &prompt).unwrap();
+        log.append("agent_message_chunk", &chunk).unwrap();
+        log.append("turn_end", &end).unwrap();
+    }
+    log.last_seq().unwrap()
+}
