@@ -1343,20 +1343,9 @@ fn spawn_refill(
     base: &str,
     size: usize,
 ) -> std::io::Result<()> {
-    let exe = std::env::current_exe()?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(layout.home.join("refill.log"))?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("refill")
-        .arg(repo)
-        .arg(base)
-        .arg(size.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    aside_core::process::detach(&mut cmd);
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("refill").arg(repo).arg(base).arg(size.to_string());
+    detached_to(&mut cmd, &layout.home.join("refill.log"))?;
     aside_core::process::background_priority(&mut cmd);
     // Reaped by a thread of its own: the refill may outlive nothing here, but must not stay a
     // zombie while the host runs.
@@ -1373,17 +1362,24 @@ pub fn spawn(
     exe: &std::path::Path,
 ) -> std::io::Result<std::process::Child> {
     std::fs::create_dir_all(layout.session_dir(id))?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(layout.host_log(id))?;
     let mut cmd = std::process::Command::new(host_binary(exe));
     cmd.arg("host")
         .arg(id.as_str())
-        .env("ASIDE_HOME", &layout.home)
-        .stdin(std::process::Stdio::null())
+        .env("ASIDE_HOME", &layout.home);
+    detached_to(&mut cmd, &layout.host_log(id))?;
+    cmd.spawn()
+}
+
+/// Makes `cmd` start in a process session of its own, without input, its output appended to
+/// `log`.
+fn detached_to(cmd: &mut std::process::Command, log: &std::path::Path) -> std::io::Result<()> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    aside_core::process::detach(&mut cmd);
-    cmd.spawn()
+    aside_core::process::detach(cmd);
+    Ok(())
 }
