@@ -55,6 +55,10 @@ pub enum GitError {
         /// git's own words.
         stderr: String,
     },
+    /// Background work (a pool refill) stopped because the user kept working with git in the
+    /// repository.
+    #[error("gave way: the repository stayed busy with the user's git commands")]
+    GaveWay,
     /// The directory is not in a git repository.
     #[error("{} is not inside a git repository", .0.display())]
     NotARepo(PathBuf),

@@ -60,9 +60,137 @@ pub fn pool_add(repo: &Path, base: &str) -> Result<()> {
     }
     // One checkout worker: a spare is background work, the user's own commands come first.
     let args = ["-c", "checkout.workers=1", "reset", "-q", "--hard"];
-    check(&args, git_env(&spare, &args, &[], None)?)?;
+    if let Err(e) = checkout_giving_way(repo, &spare, &args) {
+        let _lock = worktree_lock(repo)?;
+        let _ = git(repo, &["worktree", "remove", "--force", "--force", &path]);
+        return Err(e);
+    }
     std::fs::write(spare.with_extension("ready"), b"").map_err(GitError::Spawn)?;
     Ok(())
+}
+
+/// How often a spare's checkout looks whether the user started working with git.
+const WATCH: std::time::Duration = std::time::Duration::from_millis(40);
+
+/// Runs a checkout of the spare `dir` (git `args`), stopping it (SIGSTOP) for as long as the
+/// user is working with git in `repo` and letting it go on (SIGCONT) when they stop, so a
+/// refill only ever uses the filesystem while the user does not. A checkout held back for
+/// [`QUIET_WAIT`] in one stretch is ended: [`GitError::GaveWay`].
+fn checkout_giving_way(repo: &Path, dir: &Path, args: &[&str]) -> Result<()> {
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    let watch = Watch::new(repo, Some(dir));
+    let mut cmd = std::process::Command::new("git");
+    cmd.arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent. A refill that
+    // is killed takes its checkout with it, even a stopped one (SIGKILL ends stopped processes).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(GitError::Spawn)?;
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut stopped_since: Option<std::time::Instant> = None;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(GitError::Spawn)? {
+            break status;
+        }
+        match (watch.user_busy(), stopped_since) {
+            (true, None) => {
+                // SAFETY: a signal to our own child, which has not been waited for.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                stopped_since = Some(std::time::Instant::now());
+            }
+            (true, Some(since)) if since.elapsed() > QUIET_WAIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(GitError::GaveWay);
+            }
+            (false, Some(_)) => {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+                stopped_since = None;
+            }
+            _ => {}
+        }
+        std::thread::sleep(WATCH);
+    };
+    let stderr = reader.join().unwrap_or_default();
+    if status.success() {
+        Ok(())
+    } else {
+        Err(GitError::Failed {
+            args: args.join(" "),
+            stderr: stderr.trim().to_string(),
+        })
+    }
+}
+
+/// What tells that the user is working with git in a repository: the index locks of the
+/// repository and of its worktrees (a `git worktree add` checks out under its new worktree's
+/// lock; a session's cold start too), except the spare being checked out.
+struct Watch {
+    git_dir: Option<PathBuf>,
+    own: Option<PathBuf>,
+}
+
+impl Watch {
+    fn new(repo: &Path, spare: Option<&Path>) -> Watch {
+        let dir = |at: &Path, what: &str| {
+            git(at, &["rev-parse", "--path-format=absolute", what])
+                .ok()
+                .map(PathBuf::from)
+        };
+        Watch {
+            git_dir: dir(repo, "--git-common-dir"),
+            own: spare
+                .and_then(|spare| dir(spare, "--git-dir"))
+                .map(|d| d.join("index.lock")),
+        }
+    }
+
+    /// A git command holds an index lock of the repository (other than the spare's own), or
+    /// the repository's index changed in the last two seconds.
+    fn user_busy(&self) -> bool {
+        let Some(git_dir) = &self.git_dir else {
+            return false;
+        };
+        if git_dir.join("index.lock").exists() || recently_changed(&git_dir.join("index")) {
+            return true;
+        }
+        let Ok(worktrees) = std::fs::read_dir(git_dir.join("worktrees")) else {
+            return false;
+        };
+        worktrees.flatten().any(|w| {
+            let lock = w.path().join("index.lock");
+            Some(&lock) != self.own.as_ref() && lock.exists()
+        })
+    }
+}
+
+/// Whether `file` was modified in the last [`RECENT`].
+fn recently_changed(file: &Path) -> bool {
+    std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < RECENT)
 }
 
 /// Removes spares whose checkout never finished (their maker was killed): no `.ready` marker
@@ -209,21 +337,9 @@ const QUIET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The user's index changed this recently: they are working with git.
 const RECENT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether the user is working with git in `repo` now: a git command holds its index lock, or
-/// its index changed in the last two seconds.
+/// Whether the user is working with git in `repo` now (see [`Watch`]).
 fn repo_busy(repo: &Path) -> bool {
-    let Ok(git_dir) = git(repo, &["rev-parse", "--path-format=absolute", "--git-dir"]) else {
-        return false;
-    };
-    let git_dir = PathBuf::from(git_dir);
-    if git_dir.join("index.lock").exists() {
-        return true;
-    }
-    std::fs::metadata(git_dir.join("index"))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age < RECENT)
+    Watch::new(repo, None).user_busy()
 }
 
 /// Waits until the user's repository is quiet; false when it stayed busy for [`QUIET_WAIT`].
@@ -284,15 +400,19 @@ pub fn pool_refill(repo: &Path, base: &str, size: usize) -> Result<Refill> {
             "--detach",
             base,
         ];
-        match check(&args, git_env(&spare.path, &args, &[], None)?) {
-            Ok(_) => {
+        match checkout_giving_way(repo, &spare.path, &args) {
+            Ok(()) => {
                 std::fs::write(&ready, b"").map_err(GitError::Spawn)?;
                 done.refreshed += 1;
             }
-            Err(_) => {
+            Err(e) => {
                 let _lock = worktree_lock(repo)?;
                 let path = spare.path.display().to_string();
                 let _ = git(repo, &["worktree", "remove", "--force", "--force", &path]);
+                if matches!(e, GitError::GaveWay) {
+                    done.gave_way = true;
+                    return Ok(done);
+                }
             }
         }
     }
@@ -301,8 +421,14 @@ pub fn pool_refill(repo: &Path, base: &str, size: usize) -> Result<Refill> {
             done.gave_way = true;
             break;
         }
-        pool_add(repo, base)?;
-        done.added += 1;
+        match pool_add(repo, base) {
+            Ok(()) => done.added += 1,
+            Err(GitError::GaveWay) => {
+                done.gave_way = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(done)
 }
@@ -390,6 +516,43 @@ mod tests {
         // The branch is a real one, from the repository's side too.
         assert!(crate::branch_exists(&repo, "aside/fast"));
         remove_worktree(&repo, &wt, Some("aside/fast"), false).unwrap();
+    }
+
+    #[test]
+    fn a_spare_checkout_stops_while_the_user_works_with_git() {
+        let (_d, repo) = repo();
+        for i in 0..3000 {
+            crate::testutil::write(&repo, &format!("d{}/f{i}.txt", i % 30), format!("{i}\n"));
+        }
+        git(&repo, &["add", "-A"]).unwrap();
+        git(&repo, &["commit", "-qm", "many"]).unwrap();
+        let spare = pool_dir(&repo).join("spare-test");
+        let path = spare.display().to_string();
+        git(
+            &repo,
+            &["worktree", "add", "-q", "--no-checkout", "--detach", &path],
+        )
+        .unwrap();
+        // The user's `git worktree add` is checking out (it holds its new worktree's index lock).
+        let user = repo.join(".git/worktrees/user");
+        std::fs::create_dir_all(&user).unwrap();
+        std::fs::write(user.join("index.lock"), "").unwrap();
+        let checkout = {
+            let (repo, spare) = (repo.clone(), spare.clone());
+            std::thread::spawn(move || {
+                checkout_giving_way(&repo, &spare, &["reset", "-q", "--hard"])
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        assert!(
+            !checkout.is_finished(),
+            "the checkout went on while the user's git ran"
+        );
+        assert!(!spare.join("d29/f2999.txt").exists());
+        std::fs::remove_file(user.join("index.lock")).unwrap();
+        checkout.join().unwrap().unwrap();
+        assert_eq!(read(&spare, "d29/f2999.txt"), "2999\n");
+        assert_eq!(git(&spare, &["status", "--porcelain"]).unwrap(), "");
     }
 
     #[test]
