@@ -57,16 +57,24 @@ pub fn repo_root(dir: &Path) -> Result<PathBuf> {
 /// The main working tree of the repository holding `dir`: for a linked worktree (a session's
 /// own, say) the repository it belongs to, so sessions never nest `<worktree>.worktrees/`.
 pub fn main_repo_root(dir: &Path) -> Result<PathBuf> {
-    let top = repo_root(dir)?;
-    let common = git(
-        dir,
-        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
-    )?;
-    let common = PathBuf::from(common);
+    // One git: `aside ls` asks it on every listing.
+    let args = [
+        "rev-parse",
+        "--path-format=absolute",
+        "--show-toplevel",
+        "--git-common-dir",
+    ];
+    let out = git_env(dir, &args, &[], None)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let (Some(top), Some(common), true) = (lines.next(), lines.next(), out.status.success()) else {
+        return Err(GitError::NotARepo(dir.to_path_buf()));
+    };
+    let common = Path::new(common);
     match (common.file_name(), common.parent()) {
         (Some(name), Some(parent)) if name == ".git" => Ok(parent.to_path_buf()),
         // A bare repository or a separate git dir: the worktree itself is the best answer.
-        _ => Ok(top),
+        _ => Ok(PathBuf::from(top)),
     }
 }
 

@@ -261,6 +261,11 @@ impl Sessions {
         Ok(aside_git::main_repo_root(&dir).unwrap_or(dir))
     }
 
+    /// The main repository holding `dir`; None when `dir` is in none.
+    pub fn repo_holding(&self, dir: &Path) -> Option<PathBuf> {
+        aside_git::main_repo_root(&dir.canonicalize().ok()?).ok()
+    }
+
     /// Why a queued session waits, for `ls`.
     pub fn queue_note(&self, record: &SessionRecord, limit: usize) -> Option<String> {
         if !self.host_alive(record) {
@@ -411,13 +416,7 @@ impl Sessions {
     /// Sessions started outside aside (Copilot CLI, Codex, Claude Code in a terminal), newest
     /// first; aside's own sessions with those agents are left out.
     pub fn externals(&self) -> Vec<external::External> {
-        let own: std::collections::HashSet<String> = self
-            .index
-            .list(true)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|r| r.acp_session_id)
-            .collect();
+        let own = self.index.agent_session_ids().unwrap_or_default();
         external::scan(
             &external::Homes::from_env(),
             &self.layout.home.join("external-sessions.json"),

@@ -221,6 +221,21 @@ impl Index {
             .map_err(self.err())
     }
 
+    /// The agents' own ids of the sessions aside runs (archived ones too): those are not
+    /// listed again as sessions started in the agents' own CLIs.
+    pub fn agent_session_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT acp_session_id FROM sessions WHERE acp_session_id IS NOT NULL")
+            .map_err(self.err())?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(ids)
+    }
+
     /// The repositories that have sessions (archived ones too).
     pub fn repos(&self) -> Result<Vec<PathBuf>> {
         let mut stmt = self

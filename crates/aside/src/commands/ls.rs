@@ -55,8 +55,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => {
             // Those of the repository the user is in count too.
             let mut repos = ctx.repos()?;
-            if let Ok(Ok(here)) = std::env::current_dir().map(|d| ctx.repo_of(&d)) {
-                if aside_git::repo_root(&here).is_ok() && !repos.contains(&here) {
+            if let Some(here) = std::env::current_dir()
+                .ok()
+                .and_then(|d| ctx.repo_holding(&d))
+            {
+                if !repos.contains(&here) {
                     repos.push(here);
                 }
             }
