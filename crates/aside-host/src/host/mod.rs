@@ -77,7 +77,9 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         .ok_or_else(|| anyhow!("no session {id} in the index"))?;
     let agent_name = record.agent.clone();
     let events = EventLog::open(&layout, &id)?;
-    let (bus, _) = broadcast::channel::<Event>(4096);
+    // Every slot is allocated up front (~130 bytes each): 1,024 is a quarter second of the
+    // fastest model's pieces; a reader that falls further behind reads the stored rows again.
+    let (bus, _) = broadcast::channel::<Event>(1024);
     let (ctl_tx, ctl_rx) = mpsc::channel::<Control>(64);
 
     let socket = layout.socket(&id);
