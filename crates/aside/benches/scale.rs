@@ -4,7 +4,9 @@
 //!    of 250): plain `git worktree add`, then `aside new` until the agent has its prompt with the
 //!    pool off (a cold checkout) and from the pool;
 //! 2. the user's `git status` and `git worktree add` in that repository, alone and while aside
-//!    refills the pool;
+//!    refills the pool, taking turns;
+//!    (parts 1 and 2 remove nothing until their end: this filesystem, ext4 without a journal,
+//!    creates files several times slower for minutes after many were deleted);
 //! 3. BENCH_SESSIONS (default 500) sessions at once with the built-in agent, the fake model
 //!    answering each after a second: all complete, no event lost, `aside ls --json` during the
 //!    run, memory per host;
@@ -133,6 +135,10 @@ fn part_worktrees(bench: &Bench, repo: &Path) {
     );
     let rounds = 3;
     let (mut plain, mut cold, mut pooled) = (vec![], vec![], vec![]);
+    // Nothing is removed until the end: ext4 without a journal creates files several times
+    // slower for a while after many were deleted, which would measure the benchmark's own
+    // removals rather than the checkouts.
+    let mut made = vec![];
     for round in 0..rounds {
         let name = format!("plain-{round}");
         let path = repo.parent().unwrap().join(&name);
@@ -142,17 +148,13 @@ fn part_worktrees(bench: &Bench, repo: &Path) {
             &["worktree", "add", "-q", "-b", &name, path.to_str().unwrap()],
         );
         plain.push(ms(t.elapsed()));
-        git(
-            repo,
-            &["worktree", "remove", "--force", path.to_str().unwrap()],
-        );
-        git(repo, &["branch", "-D", &name]);
+        made.push(Made::Worktree(path, name));
 
         bench.config("[sessions]\nworktree_pool = 0\n");
         let (took, id) = new_to_prompt(bench, repo, &format!("cold {round}"));
         cold.push(ms(took));
         wait_no_host(&id);
-        bench.aside(repo, &["rm", &id, "--force"]);
+        made.push(Made::Session(id));
     }
     bench.config("[sessions]\nworktree_pool = 1\n");
     // The first session fills the pool; each next one takes the spare its predecessor left.
@@ -166,7 +168,7 @@ fn part_worktrees(bench: &Bench, repo: &Path) {
         let (took, id) = new_to_prompt(bench, repo, &format!("pooled {round}"));
         pooled.push(ms(took));
         wait_no_host(&id);
-        bench.aside(repo, &["rm", &id, "--force"]);
+        made.push(Made::Session(id));
     }
     let plain = show("git worktree add", plain);
     let cold = show("aside new -> prompt, cold checkout (pool off)", cold);
@@ -176,10 +178,34 @@ fn part_worktrees(bench: &Bench, repo: &Path) {
         cold / plain,
         pooled / plain
     );
-    bench.aside(repo, &["rm", &first, "--force"]);
+    made.push(Made::Session(first));
+    remove_all(bench, repo, made);
 }
 
-fn part_refill(repo: &Path) {
+/// A worktree (path and branch) or a session a part made, removed at its end.
+enum Made {
+    Worktree(PathBuf, String),
+    Session(String),
+}
+
+fn remove_all(bench: &Bench, repo: &Path, made: Vec<Made>) {
+    for made in made {
+        match made {
+            Made::Worktree(path, branch) => {
+                git(
+                    repo,
+                    &["worktree", "remove", "--force", path.to_str().unwrap()],
+                );
+                git(repo, &["branch", "-D", &branch]);
+            }
+            Made::Session(id) => {
+                bench.aside(repo, &["rm", &id, "--force"]);
+            }
+        }
+    }
+}
+
+fn part_refill(bench: &Bench, repo: &Path) {
     println!("2. the user's git while aside refills the pool (nice 19, idle I/O)");
     let rounds = 5;
     let time = |args: &[&str]| {
@@ -187,9 +213,12 @@ fn part_refill(repo: &Path) {
         git(repo, args);
         ms(t.elapsed())
     };
-    let user_round = |status: &mut Vec<f64>, add: &mut Vec<f64>, round: usize| {
+    // As in part 1, nothing is removed until the end (ext4 creates files slowly for a while
+    // after many were deleted).
+    let mut made = vec![];
+    let mut user_round = |status: &mut Vec<f64>, add: &mut Vec<f64>, round: usize| {
         status.push(time(&["status", "--porcelain"]));
-        let name = format!("user-{round}-{}", status.len());
+        let name = format!("user-{round}-{}", made.len());
         let path = repo.parent().unwrap().join(&name);
         add.push(time(&[
             "worktree",
@@ -199,24 +228,23 @@ fn part_refill(repo: &Path) {
             &name,
             path.to_str().unwrap(),
         ]));
-        git(
-            repo,
-            &["worktree", "remove", "--force", path.to_str().unwrap()],
-        );
-        git(repo, &["branch", "-D", &name]);
+        made.push(Made::Worktree(path, name));
     };
-    let (mut alone_status, mut alone_add) = (vec![], vec![]);
-    for round in 0..rounds {
-        user_round(&mut alone_status, &mut alone_add, round);
-    }
     let base = aside_git::resolve_commit(repo, "HEAD").unwrap();
     let host_bin = Path::new(env!("CARGO_BIN_EXE_aside")).with_file_name("aside-host");
+    let (mut alone_status, mut alone_add) = (vec![], vec![]);
     let (mut busy_status, mut busy_add) = (vec![], vec![]);
+    // Rounds alone and during a refill take turns, so both see the filesystem in the same state.
+    // Each round starts with nothing left to write back (a killed refill's files included).
+    let sync = || Command::new("sync").status().unwrap();
     for round in 0..rounds {
-        // A refill of three spares from nothing, started as the host starts it.
-        aside_git::pool_clear(repo).unwrap();
+        sync();
+        user_round(&mut alone_status, &mut alone_add, round);
+        sync();
+        // A refill making spares (more than it can make in a round), started as the host
+        // starts it, killed after the round (its checkout dies with it); the spares stay.
         let mut cmd = Command::new(&host_bin);
-        cmd.args(["refill", repo.to_str().unwrap(), &base, "3"]);
+        cmd.args(["refill", repo.to_str().unwrap(), &base, "100"]);
         aside_core::process::background_priority(&mut cmd);
         let mut refill = cmd.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(300));
@@ -224,6 +252,7 @@ fn part_refill(repo: &Path) {
         let _ = refill.kill();
         let _ = refill.wait();
     }
+    remove_all(bench, repo, made);
     aside_git::pool_clear(repo).unwrap();
     let a = show("git status, alone", alone_status);
     let b = show("git status, during a refill", busy_status);
@@ -514,7 +543,7 @@ fn main() {
             part_worktrees(&bench, &repo);
         }
         if parts.contains(&2) {
-            part_refill(&repo);
+            part_refill(&bench, &repo);
         }
     }
     if parts.contains(&3) {
