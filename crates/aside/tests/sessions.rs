@@ -1938,7 +1938,13 @@ fn a_delegated_chat_whose_agent_cannot_load_it_goes_on_from_a_transcript() {
     pty.wait_then_prompt("Start with the parser.");
     // The agent's own record of the chat is gone (its state wiped, another machine's agent):
     // it cannot load it, so the background session gets the conversation as a transcript.
-    std::fs::remove_dir_all(env.root.join("aside-home/agent/sessions")).unwrap();
+    // (The agent may still be saving it as the reply ends: removed once nothing is written.)
+    let saved = env.root.join("aside-home/agent/sessions");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = std::fs::remove_dir_all(&saved) {
+        assert!(Instant::now() < deadline, "cannot remove {}: {e}", saved.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     pty.keys("/delegate then write the parser\r");
     let id = pty.handed_off();
     env.wait_status(&id, "completed");
