@@ -43,7 +43,7 @@ pub fn pool_add(repo: &Path, base: &str) -> Result<()> {
         .unwrap_or(0);
     let spare = pool_dir(repo).join(format!("spare-{}-{n}-{nanos}", std::process::id()));
     std::fs::create_dir_all(pool_dir(repo)).map_err(GitError::Spawn)?;
-    drop_abandoned_spares(repo);
+    drop_abandoned_spares(repo, std::time::Duration::from_secs(3600));
     let path = spare.display().to_string();
     {
         let _lock = worktree_lock(repo)?;
@@ -171,7 +171,7 @@ impl Watch {
         let Some(git_dir) = &self.git_dir else {
             return false;
         };
-        if git_dir.join("index.lock").exists() || recently_changed(&git_dir.join("index")) {
+        if held(&git_dir.join("index.lock")) || recently_changed(&git_dir.join("index")) {
             return true;
         }
         let Ok(worktrees) = std::fs::read_dir(git_dir.join("worktrees")) else {
@@ -179,9 +179,19 @@ impl Watch {
         };
         worktrees.flatten().any(|w| {
             let lock = w.path().join("index.lock");
-            Some(&lock) != self.own.as_ref() && lock.exists()
+            Some(&lock) != self.own.as_ref() && held(&lock)
         })
     }
+}
+
+/// A lock older than this was left by a git that was killed: nobody works under it.
+const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether the index lock `lock` is held: it exists and is not stale.
+fn held(lock: &Path) -> bool {
+    std::fs::metadata(lock)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().map_or(true, |age| age < STALE_LOCK))
 }
 
 /// Whether `file` was modified in the last [`RECENT`].
@@ -194,8 +204,9 @@ fn recently_changed(file: &Path) -> bool {
 }
 
 /// Removes spares whose checkout never finished (their maker was killed): no `.ready` marker
-/// an hour after they were started.
-fn drop_abandoned_spares(repo: &Path) {
+/// (nor a claim) `after` they were started. A refill holds the pool's lock, so no other refill
+/// is making one: it drops them at once.
+fn drop_abandoned_spares(repo: &Path, after: std::time::Duration) {
     let Ok(entries) = std::fs::read_dir(pool_dir(repo)) else {
         return;
     };
@@ -214,7 +225,7 @@ fn drop_abandoned_spares(repo: &Path) {
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            .is_some_and(|age| age >= after);
         if old {
             let Ok(_lock) = worktree_lock(repo) else {
                 return;
@@ -378,6 +389,9 @@ pub fn pool_refill(repo: &Path, base: &str, size: usize) -> Result<Refill> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(GitError::Spawn(e)),
     }
+    // A refill killed half way left a spare (and maybe its git's index lock, which would look
+    // like the user's git at work).
+    drop_abandoned_spares(repo, std::time::Duration::ZERO);
     let mut done = Refill::default();
     for spare in pool_spares(repo) {
         if spare.head == base {
@@ -553,6 +567,35 @@ mod tests {
         checkout.join().unwrap().unwrap();
         assert_eq!(read(&spare, "d29/f2999.txt"), "2999\n");
         assert_eq!(git(&spare, &["status", "--porcelain"]).unwrap(), "");
+    }
+
+    #[test]
+    fn a_refill_cleans_up_after_a_killed_one() {
+        let (_d, repo) = repo();
+        let base = resolve_commit(&repo, "HEAD").unwrap();
+        // A refill killed mid-checkout: its spare has no `.ready`, its git left the lock.
+        let spare = pool_dir(&repo).join("spare-killed");
+        let path = spare.display().to_string();
+        git(
+            &repo,
+            &["worktree", "add", "-q", "--no-checkout", "--detach", &path],
+        )
+        .unwrap();
+        let admin = git(
+            &spare,
+            &["rev-parse", "--path-format=absolute", "--git-dir"],
+        )
+        .unwrap();
+        std::fs::write(Path::new(&admin).join("index.lock"), "").unwrap();
+        let done = pool_refill(&repo, &base, 1).unwrap();
+        assert!(
+            !done.gave_way,
+            "the refill took its own leftover lock for the user's git"
+        );
+        assert_eq!(done.added, 1);
+        assert!(!spare.exists());
+        assert_eq!(pool_len(&repo), 1);
+        assert_eq!(crate::worktrees(&repo).unwrap().len(), 1);
     }
 
     #[test]

@@ -1942,7 +1942,11 @@ fn a_delegated_chat_whose_agent_cannot_load_it_goes_on_from_a_transcript() {
     let saved = env.root.join("aside-home/agent/sessions");
     let deadline = Instant::now() + Duration::from_secs(10);
     while let Err(e) = std::fs::remove_dir_all(&saved) {
-        assert!(Instant::now() < deadline, "cannot remove {}: {e}", saved.display());
+        assert!(
+            Instant::now() < deadline,
+            "cannot remove {}: {e}",
+            saved.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     pty.keys("/delegate then write the parser\r");
