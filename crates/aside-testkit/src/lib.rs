@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod acp;
+pub mod bench;
 pub mod browser;
 pub mod fake_model;
 pub mod procs;

@@ -6,7 +6,6 @@
 
 use aside_testkit::repo::init_repo;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn fixture(name: &str) -> String {
@@ -74,14 +73,10 @@ fn make_sessions(home: &Path, repo: &Path, count: usize) {
 }
 
 fn ls(root: &Path, repo: &Path) -> (Duration, usize) {
-    let home = root.join("home");
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_aside"))
+    let out = aside_testkit::bench::aside_command(env!("CARGO_BIN_EXE_aside"), root, None)
         .args(["ls", "--json"])
         .current_dir(repo)
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("ASIDE_HOME", root.join("aside-home"))
         .env_remove("COPILOT_HOME")
         .env_remove("CODEX_HOME")
         .env_remove("CLAUDE_CONFIG_DIR")

@@ -12,11 +12,11 @@
 //! would near a real model's limit and its requests stay bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aside_testkit::bench;
 use aside_testkit::procs::host_pid;
 use aside_testkit::repo::init_repo;
 use aside_testkit::{Chunk, FakeModel, Reply};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 struct Run {
@@ -41,29 +41,15 @@ impl Run {
     }
 
     fn aside(&self, args: &[&str]) -> String {
-        let home = self.root.join("home");
-        let out = Command::new(env!("CARGO_BIN_EXE_aside"))
-            .args(args)
-            .current_dir(&self.repo)
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("ASIDE_HOME", self.root.join("aside-home"))
-            .env("ASIDE_PROVIDER", "openai")
-            .env("ASIDE_BASE_URL", self.model.openai_base())
-            .env("ASIDE_MODEL", "fake")
+        let mut cmd =
+            bench::aside_command(env!("CARGO_BIN_EXE_aside"), &self.root, Some(&self.model));
+        cmd.current_dir(&self.repo)
             .env("ASIDE_HOST_IDLE_SECS", "30")
             .env("ASIDE_EVENT_FLUSH_MS", self.flush_ms.to_string())
             // A small context window: the agent compacts its conversation as a real one would
             // (the fake model answers the summaries), so what it sends stays bounded.
-            .env("ASIDE_CONTEXT_WINDOW", "16000")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "aside {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+            .env("ASIDE_CONTEXT_WINDOW", "16000");
+        bench::stdout_of(cmd, args)
     }
 }
 
@@ -239,8 +225,8 @@ fn main() {
     );
     row(
         "host peak RSS",
-        format!("{:.1} MB", now.peak_rss_kib as f64 / 1024.0),
-        format!("{:.1} MB", before.peak_rss_kib as f64 / 1024.0),
+        format!("{:.1} MiB", now.peak_rss_kib as f64 / 1024.0),
+        format!("{:.1} MiB", before.peak_rss_kib as f64 / 1024.0),
     );
     row(
         "events stored",

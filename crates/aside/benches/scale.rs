@@ -18,6 +18,7 @@
 //! BENCH_PARTS=1,3 runs only those parts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aside_testkit::bench;
 use aside_testkit::repo::{git, init_repo};
 use aside_testkit::{Chunk, FakeModel, Reply};
 use serde_json::Value;
@@ -39,28 +40,16 @@ struct Bench {
 
 impl Bench {
     fn cmd(&self, dir: &Path, args: &[&str]) -> Command {
-        let home = self.root.join("home");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aside"));
+        let mut cmd =
+            bench::aside_command(env!("CARGO_BIN_EXE_aside"), &self.root, Some(&self.model));
         cmd.args(args)
             .current_dir(dir)
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("ASIDE_HOME", self.root.join("aside-home"))
-            .env("ASIDE_PROVIDER", "openai")
-            .env("ASIDE_BASE_URL", self.model.openai_base())
-            .env("ASIDE_MODEL", "fake")
             .env("ASIDE_HOST_IDLE_SECS", "5");
         cmd
     }
 
     fn aside(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.cmd(dir, args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "aside {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        bench::stdout_of(self.cmd(dir, &[]), args)
     }
 
     fn config(&self, text: &str) {
@@ -338,7 +327,7 @@ fn part_sessions(bench: &Bench, root: &Path) {
     );
     show("aside ls --json during the run", ls_times);
     println!(
-        "  peak {} hosts at once: {:.1} MB RSS each, {:.1} MB PSS each (the binary's pages shared)",
+        "  peak {} hosts at once: {:.1} MiB RSS each, {:.1} MiB PSS each (the binary's pages shared)",
         peak.0,
         peak.1 as f64 / 1024.0 / peak.0.max(1) as f64,
         peak.2 as f64 / 1024.0 / peak.0.max(1) as f64

@@ -7,6 +7,7 @@
 //! Set BENCH_FILES to change the size of the big repository.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aside_testkit::bench;
 use aside_testkit::procs::{host_pid, processes_in};
 use aside_testkit::repo::{git, init_repo};
 use aside_testkit::{Chunk, FakeModel, Reply};
@@ -37,25 +38,10 @@ struct Bench {
 
 impl Bench {
     fn aside(&self, repo: &Path, args: &[&str]) -> String {
-        let home = self.root.join("home");
-        let out = Command::new(env!("CARGO_BIN_EXE_aside"))
-            .args(args)
-            .current_dir(repo)
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("ASIDE_HOME", self.root.join("aside-home"))
-            .env("ASIDE_PROVIDER", "openai")
-            .env("ASIDE_BASE_URL", self.model.openai_base())
-            .env("ASIDE_MODEL", "fake")
-            .env("ASIDE_HOST_IDLE_SECS", "2")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "aside {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let mut cmd =
+            bench::aside_command(env!("CARGO_BIN_EXE_aside"), &self.root, Some(&self.model));
+        cmd.current_dir(repo).env("ASIDE_HOST_IDLE_SECS", "2");
+        bench::stdout_of(cmd, args)
     }
 
     fn sessions(&self, repo: &Path) -> Vec<Value> {
@@ -82,8 +68,12 @@ impl Bench {
     }
 }
 
+/// An `aside ROLE` process: hosts and guards run as the `aside-host` binary beside `aside`.
 fn is_aside(args: &[String], role: &str) -> bool {
-    args.len() >= 2 && args[0] == env!("CARGO_BIN_EXE_aside") && args[1] == role
+    let host_bin = Path::new(env!("CARGO_BIN_EXE_aside")).with_file_name("aside-host");
+    args.len() >= 2
+        && (args[0] == env!("CARGO_BIN_EXE_aside") || Path::new(&args[0]) == host_bin)
+        && args[1] == role
 }
 
 fn new_to_prompt(bench: &Bench, repo: &Path, label: &str) {
@@ -101,7 +91,7 @@ fn new_to_prompt(bench: &Bench, repo: &Path, label: &str) {
         &["worktree", "remove", "--force", wt.to_str().unwrap()],
     );
     let runs = 4;
-    let mut times = Vec::new();
+    let (mut times, mut made) = (Vec::new(), Vec::new());
     for i in 0..runs {
         // The first run makes a fresh checkout; the next ones find a spare worktree, once the
         // host has refilled the pool.
@@ -123,6 +113,10 @@ fn new_to_prompt(bench: &Bench, repo: &Path, label: &str) {
             std::thread::sleep(Duration::from_millis(1));
         };
         times.push(at - started);
+        made.push(id);
+    }
+    // Removed at the end: removing a repository's last session clears its pool.
+    for id in made {
         bench.aside(repo, &["rm", &id, "--force"]);
     }
     let cold = times.remove(0);

@@ -10,7 +10,7 @@ use aside_testkit::browser::{self, Browser};
 use aside_testkit::{Chunk, FakeModel, Reply};
 use serde_json::json;
 use std::io::BufRead as _;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 fn record(id: &str, i: usize, repo: &std::path::Path) -> SessionRecord {
@@ -103,21 +103,15 @@ async fn main() {
     assert_eq!(log.last_seq().unwrap(), total);
 
     let model = FakeModel::start();
-    let home = root.join("home");
-    let mut ui = Command::new(env!("CARGO_BIN_EXE_aside"))
-        .args(["ui"])
-        .current_dir(&repo)
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("ASIDE_HOME", &layout.home)
-        .env("ASIDE_PROVIDER", "openai")
-        .env("ASIDE_BASE_URL", model.openai_base())
-        .env("ASIDE_MODEL", "fake")
-        .env("ASIDE_HOST_IDLE_SECS", "3")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut ui =
+        aside_testkit::bench::aside_command(env!("CARGO_BIN_EXE_aside"), &root, Some(&model))
+            .args(["ui"])
+            .current_dir(&repo)
+            .env("ASIDE_HOST_IDLE_SECS", "3")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let mut url = String::new();
     std::io::BufReader::new(ui.stdout.take().unwrap())
         .read_line(&mut url)
