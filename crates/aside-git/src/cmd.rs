@@ -13,6 +13,16 @@ pub(crate) const ASIDE_IDENTITY: [(&str, &str); 4] = [
     ("GIT_COMMITTER_EMAIL", "aside@localhost"),
 ];
 
+/// git in `dir` with `args`, as aside runs it; for a caller that watches the process itself.
+pub(crate) fn git_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).args(args);
+    // aside's own status-like commands never take the user's index lock (git's opportunistic
+    // index refresh), which could make the user's `git add` or `git commit` fail.
+    cmd.env("GIT_OPTIONAL_LOCKS", "0");
+    cmd
+}
+
 /// Runs git in `dir` with extra environment and optional standard input; any exit status.
 pub(crate) fn git_env(
     dir: &Path,
@@ -20,11 +30,7 @@ pub(crate) fn git_env(
     env: &[(&str, &str)],
     stdin: Option<&[u8]>,
 ) -> Result<Output> {
-    let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir).args(args);
-    // aside's own status-like commands never take the user's index lock (git's opportunistic
-    // index refresh), which could make the user's `git add` or `git commit` fail.
-    cmd.env("GIT_OPTIONAL_LOCKS", "0");
+    let mut cmd = git_command(dir, args);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cmd::{check, git, git_env};
+use crate::cmd::{check, git, git_command, git_env};
 use crate::worktree::{copy_worktree_includes, worktree_lock, worktree_path};
 use crate::{GitError, Result};
 
@@ -80,12 +80,8 @@ fn checkout_giving_way(repo: &Path, dir: &Path, args: &[&str]) -> Result<()> {
     use std::io::Read as _;
     use std::os::unix::process::CommandExt as _;
     let watch = Watch::new(repo, Some(dir));
-    let mut cmd = std::process::Command::new("git");
-    cmd.arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .stdin(std::process::Stdio::null())
+    let mut cmd = git_command(dir, args);
+    cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent. A refill that
@@ -99,11 +95,11 @@ fn checkout_giving_way(repo: &Path, dir: &Path, args: &[&str]) -> Result<()> {
     let mut child = cmd.spawn().map_err(GitError::Spawn)?;
     let stderr = child.stderr.take();
     let reader = std::thread::spawn(move || {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_string(&mut text);
+            let _ = stderr.read_to_end(&mut bytes);
         }
-        text
+        bytes
     });
     let pid = child.id() as libc::pid_t;
     let mut stopped_since: Option<std::time::Instant> = None;
@@ -132,14 +128,12 @@ fn checkout_giving_way(repo: &Path, dir: &Path, args: &[&str]) -> Result<()> {
         std::thread::sleep(WATCH);
     };
     let stderr = reader.join().unwrap_or_default();
-    if status.success() {
-        Ok(())
-    } else {
-        Err(GitError::Failed {
-            args: args.join(" "),
-            stderr: stderr.trim().to_string(),
-        })
-    }
+    let out = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr,
+    };
+    check(args, out).map(|_| ())
 }
 
 /// What tells that the user is working with git in a repository: the index locks of the
@@ -348,15 +342,11 @@ const QUIET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The user's index changed this recently: they are working with git.
 const RECENT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether the user is working with git in `repo` now (see [`Watch`]).
-fn repo_busy(repo: &Path) -> bool {
-    Watch::new(repo, None).user_busy()
-}
-
 /// Waits until the user's repository is quiet; false when it stayed busy for [`QUIET_WAIT`].
 fn wait_quiet(repo: &Path) -> bool {
+    let watch = Watch::new(repo, None);
     let deadline = std::time::Instant::now() + QUIET_WAIT;
-    while repo_busy(repo) {
+    while watch.user_busy() {
         if std::time::Instant::now() > deadline {
             return false;
         }
@@ -623,9 +613,10 @@ mod tests {
         assert!(pool_refill(&repo, &new, 3).unwrap().busy);
         drop(lock);
         // The user working with git (its index lock held) is busy; otherwise quiet.
-        assert!(!repo_busy(&repo));
+        let watch = Watch::new(&repo, None);
+        assert!(!watch.user_busy());
         std::fs::write(repo.join(".git/index.lock"), "").unwrap();
-        assert!(repo_busy(&repo));
+        assert!(watch.user_busy());
         std::fs::remove_file(repo.join(".git/index.lock")).unwrap();
         assert_eq!(pool_clear(&repo).unwrap(), 2);
         assert_eq!(pool_len(&repo), 0);

@@ -220,7 +220,7 @@ fn part_refill(bench: &Bench, repo: &Path) {
         made.push(Made::Worktree(path, name));
     };
     let base = aside_git::resolve_commit(repo, "HEAD").unwrap();
-    let host_bin = Path::new(env!("CARGO_BIN_EXE_aside")).with_file_name("aside-host");
+    let host_bin = env!("CARGO_BIN_EXE_aside-host");
     let (mut alone_status, mut alone_add) = (vec![], vec![]);
     let (mut busy_status, mut busy_add) = (vec![], vec![]);
     // Rounds alone and during a refill take turns, so both see the filesystem in the same state.
@@ -232,7 +232,7 @@ fn part_refill(bench: &Bench, repo: &Path) {
         sync();
         // A refill making spares (more than it can make in a round), started as the host
         // starts it, killed after the round (its checkout dies with it); the spares stay.
-        let mut cmd = Command::new(&host_bin);
+        let mut cmd = Command::new(host_bin);
         cmd.args(["refill", repo.to_str().unwrap(), &base, "100"]);
         aside_core::process::background_priority(&mut cmd);
         let mut refill = cmd.spawn().unwrap();

@@ -70,9 +70,8 @@ impl Bench {
 
 /// An `aside ROLE` process: hosts and guards run as the `aside-host` binary beside `aside`.
 fn is_aside(args: &[String], role: &str) -> bool {
-    let host_bin = Path::new(env!("CARGO_BIN_EXE_aside")).with_file_name("aside-host");
     args.len() >= 2
-        && (args[0] == env!("CARGO_BIN_EXE_aside") || Path::new(&args[0]) == host_bin)
+        && (args[0] == env!("CARGO_BIN_EXE_aside") || args[0] == env!("CARGO_BIN_EXE_aside-host"))
         && args[1] == role
 }
 

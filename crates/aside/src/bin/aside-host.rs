@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `ASIDE_LOG` as `Targets` (`debug`, `aside_host=debug,warn`): the same directives as the
-    // `aside` binary's, without the regular-expression engine of a full `EnvFilter` in every
-    // host.
+    // `ASIDE_LOG` as `Targets` (`debug`, `aside_host=debug,warn`: the `aside` binary's
+    // target=level directives, not its span and field filters), without the regular-expression
+    // engine of a full `EnvFilter` in every host.
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter: tracing_subscriber::filter::Targets = std::env::var("ASIDE_LOG")
