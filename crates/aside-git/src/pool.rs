@@ -362,6 +362,10 @@ fn wait_quiet(repo: &Path) -> bool {
 /// repository. Meant to run in a background process at idle priority
 /// (`aside_core::process::background_priority`).
 pub fn pool_refill(repo: &Path, base: &str, size: usize) -> Result<Refill> {
+    // A base that names no commit would fail every spare's checkout, and a failed spare is
+    // removed: refused before any is touched.
+    let base = crate::resolve_commit(repo, base)?;
+    let base = base.as_str();
     std::fs::create_dir_all(pool_dir(repo)).map_err(GitError::Spawn)?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -607,6 +611,16 @@ mod tests {
             assert_eq!(spare.head, new);
             assert_eq!(read(&spare.path, "a.txt"), "moved\n");
         }
+        // A base that is no commit is refused, and the spares stay.
+        let refused = pool_refill(&repo, "no-such-base", 2).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "refused: `no-such-base` is not a commit in {}",
+                repo.display()
+            )
+        );
+        assert_eq!(pool_len(&repo), 2);
         // A second refill while one runs does nothing.
         let lock = std::fs::File::open(pool_dir(&repo).join(".refill.lock")).unwrap();
         lock.lock().unwrap();
