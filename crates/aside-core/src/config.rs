@@ -91,6 +91,10 @@ pub struct Config {
     /// How sessions' worktrees are made (`[worktree]`).
     #[serde(default)]
     pub worktree: WorktreeConfig,
+    /// An untrusted repository's `[defaults] approve`, applied only where it is no looser than
+    /// the user's own ([`Config::approve_for`]).
+    #[serde(skip)]
+    pub repo_approve: Option<String>,
 }
 
 /// `[worktree]` of the user's config.
@@ -394,14 +398,57 @@ impl Config {
         Ok(())
     }
 
-    /// The user's config with the `[defaults]` of `repo`'s `.aside.toml` over its own.
+    /// The user's config with the `[defaults]` of `repo`'s `.aside.toml` over its own: those
+    /// that are as strict or stricter always, a looser mode or approval policy only once the
+    /// user has trusted the file (`crate::trust`).
     pub fn load_for(repo: &Path) -> Result<Config, ConfigError> {
-        let mut config = Config::load_user()?;
-        let d = RepoConfig::load(repo)?.defaults;
-        config.defaults.agent = d.agent.or(config.defaults.agent);
-        config.defaults.mode = d.mode.or(config.defaults.mode);
-        config.defaults.approve = d.approve.or(config.defaults.approve);
-        Ok(config)
+        let config = Config::load_user()?;
+        let repo_config = RepoConfig::load(repo)?;
+        let trusted =
+            crate::trust::TrustStore::open().trusts(repo, &crate::trust::Asks::of(&repo_config));
+        Ok(config.with_repo_defaults(&repo_config, trusted))
+    }
+
+    /// This config with a repository's `[defaults]` applied as [`Config::load_for`] says.
+    pub fn with_repo_defaults(mut self, repo: &RepoConfig, trusted: bool) -> Config {
+        let asks = crate::trust::Asks::of(repo);
+        let d = &repo.defaults;
+        if trusted || !asks.loosens_mode(&self.defaults) {
+            self.defaults.mode = d.mode.clone().or(self.defaults.mode);
+        }
+        if trusted {
+            self.defaults.approve = d.approve.clone().or(self.defaults.approve);
+        } else {
+            // Whether it loosens depends on the mode the session ends up in, which the
+            // command line may still choose: decided by `approve_for`.
+            self.repo_approve = d.approve.clone();
+        }
+        self.defaults.agent = d.agent.clone().or(self.defaults.agent);
+        self
+    }
+
+    /// The approval policy a new session in `mode` gets when the command line names none: the
+    /// user's own (default: all when isolated, ask in workspace mode), or an untrusted
+    /// repository's when that is as strict or stricter.
+    pub fn approve_for(&self, mode: crate::Mode) -> crate::Approve {
+        let own = self
+            .defaults
+            .approve
+            .as_deref()
+            .and_then(crate::Approve::parse)
+            .unwrap_or(match mode {
+                crate::Mode::Isolated => crate::Approve::All,
+                crate::Mode::Workspace => crate::Approve::Ask,
+            });
+        let rank = |a: crate::Approve| match a {
+            crate::Approve::All => 0,
+            crate::Approve::Edits => 1,
+            crate::Approve::Ask => 2,
+        };
+        match self.repo_approve.as_deref().and_then(crate::Approve::parse) {
+            Some(theirs) if rank(theirs) >= rank(own) => theirs,
+            _ => own,
+        }
     }
 
     /// Reads the user's config file and applies the process environment.

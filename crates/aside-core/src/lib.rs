@@ -9,7 +9,9 @@ pub mod config;
 pub mod paths;
 pub mod process;
 pub mod session;
+pub mod text;
 pub mod time;
+pub mod trust;
 
 pub use config::{AgentConfig, Config, ConfigError, ModelConfig, ProviderKind, SessionsConfig};
 pub use session::{now, Approve, Event, Mode, SessionId, SessionKind, SessionRecord, Status};

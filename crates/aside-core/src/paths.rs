@@ -35,3 +35,13 @@ pub fn user_config_file() -> PathBuf {
         .join("aside")
         .join("config.toml")
 }
+
+/// Creates `dir` (and its parents) readable by the user only (0700); an existing directory is
+/// left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}

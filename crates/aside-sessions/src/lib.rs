@@ -11,6 +11,7 @@ pub mod import;
 mod takeover;
 pub mod terminal;
 
+use aside_core::trust::{Asks, TrustStore};
 use aside_core::{Approve, Config, Mode, SessionId, SessionKind, SessionRecord, Status};
 use aside_git::{FileChange, GitError};
 use aside_host::liveness;
@@ -39,6 +40,58 @@ pub enum OpError {
     /// Something else went wrong.
     #[error("{0}")]
     Internal(String),
+    /// The repository's `.aside.toml` asks to run commands the user has not trusted.
+    #[error("{0}")]
+    Untrusted(Box<Untrusted>),
+}
+
+/// What a repository's `.aside.toml` asks that the user has not trusted.
+#[derive(Debug)]
+pub struct Untrusted {
+    /// The repository.
+    pub repo: PathBuf,
+    /// Exactly what it asks (what trusting it would record).
+    pub asks: Asks,
+    /// What it asks, as lines to show.
+    pub lines: Vec<String>,
+}
+
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/.aside.toml asks aside to run commands you have not trusted (new, or changed since you trusted them); nothing was run:\n{}\nRead them, then trust them with `aside trust {}` and try again",
+            self.repo.display(),
+            self.lines
+                .iter()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            shell_word(&self.repo.display().to_string())
+        )
+    }
+}
+
+/// Which of a repository's commands an operation would run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commands {
+    /// `[setup] run`, when a session starts.
+    Setup,
+    /// `[teardown] run`, when a session is removed.
+    Teardown,
+}
+
+/// `s` as one shell word (quoted when it needs to be), for commands a message tells the user
+/// to run.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 impl From<StoreError> for OpError {
@@ -56,7 +109,7 @@ impl OpError {
     /// Whether the user can fix it (a 4xx, not a 5xx).
     pub fn is_user_error(&self) -> bool {
         match self {
-            OpError::Refused(_) | OpError::NotFound(_) => true,
+            OpError::Refused(_) | OpError::NotFound(_) | OpError::Untrusted(_) => true,
             OpError::Git(e) => !matches!(e, GitError::Spawn(_) | GitError::Failed { .. }),
             _ => false,
         }
@@ -604,6 +657,13 @@ impl Sessions {
             .dir
             .canonicalize()
             .map_err(|_| OpError::Refused(format!("{} does not exist", new.dir.display())))?;
+        let repo_root = match new.mode {
+            Mode::Isolated => aside_git::main_repo_root(&dir),
+            Mode::Workspace => aside_git::repo_root(&dir),
+        };
+        if let Ok(root) = &repo_root {
+            self.check_trusted(root, Commands::Setup)?;
+        }
         let approve = new.approve.unwrap_or(if new.mode == Mode::Isolated {
             Approve::All
         } else {
@@ -1165,9 +1225,36 @@ impl Sessions {
         Ok(())
     }
 
+    /// Refuses when `repo`'s `.aside.toml` has commands of that kind which the user has not
+    /// trusted as they stand (`aside_core::trust`).
+    pub fn check_trusted(&self, repo: &Path, which: Commands) -> Result<()> {
+        let config = aside_core::config::RepoConfig::load(repo)
+            .map_err(|e| OpError::Refused(e.to_string()))?;
+        let asks = Asks::of(&config);
+        let commands = match which {
+            Commands::Setup => &asks.setup,
+            Commands::Teardown => &asks.teardown,
+        };
+        if commands.is_empty() || self.trust().trusts(repo, &asks) {
+            return Ok(());
+        }
+        let user = Config::load_user().map(|c| c.defaults).unwrap_or_default();
+        Err(OpError::Untrusted(Box::new(Untrusted {
+            repo: repo.to_path_buf(),
+            lines: asks.describe(&user),
+            asks,
+        })))
+    }
+
+    /// The user's trust records for repositories' `.aside.toml`.
+    pub fn trust(&self) -> TrustStore {
+        TrustStore::new(&self.layout.home)
+    }
+
     /// The repository's `[teardown] run` commands, in the session's worktree, before it goes;
     /// the first that fails stops the removal, with its output.
     fn teardown(&self, record: &SessionRecord) -> Result<()> {
+        self.check_trusted(&record.repo, Commands::Teardown)?;
         let commands = aside_core::config::RepoConfig::load(&record.repo)
             .map_err(|e| OpError::Refused(e.to_string()))?
             .teardown

@@ -119,6 +119,12 @@ pub enum Command {
     Attach(String),
     /// Load the diff for the diff screen.
     LoadDiff(String),
+    /// The user trusts what a repository's `.aside.toml` asks (as shown), then `then` runs.
+    Trust {
+        repo: std::path::PathBuf,
+        asks: aside_core::trust::Asks,
+        then: Box<Command>,
+    },
 }
 
 impl Command {

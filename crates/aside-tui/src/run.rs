@@ -337,35 +337,63 @@ fn carry_out(
     let done = |text: String| Ok(Some(text));
     match command {
         Command::Quit => Ok(None),
+        Command::Trust { repo, asks, then } => {
+            ctx.trust()
+                .trust(&repo, &asks)
+                .map_err(|e| format!("cannot record the trust: {e}"))?;
+            carry_out(ctx, config, options, app, terminal, *then)
+        }
         Command::Create {
-            task,
-            agent,
+            ref task,
+            ref agent,
             isolated,
-            approve,
-            base,
+            ref approve,
+            ref base,
         } => {
-            let record = ctx
-                .create(
-                    NewSession {
-                        task,
-                        agent,
-                        mode: if isolated {
-                            Mode::Isolated
-                        } else {
-                            Mode::Workspace
-                        },
-                        base,
-                        name: None,
-                        approve: approve.as_deref().and_then(aside_core::Approve::parse),
-                        dir: options.dir.clone(),
-                        kind: SessionKind::Task,
-                        model: None,
-                        title: None,
-                        no_submodules: false,
+            let create = command.clone();
+            let (task, agent, approve, base) =
+                (task.clone(), agent.clone(), approve.clone(), base.clone());
+            let record = ctx.create(
+                NewSession {
+                    task,
+                    agent,
+                    mode: if isolated {
+                        Mode::Isolated
+                    } else {
+                        Mode::Workspace
                     },
-                    config,
-                )
-                .map_err(|e| e.to_string())?;
+                    base,
+                    name: None,
+                    approve: approve.as_deref().and_then(aside_core::Approve::parse),
+                    dir: options.dir.clone(),
+                    kind: SessionKind::Task,
+                    model: None,
+                    title: None,
+                    no_submodules: false,
+                },
+                config,
+            );
+            let record = match record {
+                Err(aside_sessions::OpError::Untrusted(untrusted)) => {
+                    let aside_sessions::Untrusted { repo, asks, lines } = *untrusted;
+                    // Shown, and asked: trusting is the user's act.
+                    let question = format!(
+                        "{}/.aside.toml asks aside to do this on your behalf:\n{}\nTrust it and start the session?",
+                        repo.display(),
+                        lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+                    );
+                    app.overlay = crate::app::Overlay::Confirm(
+                        question,
+                        Command::Trust {
+                            repo,
+                            asks,
+                            then: Box::new(create),
+                        },
+                    );
+                    return Ok(None);
+                }
+                other => other.map_err(|e| e.to_string())?,
+            };
             app.open(record.id.to_string());
             done(format!("started {} in the background", record.id))
         }

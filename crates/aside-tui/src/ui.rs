@@ -328,14 +328,23 @@ fn draw_overlay(frame: &mut Frame, app: &App) {
             );
         }
         Overlay::Confirm(question, _) => {
-            let r = centered(area, (question.len() as u16 + 4).max(30), 4);
+            // A question may quote a repository's file: shown as text, a line at a time.
+            let mut lines: Vec<Line> = question
+                .lines()
+                .map(|l| Line::from(crate::transcript::clean(l)))
+                .collect();
+            let width = question
+                .lines()
+                .map(|l| l.chars().count())
+                .max()
+                .unwrap_or(0);
+            let height = lines.len() as u16 + 3;
+            lines.push(Line::from(Span::styled("y yes · n no", t.dim)));
+            let r = centered(area, (width as u16).saturating_add(4).max(30), height);
             frame.render_widget(Clear, r);
             frame.render_widget(
-                Paragraph::new(vec![
-                    Line::from(question.as_str()),
-                    Line::from(Span::styled("y yes · n no", t.dim)),
-                ])
-                .block(Block::default().borders(Borders::ALL).title(" confirm ")),
+                Paragraph::new(lines)
+                    .block(Block::default().borders(Borders::ALL).title(" confirm ")),
                 r,
             );
         }

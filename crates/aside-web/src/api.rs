@@ -29,11 +29,18 @@ const APP_CSS: &str = include_str!("assets/app.css");
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// What a repository's `.aside.toml` asks that the user has not trusted, for the page to
+    /// show and offer to trust.
+    trust: Option<Value>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
+        let mut body = json!({"error": self.message});
+        if let Some(trust) = self.trust {
+            body["trust"] = trust;
+        }
+        let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // A body far over the limit is not read to its end, so the connection cannot
             // carry another request: say so, or a client sends its next one into a closing
@@ -54,9 +61,16 @@ impl From<OpError> for ApiError {
             e if e.is_user_error() => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        let trust = match &e {
+            OpError::Untrusted(u) => {
+                Some(json!({"repo": u.repo, "asks": u.asks, "lines": u.lines}))
+            }
+            _ => None,
+        };
         ApiError {
             status,
             message: e.to_string(),
+            trust,
         }
     }
 }
@@ -65,6 +79,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: e.to_string(),
+        trust: None,
     }
 }
 
@@ -72,6 +87,7 @@ fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
         message: message.into(),
+        trust: None,
     }
 }
 
@@ -89,6 +105,7 @@ fn too_large() -> ApiError {
             "the request body is too large: the limit is {} MiB",
             BODY_LIMIT / (1024 * 1024)
         ),
+        trust: None,
     }
 }
 
@@ -153,6 +170,7 @@ async fn json_body<T: DeserializeOwned>(
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             message: "the request body must be JSON, sent with Content-Type: application/json"
                 .to_string(),
+            trust: None,
         });
     }
     if bytes.is_empty() {
@@ -163,6 +181,7 @@ async fn json_body<T: DeserializeOwned>(
             ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 message: format!("the request body has the wrong shape: {e}"),
+                trust: None,
             }
         } else {
             bad_request(format!("the request body is not valid JSON: {e}"))
@@ -268,6 +287,7 @@ fn find_external(
     aside_sessions::external::find(sessions.externals(), id).map_err(|message| ApiError {
         status: StatusCode::NOT_FOUND,
         message,
+        trust: None,
     })
 }
 
@@ -919,4 +939,43 @@ mod tests {
         );
         assert_eq!(files[1]["path"], "y");
     }
+}
+
+/// `POST /api/trust`: the user trusts what a repository's `.aside.toml` asks, exactly as the
+/// page showed it (`asks`, from the error that offered it); a file changed since is refused, so
+/// nothing is trusted unseen.
+#[derive(serde::Deserialize)]
+pub struct TrustBody {
+    repo: String,
+    asks: aside_core::trust::Asks,
+}
+
+pub async fn trust(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let body: TrustBody = json_body(&headers, body)
+        .await?
+        .ok_or_else(|| bad_request("send {\"repo\": …, \"asks\": …} as shown"))?;
+    let out = with_sessions(&state, move |s| {
+        let repo = std::path::PathBuf::from(&body.repo)
+            .canonicalize()
+            .map_err(|_| bad_request(format!("{} does not exist", body.repo)))?;
+        let config = aside_core::config::RepoConfig::load(&repo)
+            .map_err(|e| bad_request(e.to_string()))?;
+        if aside_core::trust::Asks::of(&config) != body.asks {
+            return Err(OpError::Refused(format!(
+                "{}/.aside.toml changed since it was shown; nothing was trusted: try again to see it as it is now",
+                repo.display()
+            ))
+            .into());
+        }
+        s.trust()
+            .trust(&repo, &body.asks)
+            .map_err(|e| internal(format!("cannot record the trust: {e}")))?;
+        Ok(json!({"trusted": repo}))
+    })
+    .await?;
+    Ok(Json(out))
 }

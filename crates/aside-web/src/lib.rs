@@ -69,6 +69,7 @@ pub async fn bind(port: u16, layout: aside_store::Layout) -> std::io::Result<Ser
         .route("/api/sessions", get(api::list).post(api::create))
         .route("/api/sessions/stream", get(api::list_stream))
         .route("/api/meta", get(api::meta))
+        .route("/api/trust", post(api::trust))
         .route("/api/sessions/{id}", get(api::show))
         .route("/api/sessions/{id}/events", get(api::events))
         .route("/api/sessions/{id}/earlier", get(api::earlier))

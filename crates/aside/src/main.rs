@@ -47,6 +47,7 @@ enum Command {
     Config(commands::config::Args),
     Wait(commands::wait::Args),
     Pool(commands::pool::Args),
+    Trust(commands::trust::Args),
     /// The terminal Agents view (what `aside` alone opens).
     Tui(commands::tui::Args),
     Agent(commands::agent::Args),
@@ -116,6 +117,7 @@ fn main() -> ExitCode {
         Command::Host(args) => commands::host::run(args),
         Command::Guard(args) => commands::guard::run(args),
         Command::Pool(args) => commands::pool::run(args),
+        Command::Trust(args) => commands::trust::run(args),
         Command::Refill(args) => commands::pool::refill(args),
     };
     match result {

@@ -75,12 +75,14 @@ fn defaults_and_per_agent_settings_shape_new_sessions() {
         "from-config",
     ]);
     env.ok(&["config", "set", "agents.builtin.model", "per-agent-model"]);
-    // The repository's: work in the checkout itself.
+    // The repository's: work in the checkout itself, which is looser than the user's own
+    // (isolated) and so applies only once the user trusts the file.
     std::fs::write(
         env.repo.join(".aside.toml"),
         "[defaults]\nmode = \"workspace\"\n",
     )
     .unwrap();
+    env.ok(&["trust"]);
     let id = env.new_session("defaults-task: mark it", &[]);
     let s = env.wait_status(&id, "completed");
     assert_eq!(s["mode"], "workspace");

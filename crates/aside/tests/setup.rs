@@ -32,6 +32,7 @@ fn setup_runs_before_the_agent_with_its_own_ports_and_a_failure_fails_the_sessio
         ),
     )
     .unwrap();
+    env.ok(&["trust"]);
     env.model.push_for("setup-a", [Reply::text("ready")]);
     env.model.push_for("setup-b", [Reply::text("ready")]);
     let a = env.new_session("setup-a: work", &[]);
@@ -67,6 +68,7 @@ fn setup_runs_before_the_agent_with_its_own_ports_and_a_failure_fails_the_sessio
         "[setup]\nrun = [\"echo fine\", \"echo 'npm: not found' >&2; exit 3\"]\n",
     )
     .unwrap();
+    env.ok(&["trust"]);
     let asked = env.model.received().len();
     let c = env.new_session("setup-c: never starts", &[]);
     let s = env.wait_status(&c, "failed");

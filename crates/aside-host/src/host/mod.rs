@@ -556,10 +556,23 @@ impl Host {
     /// The repository's `[setup] run` commands, in the worktree, before the agent first starts:
     /// each one's output stored as a `setup` event; the first that fails fails the session.
     async fn setup(&mut self) -> anyhow::Result<()> {
-        let setup = aside_core::config::RepoConfig::load(&self.record.repo)
-            .map_err(|e| anyhow!("{e}"))?
-            .setup
-            .run;
+        let repo_config =
+            aside_core::config::RepoConfig::load(&self.record.repo).map_err(|e| anyhow!("{e}"))?;
+        let setup = repo_config.setup.run.clone();
+        // A repository is data: its commands run only as the user trusted them, checked here
+        // as well as where the session was made, since `.aside.toml` may have changed since.
+        let asks = aside_core::trust::Asks::of(&repo_config);
+        if !setup.is_empty()
+            && !aside_core::trust::TrustStore::new(&self.layout.home)
+                .trusts(&self.record.repo, &asks)
+        {
+            return Err(anyhow!(
+                "the [setup] commands in {}/.aside.toml are not trusted (new, or changed since you trusted them), so none ran: read them, then `aside trust {}` and `aside resume {}`",
+                self.record.repo.display(),
+                self.record.repo.display(),
+                self.record.id
+            ));
+        }
         for command in setup {
             let mut cmd = tokio::process::Command::new("sh");
             cmd.arg("-c")

@@ -28,8 +28,33 @@ async function api(method, path, body) {
   });
   let data = {};
   try { data = await res.json(); } catch (_) { /* empty body */ }
-  if (!res.ok) throw new Error(data.error || `${res.status} ${res.statusText}`);
+  if (!res.ok) {
+    const err = new Error(data.error || `${res.status} ${res.statusText}`);
+    err.trust = data.trust;
+    throw err;
+  }
   return data;
+}
+
+// A repository's .aside.toml asks for something the user has not trusted: show exactly what,
+// as text, with a button that trusts it as shown and then does `retry` again.
+function offerTrust(box, trust, retry) {
+  const button = el("button", { type: "button", text: "Trust and go on" });
+  box.replaceChildren(
+    el("div", { text: `${trust.repo}/.aside.toml asks aside to do this on your behalf:` }),
+    el("ul", {}, ...trust.lines.map((line) => el("li", {}, el("code", { text: line })))),
+    button,
+  );
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await api("POST", "/api/trust", { repo: trust.repo, asks: trust.asks });
+      box.replaceChildren();
+      await retry();
+    } catch (err) {
+      box.textContent = err.message;
+    }
+  });
 }
 
 function ago(iso) {
@@ -215,8 +240,7 @@ function listPage() {
   $("new-mode").addEventListener("change", () => {
     $("new-approve").options[0].textContent = $("new-mode").value === "isolated" ? "Default: allow everything in its worktree" : "Default: ask for everything but reads";
   });
-  $("new-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
+  async function start() {
     $("new-error").textContent = "";
     $("new-submit").disabled = true;
     try {
@@ -226,9 +250,11 @@ function listPage() {
       });
       window.location.href = `/s/${s.id}`;
     } catch (err) {
-      $("new-error").textContent = err.message;
+      if (err.trust) offerTrust($("new-error"), err.trust, start);
+      else $("new-error").textContent = err.message;
     } finally { $("new-submit").disabled = false; }
-  });
+  }
+  $("new-form").addEventListener("submit", (e) => { e.preventDefault(); start(); });
 }
 
 // ---- The session page ----
@@ -254,7 +280,10 @@ function sessionPage() {
       if (okText) show(typeof okText === "function" ? okText(out) : okText, true);
       refresh();
       return out;
-    } catch (err) { show(err.message, false); }
+    } catch (err) {
+      show(err.message, false);
+      if (err.trust) offerTrust($("action-result"), err.trust, () => act(action, body, okText));
+    }
   }
   function renderHead() {
     const s = session;

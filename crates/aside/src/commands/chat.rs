@@ -214,7 +214,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let dir = std::env::current_dir().context("while reading the current directory")?;
-    let config = Config::load_for(&aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone()))?;
+    let config = super::new::repo_config(&dir)?;
     let agent = args
         .agent
         .clone()

@@ -28,6 +28,7 @@ pub mod rm;
 pub mod send;
 pub mod show;
 pub mod stop;
+pub mod trust;
 pub mod tui;
 pub mod ui;
 pub mod wait;

@@ -144,28 +144,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => std::env::current_dir().context("while reading the current directory")?,
     };
-    // The user's config, with the repository's `.aside.toml` defaults.
-    let config = Config::load_for(&aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone()))?;
+    let config = repo_config(&dir)?;
     let agent = args.agent.unwrap_or_else(|| config.defaults.agent());
     if uses_builtin(&agent, &config) {
         check_model(&config)?;
     }
     let workspace =
         args.workspace || (!args.isolated && config.defaults.mode.as_deref() == Some("workspace"));
-    let approve = args.approve.or(config.defaults.approve.clone());
+    let mode = if workspace {
+        Mode::Workspace
+    } else {
+        Mode::Isolated
+    };
+    let approve = args
+        .approve
+        .as_deref()
+        .and_then(Approve::parse)
+        .unwrap_or_else(|| config.approve_for(mode));
     let ctx = super::common::open()?;
     let record = ctx.create(
         NewSession {
             task,
             agent,
-            mode: if workspace {
-                Mode::Workspace
-            } else {
-                Mode::Isolated
-            },
+            mode,
             base: args.base,
             name: args.name,
-            approve: approve.as_deref().and_then(Approve::parse),
+            approve: Some(approve),
             dir,
             kind: SessionKind::Task,
             model: args.model,
@@ -180,7 +184,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("{id}");
-    eprintln!("started {id}: {}", record.title);
+    eprintln!(
+        "started {id}: {}",
+        super::render::terminal_safe(&record.title)
+    );
+    eprintln!(
+        "  mode:     {} (approve: {})",
+        record.mode.as_str(),
+        record.approve.as_str()
+    );
     eprintln!(
         "  agent:    {} ({})",
         record.agent,
@@ -192,6 +204,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     eprintln!("  follow:   aside logs -f {id}    attach: aside attach {id}");
     Ok(())
+}
+
+/// The user's config with the `.aside.toml` defaults of the repository `dir` is in, once what
+/// that file asks has been settled with the user (`trust::settle`).
+pub(crate) fn repo_config(dir: &std::path::Path) -> anyhow::Result<Config> {
+    let root = aside_git::main_repo_root(dir)
+        .or_else(|_| aside_git::repo_root(dir))
+        .unwrap_or_else(|_| dir.to_path_buf());
+    let root = root.canonicalize().unwrap_or(root);
+    let repo = aside_core::config::RepoConfig::load(&root)?;
+    let trusted = super::trust::settle(&root, false)?;
+    Ok(Config::load_user()?.with_repo_defaults(&repo, trusted))
 }
 
 /// The built-in agent needs a model endpoint: checked before the session starts, so a missing

@@ -2,7 +2,7 @@
 
 use super::live::LivePrinter;
 use anyhow::Context as _;
-use aside_core::{Config, Mode, SessionKind, Status};
+use aside_core::{Mode, SessionKind, Status};
 use aside_protocol::client::{follow, Flow, Step};
 use aside_protocol::events::Body;
 use aside_sessions::NewSession;
@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => std::env::current_dir().context("while reading the current directory")?,
     };
-    let config = Config::load_for(&aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone()))?;
+    let config = super::new::repo_config(&dir)?;
     let agent = args
         .agent
         .clone()

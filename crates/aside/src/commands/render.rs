@@ -1,6 +1,7 @@
 //! Turning a session's events into text for a terminal. Events are read typed
 //! ([`Body`]: ACP's own update types and aside's kinds); agent text is printed as text.
 
+pub(crate) use aside_core::text::terminal_safe;
 use aside_core::Event;
 use aside_protocol::describe::{action_lines, block_text};
 use aside_protocol::events::acp::{

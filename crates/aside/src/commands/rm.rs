@@ -37,6 +37,9 @@ pub struct UnarchiveArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
+    if record.mode == aside_core::Mode::Isolated && record.worktree.is_dir() {
+        super::trust::settle(&record.repo, true)?;
+    }
     ctx.remove(&record, args.force, args.keep_branch)?;
     if args.json {
         let out = serde_json::json!({"session": record.id, "removed": true,

@@ -306,10 +306,16 @@ impl Pty {
     }
 
     pub fn chat_with(env: &Env, args: &[&str]) -> Pty {
+        let mut all = vec!["chat"];
+        all.extend_from_slice(args);
+        Pty::aside(env, &all)
+    }
+
+    /// `aside ARGS` in a terminal of its own, in the repository.
+    pub fn aside(env: &Env, args: &[&str]) -> Pty {
         let (pty, pts) = pty_process::blocking::open().unwrap();
         pty.resize(pty_process::Size::new(40, 120)).unwrap();
         let child = pty_process::blocking::Command::new(env!("CARGO_BIN_EXE_aside"))
-            .arg("chat")
             .args(args)
             .current_dir(&env.repo)
             .envs(env.vars())
