@@ -41,7 +41,24 @@ impl Roots {
         let joined = self.cwd.join(path);
         let lexical = normalize(&joined);
         let real = canonicalize_existing_prefix(&lexical);
-        if self.allowed.iter().any(|root| real.starts_with(root)) {
+        if let Some(root) = self.allowed.iter().find(|root| real.starts_with(root)) {
+            // git's own files are not the agent's to read or change: a write to `.git/config`
+            // (or a `.git` link repointed at a directory of the agent's making) could make git
+            // run programs, for aside and for the user.
+            let inside_git = |p: &Path| {
+                p.components()
+                    .any(|c| c.as_os_str().to_string_lossy().eq_ignore_ascii_case(".git"))
+            };
+            let cwd = self.allowed.first().unwrap_or(root);
+            if inside_git(real.strip_prefix(root).unwrap_or(&real))
+                || inside_git(lexical.strip_prefix(cwd).unwrap_or(Path::new(path)))
+                || inside_git(Path::new(path))
+            {
+                return Err(format!(
+                    "refused: `{path}` is inside git's own directory (or is the `.git` link itself), \
+                     which the file tools do not touch: use git commands for what you need there"
+                ));
+            }
             Ok(real)
         } else {
             Err(format!(
@@ -140,6 +157,31 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn git_directories_and_the_git_link_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path().join("repo");
+        std::fs::create_dir_all(cwd.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(cwd.join("vendor/lib/.git")).unwrap();
+        std::os::unix::fs::symlink(cwd.join(".git"), cwd.join("innocent")).unwrap();
+        let roots = Roots::new(&cwd, &[]);
+        for bad in [
+            ".git/config",
+            ".git",
+            "./.git/hooks/pre-commit",
+            "src/../.git/config",
+            "vendor/lib/.git/config",
+            ".GIT/config",
+            "innocent/config",
+            &cwd.join(".git/config").display().to_string(),
+        ] {
+            let err = roots.resolve(bad).unwrap_err();
+            assert!(err.contains("inside git's own directory"), "{bad}: {err}");
+        }
+        assert!(roots.resolve(".gitignore").is_ok());
+        assert!(roots.resolve("docs/.github/x.yml").is_ok());
     }
 
     #[test]

@@ -466,6 +466,15 @@ pub fn execute_file_action(roots: &Roots, action: &Action) -> Result<Output, Str
         }
         Action::Write { path, new, old } => {
             let shown = roots.display(path);
+            // Checked again as it is written: a command may have swapped a directory on the
+            // way for a link since the write was prepared and approved.
+            let now = roots.resolve(&path.display().to_string())?;
+            if &now != path {
+                return Err(format!(
+                    "refused: {shown} now resolves to {}, not where it did when the write was approved",
+                    now.display()
+                ));
+            }
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;

@@ -13,10 +13,27 @@ pub(crate) const ASIDE_IDENTITY: [(&str, &str); 4] = [
     ("GIT_COMMITTER_EMAIL", "aside@localhost"),
 ];
 
+/// Options given to every git aside runs, over whatever the repository's config says.
+pub(crate) const PINNED: [&str; 10] = [
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "commit.gpgSign=false",
+    "-c",
+    "tag.gpgSign=false",
+    "-c",
+    "core.sshCommand=ssh",
+];
+
 /// git in `dir` with `args`, as aside runs it; for a caller that watches the process itself.
 pub(crate) fn git_command(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir).args(args);
+    // A repository's config is data an agent may have written: none of the settings that make
+    // git run a program of the repository's choosing applies to aside's own git (no hooks, no
+    // file system monitor, no signing program).
+    cmd.args(PINNED).arg("-C").arg(dir).args(args);
     // aside's own status-like commands never take the user's index lock (git's opportunistic
     // index refresh), which could make the user's `git add` or `git commit` fail.
     cmd.env("GIT_OPTIONAL_LOCKS", "0");

@@ -150,7 +150,14 @@ fn diff_under(dir: &Path, base: &str, stat: bool, prefix: &str) -> Result<String
         format!("--src-prefix=a/{prefix}"),
         format!("--dst-prefix=b/{prefix}"),
     );
-    let mut args = vec!["diff", "--no-color", "--no-ext-diff", &src, &dst];
+    let mut args = vec![
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        &src,
+        &dst,
+    ];
     if stat {
         args.push("--stat");
     }

@@ -45,18 +45,82 @@ pub(crate) fn populate(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a path git would print cut (its output is a line per path): a directory whose name
+/// holds a newline would otherwise be taken for another one.
+fn whole_path(dir: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    if dir.as_os_str().as_bytes().contains(&b'\n') {
+        return Err(GitError::Refused(format!(
+            "{} holds a newline in its path, which aside cannot pass to git whole; rename it (or work from a path without one)",
+            dir.display().to_string().escape_default()
+        )));
+    }
+    Ok(())
+}
+
 /// The top of the repository containing `dir`.
 pub fn repo_root(dir: &Path) -> Result<PathBuf> {
+    whole_path(dir)?;
     let out = git_env(dir, &["rev-parse", "--show-toplevel"], &[], None)?;
     if !out.status.success() {
         return Err(GitError::NotARepo(dir.to_path_buf()));
     }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(PathBuf::from(text.strip_suffix('\n').unwrap_or(&text)))
+}
+
+/// Checks that a session's worktree is still linked to `repo` as aside made it: its `.git` a
+/// plain file naming a directory under `repo`'s own `.git/worktrees/`. An agent that rewrote
+/// it could point git at a directory of its own making, whose config runs programs
+/// (`core.fsmonitor`, …) when aside's git next looks at the worktree; so aside runs no git there
+/// until it is put back.
+pub fn verify_worktree(repo: &Path, worktree: &Path) -> Result<()> {
+    let link = worktree.join(".git");
+    let tampered = |why: String| {
+        Err(GitError::Refused(format!(
+            "the worktree {} is no longer linked to {} as aside made it ({why}), so aside runs no git in it. Restore it with `git -C {} worktree repair {}`",
+            worktree.display(),
+            repo.display(),
+            repo.display(),
+            worktree.display()
+        )))
+    };
+    let meta = match std::fs::symlink_metadata(&link) {
+        Ok(meta) => meta,
+        Err(e) => return tampered(format!("its .git cannot be read: {e}")),
+    };
+    if !meta.file_type().is_file() {
+        return tampered("its .git is not a plain file".into());
+    }
+    let text = std::fs::read_to_string(&link).unwrap_or_default();
+    let Some(target) = text
+        .strip_prefix("gitdir: ")
+        .map(|t| t.trim_end_matches('\n'))
+    else {
+        return tampered("its .git does not name a git directory".into());
+    };
+    let common = git(
+        repo,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?;
+    let worktrees = Path::new(&common)
+        .join("worktrees")
+        .canonicalize()
+        .map_err(GitError::Spawn)?;
+    let target = worktree.join(target);
+    match target.canonicalize() {
+        Ok(real) if real.parent() == Some(worktrees.as_path()) => Ok(()),
+        _ => tampered(format!(
+            "its .git points at {}",
+            target.display().to_string().escape_default()
+        )),
+    }
 }
 
 /// The main working tree of the repository holding `dir`: for a linked worktree (a session's
 /// own, say) the repository it belongs to, so sessions never nest `<worktree>.worktrees/`.
 pub fn main_repo_root(dir: &Path) -> Result<PathBuf> {
+    whole_path(dir)?;
     // One git: `aside ls` asks it on every listing.
     let args = [
         "rev-parse",

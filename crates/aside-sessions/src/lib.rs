@@ -1011,6 +1011,15 @@ impl Sessions {
         Ok(())
     }
 
+    /// Refuses a session whose worktree no longer points at its repository as aside made it
+    /// (`aside_git::verify_worktree`): no git of aside's runs in it then.
+    fn linked(record: &SessionRecord) -> Result<()> {
+        if record.mode == Mode::Isolated {
+            aside_git::verify_worktree(&record.repo, &record.worktree)?;
+        }
+        Ok(())
+    }
+
     /// The commit a session's changes are measured from.
     pub fn base_of(record: &SessionRecord) -> String {
         record.base.clone().unwrap_or_else(|| "HEAD".to_string())
@@ -1019,7 +1028,7 @@ impl Sessions {
     /// Files the session changed (since its base: a workspace session's base is the snapshot of
     /// the workspace taken when it started).
     pub fn changed_files(&self, record: &SessionRecord) -> Vec<FileChange> {
-        if record.base.is_some() && record.worktree.exists() {
+        if record.base.is_some() && record.worktree.exists() && Sessions::linked(record).is_ok() {
             aside_git::changed_files(&record.worktree, &Sessions::base_of(record))
                 .unwrap_or_default()
         } else {
@@ -1043,6 +1052,7 @@ impl Sessions {
                 record.worktree.display()
             )));
         }
+        Sessions::linked(record)?;
         Ok(aside_git::diff(
             &record.worktree,
             &Sessions::base_of(record),
@@ -1067,6 +1077,7 @@ impl Sessions {
                 record.worktree.display()
             )));
         }
+        Sessions::linked(record)?;
         let base = Sessions::base_of(record);
         match aside_git::apply(&record.repo, &record.worktree, &base) {
             Ok(files) if files.is_empty() => Ok(Outcome::Nothing),
@@ -1164,6 +1175,7 @@ impl Sessions {
     /// Refused while it holds work neither applied nor merged, unless `force`.
     pub fn remove(&self, record: &SessionRecord, force: bool, keep_branch: bool) -> Result<()> {
         if record.mode == Mode::Isolated && record.worktree.exists() && !force {
+            Sessions::linked(record)?;
             let base = Sessions::base_of(record);
             // Edits inside submodules are on no branch of the repository: applied, merged or
             // not, they exist only in this worktree.

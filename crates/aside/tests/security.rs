@@ -146,3 +146,172 @@ fn a_cloned_repository_cannot_run_commands_or_loosen_the_policy_until_trusted() 
     env.ok(&["rm", &g, "--force"]);
     assert!(marks.join("teardown-ran").exists());
 }
+
+/// Whether running `git status` in `dir` would run the file system monitor `dir`'s config names
+/// (as the user's own git does): proves the planted config is a real attack.
+fn fsmonitor_runs(dir: &std::path::Path, mark: &std::path::Path) -> bool {
+    std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    mark.exists()
+}
+
+/// Under `--approve edits` (file changes allowed, commands ask), writes into `.git` — the
+/// config in workspace mode, the `.git` link of an isolated worktree — are refused; a worktree
+/// whose `.git` was repointed anyway gets no git of aside's run in it; and aside's own git never
+/// runs the hooks or file system monitor a repository's config names.
+#[test]
+fn writes_into_git_cannot_make_aside_or_the_user_run_programs() {
+    let env = Env::new();
+    let mark = env.root.join("fsmonitor-ran");
+    let evil_config = format!(
+        "[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tfsmonitor = \"touch '{}'; false\"\n",
+        mark.display()
+    );
+    let config_before = std::fs::read_to_string(env.repo.join(".git/config")).unwrap();
+
+    // Workspace mode: the agent writes .git/config and .git/hooks/pre-commit.
+    env.model.push_for(
+        "git-ws",
+        [
+            Reply::tool("write_file", serde_json::json!({"path": ".git/config", "content": evil_config})),
+            Reply::tool("write_file", serde_json::json!({"path": ".git/hooks/post-checkout", "content": "#!/bin/sh\ntouch x\n"})),
+            Reply::text("done"),
+        ],
+    );
+    let ws = env.new_session("git-ws: configure", &["--workspace", "--approve", "edits"]);
+    env.wait_status(&ws, "completed");
+    let refused: Vec<String> = env
+        .events(&ws)
+        .iter()
+        .filter(|e| e["data"]["status"] == "failed")
+        .map(|e| e["data"].to_string())
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.contains("inside git's own directory")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join(".git/config")).unwrap(),
+        config_before
+    );
+    assert!(!env.repo.join(".git/hooks/post-checkout").exists());
+    assert!(!fsmonitor_runs(&env.repo, &mark));
+
+    // Isolated: the agent tries to repoint its worktree's .git at a directory of its making.
+    env.model.push_for(
+        "git-iso",
+        [
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "evil/config", "content": evil_config}),
+            ),
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": ".git", "content": "gitdir: evil\n"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let iso = env.new_session("git-iso: repoint", &["--approve", "edits"]);
+    let s = env.wait_status(&iso, "completed");
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    assert!(std::fs::read_to_string(worktree.join(".git"))
+        .unwrap()
+        .contains("/worktrees/"));
+    assert!(!mark.exists());
+
+    // Repointed anyway (as a command could): aside runs no git there, and says how to repair.
+    let evil = worktree.join("evil");
+    std::fs::create_dir_all(evil.join("objects")).unwrap();
+    std::fs::create_dir_all(evil.join("refs")).unwrap();
+    std::fs::write(evil.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(worktree.join(".git"), "gitdir: evil\n").unwrap();
+    assert!(
+        fsmonitor_runs(&worktree, &mark),
+        "the planted config is a real attack"
+    );
+    std::fs::remove_file(&mark).unwrap();
+    let err = env.fails(&["diff", &iso]);
+    assert!(
+        err.contains("is no longer linked to") && err.contains("worktree repair"),
+        "{err}"
+    );
+    env.fails(&["apply", &iso]);
+    env.fails(&["rm", &iso]);
+    env.model.push_for("git-iso", [Reply::text("again")]);
+    env.ok(&["send", &iso, "git-iso: once more"]);
+    env.wait_event(&iso, "a checkpoint refused", |e| {
+        e["kind"] == "error" && e["data"].to_string().contains("no longer linked")
+    });
+    assert!(
+        !mark.exists(),
+        "aside's git ran the worktree's planted fsmonitor"
+    );
+
+    // The repository's own config names a monitor and hooks (as a command could have written):
+    // aside's checkpoints, diffs and applies run none of them.
+    let set = |key: &str, value: &str| {
+        let out = std::process::Command::new("git")
+            .args(["config", key, value])
+            .current_dir(&env.repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    set(
+        "core.fsmonitor",
+        &format!("touch '{}'; false", mark.display()),
+    );
+    set("core.hooksPath", "hooks-of-the-repo");
+    let hook_mark = env.root.join("hook-ran");
+    let hooks = env.repo.join("hooks-of-the-repo");
+    std::fs::create_dir_all(&hooks).unwrap();
+    for hook in [
+        "pre-commit",
+        "post-commit",
+        "post-checkout",
+        "reference-transaction",
+    ] {
+        let path = hooks.join(hook);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\ntouch '{}'\n", hook_mark.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    env.model.push_for(
+        "git-pinned",
+        [
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "notes.txt", "content": "hi\n"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let pinned = env.new_session("git-pinned: write", &["--approve", "edits"]);
+    env.wait_status(&pinned, "completed");
+    env.ok(&["diff", &pinned]);
+    env.ok(&["apply", &pinned]);
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("notes.txt")).unwrap(),
+        "hi\n"
+    );
+    assert!(!mark.exists(), "aside's git ran the repository's fsmonitor");
+    assert!(
+        !hook_mark.exists(),
+        "aside's git ran the repository's hooks"
+    );
+    assert!(
+        fsmonitor_runs(&env.repo, &mark),
+        "the planted config is a real attack"
+    );
+}

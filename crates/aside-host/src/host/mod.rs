@@ -1261,10 +1261,13 @@ impl Host {
             return;
         }
         let worktree = self.record.worktree.clone();
+        let repo = self.record.repo.clone();
         let base = self.record.base.clone().unwrap_or_default();
         let turn = self.events.count_of("turn_end").unwrap_or(0);
         let message = format!("aside: {} (turn {turn})", self.record.title);
         let result = tokio::task::spawn_blocking(move || {
+            // An agent that repointed the worktree's .git gets no git of aside's run there.
+            aside_git::verify_worktree(&repo, &worktree)?;
             let commit = aside_git::checkpoint(&worktree, &message)?;
             let files = aside_git::changed_files(&worktree, &base)?;
             Ok::<_, aside_git::GitError>((commit, files))

@@ -10,15 +10,42 @@ use aside_core::Approve;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+/// Whether a tool call names a path inside a git directory, or a `.git` link itself: in its
+/// locations, its diffs, or any `…path…` field of its input.
+fn touches_git_dir(call: &Value) -> bool {
+    fn is_git(path: &str) -> bool {
+        std::path::Path::new(path)
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().eq_ignore_ascii_case(".git"))
+    }
+    fn any_path(value: &Value, key_is_path: bool) -> bool {
+        match value {
+            Value::String(s) => key_is_path && is_git(s),
+            Value::Array(items) => items.iter().any(|v| any_path(v, key_is_path)),
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| any_path(v, k.to_ascii_lowercase().contains("path"))),
+            _ => false,
+        }
+    }
+    any_path(&call["locations"], false)
+        || any_path(&call["content"], false)
+        || any_path(&call["rawInput"], false)
+}
+
 /// The option a permission request gets without asking, under the session's policy.
 pub(crate) fn auto_answer(approve: Approve, request: &Value) -> Option<String> {
     let kind = request["toolCall"]["kind"].as_str().unwrap_or("other");
     let allowed = match approve {
         Approve::All => true,
-        Approve::Edits => matches!(
-            kind,
-            "read" | "search" | "think" | "edit" | "delete" | "move"
-        ),
+        // An edit of git's own files can make git run programs: that is a command, and asks.
+        Approve::Edits => {
+            matches!(
+                kind,
+                "read" | "search" | "think" | "edit" | "delete" | "move"
+            ) && !(matches!(kind, "edit" | "delete" | "move")
+                && touches_git_dir(&request["toolCall"]))
+        }
         Approve::Ask => matches!(kind, "read" | "search" | "think"),
     };
     if allowed {
@@ -177,6 +204,22 @@ mod tests {
             Some("yes")
         );
         assert_eq!(auto_answer(Approve::Edits, &request("execute")), None);
+        // Edits of git's own files ask, however they name them.
+        for call in [
+            json!({"kind": "edit", "locations": [{"path": "/w/.git/config"}]}),
+            json!({"kind": "edit", "content": [{"type": "diff", "path": "/w/.git", "newText": "gitdir: /tmp/x"}]}),
+            json!({"kind": "delete", "rawInput": {"file_path": "sub/.GIT/hooks/pre-commit"}}),
+        ] {
+            let asked = json!({"toolCall": call, "options": request("edit")["options"]});
+            assert_eq!(auto_answer(Approve::Edits, &asked), None, "{call}");
+            assert!(auto_answer(Approve::All, &asked).is_some());
+        }
+        let elsewhere = json!({"toolCall": {"kind": "edit", "locations": [{"path": "/w/.gitignore"}],
+            "rawInput": {"content": "see .git/config"}}, "options": request("edit")["options"]});
+        assert_eq!(
+            auto_answer(Approve::Edits, &elsewhere).as_deref(),
+            Some("yes")
+        );
         assert_eq!(auto_answer(Approve::Ask, &request("edit")), None);
         assert_eq!(
             auto_answer(Approve::Ask, &request("read")).as_deref(),
