@@ -142,7 +142,7 @@ pub fn notification(text: &str, multiplexed: bool) -> Vec<u8> {
         return b"\x07".to_vec();
     }
     let text: String = crate::transcript::clean(text)
-        .replace(['\n', '\u{fffd}'], " ")
+        .replace('\n', " ")
         .chars()
         .take(200)
         .collect();
@@ -511,7 +511,9 @@ mod tests {
     fn a_notification_is_osc_9_or_a_bell_under_a_multiplexer() {
         assert_eq!(
             notification("aside: fix it\x1b]0;evil\x07 needs your answer", false),
-            b"\x1b]9;aside: fix it ]0;evil  needs your answer\x07".to_vec()
+            "\x1b]9;aside: fix it ␛]0;evil␇ needs your answer\x07"
+                .as_bytes()
+                .to_vec()
         );
         assert_eq!(notification("anything", true), b"\x07".to_vec());
     }

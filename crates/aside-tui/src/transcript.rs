@@ -53,16 +53,10 @@ pub struct Transcript {
     theme: Theme,
 }
 
-/// Text with control characters (escape sequences among them) made visible and harmless.
+/// Text with control characters (escape sequences among them) and bidirectional overrides made
+/// visible and harmless, as the CLI shows them (`aside_core::text::terminal_safe`).
 pub fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            '\n' => '\n',
-            c if c.is_control() => '\u{fffd}',
-            c => c,
-        })
-        .collect()
+    aside_core::text::terminal_safe(text).replace('\t', " ")
 }
 
 impl Transcript {
@@ -556,8 +550,8 @@ mod tests {
     #[test]
     fn escape_sequences_in_agent_text_are_made_harmless() {
         assert_eq!(
-            clean("red\x1b[31m\x07bell\nok"),
-            "red\u{fffd}[31m\u{fffd}bell\nok"
+            clean("red\x1b[31m\x07bell\nok\u{202e}"),
+            "red␛[31m␇bell\nok<U+202E>"
         );
     }
 

@@ -123,7 +123,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("aside: {e:#}");
+            // Errors echo input (a task, a path, an agent's words): shown as text.
+            eprintln!(
+                "aside: {}",
+                aside_core::text::terminal_safe(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }

@@ -315,3 +315,80 @@ fn writes_into_git_cannot_make_aside_or_the_user_run_programs() {
         "the planted config is a real attack"
     );
 }
+
+/// A repository file the agent reads (and its own reply, and the task) carries escape
+/// sequences: `show`, `logs`, `ls`, `attach` and error messages print them as visible text,
+/// never as instructions to the terminal (retitle, clipboard via OSC 52, clear, hide).
+#[test]
+fn escape_sequences_from_the_agent_are_shown_not_obeyed() {
+    let env = Env::new();
+    let hostile = "title\x1b]0;pwned\x07 clip\x1b]52;c;ZWNobyBwd25lZA==\x07 \x1b[2Jcleared \x1b[8mhidden\x1b[0m \u{202e}evil\r\n";
+    std::fs::write(env.repo.join("evil.txt"), hostile).unwrap();
+    std::process::Command::new("git")
+        .args(["add", "evil.txt"])
+        .current_dir(&env.repo)
+        .output()
+        .unwrap();
+    std::process::Command::new("git")
+        .args(["commit", "-qm", "evil"])
+        .current_dir(&env.repo)
+        .output()
+        .unwrap();
+    env.model.push_for(
+        "esc",
+        [
+            Reply::tool("read_file", serde_json::json!({"path": "evil.txt"})),
+            Reply::text("Read it: \x1b]0;from-the-model\x07 done \x1b[8minvisible\x1b[0m"),
+        ],
+    );
+    let id = env.new_session("esc: read \x1b]0;task-title\x07 evil.txt", &[]);
+    env.wait_status(&id, "completed");
+    let raw = |text: &str| {
+        [
+            "\x1b]0;", "\x1b]52;", "\x1b[2J", "\x1b[8m", "\x07", "\u{202e}", "\r",
+        ]
+        .iter()
+        .find(|seq| text.contains(**seq))
+        .map(|seq| seq.escape_debug().to_string())
+    };
+    for args in [
+        vec!["show", &id],
+        vec!["logs", &id],
+        vec!["ls"],
+        vec!["show", &id, "--all"],
+    ] {
+        let out = env.ok(&args);
+        assert_eq!(
+            raw(&out),
+            None,
+            "aside {args:?} printed a raw sequence:\n{out}"
+        );
+        if args[0] != "ls" {
+            assert!(
+                out.contains("title␛]0;pwned␇ clip␛]52;c;ZWNobyBwd25lZA==␇")
+                    && out.contains("<U+202E>evil"),
+                "aside {args:?} hides what the file holds:\n{out}"
+            );
+            assert!(out.contains("Read it: ␛]0;from-the-model␇ done"), "{out}");
+        } else {
+            assert!(out.contains("esc: read ␛]0;task-title␇ evil.txt"), "{out}");
+        }
+    }
+    // An error that echoes input.
+    let err = env.fails(&["show", "nope\x1b]0;x\x07"]);
+    assert_eq!(raw(&err), None, "{err}");
+    // attach, in a terminal.
+    let mut pty = Pty::aside(&env, &["attach", &id]);
+    let seen = pty.wait_for("␛]52;c;");
+    assert_eq!(
+        raw(&seen.replace("\r\n", "\n").replace('\x07', "")),
+        None,
+        "{seen:?}"
+    );
+    assert!(
+        !seen.contains("\x1b]52;") && !seen.contains("\x1b]0;pwned"),
+        "{seen:?}"
+    );
+    pty.keys("\x03");
+    let _ = pty.child.wait();
+}

@@ -51,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         Outcome::Done(files) => {
             for f in &files {
-                println!("{f}");
+                println!("{}", super::render::terminal_safe(f));
             }
             eprintln!(
                 "applied {} to {} as uncommitted changes",

@@ -35,6 +35,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let diff = ctx.diff(&record, args.stat)?;
     if diff.is_empty() {
         eprintln!("no changes");
+    } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        // On a terminal a patch is read, not applied: what the agent wrote is shown as text.
+        println!("{}", super::render::terminal_safe(&diff));
     } else {
         println!("{diff}");
     }

@@ -108,6 +108,7 @@ impl LivePrinter {
 
     /// Writes what `e` adds to the conversation to `out`.
     pub fn print_to(&mut self, e: &Event, out: &mut dyn Write) {
+        let out: &mut dyn Write = &mut super::render::Safe(out);
         let body = Body::of(e);
         if let Body::Update(update) = &body {
             if let SessionUpdate::AgentMessageChunk(chunk)

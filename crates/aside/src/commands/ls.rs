@@ -227,8 +227,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         out.trim_end().to_string()
     };
-    // One write for the whole table, not one per line.
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // One write for the whole table, not one per line; titles and agent lines shown as text.
+    let mut out = super::render::Safe(std::io::BufWriter::new(std::io::stdout().lock()));
     writeln!(out, "{}", line(header))?;
     for row in &rows {
         writeln!(out, "{}", line(row.cells.each_ref().map(String::as_str)))?;

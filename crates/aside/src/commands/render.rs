@@ -2,6 +2,25 @@
 //! ([`Body`]: ACP's own update types and aside's kinds); agent text is printed as text.
 
 pub(crate) use aside_core::text::terminal_safe;
+
+/// A writer that shows control characters instead of passing them on: everything a command
+/// prints of a session (the task, the agent's text, command output, titles) goes through one,
+/// so no escape sequence from a repository file or a model reaches the terminal. aside prints
+/// no escape sequences of its own on these paths.
+pub(crate) struct Safe<W: std::io::Write>(pub W);
+
+impl<W: std::io::Write> std::io::Write for Safe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // `write!` hands over whole `str` pieces, so a character is never split between calls.
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(terminal_safe(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
 use aside_core::Event;
 use aside_protocol::describe::{action_lines, block_text};
 use aside_protocol::events::acp::{
@@ -218,7 +237,7 @@ pub struct LogPrinter {
 impl LogPrinter {
     /// Prints one event to stdout.
     pub fn print(&mut self, e: &Event) {
-        self.print_to(e, &mut std::io::stdout().lock());
+        self.print_to(e, &mut Safe(std::io::stdout().lock()));
     }
 
     /// Writes one event to `stdout`.

@@ -63,21 +63,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let status = ctx.status(&record);
-    println!("{}  {}", record.id, record.title);
+    let mut out = super::render::Safe(out);
+    writeln!(out, "{}  {}", record.id, record.title)?;
     match &record.reason {
-        Some(reason) => println!("status:   {status} — {reason}"),
-        None => println!("status:   {status}"),
+        Some(reason) => writeln!(out, "status:   {status} — {reason}")?,
+        None => writeln!(out, "status:   {status}")?,
     }
-    println!(
+    writeln!(
+        out,
         "agent:    {}    mode: {}    approve: {}",
         record.agent, record.mode, record.approve
-    );
-    println!("worktree: {}", record.worktree.display());
+    )?;
+    writeln!(out, "worktree: {}", record.worktree.display())?;
     if let Some(agent_session) = &record.acp_session_id {
-        println!("agent session: {agent_session}");
+        writeln!(out, "agent session: {agent_session}")?;
     }
     if let Some(branch) = &record.branch {
-        println!(
+        writeln!(
+            out,
             "branch:   {branch} (from {})",
             record
                 .base
@@ -86,13 +89,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .chars()
                 .take(12)
                 .collect::<String>()
-        );
+        )?;
     }
     if start > 0 {
-        println!(
+        writeln!(
+            out,
             "\n({start} earlier events; `aside show {} --all` prints them)",
             record.id
-        );
+        )?;
     }
     // Rendered a turn at a time (a tool call's updates stay within its turn).
     let mut turn = Vec::new();
@@ -150,32 +154,36 @@ fn show_external(
         return Ok(());
     }
     let summary = &session.summary;
+    let mut out = super::render::Safe(std::io::stdout().lock());
     let agent = session.tool.agent();
-    println!("{}  {}", summary.id, summary.title);
-    println!(
+    writeln!(out, "{}  {}", summary.id, summary.title)?;
+    writeln!(
+        out,
         "status:   {} (started outside aside, in {agent}'s own CLI)",
         session.status()
-    );
-    println!("agent:    {agent}    agent session: {}", summary.id);
-    println!("directory: {}", summary.cwd.display());
+    )?;
+    writeln!(out, "agent:    {agent}    agent session: {}", summary.id)?;
+    writeln!(out, "directory: {}", summary.cwd.display())?;
     if let Some(branch) = &summary.branch {
-        println!("branch:   {branch}");
+        writeln!(out, "branch:   {branch}")?;
     }
-    println!("file:     {}", session.file.display());
-    print!("{}", super::render::conversation(&events));
+    writeln!(out, "file:     {}", session.file.display())?;
+    write!(out, "{}", super::render::conversation(&events))?;
     if skipped > 0 {
-        println!(
+        writeln!(
+            out,
             "\n({} of {} {} not JSON and {} skipped: a line being written, or a damaged file)",
             super::render::plural(skipped, "line", "lines"),
             session.file.display(),
             if skipped == 1 { "is" } else { "are" },
             if skipped == 1 { "was" } else { "were" }
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "\ncontinue it here: aside adopt {}    in {agent}: {}",
         summary.id,
         session.tool.resume_command(&summary.id, summary).join(" ")
-    );
+    )?;
     Ok(())
 }
