@@ -454,7 +454,15 @@ impl Config {
     /// Reads the user's config file and applies the process environment.
     pub fn load_user() -> Result<Config, ConfigError> {
         let mut config = Config::load(&crate::paths::user_config_file())?;
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let env = |name: &str| {
+            // The key is taken out of the environment as the process starts.
+            if name == crate::process::MODEL_KEY_VAR {
+                if let Some(key) = crate::process::model_key() {
+                    return Some(key.to_string());
+                }
+            }
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        };
         config.model.apply_env(env)?;
         config.sessions.apply_env(env)?;
         Ok(config)

@@ -243,6 +243,56 @@ pub fn processes() -> Vec<ProcessInfo> {
         .collect()
 }
 
+/// The variable that carries the built-in agent's model API key.
+pub const MODEL_KEY_VAR: &str = "ASIDE_API_KEY";
+
+static MODEL_KEY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Takes the model API key (`ASIDE_API_KEY`) out of this process's environment, keeping it in
+/// memory ([`model_key`]): the variable is removed and its value overwritten where the kernel
+/// shows the environment a process started with (`/proc/PID/environ`), which every command an
+/// agent runs as the same user could otherwise read. Each aside process calls it first thing,
+/// before it starts a thread, and hands the key to the one child that needs it (a host, a guard,
+/// the agent) with [`pass_model_key`], which takes it out again in turn.
+pub fn hide_model_key() {
+    MODEL_KEY.get_or_init(|| {
+        let value = std::env::var(MODEL_KEY_VAR).ok()?;
+        let prefix = format!("{MODEL_KEY_VAR}=");
+        extern "C" {
+            static mut environ: *mut *mut libc::c_char;
+        }
+        // SAFETY: called before any other thread exists (nothing reads or changes the
+        // environment meanwhile); `environ` is the NULL-terminated array of NUL-terminated
+        // strings the C runtime keeps, and each entry is overwritten only within its own length.
+        unsafe {
+            let mut entry = environ;
+            while !entry.is_null() && !(*entry).is_null() {
+                let text = std::ffi::CStr::from_ptr(*entry);
+                let bytes = text.to_bytes();
+                if bytes.starts_with(prefix.as_bytes()) {
+                    let value_at = (*entry).add(prefix.len());
+                    std::ptr::write_bytes(value_at, 0, bytes.len() - prefix.len());
+                }
+                entry = entry.add(1);
+            }
+        }
+        std::env::remove_var(MODEL_KEY_VAR);
+        Some(value).filter(|v| !v.is_empty())
+    });
+}
+
+/// The model API key this process was started with ([`hide_model_key`]).
+pub fn model_key() -> Option<&'static str> {
+    MODEL_KEY.get().and_then(|k| k.as_deref())
+}
+
+/// Gives `cmd` the model API key this process holds, in its environment (it hides it again).
+pub fn pass_model_key(cmd: &mut Command) {
+    if let Some(key) = model_key() {
+        cmd.env(MODEL_KEY_VAR, key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cmd::{check, git, git_command, git_env};
-use crate::worktree::{copy_worktree_includes, worktree_lock, worktree_path};
+use crate::worktree::{worktree_lock, worktree_path};
 use crate::{GitError, Result};
 
 /// The directory of spare worktrees kept ready for new sessions: `<repo>.worktrees/.pool`.
@@ -287,10 +287,7 @@ pub fn pool_claim(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<
         };
         drop(lock);
         match branched {
-            Ok(_) => {
-                copy_worktree_includes(repo, path)?;
-                return Ok(true);
-            }
+            Ok(_) => return Ok(true),
             Err(e) => {
                 // A spare that cannot take the branch is dropped (and a branch made half way),
                 // so the caller makes a fresh one.

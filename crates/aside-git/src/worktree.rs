@@ -213,8 +213,7 @@ pub fn worktree_path(repo: &Path, name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Creates a worktree at `path` on a new branch from `base`, then copies the files that
-/// `.worktreeinclude` lists (gitignored files such as `.env`).
+/// Creates a worktree at `path` on a new branch from `base` (then [`copy_worktree_includes`]).
 pub fn create_worktree(repo: &Path, path: &Path, branch: &str, base: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
@@ -235,15 +234,17 @@ pub fn create_worktree(repo: &Path, path: &Path, branch: &str, base: &str) -> Re
         ];
         check(&args, git_env(repo, &args, &[], None)?)?;
     }
-    populate(path)?;
-    copy_worktree_includes(repo, path)
+    populate(path)
 }
 
-/// Copies ignored files matching `.worktreeinclude` (gitignore syntax) from `repo` to `worktree`.
-pub fn copy_worktree_includes(repo: &Path, worktree: &Path) -> Result<()> {
+/// Copies ignored files matching `.worktreeinclude` (gitignore syntax) from `repo` to
+/// `worktree`; what could not be copied is skipped and named in the warnings returned. A
+/// symbolic link is copied as a link, never as the file it points at (an ignored link to
+/// `~/.ssh/id_rsa` must not become a readable copy in the agent's worktree).
+pub fn copy_worktree_includes(repo: &Path, worktree: &Path) -> Result<Vec<String>> {
     let include = repo.join(".worktreeinclude");
     if !include.exists() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut builder = ignore::gitignore::GitignoreBuilder::new(repo);
     if let Some(e) = builder.add(&include) {
@@ -265,19 +266,34 @@ pub fn copy_worktree_includes(repo: &Path, worktree: &Path) -> Result<()> {
             "-z",
         ],
     )?;
+    let mut warnings = Vec::new();
     for rel in listed.split('\0').filter(|s| !s.is_empty()) {
-        let from = repo.join(rel);
         if !matcher.matched_path_or_any_parents(rel, false).is_ignore() {
             continue;
         }
-        let to = worktree.join(rel);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
+        let (from, to) = (repo.join(rel), worktree.join(rel));
+        let copied = (|| {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let meta = std::fs::symlink_metadata(&from)?;
+            if meta.file_type().is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)
+            } else if meta.file_type().is_file() {
+                // copy_file_range: a reflink (copy-on-write, instant) where the filesystem has
+                // them.
+                std::fs::copy(&from, &to).map(|_| ())
+            } else {
+                Err(std::io::Error::other("not a regular file or a link"))
+            }
+        })();
+        if let Err(e) = copied {
+            warnings.push(format!(
+                "{rel} (listed by .worktreeinclude) was not copied into the worktree: {e}"
+            ));
         }
-        // copy_file_range: a reflink (copy-on-write, instant) where the filesystem has them.
-        std::fs::copy(&from, &to).map_err(GitError::Spawn)?;
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Removes a worktree (even with changes: the caller decided) and, unless `keep_branch`, its
@@ -318,8 +334,45 @@ mod tests {
         let base = resolve_commit(&repo, "HEAD").unwrap();
         let wt = worktree_path(&repo, "t5");
         create_worktree(&repo, &wt, "aside/t5", &base).unwrap();
+        assert!(copy_worktree_includes(&repo, &wt).unwrap().is_empty());
         assert_eq!(read(&wt, ".env"), "SECRET=1\n");
         assert!(!wt.join("x.log").exists());
+    }
+
+    #[test]
+    fn links_are_copied_as_links_and_what_cannot_be_copied_is_named() {
+        let (_d, repo) = repo();
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "id_rsa", "PRIVATE KEY\n");
+        write(&repo, ".gitignore", ".env\nkey\ncache\n");
+        write(&repo, ".worktreeinclude", ".env\nkey\ncache\n");
+        write(&repo, ".env", "A=1\n");
+        std::os::unix::fs::symlink(outside.path().join("id_rsa"), repo.join("key")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), repo.join("cache")).unwrap();
+        let base = resolve_commit(&repo, "HEAD").unwrap();
+        let wt = worktree_path(&repo, "t8");
+        create_worktree(&repo, &wt, "aside/t8", &base).unwrap();
+        assert!(copy_worktree_includes(&repo, &wt).unwrap().is_empty());
+        assert_eq!(read(&wt, ".env"), "A=1\n");
+        for link in ["key", "cache"] {
+            let meta = std::fs::symlink_metadata(wt.join(link)).unwrap();
+            assert!(
+                meta.file_type().is_symlink(),
+                "{link} was copied as its target"
+            );
+        }
+        // One that cannot be made is named, and the rest still come.
+        std::fs::remove_dir_all(&wt).unwrap();
+        std::fs::create_dir_all(wt.join("key")).unwrap();
+        write(&wt, "key/x", "in the way\n");
+        let warnings = copy_worktree_includes(&repo, &wt).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("key (listed by .worktreeinclude) was not copied into the worktree: "),
+            "{warnings:?}"
+        );
+        assert_eq!(read(&wt, ".env"), "A=1\n");
     }
 
     #[test]
@@ -335,6 +388,7 @@ mod tests {
         let base = resolve_commit(&repo, "HEAD").unwrap();
         let wt = worktree_path(&repo, "t7");
         create_worktree(&repo, &wt, "aside/t7", &base).unwrap();
+        assert!(copy_worktree_includes(&repo, &wt).unwrap().is_empty());
         assert_eq!(read(&wt, "target/debug/deps/libx.rlib"), "rlib\n");
         let mode = std::fs::metadata(wt.join("target/debug/app"))
             .unwrap()

@@ -41,7 +41,10 @@ async fn guard(command: &[String]) -> i32 {
         eprintln!("aside guard: cannot listen for signals");
         return 70;
     };
-    let mut child = match tokio::process::Command::new(program).args(args).spawn() {
+    let mut agent = std::process::Command::new(program);
+    agent.args(args);
+    process::pass_model_key(&mut agent);
+    let mut child = match tokio::process::Command::from(agent).spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             eprintln!("agent command `{program}` not found");

@@ -511,7 +511,7 @@ mod tests {
     fn a_notification_is_osc_9_or_a_bell_under_a_multiplexer() {
         assert_eq!(
             notification("aside: fix it\x1b]0;evil\x07 needs your answer", false),
-            "\x1b]9;aside: fix it ␛]0;evil␇ needs your answer\x07"
+            "\x1b]9;aside: fix it␛]0;evil␇ needs your answer\x07"
                 .as_bytes()
                 .to_vec()
         );

@@ -60,6 +60,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything else (and any thread): the model key leaves the environment that
+    // commands of the agent could read.
+    aside_core::process::hide_model_key();
     // A shell asking what to complete (COMPLETE=bash aside -- aside sh…) is answered, and that
     // is all.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();

@@ -392,3 +392,114 @@ fn escape_sequences_from_the_agent_are_shown_not_obeyed() {
     pty.keys("\x03");
     let _ = pty.child.wait();
 }
+
+/// `aside config set model.api_key …` leaves the key readable by the user only, even where the
+/// file and its directory were readable by others before.
+#[test]
+fn the_config_file_that_holds_a_key_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    let file = env.root.join("home/.config/aside/config.toml");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    env.ok(&["config", "set", "model.api_key", "sk-secret"]);
+    assert_eq!((mode(&file), mode(file.parent().unwrap())), (0o600, 0o700));
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        file.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    env.ok(&["config", "set", "model.api_key", "sk-other"]);
+    assert_eq!((mode(&file), mode(file.parent().unwrap())), (0o600, 0o700));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("sk-other"));
+}
+
+/// An ignored link to a secret outside the repository, listed in `.worktreeinclude`, comes into
+/// the worktree as a link the agent cannot follow out (not as a copy of the key), and an
+/// ignored link to a directory no longer fails every new session.
+#[test]
+fn worktreeinclude_copies_links_as_links() {
+    let env = Env::new();
+    let secrets = env.root.join("home/.ssh");
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::write(secrets.join("id_rsa"), "PRIVATE KEY\n").unwrap();
+    std::fs::write(env.repo.join(".gitignore"), ".env\nkey\ncachedir\n").unwrap();
+    std::fs::write(env.repo.join(".worktreeinclude"), ".env\nkey\ncachedir\n").unwrap();
+    std::fs::write(env.repo.join(".env"), "A=1\n").unwrap();
+    std::os::unix::fs::symlink(secrets.join("id_rsa"), env.repo.join("key")).unwrap();
+    std::os::unix::fs::symlink(&secrets, env.repo.join("cachedir")).unwrap();
+    env.model.push_for(
+        "links",
+        [
+            Reply::tool("read_file", serde_json::json!({"path": "key"})),
+            Reply::text("done"),
+        ],
+    );
+    let id = env.new_session("links: read the key", &[]);
+    let s = env.wait_status(&id, "completed");
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(worktree.join(".env")).unwrap(),
+        "A=1\n"
+    );
+    assert!(std::fs::symlink_metadata(worktree.join("key"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let events = env.events(&id);
+    let read: Vec<String> = events
+        .iter()
+        .filter(|e| e["data"]["status"] == "failed")
+        .map(|e| e["data"].to_string())
+        .collect();
+    assert!(
+        read.len() == 1 && read[0].contains("outside the session's working directory"),
+        "{read:?}"
+    );
+    assert!(!events.iter().any(|e| e.to_string().contains("PRIVATE KEY")));
+}
+
+/// A command the agent runs reads every environment it can reach (`/proc/*/environ`, the
+/// agent's, its guard's and its host's among them): the model API key is in none of them, and
+/// still reaches the model.
+#[test]
+fn commands_cannot_read_the_model_key_from_any_environment() {
+    let mut env = Env::new();
+    let key = "sk-test-7f3a9c1e-not-for-commands";
+    env.extra.push(("ASIDE_API_KEY".into(), key.into()));
+    env.model.push_for(
+        "key-hunt",
+        [
+            Reply::tool(
+                "run_command",
+                serde_json::json!({"command": "echo ppid $PPID; for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f 2>/dev/null | grep -a ASIDE_API_KEY | sed \"s|^|$f: |\"; done; echo searched"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let id = env.new_session("key-hunt: look for keys", &[]);
+    env.wait_status(&id, "completed");
+    let events = env.events(&id);
+    let output: String = events
+        .iter()
+        .filter(|e| e["kind"] == "tool_call_update")
+        .map(|e| e["data"].to_string())
+        .collect();
+    assert!(output.contains("searched"), "the command ran: {output}");
+    assert!(!output.contains(key), "a command read the key: {output}");
+    // It reached the model all the same.
+    let asked = env
+        .model
+        .received()
+        .into_iter()
+        .find(|r| r.body.to_string().contains("key-hunt"))
+        .unwrap();
+    assert!(
+        asked
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == &format!("Bearer {key}")),
+        "{:?}",
+        asked.headers
+    );
+}

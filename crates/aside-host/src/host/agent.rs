@@ -109,6 +109,7 @@ impl AgentProcess {
             .stderr(std::process::Stdio::piped())
             .process_group(0);
         aside_core::process::die_with_parent(&mut cmd, libc::SIGTERM);
+        aside_core::process::pass_model_key(&mut cmd);
         let mut child = tokio::process::Command::from(cmd)
             .kill_on_drop(true)
             .spawn()

@@ -438,17 +438,23 @@ impl Host {
             let branch = self.record.branch.clone().unwrap_or_default();
             let base = self.record.base.clone().unwrap_or_default();
             let pool = self.pool_size;
-            tokio::task::spawn_blocking(move || {
+            let not_copied = tokio::task::spawn_blocking(move || {
                 // A spare from the pool when there is one; a fresh checkout otherwise.
                 let claimed = pool > 0
                     && aside_git::pool_claim(&repo, &path, &branch, &base).unwrap_or(false);
                 if !claimed {
                     aside_git::create_worktree(&repo, &path, &branch, &base)?;
                 }
-                Ok::<_, aside_git::GitError>(())
+                aside_git::copy_worktree_includes(&repo, &path)
             })
             .await?
             .context("while creating the worktree")?;
+            for message in not_copied {
+                self.emit(Body::Other {
+                    kind: "warning".into(),
+                    data: serde_json::json!({ "message": message }),
+                });
+            }
             if self.submodules && aside_git::has_submodules(&self.record.worktree) {
                 self.populate_submodules().await;
             }
@@ -1384,6 +1390,7 @@ pub fn spawn(
     cmd.arg("host")
         .arg(id.as_str())
         .env("ASIDE_HOME", &layout.home);
+    aside_core::process::pass_model_key(&mut cmd);
     detached_to(&mut cmd, &layout.host_log(id))?;
     cmd.spawn()
 }

@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    aside_core::process::hide_model_key();
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `ASIDE_LOG` as `Targets` (`debug`, `aside_host=debug,warn`: the `aside` binary's
     // target=level directives, not its span and field filters), without the regular-expression
