@@ -5,10 +5,11 @@
 //! Must not: bypass the host for writes: every action goes through `aside_sessions`, the same
 //! path the CLI takes. Agent text is untrusted: the pages build DOM nodes from text, never HTML.
 //!
-//! Security: bound to 127.0.0.1; every request needs the token (in the URL once, then an
-//! HttpOnly, SameSite=Strict cookie); a foreign `Host` is refused (DNS rebinding), and so is a
-//! mutating request with a foreign `Origin` (CSRF); a strict Content-Security-Policy; request
-//! bodies are JSON (labelled so) of at most 1 MiB.
+//! Security: bound to 127.0.0.1; every API request needs the token as a bearer token (the page
+//! gets it once from the URL, keeps it in its own origin's storage, never in a cookie, which
+//! every server on 127.0.0.1 would receive); a foreign `Host` is refused (DNS rebinding), and so
+//! is a mutating request with a foreign `Origin` (CSRF); a strict Content-Security-Policy;
+//! request bodies are JSON (labelled so) of at most 1 MiB.
 
 mod api;
 mod security;

@@ -7,8 +7,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-const COOKIE: &str = "aside_token";
-
 /// The Content-Security-Policy of every response: only our own scripts, styles and connections.
 pub const CSP: &str =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -28,17 +26,6 @@ fn ours(state: &AppState, host: &str) -> bool {
     host == format!("127.0.0.1:{port}")
         || host == format!("localhost:{port}")
         || host == format!("[::1]:{port}")
-}
-
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
 }
 
 fn deny(status: StatusCode, message: &str) -> Response {
@@ -77,7 +64,10 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     if !ours(&state, host) {
         return deny(StatusCode::FORBIDDEN, "forbidden: unexpected Host header");
     }
-    // The token in the URL, once: it becomes a cookie and leaves the address bar.
+    // The token in the URL, once: the page takes it from the fragment (which no request
+    // carries) into its own origin's storage and sends it as a bearer token. No cookie: a
+    // browser sends cookies to every server on 127.0.0.1 whatever its port (an agent's dev
+    // server among them), and a second `aside ui` would overwrite the first's.
     let query_token = request
         .uri()
         .query()
@@ -96,16 +86,16 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         let path = request.uri().path().to_string();
         let mut response = Response::builder()
             .status(StatusCode::SEE_OTHER)
-            .header(header::LOCATION, path)
-            .header(
-                header::SET_COOKIE,
-                format!(
-                    "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-                    state.token
-                ),
-            )
+            .header(header::LOCATION, format!("{path}#token={}", state.token))
             .body(Body::empty())
             .unwrap_or_default();
+        secure_headers(response.headers_mut());
+        return response;
+    }
+    // The pages and their scripts hold no data: everything comes through the API.
+    let path = request.uri().path();
+    if !path.starts_with("/api/") {
+        let mut response = next.run(request).await;
         secure_headers(response.headers_mut());
         return response;
     }
@@ -114,12 +104,11 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    let by_cookie = cookie_token(headers).is_some_and(|t| same(&t, &state.token));
     let by_bearer = bearer.as_deref().is_some_and(|t| same(t, &state.token));
-    if !by_cookie && !by_bearer {
+    if !by_bearer {
         return deny(
             StatusCode::UNAUTHORIZED,
-            "unauthorized: open the URL that `aside ui` printed (it carries the access token)",
+            "unauthorized: open the URL that `aside ui` printed (it carries the access token), or send it as `Authorization: Bearer TOKEN`",
         );
     }
     // CSRF: a mutating request from a browser names its Origin; only ours may write.
@@ -129,8 +118,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             Some(origin) => origin
                 .strip_prefix("http://")
                 .is_some_and(|host| ours(&state, host)),
-            // Without an Origin, only a non-browser client with the bearer token.
-            None => by_bearer,
+            // Without an Origin: a non-browser client, which has the token.
+            None => true,
         };
         if !allowed {
             return deny(StatusCode::FORBIDDEN, "forbidden: cross-origin request");

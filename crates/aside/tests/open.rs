@@ -418,12 +418,12 @@ impl Ui {
         }
     }
 
-    async fn open(&self, id: &str, cookie: Option<&str>, origin: Option<&str>) -> (u16, String) {
+    async fn open(&self, id: &str, token: Option<&str>, origin: Option<&str>) -> (u16, String) {
         let mut request = reqwest::Client::new()
             .post(format!("{}/api/sessions/{id}/open", self.base))
             .json(&json!({}));
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", format!("aside_token={cookie}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
         if let Some(origin) = origin {
             request = request.header("origin", origin);

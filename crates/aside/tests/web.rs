@@ -99,14 +99,10 @@ impl Ui {
             .unwrap()
     }
 
-    fn cookie(&self) -> String {
-        format!("aside_token={}", self.token)
-    }
-
     async fn get(&self, path: &str) -> reqwest::Response {
         self.client()
             .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie())
+            .bearer_auth(&self.token)
             .send()
             .await
             .unwrap()
@@ -115,7 +111,7 @@ impl Ui {
     async fn post(&self, path: &str, body: Value) -> reqwest::Response {
         self.client()
             .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie())
+            .bearer_auth(&self.token)
             .header("origin", &self.base)
             .json(&body)
             .send()
@@ -152,16 +148,26 @@ impl Ui {
 async fn every_request_needs_the_token_and_the_right_host_and_origin() {
     let ui = Ui::start();
     let c = ui.client();
-    // No token: refused, with what to do.
+    // The pages hold no data: served to anyone on this machine (with the right Host), their
+    // script asks for the token.
     let r = c.get(format!("{}/", ui.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // No token: the API refuses, with what to do.
+    let r = c
+        .get(format!("{}/api/sessions", ui.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.text().await.unwrap(),
-        "unauthorized: open the URL that `aside ui` printed (it carries the access token)"
+        "unauthorized: open the URL that `aside ui` printed (it carries the access token), or send it as `Authorization: Bearer TOKEN`"
     );
+    // A cookie with the token is not accepted: a browser would send it to every server on
+    // 127.0.0.1, whatever its port.
     let r = c
         .get(format!("{}/api/sessions", ui.base))
-        .header("cookie", "aside_token=wrong")
+        .header("cookie", format!("aside_token={}", ui.token))
         .send()
         .await
         .unwrap();
@@ -172,19 +178,12 @@ async fn every_request_needs_the_token_and_the_right_host_and_origin() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    // The token in the URL becomes an HttpOnly, SameSite=Strict cookie and leaves the URL.
+    // The token in the URL moves to the fragment (no request carries it) and sets no cookie.
     let r = c.get(&ui.url).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/");
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert_eq!(
-        cookie,
-        format!(
-            "aside_token={}; HttpOnly; SameSite=Strict; Path=/",
-            ui.token
-        )
-    );
-    // With the cookie: the page, with a strict CSP.
+    assert_eq!(r.headers()["location"], format!("/#token={}", ui.token));
+    assert!(r.headers().get("set-cookie").is_none());
+    // The page, with a strict CSP.
     let r = ui.get("/").await;
     assert_eq!(r.status(), 200);
     let csp = r.headers()["content-security-policy"]
@@ -203,43 +202,34 @@ async fn every_request_needs_the_token_and_the_right_host_and_origin() {
         .await
         .unwrap()
         .contains("<script src=\"/assets/app.js\" defer></script>"));
-    // DNS rebinding: another Host is refused even with the token.
-    let r = c
-        .get(format!("{}/api/sessions", ui.base))
-        .header("host", "attacker.example:80")
-        .header("cookie", ui.cookie())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    assert_eq!(r.text().await.unwrap(), "forbidden: unexpected Host header");
+    // DNS rebinding: another Host is refused even with the token, pages included.
+    for path in ["/api/sessions", "/"] {
+        let r = c
+            .get(format!("{}{path}", ui.base))
+            .header("host", "attacker.example:80")
+            .bearer_auth(&ui.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.text().await.unwrap(), "forbidden: unexpected Host header");
+    }
     // CSRF: a write from a foreign Origin is refused; from ours it reaches the handler.
     let r = c
         .post(format!("{}/api/sessions/abc/cancel", ui.base))
-        .header("cookie", ui.cookie())
+        .bearer_auth(&ui.token)
         .header("origin", "http://attacker.example")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = c
-        .post(format!("{}/api/sessions/abc/cancel", ui.base))
-        .header("cookie", ui.cookie())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        403,
-        "a cookie-authenticated write without an Origin is refused"
-    );
     let r = ui.post("/api/sessions/abc/cancel", json!({})).await;
     assert_eq!(r.status(), 404);
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"],
         "no session matches `abc`; `aside ls --all` lists them"
     );
-    // A non-browser client may use the bearer token.
+    // A non-browser client uses the bearer token.
     let r = c
         .get(format!("{}/api/sessions", ui.base))
         .bearer_auth(&ui.token)
@@ -248,6 +238,68 @@ async fn every_request_needs_the_token_and_the_right_host_and_origin() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+}
+
+/// Another server on 127.0.0.1 (an agent's dev server on its session port) that the browser
+/// visits receives nothing of aside's: no cookie, and no token in the address or Referer; and
+/// two `aside ui` run side by side in one browser without logging each other out.
+#[tokio::test]
+async fn another_local_server_sees_no_token_and_two_views_live_side_by_side() {
+    if !browser::available() {
+        eprintln!("skipped: Debian's chromium and chromium-driver are not installed (.ci/run installs them)");
+        return;
+    }
+    let first = Ui::start();
+    let second = Ui::start();
+    // A dev server: records every request it gets, whole.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dev = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut buf = [0u8; 8192];
+            let n = std::io::Read::read(&mut stream, &mut buf).unwrap_or(0);
+            record
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 9\r\nconnection: close\r\n\r\ndev page\n",
+            );
+        }
+    });
+    let b = Browser::start().await;
+    let ready = "return document.body.dataset.ready === '1'";
+    b.goto(&first.url).await;
+    b.wait("the first view", ready).await;
+    b.goto(&second.url).await;
+    b.wait("the second view", ready).await;
+    b.goto(&format!("{dev}/")).await;
+    b.wait(
+        "the dev page",
+        "return document.body && document.body.innerText.includes('dev page')",
+    )
+    .await;
+    // Back to the first view, without its token in the address: still connected, and its
+    // address holds no token.
+    for ui in [&first, &second] {
+        b.goto(&format!("{}/", ui.base)).await;
+        b.wait("the view again", ready).await;
+        let state = b
+            .eval("return [location.href, !!document.getElementById('unauthorized'), document.cookie]", json!([]))
+            .await;
+        assert_eq!(state, json!([format!("{}/", ui.base), false, ""]));
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains("GET / HTTP/1.1"), "{seen}");
+    assert!(
+        !seen.contains(&first.token) && !seen.contains(&second.token),
+        "the dev server got a token: {seen}"
+    );
+    assert!(!seen.to_ascii_lowercase().contains("cookie:"), "{seen}");
 }
 
 #[tokio::test]
@@ -908,7 +960,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         ),
     ];
     const NO_TOKEN: &str =
-        "unauthorized: open the URL that `aside ui` printed (it carries the access token)";
+        "unauthorized: open the URL that `aside ui` printed (it carries the access token), or send it as `Authorization: Bearer TOKEN`";
     const WRONG_URL_TOKEN: &str = "unauthorized: wrong token; open the URL that `aside ui` printed";
     const HOST: &str = "forbidden: unexpected Host header";
     const CROSS: &str = "forbidden: cross-origin request";
@@ -927,11 +979,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     for (action, path, body) in &writes {
         let url = format!("{}{path}", ui.base);
         let post = || c.post(&url);
-        let ours = || {
-            post()
-                .header("cookie", ui.cookie())
-                .header("origin", &ui.base)
-        };
+        let ours = || post().bearer_auth(&ui.token).header("origin", &ui.base);
         let is_create = *action == "create";
         let oversized = if is_create {
             json!({"task": huge, "repo": ui.repo})
@@ -951,18 +999,11 @@ async fn hostile_requests_are_refused_and_change_nothing() {
                 Says::Text(NO_TOKEN),
             ),
             (
-                "a wrong token in the cookie",
+                // A cookie is no credential: browsers send cookies to every server on
+                // 127.0.0.1, so one could be replayed by any of them.
+                "the right token in a cookie",
                 post()
-                    .header("cookie", format!("aside_token={wrong}"))
-                    .header("origin", &ui.base)
-                    .json(body),
-                401,
-                Says::Text(NO_TOKEN),
-            ),
-            (
-                "an empty cookie",
-                post()
-                    .header("cookie", "aside_token=")
+                    .header("cookie", format!("aside_token={}", ui.token))
                     .header("origin", &ui.base)
                     .json(body),
                 401,
@@ -977,7 +1018,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             (
                 "a wrong token in the URL",
                 c.post(format!("{url}?token={wrong}"))
-                    .header("cookie", ui.cookie())
+                    .bearer_auth(&ui.token)
                     .header("origin", &ui.base)
                     .json(body),
                 401,
@@ -992,27 +1033,18 @@ async fn hostile_requests_are_refused_and_change_nothing() {
                 Says::Text(HOST),
             ),
             (
-                "a foreign Origin with the cookie",
+                "a look-alike Origin",
                 post()
-                    .header("cookie", ui.cookie())
-                    .header("origin", "http://attacker.example")
-                    .json(body),
-                403,
-                Says::Text(CROSS),
-            ),
-            (
-                "a look-alike Origin with the cookie",
-                post()
-                    .header("cookie", ui.cookie())
+                    .bearer_auth(&ui.token)
                     .header("origin", format!("{}.attacker.example", ui.base))
                     .json(body),
                 403,
                 Says::Text(CROSS),
             ),
             (
-                "Origin null (a sandboxed frame) with the cookie",
+                "Origin null (a sandboxed frame)",
                 post()
-                    .header("cookie", ui.cookie())
+                    .bearer_auth(&ui.token)
                     .header("origin", "null")
                     .json(body),
                 403,
@@ -1024,13 +1056,6 @@ async fn hostile_requests_are_refused_and_change_nothing() {
                     .bearer_auth(&ui.token)
                     .header("origin", "http://attacker.example")
                     .json(body),
-                403,
-                Says::Text(CROSS),
-            ),
-            (
-                // Only a non-browser client (the bearer token) may write without an Origin.
-                "no Origin with the cookie",
-                post().header("cookie", ui.cookie()).json(body),
                 403,
                 Says::Text(CROSS),
             ),
@@ -1087,8 +1112,8 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         if !is_create {
             // A link or an <img> can only GET (`GET /api/sessions` is the list).
             cases.push((
-                "a GET with the cookie",
-                c.get(&url).header("cookie", ui.cookie()),
+                "a GET with the token",
+                c.get(&url).bearer_auth(&ui.token),
                 405,
                 Says::Text(""),
             ));
@@ -1115,8 +1140,8 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         let answer = raw_http(
             &ui,
             &format!(
-                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {}\r\nOrigin: {}\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n",
-                ui.cookie(),
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {}\r\nOrigin: {}\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n",
+                ui.token,
                 ui.base
             ),
         );
@@ -1142,7 +1167,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             ] {
                 let r = c
                     .post(format!("{}/api/sessions/{id}/{name}", ui.base))
-                    .header("cookie", ui.cookie())
+                    .bearer_auth(&ui.token)
                     .header("origin", &ui.base)
                     .json(body)
                     .send()

@@ -19,15 +19,33 @@ function el(tag, attrs, ...children) {
 }
 const $ = (id) => document.getElementById(id);
 
+// The access token: from the URL `aside ui` printed (its fragment, which no request carries)
+// into this origin's storage (scheme, host and port: no other local server, nor another
+// `aside ui`, can read it), then sent as a bearer token. Never a cookie: browsers send cookies
+// to every server on 127.0.0.1, whatever its port.
+const TOKEN_KEY = "aside_token";
+(function takeToken() {
+  const match = /(?:^#|&)token=([0-9a-f]+)/.exec(window.location.hash);
+  if (match) {
+    localStorage.setItem(TOKEN_KEY, match[1]);
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+})();
+function authHeaders(extra) {
+  const token = localStorage.getItem(TOKEN_KEY) || "";
+  return Object.assign({ authorization: `Bearer ${token}` }, extra || {});
+}
+
 async function api(method, path, body) {
   const res = await fetch(path, {
     method,
-    headers: body ? { "content-type": "application/json" } : {},
+    headers: authHeaders(body ? { "content-type": "application/json" } : {}),
     body: body ? JSON.stringify(body) : undefined,
-    credentials: "same-origin",
+    credentials: "omit",
   });
   let data = {};
   try { data = await res.json(); } catch (_) { /* empty body */ }
+  if (res.status === 401) unauthorized();
   if (!res.ok) {
     const err = new Error(data.error || `${res.status} ${res.statusText}`);
     err.trust = data.trust;
@@ -55,6 +73,74 @@ function offerTrust(box, trust, retry) {
       box.textContent = err.message;
     }
   });
+}
+
+// Server-sent events over fetch, so the request carries the bearer token (EventSource
+// cannot send headers): named events, "open" and "error" like EventSource, and a reconnect
+// that resumes after the last id seen (Last-Event-ID).
+class Stream {
+  constructor(url) {
+    this.url = url;
+    this.handlers = {};
+    this.lastId = null;
+    this.run();
+  }
+  addEventListener(name, fn) { (this.handlers[name] = this.handlers[name] || []).push(fn); }
+  emit(name, message) { for (const fn of this.handlers[name] || []) fn(message); }
+  async run() {
+    for (;;) {
+      try {
+        const headers = authHeaders({ accept: "text/event-stream" });
+        if (this.lastId !== null) headers["last-event-id"] = this.lastId;
+        const res = await fetch(this.url, { headers, cache: "no-store", credentials: "omit" });
+        if (res.status === 401) {
+          this.emit("error", {});
+          unauthorized();
+          return;
+        }
+        if (!res.ok) throw new Error(`${res.status}`);
+        this.emit("open", {});
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            this.frame(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+          }
+        }
+      } catch (_) { /* the connection dropped: reconnect below */ }
+      this.emit("error", {});
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  frame(text) {
+    let event = "message";
+    let id = null;
+    const data = [];
+    for (const line of text.split("\n")) {
+      if (!line || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+      else if (field === "id") id = value;
+    }
+    if (id !== null) this.lastId = id;
+    if (data.length) this.emit(event, { data: data.join("\n"), lastEventId: this.lastId });
+  }
+}
+
+// Without the token (a page opened from a bookmark, not the URL `aside ui` printed): say so.
+function unauthorized() {
+  if (document.getElementById("unauthorized")) return;
+  document.body.prepend(el("div", { id: "unauthorized", class: "notice bad",
+    text: "Not connected: open the URL that `aside ui` printed (it carries the access token)." }));
 }
 
 function ago(iso) {
@@ -194,7 +280,7 @@ function listPage() {
     document.body.dataset.ready = "1";
   }
   for (const f of Object.values(filters)) f.addEventListener("change", render);
-  const stream = new EventSource("/api/sessions/stream?all=true");
+  const stream = new Stream("/api/sessions/stream?all=true");
   stream.addEventListener("open", () => setLive(true));
   stream.addEventListener("error", () => setLive(false));
   // Desktop notifications when a session needs an answer, completes or fails while the page is
@@ -559,7 +645,7 @@ function sessionPage() {
     } catch (err) { show(err.message, false); }
     earlierButton.disabled = false;
   }
-  const stream = new EventSource(`/api/sessions/${id}/events?tail=1000`);
+  const stream = new Stream(`/api/sessions/${id}/events?tail=1000`);
   stream.addEventListener("window", (m) => setEarliest(JSON.parse(m.data).start));
   stream.addEventListener("open", () => setLive(true));
   stream.addEventListener("error", () => setLive(false));

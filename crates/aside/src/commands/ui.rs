@@ -5,7 +5,8 @@ use anyhow::Context as _;
 /// Serve the web Agents view on 127.0.0.1 and print its URL (with the access token).
 ///
 /// Every session of every repository, live, with every action the CLI has. The page needs the
-/// token in the URL once; it then lives in an HttpOnly cookie.
+/// token in the URL once; it keeps it in the page's own storage (no cookie: those reach every
+/// server on 127.0.0.1). Scripts send it as `Authorization: Bearer TOKEN`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Port to listen on (default: any free port).
@@ -24,7 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("while starting the runtime")?;
     runtime.block_on(async {
         let layout = aside_store::Layout::new(aside_core::paths::aside_home());
-        let server = aside_web::bind(args.port, layout)
+        let server = aside_web::bind(args.port, layout.clone())
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
         println!("{}", server.url);
@@ -33,13 +34,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             server.addr
         );
         if args.open {
-            if let Err(e) = std::process::Command::new("xdg-open")
-                .arg(&server.url)
-                .spawn()
-            {
-                eprintln!("aside ui: cannot open a browser ({e}); open the URL above");
+            // The token never goes on a command line (any user can read those): the browser
+            // opens a page only the user can read, which passes it on in the URL's fragment.
+            let page = layout
+                .home
+                .join("run")
+                .join(format!("ui-{}.html", server.addr.port()));
+            let target = server.url.replacen("/?token=", "/#token=", 1);
+            let opened = write_private(
+                &page,
+                &format!(
+                    "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url={target}\">\n"
+                ),
+            )
+            .and_then(|()| std::process::Command::new("xdg-open").arg(&page).spawn());
+            match opened {
+                Ok(_) => {
+                    // Long enough for the browser to read it.
+                    tokio::spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        let _ = std::fs::remove_file(page);
+                    });
+                }
+                Err(e) => eprintln!("aside ui: cannot open a browser ({e}); open the URL above"),
             }
         }
         server.serve().await.context("while serving")
     })
+}
+
+/// Writes `text` to `path`, readable by the user only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        aside_core::paths::create_private_dir(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
