@@ -255,7 +255,33 @@ impl Sessions {
     /// The sessions under `layout`.
     pub fn open_at(layout: Layout) -> Result<Sessions> {
         let index = Index::open(&layout)?;
-        Ok(Sessions { layout, index })
+        let sessions = Sessions { layout, index };
+        // An empty index over sessions' data (a crash during a copy, a restore, a 0-byte file)
+        // is never taken for "no sessions": it is rebuilt from the sessions' own records.
+        if sessions.index.is_empty()? && sessions.layout.sessions_dir().is_dir() {
+            sessions.repair()?;
+        }
+        Ok(sessions)
+    }
+
+    /// Puts sessions the index lost back into it from their own records
+    /// ([`aside_store::Index::rebuild`]), their changed files counted again.
+    pub fn repair(&self) -> Result<aside_store::Rebuilt> {
+        let rebuilt = self.index.rebuild()?;
+        for id in &rebuilt.restored {
+            if let Some(record) = self.index.get(id)? {
+                let files = self.changed_files(&record);
+                self.index.update(
+                    id,
+                    Change::Changes {
+                        files: files.len() as u64,
+                        added: files.iter().map(|f| f.added).sum(),
+                        removed: files.iter().map(|f| f.removed).sum(),
+                    },
+                )?;
+            }
+        }
+        Ok(rebuilt)
     }
 
     /// The session `prefix` names.
@@ -1226,6 +1252,9 @@ impl Sessions {
                 keep_branch,
             )?;
         }
+        // Its kept record first: a crash after it leaves a session the index still lists, never
+        // a removed one that a rebuild would bring back.
+        let _ = std::fs::remove_file(self.layout.record(&record.id));
         self.index.delete(&record.id)?;
         let _ = std::fs::remove_dir_all(self.layout.session_dir(&record.id));
         // The repository's last session takes its spare worktrees with it.

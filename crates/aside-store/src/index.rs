@@ -9,6 +9,16 @@ use std::path::{Path, PathBuf};
 pub struct Index {
     conn: Connection,
     path: PathBuf,
+    layout: Layout,
+}
+
+/// What [`Index::rebuild`] did.
+#[derive(Debug, Default)]
+pub struct Rebuilt {
+    /// Sessions put back into the index from their own record.
+    pub restored: Vec<SessionId>,
+    /// Session directories the index does not know that could not be put back, and why.
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
 const COLUMNS: &str =
@@ -46,6 +56,38 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     })
 }
 
+/// A record's columns, in [`COLUMNS`] order.
+fn record_params(r: &SessionRecord) -> impl rusqlite::Params {
+    use rusqlite::types::Value;
+    let text = |s: &str| Value::Text(s.to_string());
+    let opt = |s: &Option<String>| s.as_deref().map_or(Value::Null, text);
+    rusqlite::params_from_iter([
+        text(r.id.as_str()),
+        text(&r.title),
+        text(&r.task),
+        text(&r.agent),
+        Value::Text(serde_json::to_string(&r.agent_command).unwrap_or_default()),
+        text(r.mode.as_str()),
+        text(r.approve.as_str()),
+        text(r.status.as_str()),
+        opt(&r.reason),
+        Value::Text(r.repo.display().to_string()),
+        Value::Text(r.worktree.display().to_string()),
+        opt(&r.branch),
+        opt(&r.base),
+        text(&r.created_at),
+        text(&r.updated_at),
+        Value::Integer(i64::from(r.archived)),
+        Value::Integer(i64::from(r.pending_permission)),
+        Value::Integer(r.changed_files as i64),
+        opt(&r.acp_session_id),
+        opt(&r.integrated),
+        Value::Integer(r.lines_added as i64),
+        Value::Integer(r.lines_removed as i64),
+        text(r.kind.as_str()),
+    ])
+}
+
 impl Index {
     /// Opens (and creates or migrates) the index.
     pub fn open(layout: &Layout) -> Result<Index> {
@@ -55,6 +97,7 @@ impl Index {
             let index = Index {
                 conn: open_db(&path)?,
                 path: path.clone(),
+                layout: layout.clone(),
             };
             index.migrate()?;
             Ok(index)
@@ -132,22 +175,114 @@ impl Index {
         }
     }
 
+    /// Keeps `r`'s lasting fields beside its events (temporary file, then rename), for
+    /// [`Index::rebuild`]; a failure only loses that copy, never the session.
+    fn keep_record(&self, r: &SessionRecord) {
+        let path = self.layout.record(&r.id);
+        let Ok(text) = serde_json::to_vec_pretty(r) else {
+            return;
+        };
+        let tmp = path.with_extension("json.tmp");
+        let _ = crate::mkdir_private(&self.layout.session_dir(&r.id))
+            .ok()
+            .and_then(|()| std::fs::write(&tmp, text).ok())
+            .and_then(|()| std::fs::rename(&tmp, &path).ok());
+    }
+
+    /// Whether the index holds no session at all.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM sessions)", [], |r| {
+                r.get(0)
+            })
+            .map_err(self.err())
+    }
+
+    /// Session directories under `$ASIDE_HOME/sessions` the index does not know.
+    pub fn unknown_dirs(&self) -> Result<Vec<PathBuf>> {
+        let Ok(entries) = std::fs::read_dir(self.layout.sessions_dir()) else {
+            return Ok(Vec::new());
+        };
+        let mut unknown = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !SessionId::is_valid(&name) || !entry.path().is_dir() {
+                continue;
+            }
+            if self.get(&SessionId(name))?.is_none() {
+                unknown.push(entry.path());
+            }
+        }
+        unknown.sort();
+        Ok(unknown)
+    }
+
+    /// Puts back every session whose directory the index does not know, from the record kept
+    /// beside its events; its status is the last one its log holds (a session that was working
+    /// reads as interrupted: no host holds it).
+    pub fn rebuild(&self) -> Result<Rebuilt> {
+        let mut done = Rebuilt::default();
+        for dir in self.unknown_dirs()? {
+            let id = SessionId(
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+            let text = match std::fs::read(self.layout.record(&id)) {
+                Ok(text) => text,
+                Err(e) => {
+                    done.unreadable
+                        .push((dir, format!("no record.json to rebuild it from ({e})")));
+                    continue;
+                }
+            };
+            let mut record: SessionRecord = match serde_json::from_slice(&text) {
+                Ok(record) => record,
+                Err(e) => {
+                    done.unreadable
+                        .push((dir, format!("its record.json does not read: {e}")));
+                    continue;
+                }
+            };
+            if record.id != id {
+                done.unreadable
+                    .push((dir, format!("its record.json names session {}", record.id)));
+                continue;
+            }
+            let log = self
+                .layout
+                .events(&id)
+                .exists()
+                .then(|| crate::EventLog::open(&self.layout, &id).ok())
+                .flatten();
+            if let Some(log) = log {
+                if let Some(last) = log.last_of("status", 1).ok().and_then(|mut v| v.pop()) {
+                    if let Some(status) = last.data["status"].as_str().and_then(Status::parse) {
+                        record.status = status;
+                        record.reason = last.data["reason"].as_str().map(str::to_string);
+                    }
+                }
+            }
+            self.conn
+                .execute(
+                    &format!("INSERT OR IGNORE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"),
+                    record_params(&record),
+                )
+                .map_err(self.err())?;
+            done.restored.push(id);
+        }
+        Ok(done)
+    }
+
     /// Records a new session.
     pub fn insert(&self, r: &SessionRecord) -> Result<()> {
         self.conn
             .execute(
                 &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"),
-                params![
-                    r.id.as_str(), r.title, r.task, r.agent,
-                    serde_json::to_string(&r.agent_command).unwrap_or_default(),
-                    r.mode.as_str(), r.approve.as_str(), r.status.as_str(), r.reason,
-                    r.repo.display().to_string(), r.worktree.display().to_string(),
-                    r.branch, r.base, r.created_at, r.updated_at, r.archived,
-                    r.pending_permission, r.changed_files as i64, r.acp_session_id, r.integrated,
-                    r.lines_added as i64, r.lines_removed as i64, r.kind.as_str()
-                ],
+                record_params(r),
             )
             .map_err(self.err())?;
+        self.keep_record(r);
         Ok(())
     }
 
@@ -265,6 +400,10 @@ impl Index {
 
     /// Updates one or more plain columns.
     pub fn update(&self, id: &SessionId, change: Change<'_>) -> Result<()> {
+        let lasting = !matches!(
+            change,
+            Change::PendingPermission(_) | Change::Changes { .. } | Change::Touch
+        );
         let (column, value): (&str, rusqlite::types::Value) = match change {
             Change::Worktree { path } => ("worktree", path.display().to_string().into()),
             Change::Branch { branch, base } => {
@@ -306,6 +445,13 @@ impl Index {
                 params![id.as_str(), value, aside_core::now()],
             )
             .map_err(self.err())?;
+        // What a rebuild needs follows into the kept record (not the counts, which change often
+        // and are measured again).
+        if lasting {
+            if let Some(record) = self.get(id)? {
+                self.keep_record(&record);
+            }
+        }
         Ok(())
     }
 

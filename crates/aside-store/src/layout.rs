@@ -27,6 +27,17 @@ impl Layout {
         self.home.join("sessions").join(id.as_str())
     }
 
+    /// A session's record as the index holds it (its lasting fields), kept beside its events
+    /// so a lost or truncated index can be rebuilt.
+    pub fn record(&self, id: &SessionId) -> PathBuf {
+        self.session_dir(id).join("record.json")
+    }
+
+    /// Where sessions' own directories are.
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.home.join("sessions")
+    }
+
     /// A session's event log.
     pub fn events(&self, id: &SessionId) -> PathBuf {
         self.session_dir(id).join("events.db")

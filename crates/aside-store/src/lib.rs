@@ -9,7 +9,7 @@ mod index;
 mod layout;
 
 pub use events::{EventLog, CORRUPT};
-pub use index::{Change, Index, QueueState};
+pub use index::{Change, Index, QueueState, Rebuilt};
 pub use layout::Layout;
 
 use rusqlite::Connection;

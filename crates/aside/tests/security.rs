@@ -503,3 +503,101 @@ fn commands_cannot_read_the_model_key_from_any_environment() {
         asked.headers
     );
 }
+
+/// A 0-byte or missing `index.db` (a crash during a copy, a restore) no longer makes every
+/// session vanish: the index is rebuilt from the sessions' own records; an index restored from
+/// an older copy lacks newer sessions, which `doctor` names and `doctor --repair` puts back.
+#[test]
+fn a_lost_or_truncated_index_is_rebuilt_from_the_sessions_own_data() {
+    let env = Env::new();
+    let home = env.root.join("aside-home");
+    let index = home.join("index.db");
+    let ls = |env: &Env| -> Vec<(String, String, u64)> {
+        let list: serde_json::Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+        let mut rows: Vec<(String, String, u64)> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["title"].as_str().unwrap().to_string(),
+                    s["status"].as_str().unwrap().to_string(),
+                    s["changed_files"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    env.model.push_for(
+        "idx-a",
+        [
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "a.txt", "content": "a\n"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let a = env.new_session("idx-a: write a", &[]);
+    env.wait_status(&a, "completed");
+    env.ok(&["stop", "--all"]);
+    let copy = |from: &std::path::Path, to: &str| {
+        for ext in ["", "-wal", "-shm"] {
+            let src = std::path::PathBuf::from(format!("{}{ext}", from.display()));
+            if src.exists() {
+                std::fs::copy(&src, format!("{to}{ext}")).unwrap();
+            }
+        }
+    };
+    let backup = env.root.join("index-backup.db").display().to_string();
+    copy(&index, &backup);
+    env.model
+        .push_for("idx-b", [Reply::text("nothing to change")]);
+    let b = env.new_session("idx-b: look", &[]);
+    env.wait_status(&b, "completed");
+    env.ok(&["stop", "--all"]);
+    let before = ls(&env);
+    assert_eq!(
+        before,
+        [
+            ("idx-a: write a".to_string(), "completed".to_string(), 1),
+            ("idx-b: look".to_string(), "completed".to_string(), 0)
+        ]
+    );
+    let truncate = || {
+        for ext in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", index.display()));
+        }
+    };
+
+    // Truncated to 0 bytes: every session is still there, as it was.
+    truncate();
+    std::fs::write(&index, b"").unwrap();
+    assert_eq!(ls(&env), before);
+    let report = env.ok(&["doctor"]);
+    assert!(!report.contains("the index does not know"), "{report}");
+    // Missing altogether: the same.
+    truncate();
+    std::fs::remove_file(&index).unwrap();
+    assert_eq!(ls(&env), before);
+    env.ok(&["diff", &a]);
+
+    // An older copy restored: the newer session is named, and --repair puts it back.
+    truncate();
+    std::fs::remove_file(&index).unwrap();
+    let restored = home.join("index.db").display().to_string();
+    copy(std::path::Path::new(&backup), &restored);
+    assert_eq!(ls(&env).len(), 1);
+    let out = env.cmd(&["doctor"]).output().unwrap();
+    let report =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains(&format!("holds session {b}, which the index does not know"))
+            && report.contains("aside doctor --repair puts it back"),
+        "{report}"
+    );
+    env.cmd(&["doctor", "--repair"]).output().unwrap();
+    assert_eq!(ls(&env), before);
+}

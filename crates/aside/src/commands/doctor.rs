@@ -12,6 +12,10 @@ pub struct Args {
     /// Print the checks as JSON.
     #[arg(long)]
     json: bool,
+    /// Put sessions the index lost (a damaged or replaced index.db) back into it, from the
+    /// records kept in their own directories.
+    #[arg(long)]
+    repair: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -164,6 +168,49 @@ fn endpoint_check(config: &Config) -> Check {
     })
 }
 
+/// Session directories the index does not know (with `repair`: put back first).
+fn lost_sessions(ctx: &aside_sessions::Sessions, repair: bool) -> anyhow::Result<Vec<Check>> {
+    let mut out = Vec::new();
+    if repair {
+        let rebuilt = ctx.repair()?;
+        for id in rebuilt.restored {
+            out.push(check(
+                "repair",
+                Level::Note,
+                format!("session {id} was missing from the index and is back"),
+                None,
+            ));
+        }
+    }
+    for dir in ctx.index.unknown_dirs()? {
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let rebuildable = ctx
+            .layout
+            .record(&aside_core::SessionId(id.clone()))
+            .exists();
+        out.push(check(
+            "session data",
+            Level::Problem,
+            format!(
+                "{} holds session {id}, which the index does not know",
+                dir.display()
+            ),
+            Some(if rebuildable {
+                "aside doctor --repair puts it back".to_string()
+            } else {
+                format!(
+                    "it has no record.json to rebuild from (made by an older aside): its events are in {}/events.db",
+                    dir.display()
+                )
+            }),
+        ));
+    }
+    Ok(out)
+}
+
 /// Worktrees under `<repo>.worktrees/` and `aside/…` branches that no session owns.
 fn leftovers(ctx: &aside_sessions::Sessions) -> anyhow::Result<Vec<Check>> {
     let records = ctx.index.list(true)?;
@@ -295,6 +342,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ),
                 None,
             ));
+            checks.extend(lost_sessions(&ctx, args.repair)?);
             checks.extend(leftovers(&ctx)?);
         }
         Err(e) => checks.push(check(
