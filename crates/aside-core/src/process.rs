@@ -293,6 +293,83 @@ pub fn pass_model_key(cmd: &mut Command) {
     }
 }
 
+/// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`): a
+/// process that double-forks and `setsid`s away from its group is reparented here rather than to
+/// init, so it is still found by [`descendants`] and stopped with the rest.
+pub fn become_subreaper() {
+    // SAFETY: prctl(2) with integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// The parent and state of every process, from `/proc`.
+fn parents() -> Vec<(i32, i32, char)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = stat.rsplit_once(')')?.1;
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let ppid = fields.next()?.parse().ok()?;
+            Some((pid, ppid, state))
+        })
+        .collect()
+}
+
+/// The live descendants of `pid` (children, their children, …), whatever process group or
+/// session they moved to; zombies left out.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let all = parents();
+    let mut found = vec![pid];
+    let mut at = 0;
+    while at < found.len() {
+        let parent = found[at];
+        found.extend(
+            all.iter()
+                .filter(|(p, ppid, _)| *ppid == parent && !found.contains(p))
+                .map(|(p, _, _)| *p)
+                .collect::<Vec<_>>(),
+        );
+        at += 1;
+    }
+    found.remove(0);
+    found.retain(|p| {
+        all.iter()
+            .any(|(q, _, state)| q == p && !matches!(state, 'Z' | 'X'))
+    });
+    found
+}
+
+/// Sends `signal` to process `pid` (nothing for pid ≤ 1).
+pub fn kill_pid(pid: i32, signal: i32) {
+    if pid > 1 {
+        // SAFETY: kill(2) takes no pointers; a gone pid only fails with ESRCH.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
+/// Reaps this process's children that have exited (a subreaper inherits orphans and must wait
+/// for them), all but `keep`, which its owner waits for.
+pub fn reap_children(keep: Option<i32>) {
+    let me = std::process::id() as i32;
+    for (pid, ppid, state) in parents() {
+        if ppid == me && state == 'Z' && Some(pid) != keep {
+            let mut status = 0;
+            // SAFETY: waitpid(2) on our own exited child, writing only to `status`.
+            unsafe {
+                libc::waitpid(pid, &mut status, libc::WNOHANG);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,8 @@ async fn guard(command: &[String]) -> i32 {
         eprintln!("aside guard: cannot listen for signals");
         return 70;
     };
+    // Whatever the agent starts stays ours to stop, even what double-forks out of the group.
+    process::become_subreaper();
     let mut agent = std::process::Command::new(program);
     agent.args(args);
     process::pass_model_key(&mut agent);
@@ -55,16 +57,44 @@ async fn guard(command: &[String]) -> i32 {
             return 126;
         }
     };
-    let status = tokio::select! {
-        status = child.wait() => status,
-        _ = term.recv() => return stop_group(&mut child).await,
-        _ = hup.recv() => return stop_group(&mut child).await,
-        _ = int.recv() => return stop_group(&mut child).await,
+    let agent_pid = child.id().and_then(|p| i32::try_from(p).ok());
+    let mut reap = tokio::time::interval(Duration::from_secs(5));
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            _ = term.recv() => return stop_group(&mut child).await,
+            _ = hup.recv() => return stop_group(&mut child).await,
+            _ = int.recv() => return stop_group(&mut child).await,
+            _ = reap.tick() => process::reap_children(agent_pid),
+        }
     };
+    // The agent is gone: so is anything it left running, in the group or out of it.
+    stop_descendants().await;
     match status {
         Ok(status) => exit_code(status),
         Err(_) => 1,
     }
+}
+
+/// Stops every descendant of the guard (those that left the group with `setsid` included):
+/// SIGTERM, then SIGKILL after the grace to what is left.
+async fn stop_descendants() {
+    let me = std::process::id() as i32;
+    for pid in process::descendants(me) {
+        process::kill_pid(pid, libc::SIGTERM);
+    }
+    let deadline = tokio::time::Instant::now() + GRACE;
+    while tokio::time::Instant::now() < deadline {
+        process::reap_children(None);
+        if process::descendants(me).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for pid in process::descendants(me) {
+        process::kill_pid(pid, libc::SIGKILL);
+    }
+    process::reap_children(None);
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -78,13 +108,22 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 /// Stops the whole group (the guard is its leader): SIGTERM, then SIGKILL after the grace. The
 /// guard itself handles SIGTERM, so it outlives the first round and sees the agent go.
 async fn stop_group(child: &mut tokio::process::Child) -> i32 {
-    let group = std::process::id() as i32;
-    process::kill_group(group, libc::SIGTERM);
+    let me = std::process::id() as i32;
+    // The group, and what left it (a command that daemonized with setsid).
+    let outside = process::descendants(me);
+    process::kill_group(me, libc::SIGTERM);
+    for pid in &outside {
+        process::kill_pid(*pid, libc::SIGTERM);
+    }
     let code = match tokio::time::timeout(GRACE, child.wait()).await {
         Ok(Ok(status)) => exit_code(status),
         _ => 128 + libc::SIGKILL,
     };
+    for pid in process::descendants(me) {
+        process::kill_pid(pid, libc::SIGKILL);
+    }
+    process::reap_children(None);
     // Whatever the agent started and left behind goes too; this ends the guard as well.
-    process::kill_group(group, libc::SIGKILL);
+    process::kill_group(me, libc::SIGKILL);
     code
 }

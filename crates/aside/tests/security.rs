@@ -601,3 +601,70 @@ fn a_lost_or_truncated_index_is_rebuilt_from_the_sessions_own_data() {
     env.cmd(&["doctor", "--repair"]).output().unwrap();
     assert_eq!(ls(&env), before);
 }
+
+/// The pids of live processes whose command line is exactly `args`.
+fn running(args: &[&str]) -> Vec<i32> {
+    let wanted = args.join("\0") + "\0";
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted.as_bytes())
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    s.rsplit_once(')')
+                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+                })
+        })
+        .collect()
+}
+
+/// A command the agent runs daemonizes (double fork and `setsid`, out of the agent's process
+/// group and session): `aside stop` still leaves nothing of the session running.
+#[test]
+fn stop_leaves_nothing_running_even_what_daemonized() {
+    let mut env = Env::new();
+    // The host stays while the test looks (an idle host stops its agent too).
+    env.extra
+        .push(("ASIDE_HOST_IDLE_SECS".into(), "120".into()));
+    let daemon = ["sleep", "31337.25"];
+    env.model.push_for(
+        "daemon",
+        [
+            Reply::tool(
+                "run_command",
+                serde_json::json!({"command": "(setsid sleep 31337.25 </dev/null >/dev/null 2>&1 &); sleep 0.5; echo launched"}),
+            ),
+            Reply::text("started a daemon"),
+        ],
+    );
+    let id = env.new_session("daemon: start one", &[]);
+    env.wait_status(&id, "completed");
+    assert_eq!(running(&daemon).len(), 1, "the daemon runs after the turn");
+    let sid = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap()
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .to_string()
+    };
+    let pid = running(&daemon)[0];
+    assert_eq!(
+        sid(pid),
+        pid.to_string(),
+        "it left the agent's session (setsid)"
+    );
+    env.ok(&["stop", &id]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !running(&daemon).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon outlived `aside stop`"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
