@@ -370,6 +370,38 @@ pub fn reap_children(keep: Option<i32>) {
     }
 }
 
+/// While held, the signals a terminal sends (SIGHUP when it closes, SIGINT on Ctrl-C, SIGQUIT on
+/// Ctrl-\\, and SIGTERM) wait instead of ending the process; they are delivered when it drops.
+/// A child started meanwhile inherits the same mask. For work that must finish once begun.
+pub struct SignalsDeferred {
+    old: libc::sigset_t,
+}
+
+/// Defers the terminal's signals for the calling thread (see [`SignalsDeferred`]).
+pub fn defer_signals() -> SignalsDeferred {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset/pthread_sigmask write only to the
+    // sets passed, which live on this stack frame or in the returned value.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        SignalsDeferred { old }
+    }
+}
+
+impl Drop for SignalsDeferred {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by defer_signals, read from our own field.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,30 @@ pub(crate) fn git_env(
     child.wait_with_output().map_err(GitError::Spawn)
 }
 
+/// Runs git in `dir` to the end, whatever signal the terminal sends meanwhile: in a process
+/// group of its own (a signal to the user's foreground group does not reach it) with the
+/// terminal's signals deferred in this process until it is done. For the writes into the
+/// user's working tree, which must not stop half way.
+pub(crate) fn git_to_the_end(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
+    use std::os::unix::process::CommandExt as _;
+    let _deferred = aside_core::process::defer_signals();
+    let mut cmd = git_command(dir, args);
+    cmd.process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    let mut child = cmd.spawn().map_err(GitError::Spawn)?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write as _;
+        pipe.write_all(input).map_err(GitError::Spawn)?;
+    }
+    child.wait_with_output().map_err(GitError::Spawn)
+}
+
 /// `out` if git succeeded, else [`GitError::Failed`] with git's own words.
 pub(crate) fn check(args: &[&str], out: Output) -> Result<Output> {
     if out.status.success() {

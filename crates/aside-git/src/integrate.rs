@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::cmd::{check, commit_tree, git, git_env, head_commit, names, names_filtered};
+use crate::cmd::{
+    check, commit_tree, git, git_env, git_to_the_end, head_commit, names, names_filtered,
+};
 use crate::snapshot::snapshot_tree;
 use crate::worktree::{repo_root, resolve_commit};
 use crate::{GitError, Result};
@@ -67,6 +69,10 @@ fn merge_trees(
 /// when the agent changed nothing; [`GitError::AlreadyApplied`] when the user's files already
 /// hold the agent's changes (a second apply).
 pub fn apply(repo: &Path, worktree: &Path, base: &str) -> Result<Vec<String>> {
+    // An apply that was stopped half way (its git killed) is completed first.
+    if let Some(done) = finish_interrupted_apply(repo, worktree)? {
+        return Ok(done);
+    }
     let agent_tree = snapshot_tree(worktree)?;
     let agent_files = names(repo, base, &agent_tree)?;
     if agent_files.is_empty() {
@@ -118,11 +124,165 @@ pub fn apply(repo: &Path, worktree: &Path, base: &str) -> Result<Vec<String>> {
         &merged,
     ];
     let patch = check(&args, git_env(&top, &args, &[], None)?)?.stdout;
+    // What is about to change, kept until it has: an apply whose git is killed half way is
+    // completed by the next one.
+    let journal = Journal::at(&top)?;
+    // From here to the journal's removal, a closed terminal or Ctrl-C waits for the end.
+    let _deferred = aside_core::process::defer_signals();
+    journal.write(worktree, &user_tree, &merged)?;
     // Without --index, git apply writes the working tree only. It checks every hunk before it
     // writes anything, so a file edited since the snapshot fails the whole apply untouched.
+    // It runs to the end whatever the terminal sends (a closed terminal, Ctrl-C, Ctrl-\).
     let apply_args = ["apply", "--binary", "--whitespace=nowarn", "-"];
-    check(&apply_args, git_env(&top, &apply_args, &[], Some(&patch))?)?;
+    let applied = check(
+        &apply_args,
+        git_to_the_end(&top, &apply_args, Some(&patch))?,
+    );
+    journal.remove();
+    applied?;
     names(&top, &user_tree, &merged)
+}
+
+/// `<git dir>/aside-apply`: an apply under way (the worktree it comes from, the user's state it
+/// started from and the state it makes), removed when it is done.
+struct Journal {
+    path: std::path::PathBuf,
+}
+
+impl Journal {
+    fn at(top: &Path) -> Result<Journal> {
+        let path = git(
+            top,
+            &[
+                "rev-parse",
+                "--path-format=absolute",
+                "--git-path",
+                "aside-apply",
+            ],
+        )?;
+        Ok(Journal { path: path.into() })
+    }
+
+    fn write(&self, worktree: &Path, from: &str, to: &str) -> Result<()> {
+        let text = format!("worktree {}\nfrom {from}\nto {to}\n", worktree.display());
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &self.path))
+            .map_err(GitError::Spawn)
+    }
+
+    /// The worktree, from-tree and to-tree of an apply that did not finish.
+    fn read(&self) -> Option<(std::path::PathBuf, String, String)> {
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .map(str::to_string)
+        };
+        Some((field("worktree")?.into(), field("from")?, field("to")?))
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Completes an apply into `repo` that was stopped half way: the files still as they were
+/// before it get what it was writing; files that already have it are left alone. Refused,
+/// touching nothing, when the interrupted apply came from another session's worktree or when
+/// the user changed one of its files since. None when no apply was interrupted.
+fn finish_interrupted_apply(repo: &Path, worktree: &Path) -> Result<Option<Vec<String>>> {
+    let top = repo_root(repo)?;
+    let journal = Journal::at(&top)?;
+    let Some((from_worktree, from, to)) = journal.read() else {
+        return Ok(None);
+    };
+    if from_worktree != worktree {
+        return Err(GitError::Refused(format!(
+            "an earlier apply into {} (from {}) was interrupted half way; apply that session again to complete it first",
+            top.display(),
+            from_worktree.display()
+        )));
+    }
+    let now = snapshot_tree(&top)?;
+    let planned: HashSet<String> = names(&top, &from, &to)?.into_iter().collect();
+    let not_done: HashSet<String> = names(&top, &now, &to)?.into_iter().collect();
+    let changed_since: HashSet<String> = names(&top, &from, &now)?.into_iter().collect();
+    // Still as before the apply: to be written. Neither before nor after: the user's.
+    let mut todo: Vec<String> = planned
+        .iter()
+        .filter(|p| not_done.contains(*p) && !changed_since.contains(*p))
+        .cloned()
+        .collect();
+    let mut theirs: Vec<String> = planned
+        .iter()
+        .filter(|p| not_done.contains(*p) && changed_since.contains(*p))
+        .cloned()
+        .collect();
+    // A file its git was writing when it was killed holds the start of what it was writing:
+    // put back as it was before, and written again with the rest.
+    let blob = |tree: &str, path: &str| -> Option<Vec<u8>> {
+        let spec = format!("{tree}:{path}");
+        let out = git_env(&top, &["cat-file", "blob", &spec], &[], None).ok()?;
+        out.status.success().then_some(out.stdout)
+    };
+    let mut half_written = Vec::new();
+    theirs.retain(|path| {
+        let Ok(now) = std::fs::read(top.join(path)) else {
+            return true;
+        };
+        let started = blob(&to, path).is_some_and(|target| target.starts_with(&now));
+        if started {
+            half_written.push(path.clone());
+        }
+        !started
+    });
+    todo.sort();
+    theirs.sort();
+    if !theirs.is_empty() {
+        return Err(GitError::Refused(format!(
+            "an apply into {} was interrupted half way, and since then {} changed: look at them, then remove {} to apply afresh",
+            top.display(),
+            theirs.join(", "),
+            journal.path.display()
+        )));
+    }
+    for path in &half_written {
+        let file = top.join(path);
+        match blob(&from, path) {
+            Some(before) => std::fs::write(&file, before).map_err(GitError::Spawn)?,
+            None => std::fs::remove_file(&file).map_err(GitError::Spawn)?,
+        }
+        todo.push(path.clone());
+    }
+    if todo.is_empty() {
+        // Its git finished after all (only aside was stopped).
+        journal.remove();
+        return Err(GitError::AlreadyApplied);
+    }
+    {
+        let mut args = vec![
+            "diff-tree",
+            "-r",
+            "-p",
+            "--binary",
+            "--no-renames",
+            &from,
+            &to,
+            "--",
+        ];
+        args.extend(todo.iter().map(String::as_str));
+        let patch = check(&args, git_env(&top, &args, &[], None)?)?.stdout;
+        let apply_args = ["apply", "--binary", "--whitespace=nowarn", "-"];
+        check(
+            &apply_args,
+            git_to_the_end(&top, &apply_args, Some(&patch))?,
+        )?;
+    }
+    journal.remove();
+    let mut all: Vec<String> = planned.into_iter().collect();
+    all.sort();
+    Ok(Some(all))
 }
 
 /// Merges `branch` into the current branch of `repo` (a merge commit, or one squashed commit
@@ -131,6 +291,37 @@ pub fn apply(repo: &Path, worktree: &Path, base: &str) -> Result<Vec<String>> {
 /// ([`GitError::DirtyFiles`]), on conflicts ([`GitError::MergeConflicts`]) and (for squash)
 /// on staged changes.
 pub fn merge(repo: &Path, branch: &str, squash: bool, message: &str) -> Result<String> {
+    // What an interrupted git leaves behind, said with the way out rather than git's own error.
+    let lock = git(
+        repo,
+        &[
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-path",
+            "index.lock",
+        ],
+    )?;
+    if Path::new(&lock).exists() {
+        return Err(GitError::Refused(format!(
+            "git's lock {lock} exists: another git is at work in {}, or one was stopped half way (a closed terminal, a kill). If no git is running, remove it (rm {lock}), check `git status`, then merge again",
+            repo.display()
+        )));
+    }
+    let merging = git(
+        repo,
+        &[
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-path",
+            "MERGE_HEAD",
+        ],
+    )?;
+    if Path::new(&merging).exists() {
+        return Err(GitError::Refused(format!(
+            "a merge is under way in {}: finish it (git commit) or undo it (git merge --abort), then merge again",
+            repo.display()
+        )));
+    }
     let head = git(repo, &["rev-parse", "HEAD"])?;
     let tip = resolve_commit(repo, branch)?;
     let merge_base = git(repo, &["merge-base", &head, &tip])?;
@@ -161,21 +352,22 @@ pub fn merge(repo: &Path, branch: &str, squash: bool, message: &str) -> Result<S
                 "you have staged changes; commit or unstage them before a squash merge".into(),
             ));
         }
-        git(repo, &["merge", "--squash", "-q", branch])?;
-        git(repo, &["commit", "-q", "--no-verify", "-m", message])?;
+        // Each runs to the end whatever the terminal sends, so git's lock is not left behind.
+        let args = ["merge", "--squash", "-q", branch];
+        check(&args, git_to_the_end(repo, &args, None)?)?;
+        let args = ["commit", "-q", "--no-verify", "-m", message];
+        check(&args, git_to_the_end(repo, &args, None)?)?;
     } else {
-        git(
-            repo,
-            &[
-                "merge",
-                "--no-ff",
-                "-q",
-                "--no-verify",
-                "-m",
-                message,
-                branch,
-            ],
-        )?;
+        let args = [
+            "merge",
+            "--no-ff",
+            "-q",
+            "--no-verify",
+            "-m",
+            message,
+            branch,
+        ];
+        check(&args, git_to_the_end(repo, &args, None)?)?;
     }
     git(repo, &["rev-parse", "HEAD"])
 }

@@ -668,3 +668,114 @@ fn stop_leaves_nothing_running_even_what_daemonized() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Files under `dir` (recursively), with their contents.
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            for (k, v) in tree(&path) {
+                out.insert(format!("{}/{k}", entry.file_name().to_string_lossy()), v);
+            }
+        } else {
+            out.insert(
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&path).unwrap_or_default(),
+            );
+        }
+    }
+    out
+}
+
+/// `aside apply` of a few thousand files gets a signal to its process group half way (its
+/// terminal closed, Ctrl-\, a kill): it finishes, or, when even its git is killed, the next
+/// apply completes what it finds half done.
+#[test]
+fn apply_is_all_or_nothing_against_signals() {
+    let env = Env::new();
+    env.model.push_for(
+        "many",
+        [
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "gen/0.txt", "content": "0\n"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let id = env.new_session("many: write files", &[]);
+    let s = env.wait_status(&id, "completed");
+    env.ok(&["stop", &id]);
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    const N: usize = 4000;
+    for i in 1..N {
+        std::fs::write(
+            worktree.join(format!("gen/{i}.txt")),
+            format!("{i}\n").repeat(20),
+        )
+        .unwrap();
+    }
+    let wanted = tree(&worktree.join("gen"));
+    let gen = env.repo.join("gen");
+    // Starts `aside apply` as a terminal would (a process group of its own), and hits it with
+    // `signal` once the first files appear.
+    let interrupt = |signal: &str, also_git: bool| {
+        use std::os::unix::process::CommandExt as _;
+        let mut child = env
+            .cmd(&["apply", &id])
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pgid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::read_dir(&gen).map_or(0, |d| d.count()) == 0 {
+            assert!(std::time::Instant::now() < deadline, "apply wrote nothing");
+        }
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
+            .status()
+            .unwrap();
+        if also_git {
+            // Even its git, wherever it runs.
+            std::process::Command::new("pkill")
+                .args(["-KILL", "-f", "git .*apply --binary"])
+                .status()
+                .unwrap();
+        }
+        let _ = child.wait();
+    };
+
+    for signal in ["HUP", "QUIT", "KILL"] {
+        interrupt(signal, false);
+        // Whatever hit it, the apply finished: every file, and a second apply knows it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tree(&gen) != wanted {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{signal}: the apply stopped half way ({} of {N} files)",
+                tree(&gen).len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let again = env.run(&["apply", &id]);
+        let again = String::from_utf8_lossy(&again.stderr);
+        assert!(again.contains("already"), "{signal}: {again}");
+        std::fs::remove_dir_all(&gen).unwrap();
+    }
+
+    // Its git killed too: what it left half done is completed by the next apply.
+    interrupt("KILL", true);
+    let left = tree(&gen).len();
+    eprintln!("after kill -9 of apply and its git: {left} of {N} files");
+    let out = env.ok(&["apply", &id]);
+    assert_eq!(tree(&gen), wanted, "{out}");
+    let again = env.run(&["apply", &id]);
+    let again = String::from_utf8_lossy(&again.stderr);
+    assert!(again.contains("already"), "{again}");
+}
