@@ -36,7 +36,8 @@ pub use snapshot::{
 pub use submodules::{has_submodules, populate_submodules, submodule_paths, SubmoduleFailure};
 pub use worktree::{
     branch_exists, branches, copy_worktree_includes, create_worktree, main_repo_root,
-    remove_worktree, repo_root, resolve_commit, verify_worktree, worktree_path, worktrees,
+    remove_worktree, repo_root, resolve_commit, verify_worktree, whole_path, worktree_path,
+    worktrees,
 };
 
 use std::path::PathBuf;

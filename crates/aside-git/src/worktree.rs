@@ -47,7 +47,7 @@ pub(crate) fn populate(path: &Path) -> Result<()> {
 
 /// Refuses a path git would print cut (its output is a line per path): a directory whose name
 /// holds a newline would otherwise be taken for another one.
-fn whole_path(dir: &Path) -> Result<()> {
+pub fn whole_path(dir: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt as _;
     if dir.as_os_str().as_bytes().contains(&b'\n') {
         return Err(GitError::Refused(format!(

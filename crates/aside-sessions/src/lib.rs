@@ -683,6 +683,7 @@ impl Sessions {
             .dir
             .canonicalize()
             .map_err(|_| OpError::Refused(format!("{} does not exist", new.dir.display())))?;
+        aside_git::whole_path(&dir)?;
         let repo_root = match new.mode {
             Mode::Isolated => aside_git::main_repo_root(&dir),
             Mode::Workspace => aside_git::repo_root(&dir),

@@ -779,3 +779,28 @@ fn apply_is_all_or_nothing_against_signals() {
     let again = String::from_utf8_lossy(&again.stderr);
     assert!(again.contains("already"), "{again}");
 }
+
+/// A repository whose path holds a newline was cut at it, and aside worked in the sibling
+/// repository of that name: now it is refused, clearly, and the sibling is untouched.
+#[test]
+fn a_path_holding_a_newline_is_refused_whole() {
+    let env = Env::new();
+    let sibling = env.root.join("sib");
+    let odd = env.root.join("sib\nling");
+    aside_testkit::repo::init_repo(&sibling, &[("README.md", "sibling\n")]);
+    aside_testkit::repo::init_repo(&odd, &[("README.md", "odd\n")]);
+    for args in [
+        vec!["new", "newline: work"],
+        vec!["new", "--workspace", "newline: work"],
+    ] {
+        let out = env.cmd(&args).current_dir(&odd).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("holds a newline in its path") && err.contains("sib\\nling"),
+            "{err}"
+        );
+    }
+    assert_eq!(env.ok(&["ls", "--json", "--all"]).trim(), "[]");
+    assert!(!env.root.join("sib.worktrees").exists());
+}
