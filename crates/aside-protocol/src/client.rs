@@ -90,9 +90,57 @@ pub fn subscribe(
     layout: &Layout,
     id: &SessionId,
     since: u64,
+    on_event: impl FnMut(Event) -> bool,
+) -> Result<(), ClientError> {
+    subscribe_until(layout, id, since, &Stopper::default(), on_event)
+}
+
+/// Ends a [`follow_until`] from another thread at once, even while it waits for the host's next
+/// event: its connection to the host is shut down (no thread or connection is held until the
+/// session's next event).
+#[derive(Default)]
+pub struct Stopper {
+    stopped: std::sync::atomic::AtomicBool,
+    current: std::sync::Mutex<Option<UnixStream>>,
+}
+
+impl Stopper {
+    /// Stops the follow.
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(current) = self.current.lock() {
+            if let Some(stream) = current.as_ref() {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Whether it was stopped.
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Remembers the connection a stop shuts down; false when already stopped.
+    fn hold(&self, stream: &UnixStream) -> bool {
+        if let (Ok(mut current), Ok(clone)) = (self.current.lock(), stream.try_clone()) {
+            *current = Some(clone);
+        }
+        !self.stopped()
+    }
+}
+
+fn subscribe_until(
+    layout: &Layout,
+    id: &SessionId,
+    since: u64,
+    stopper: &Stopper,
     mut on_event: impl FnMut(Event) -> bool,
 ) -> Result<(), ClientError> {
     let stream = connect(layout, id, Request::Subscribe { since })?;
+    if !stopper.hold(&stream) {
+        return Ok(());
+    }
     let mut reader = BufReader::new(stream);
     while let Some(line) = read_frame(&mut reader, MAX_REPLY).map_err(frame_error)? {
         let keep_going = match serde_json::from_str::<Reply>(&line) {
@@ -221,6 +269,17 @@ pub fn follow(
     layout: &Layout,
     id: &SessionId,
     since: u64,
+    on: impl FnMut(Step) -> Flow,
+) -> Result<(), ClientError> {
+    follow_until(layout, id, since, &Stopper::default(), on)
+}
+
+/// [`follow`] that `stopper` can end from another thread, at once.
+pub fn follow_until(
+    layout: &Layout,
+    id: &SessionId,
+    since: u64,
+    stopper: &Stopper,
     mut on: impl FnMut(Step) -> Flow,
 ) -> Result<(), ClientError> {
     let mut dedup = Dedup {
@@ -231,6 +290,9 @@ pub fn follow(
     // again when one of them changed.
     let mut looked: Option<Signs> = None;
     loop {
+        if stopper.stopped() {
+            return Ok(());
+        }
         let now = signs(layout, id);
         if looked.as_ref() == Some(&now) {
             if on(Step::NoHost) == Flow::Stop {
@@ -257,7 +319,7 @@ pub fn follow(
         // Pieces from an earlier host do not continue under this one (a killed host's row may
         // be streamed again, from piece 0, with the same seq).
         dedup.streaming = None;
-        let streamed = subscribe(layout, id, dedup.last, |event| {
+        let streamed = subscribe_until(layout, id, dedup.last, stopper, |event| {
             if let Some(event) = dedup.pass(event) {
                 stopped = on(Step::Event(event)) == Flow::Stop;
             }

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use aside_core::{Approve, Config, Event, Mode};
-use aside_protocol::client::{follow, Flow, Step};
+use aside_protocol::client::{follow_until, Flow, Step, Stopper};
 use aside_protocol::Choice;
 use aside_sessions::{NewSession, OpError, Outcome, Sessions};
 use axum::body::Body;
@@ -677,6 +677,7 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let permit = stream_permit(&state)?;
     let lookup = id.clone();
     let found = with_sessions(&state, move |s| Ok(s.locate(&lookup)?)).await?;
     let last_event_id = headers
@@ -689,13 +690,24 @@ pub async fn events(
         aside_sessions::Located::Own(record) => record,
         aside_sessions::Located::External(session) => {
             let since = last_event_id.or(q.since).unwrap_or(0);
-            tokio::task::spawn_blocking(move || follow_external(session, since, tx));
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                follow_external(session, since, tx)
+            });
             return Ok(sse_of(rx));
         }
     };
+    // The page going away ends the follow at once, even while it waits for the host.
+    let stopper = std::sync::Arc::new(Stopper::default());
+    let (watch, stop) = (tx.clone(), stopper.clone());
+    tokio::spawn(async move {
+        watch.closed().await;
+        stop.stop();
+    });
     // The one client's follow: stored events, then the host's stream, across host restarts.
     // It blocks, so it runs on a blocking thread, until the page goes away.
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let id = record.id;
         let since = match (last_event_id.or(q.since), q.tail) {
             (Some(since), _) => since,
@@ -718,7 +730,7 @@ pub async fn events(
         // just died may still hold its lock for a moment), then every few seconds.
         let mut read_at: Option<std::time::Instant> = None;
         let mut event_at = std::time::Instant::now();
-        let _ = follow(&layout, &id, since, |step| {
+        let _ = follow_until(&layout, &id, since, &stopper, |step| {
             if tx.is_closed() {
                 return Flow::Stop;
             }
@@ -770,7 +782,24 @@ const LIST_RECHECK: Duration = Duration::from_secs(3);
 /// (archived, applied, removed).
 const SESSION_RECHECK: Duration = Duration::from_secs(3);
 
-/// An SSE response of what arrives on `rx`, with keep-alives.
+/// A place for one more live stream, or 429 saying why.
+fn stream_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+            "too many live streams open ({}): close some of the view's pages or tabs, then reload",
+            crate::MAX_STREAMS
+        ),
+            trust: None,
+        })
+}
+
+/// An SSE response of what arrives on `rx`, with keep-alives (often enough that a page gone
+/// away is noticed within seconds, and what its stream held is freed).
 fn sse_of(
     rx: mpsc::Receiver<SseEvent>,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
@@ -779,7 +808,7 @@ fn sse_of(
             rx,
             |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
         );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(2)))
 }
 
 /// How often the file of a session started elsewhere is read again for the page.
@@ -828,9 +857,11 @@ fn follow_external(
 pub async fn list_stream(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let permit = stream_permit(&state)?;
     let (tx, rx) = mpsc::channel::<SseEvent>(16);
     tokio::spawn(async move {
+        let _permit = permit;
         let mut known: HashMap<String, String> = HashMap::new();
         let mut first = true;
         // Sessions started elsewhere are read from the tools' files: less often.
@@ -920,7 +951,7 @@ pub async fn list_stream(
             }
         }
     });
-    sse_of(rx)
+    Ok(sse_of(rx))
 }
 
 #[cfg(test)]

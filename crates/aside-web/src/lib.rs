@@ -32,7 +32,13 @@ pub struct AppState {
     /// `updated_at` it was read at: a session's log is read again only when it changed.
     pub progress:
         Arc<std::sync::Mutex<std::collections::HashMap<String, (String, serde_json::Value)>>>,
+    /// The live streams open at once (each holds a thread and a host connection while it
+    /// lasts): bounded, so a client that opens many cannot starve the API.
+    pub streams: Arc<tokio::sync::Semaphore>,
 }
+
+/// The most live streams (session pages and lists) open at once.
+pub const MAX_STREAMS: usize = 64;
 
 /// A running server.
 pub struct Server {
@@ -62,6 +68,7 @@ pub async fn bind(port: u16, layout: aside_store::Layout) -> std::io::Result<Ser
         port: addr.port(),
         layout,
         progress: Default::default(),
+        streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
     };
     let router = Router::new()
         .route("/", get(api::list_page))

@@ -804,3 +804,113 @@ fn a_path_holding_a_newline_is_refused_whole() {
     assert_eq!(env.ok(&["ls", "--json", "--all"]).trim(), "[]");
     assert!(!env.root.join("sib.worktrees").exists());
 }
+
+/// A small file system of the test's own for `ASIDE_HOME`, unmounted when dropped; None where
+/// this user cannot mount one (not root), and the test says it was skipped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(at.to_path_buf()))
+    }
+
+    /// Fills it up: a file grows until the disk is full.
+    fn fill(&self) {
+        use std::io::Write as _;
+        let n = std::fs::read_dir(&self.0).unwrap().count();
+        let mut f = std::fs::File::create(self.0.join(format!("filler-{n}"))).unwrap();
+        let block = vec![7u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let small = vec![7u8; 512];
+        while f.write_all(&small).is_ok() {}
+        let _ = f.sync_all();
+    }
+
+    fn free(&self) {
+        for entry in std::fs::read_dir(&self.0).unwrap().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("filler-") {
+                std::fs::remove_file(entry.path()).unwrap();
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// On a full disk a follow-up is not said to be sent when it was not stored, the session ends
+/// as failed with why (so `wait` fails), `new` leaves nothing behind, and once space is freed
+/// the session resumes.
+#[test]
+fn a_full_disk_loses_nothing_silently() {
+    let mut env = Env::new();
+    let home = env.root.join("aside-home");
+    let Some(disk) = SmallDisk::mount(&home, "24m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    env.extra.push(("ASIDE_HOST_IDLE_SECS".into(), "60".into()));
+    env.model.push_for("full-a", [Reply::text("first answer")]);
+    let id = env.new_session("full-a: start", &[]);
+    env.wait_status(&id, "completed");
+    disk.fill();
+
+    // A follow-up the host cannot store: not "sent".
+    env.model.push_for("full-a", [Reply::text("second answer")]);
+    let out = env.run(&["send", &id, "full-a: the follow-up"]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "send said it was sent: {said}");
+    assert!(
+        said.contains("No space left on device") || said.contains("full"),
+        "{said}"
+    );
+    // The session says it failed and why; wait does not call it done.
+    let wait = env.run(&["wait", &id, "--timeout", "20"]);
+    let waited = String::from_utf8_lossy(&wait.stdout).to_string();
+    assert_eq!(wait.status.code(), Some(1), "{waited}");
+    let s = env.session(&id);
+    assert!(
+        matches!(s["status"].as_str(), Some("failed" | "interrupted")),
+        "{s}"
+    );
+    // A new session on the full disk (full again: the failed host gave back its reserve):
+    // refused, nothing left behind.
+    disk.fill();
+    let before: Vec<_> = std::fs::read_dir(home.join("sessions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    env.fails(&["new", "full-b: never"]);
+    let after: Vec<_> = std::fs::read_dir(home.join("sessions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after, "a new session left its directory behind");
+
+    // Space again: the session resumes and the follow-up's turn runs.
+    disk.free();
+    env.ok(&["resume", &id]);
+    env.wait_status(&id, "completed");
+    let shown = env.ok(&["show", &id]);
+    assert!(shown.contains("first answer"), "{shown}");
+}

@@ -144,6 +144,108 @@ impl Ui {
     }
 }
 
+/// How many sockets process `pid` holds open.
+fn sockets_of(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Hundreds of open event streams (a page left open in many tabs, a script that never closes
+/// them): past the bound they are refused with why, the API keeps answering, and closing them
+/// frees their host connections at once, not at the session's next event.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_event_streams_are_bounded_and_freed_when_closed() {
+    use std::io::{BufRead as _, Write as _};
+    let ui = Ui::start();
+    ui.model.push_for(
+        "streams",
+        [Reply::tool("run_command", json!({"command": "echo hi"}))],
+    );
+    // A session whose host stays (it waits for an answer) and sends nothing meanwhile.
+    let id = create(
+        &ui,
+        json!({"task": "streams: wait", "repo": ui.repo, "approve": "ask"}),
+    )
+    .await;
+    ui.wait_status(&id, "needs_input").await;
+    let host = host_pid(&id).unwrap();
+    let before = sockets_of(host);
+    let open = |n: usize| -> Vec<(std::io::BufReader<std::net::TcpStream>, String)> {
+        (0..n)
+            .map(|_| {
+                let stream =
+                    std::net::TcpStream::connect(ui.base.trim_start_matches("http://")).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                (&stream)
+                    .write_all(
+                        format!(
+                            "GET /api/sessions/{id}/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+                            ui.base.trim_start_matches("http://"),
+                            ui.token
+                        )
+                        .as_bytes(),
+                    )
+                    .unwrap();
+                let mut reader = std::io::BufReader::new(stream);
+                let mut status = String::new();
+                reader.read_line(&mut status).unwrap();
+                (reader, status)
+            })
+            .collect()
+    };
+    let streams = tokio::task::block_in_place(|| open(100));
+    let refused = streams
+        .iter()
+        .filter(|(_, status)| status.starts_with("HTTP/1.1 429"))
+        .count();
+    assert_eq!(
+        refused,
+        100 - 64,
+        "past the bound of 64 streams, each is refused"
+    );
+    let r = ui.get("/api/sessions").await;
+    assert_eq!(r.status(), 200, "the API answers with every stream taken");
+    let r = ui.get(&format!("/api/sessions/{id}/events")).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "too many live streams open (64): close some of the view's pages or tabs, then reload"
+    );
+    let busy = sockets_of(host);
+    assert!(
+        busy >= before + 64,
+        "the host had {before} connections, then {busy}"
+    );
+    drop(streams);
+    // Freed within a keep-alive or two, while the session sends nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sockets_of(host) > before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "closed streams still hold {} host connections (there were {before})",
+            sockets_of(host) - before
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = tokio::task::block_in_place(|| open(64));
+    assert!(
+        again
+            .iter()
+            .all(|(_, status)| status.starts_with("HTTP/1.1 200")),
+        "the freed places are free again"
+    );
+}
+
 #[tokio::test]
 async fn every_request_needs_the_token_and_the_right_host_and_origin() {
     let ui = Ui::start();

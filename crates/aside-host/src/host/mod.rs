@@ -77,6 +77,12 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         .ok_or_else(|| anyhow!("no session {id} in the index"))?;
     let agent_name = record.agent.clone();
     let events = EventLog::open(&layout, &id)?;
+    // Room kept aside for the last words of a host whose disk fills up: freed to record that
+    // the session failed, and why.
+    let reserve = layout.session_dir(&id).join("reserve");
+    if std::fs::write(&reserve, vec![0u8; RESERVE]).is_err() {
+        let _ = std::fs::remove_file(&reserve);
+    }
     // Every slot is allocated up front (~130 bytes each): 1,024 is a quarter second of the
     // fastest model's pieces; a reader that falls further behind reads the stored rows again.
     let (bus, _) = broadcast::channel::<Event>(1024);
@@ -129,8 +135,11 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         agent_config: config.agents.get(&agent_name).cloned().unwrap_or_default(),
         mcp_servers: config.mcp_servers.clone(),
         pending: None,
+        unrecorded: None,
     };
     let outcome = host.run(ctl_rx).await;
+    // Its room is given back: to record the failure on a full disk, or because it is done.
+    let _ = std::fs::remove_file(&reserve);
     if let Err(e) = &outcome {
         tracing::error!("session {id} failed: {e:#}");
         let reason = format!("{e:#}");
@@ -139,6 +148,9 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }
+
+/// Bytes a host keeps in reserve for recording its end when the disk fills up.
+const RESERVE: usize = 256 * 1024;
 
 /// Streamed text not stored yet: the chunks of one message since the last flush.
 struct Pending {
@@ -209,6 +221,9 @@ struct Host {
     pending: Option<Pending>,
     /// Whether a new worktree gets its submodules.
     submodules: bool,
+    /// Why an event could not be stored (a full disk): the session cannot go on unrecorded, so
+    /// the host ends it as failed with this reason.
+    unrecorded: Option<String>,
 }
 
 /// How long all of a `[setup]` command may take, and how much of its output is kept.
@@ -276,7 +291,24 @@ impl Host {
             Ok(event) => {
                 let _ = self.bus.send(event);
             }
-            Err(e) => tracing::error!("cannot store event: {e}"),
+            Err(e) => {
+                tracing::error!("cannot store event: {e}");
+                if self.unrecorded.is_none() {
+                    self.unrecorded = Some(format!(
+                        "cannot record the session's events ({e}); free space on the disk of {}, then `aside resume {}`",
+                        self.layout.home.display(),
+                        self.record.id
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Ends the session as failed when what it did could not be stored.
+    fn check_recorded(&self) -> anyhow::Result<()> {
+        match &self.unrecorded {
+            Some(why) => Err(anyhow!("{why}")),
+            None => Ok(()),
         }
     }
 
@@ -416,7 +448,11 @@ impl Host {
                             self.emit(Body::PromptQueued(Prompt { text: text.clone(), resumed: false, request: request.clone() }));
                             queue.push_back(Queued { text, resumed: false, request });
                         }
-                        let _ = c.reply.send(Reply::ok(None));
+                        let _ = c.reply.send(match &self.unrecorded {
+                            Some(why) => Reply::refused(format!("not sent: {why}")),
+                            None => Reply::ok(None),
+                        });
+                        self.check_recorded()?;
                     }
                     _ => { let _ = c.reply.send(Reply::refused("the session is still queued")); }
                 },
@@ -866,6 +902,8 @@ impl Host {
         let mut tool_calls: HashMap<String, Value> = HashMap::new();
         let idle = self.idle;
         loop {
+            // A session whose events cannot be stored does not go on unrecorded.
+            self.check_recorded()?;
             if let Some(next) = life.next_turn() {
                 let turn = self.begin_turn(&cx, &session_id, next);
                 life.started(turn);
@@ -1121,7 +1159,11 @@ impl Host {
                         life.started(turn);
                     }
                 }
-                Ok(Reply::ok(None))
+                // Only what was stored was sent.
+                match &self.unrecorded {
+                    Some(why) => Err(format!("not sent: {why}")),
+                    None => Ok(Reply::ok(None)),
+                }
             }
             Request::Cancel => {
                 if let Some(cancelled) = life.cancel() {

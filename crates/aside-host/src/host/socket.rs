@@ -49,7 +49,8 @@ async fn serve_connection(
     id: SessionId,
 ) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
-    let line = match read_frame_async(&mut BufReader::new(read), MAX_REQUEST).await {
+    let mut reader = BufReader::new(read);
+    let line = match read_frame_async(&mut reader, MAX_REQUEST).await {
         Ok(Some(line)) => line,
         Ok(None) => return Ok(()),
         Err(e) => {
@@ -80,8 +81,18 @@ async fn serve_connection(
             last = event.seq;
             write_reply(&mut write, &Reply::Event { event }).await?;
         }
+        // A subscriber sends nothing more: its end closing is noticed at once, and what it
+        // held here is freed, not at the session's next event.
+        let mut gone = [0u8; 64];
         loop {
-            match live.recv().await {
+            let received = tokio::select! {
+                received = live.recv() => received,
+                read = tokio::io::AsyncReadExt::read(&mut reader, &mut gone) => match read {
+                    Ok(0) | Err(_) => return Ok(()),
+                    Ok(_) => continue,
+                },
+            };
+            match received {
                 // A piece of streamed text: its row is stored (and sent) later.
                 Ok(event) if event.piece.is_some() && event.seq > last => {
                     write_reply(&mut write, &Reply::Event { event }).await?;
