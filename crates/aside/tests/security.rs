@@ -914,3 +914,50 @@ fn a_full_disk_loses_nothing_silently() {
     let shown = env.ok(&["show", &id]);
     assert!(shown.contains("first answer"), "{shown}");
 }
+
+/// `aside ui --open` hands the browser a page only the user can read, never the token on a
+/// command line (which every user of the machine can read in /proc).
+#[test]
+fn ui_open_keeps_the_token_off_command_lines() {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut env = Env::new();
+    let bin = env.root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let seen = env.root.join("xdg-open-args");
+    let opener = bin.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\necho \"$@\" > '{}'\n", seen.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.prepend_path(opener.as_os_str());
+    let mut ui = env
+        .cmd(&["ui", "--port", "0", "--open"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    std::io::BufReader::new(ui.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let token = url.trim().split("token=").nth(1).unwrap().to_string();
+    env.wait_file(&seen);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let args = std::fs::read_to_string(&seen).unwrap();
+    let _ = ui.kill();
+    let _ = ui.wait();
+    assert!(
+        !args.contains(&token),
+        "the token was on xdg-open's command line: {args}"
+    );
+    let page = std::path::PathBuf::from(args.trim());
+    assert_eq!(
+        std::fs::metadata(&page).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&format!("/#token={token}")), "{html}");
+}

@@ -87,3 +87,45 @@ fn without_a_terminal_aside_prints_the_session_list() {
         "{out}"
     );
 }
+
+/// The new-session form in a repository whose `.aside.toml` has setup commands: the view shows
+/// the commands and asks; saying no starts nothing, saying yes trusts them and starts.
+#[test]
+fn the_form_shows_a_repositorys_commands_and_asks_before_trusting_them() {
+    if !common::tmux_available() {
+        return;
+    }
+    let env = Env::new();
+    let mark = env.root.join("setup-ran");
+    std::fs::write(
+        env.repo.join(".aside.toml"),
+        format!("[setup]\nrun = [\"touch '{}'\"]\n", mark.display()),
+    )
+    .unwrap();
+    env.model.push_for("tui-trust", [Reply::text("done")]);
+    let tmux = Tmux::start_in(
+        &env.vars(),
+        &env.repo,
+        &format!("'{}'", env!("CARGO_BIN_EXE_aside")),
+    );
+    tmux.wait_for("No sessions yet. Press n to start one");
+    tmux.keys(&["n", "tui-trust: go", "Enter"]);
+    let screen = tmux.wait_for("Trust it and start the session?");
+    assert!(
+        screen.contains("setup (runs in each new session's worktree): touch"),
+        "{screen}"
+    );
+    tmux.keys(&["n"]);
+    tmux.wait_for("No sessions yet. Press n to start one");
+    assert_eq!(env.ok(&["ls", "--json"]).trim(), "[]");
+    assert!(!mark.exists());
+    tmux.keys(&["n", "tui-trust: go", "Enter"]);
+    tmux.wait_for("Trust it and start the session?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("done");
+    env.wait_file(&mark);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("TITLE / LAST MESSAGE");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED=0");
+}

@@ -860,6 +860,75 @@ async fn the_form_shows_a_repositorys_commands_and_trusts_only_what_it_showed() 
     let id = create(&ui, json!({"task": "trust-web: go", "repo": ui.repo})).await;
     ui.wait_status(&id, "completed").await;
     assert!(mark.exists());
+
+    // In the page: the form shows exactly what the file asks, as text, and a button trusts it
+    // and starts the session.
+    if !browser::available() {
+        return;
+    }
+    let hostile = ui.root.join("<img src=x>setup-ran");
+    std::fs::write(
+        ui.repo.join(".aside.toml"),
+        format!("[setup]\nrun = [\"touch '{}'\"]\n", hostile.display()),
+    )
+    .unwrap();
+    ui.model
+        .push_for("trust-page", [Reply::text("started from the page")]);
+    let b = Browser::start().await;
+    b.goto(&ui.url).await;
+    b.wait(
+        "the list page",
+        "return document.body.dataset.ready === '1'",
+    )
+    .await;
+    b.click("#new-toggle").await;
+    b.wait(
+        "the repositories",
+        "return document.querySelector('#new-agent').options.length > 0",
+    )
+    .await;
+    b.type_into("#new-task", "trust-page: go").await;
+    b.eval(
+        "document.querySelector('#new-repo').value = arguments[0]",
+        json!([ui.repo.to_str().unwrap()]),
+    )
+    .await;
+    b.click("#new-submit").await;
+    let shown = b
+        .wait(
+            "what the file asks",
+            "const li = document.querySelector('#new-error li code'); return li && li.textContent",
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!(format!(
+            "setup (runs in each new session's worktree): touch '{}'",
+            hostile.display()
+        ))
+    );
+    assert_eq!(
+        b.eval(
+            "return document.querySelectorAll('#new-error img').length",
+            json!([])
+        )
+        .await,
+        json!(0),
+        "the repository's text was rendered as HTML"
+    );
+    assert!(!hostile.exists());
+    b.click("#new-error button").await;
+    b.wait(
+        "the session page",
+        "return location.pathname.startsWith('/s/')",
+    )
+    .await;
+    b.wait(
+        "the agent's answer",
+        "return document.body.innerText.includes('started from the page')",
+    )
+    .await;
+    assert!(hostile.exists());
 }
 
 async fn create(ui: &Ui, body: Value) -> String {
