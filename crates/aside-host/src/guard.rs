@@ -58,14 +58,18 @@ async fn guard(command: &[String]) -> i32 {
         }
     };
     let agent_pid = child.id().and_then(|p| i32::try_from(p).ok());
-    let mut reap = tokio::time::interval(Duration::from_secs(5));
+    // Orphans reparented here are reaped as they end (no polling: a guard sleeps between them).
+    let Ok(mut reap) = signal(SignalKind::child()) else {
+        eprintln!("aside guard: cannot listen for signals");
+        return 70;
+    };
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
             _ = term.recv() => return stop_group(&mut child).await,
             _ = hup.recv() => return stop_group(&mut child).await,
             _ = int.recv() => return stop_group(&mut child).await,
-            _ = reap.tick() => process::reap_children(agent_pid),
+            _ = reap.recv() => process::reap_children(agent_pid),
         }
     };
     // The agent is gone: so is anything it left running, in the group or out of it.

@@ -72,6 +72,17 @@ impl std::fmt::Display for Untrusted {
     }
 }
 
+/// A new session's directory, removed when dropped unless the session was recorded.
+struct Unmade(Option<PathBuf>);
+
+impl Drop for Unmade {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// Which of a repository's commands an operation would run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commands {
@@ -700,6 +711,9 @@ impl Sessions {
         while self.index.get(&id)?.is_some() {
             id = SessionId::random();
         }
+        // Until the session is in the index, a failure (a full disk) takes what was made for it
+        // away again: no half-made session is left behind.
+        let mut unmade = Unmade(Some(self.layout.session_dir(&id)));
         self.allocate_ports(&id)?;
         if new.no_submodules {
             std::fs::write(self.layout.no_submodules(&id), b"").map_err(|e| {
@@ -828,6 +842,7 @@ impl Sessions {
             }
         }
         self.index.insert(&record)?;
+        unmade.0 = None;
         // Waits until the host holds its lock, so no reader sees the session without one.
         self.start_host(&record)?;
         Ok(record)

@@ -961,3 +961,36 @@ fn ui_open_keeps_the_token_off_command_lines() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains(&format!("/#token={token}")), "{html}");
 }
+
+/// A merge stopped half way leaves git's own lock (or a merge in progress): the next merge says
+/// so and how to recover, instead of git's bare error; once cleared, it merges.
+#[test]
+fn merge_names_what_an_interrupted_git_left_and_the_way_out() {
+    let env = Env::new();
+    env.model.push_for(
+        "mlock",
+        [
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "m.txt", "content": "m\n"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let id = env.new_session("mlock: write", &[]);
+    env.wait_status(&id, "completed");
+    let lock = env.repo.join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let err = env.fails(&["merge", &id]);
+    assert!(
+        err.contains(&format!("git's lock {} exists", lock.display()))
+            && err.contains(&format!("rm {}", lock.display())),
+        "{err}"
+    );
+    std::fs::remove_file(&lock).unwrap();
+    env.ok(&["merge", &id]);
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("m.txt")).unwrap(),
+        "m\n"
+    );
+}

@@ -142,8 +142,10 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     let _ = std::fs::remove_file(&reserve);
     if let Err(e) = &outcome {
         tracing::error!("session {id} failed: {e:#}");
-        let reason = format!("{e:#}");
-        host.set_status(Status::Failed, Some(&reason));
+        if host.unrecorded.is_none() || host.record.status != Status::Failed {
+            let reason = format!("{e:#}");
+            host.set_status(Status::Failed, Some(&reason));
+        }
     }
     let _ = std::fs::remove_file(&socket);
     Ok(())
@@ -304,6 +306,18 @@ impl Host {
         }
     }
 
+    /// Records that the session failed because its events could not be stored, in the room
+    /// kept in reserve for it; before the client that sent what was lost hears of it, so
+    /// whoever asks next sees the session failed.
+    fn fail_unrecorded(&mut self) {
+        if let Some(why) = self.unrecorded.clone() {
+            let _ = std::fs::remove_file(self.layout.session_dir(&self.record.id).join("reserve"));
+            if self.record.status != Status::Failed {
+                self.set_status(Status::Failed, Some(&why));
+            }
+        }
+    }
+
     /// Ends the session as failed when what it did could not be stored.
     fn check_recorded(&self) -> anyhow::Result<()> {
         match &self.unrecorded {
@@ -448,6 +462,7 @@ impl Host {
                             self.emit(Body::PromptQueued(Prompt { text: text.clone(), resumed: false, request: request.clone() }));
                             queue.push_back(Queued { text, resumed: false, request });
                         }
+                        self.fail_unrecorded();
                         let _ = c.reply.send(match &self.unrecorded {
                             Some(why) => Reply::refused(format!("not sent: {why}")),
                             None => Reply::ok(None),
@@ -1160,6 +1175,7 @@ impl Host {
                     }
                 }
                 // Only what was stored was sent.
+                self.fail_unrecorded();
                 match &self.unrecorded {
                     Some(why) => Err(format!("not sent: {why}")),
                     None => Ok(Reply::ok(None)),
