@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod conversation;
 pub mod describe;
 pub mod events;
 

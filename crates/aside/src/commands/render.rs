@@ -22,13 +22,12 @@ impl<W: std::io::Write> std::io::Write for Safe<W> {
     }
 }
 use aside_core::Event;
+use aside_protocol::conversation::{Block, Conversation, Note};
 use aside_protocol::describe::{action_lines, block_text};
 use aside_protocol::events::acp::{
     Plan, PlanEntryStatus, SessionUpdate, ToolCallContent, ToolCallUpdate,
 };
 use aside_protocol::events::{name_of, Body};
-use serde_json::Value;
-use std::collections::HashMap;
 
 /// A tool call's output: its text content, diffs and terminals named.
 pub(super) fn text_of(content: &[ToolCallContent]) -> String {
@@ -91,140 +90,55 @@ pub(super) fn action_block(call: &ToolCallUpdate, indent: &str) -> String {
         .collect()
 }
 
-/// Merges the tool calls of a session, by id, into their final state (ACP: an update's fields
-/// replace the earlier ones).
-fn final_tool_calls(events: &[Event]) -> HashMap<String, ToolCallUpdate> {
-    let mut merged: HashMap<String, Value> = HashMap::new();
-    for e in events
-        .iter()
-        .filter(|e| e.kind == "tool_call" || e.kind == "tool_call_update")
-    {
-        let id = e.data["toolCallId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let slot = merged
-            .entry(id)
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let (Some(slot), Some(fields)) = (slot.as_object_mut(), e.data.as_object()) {
-            for (k, v) in fields {
-                if !v.is_null() {
-                    slot.insert(k.clone(), v.clone());
-                }
-            }
-        }
-    }
-    merged
-        .into_iter()
-        .filter_map(|(id, value)| Some((id, serde_json::from_value::<ToolCallUpdate>(value).ok()?)))
-        .collect()
-}
-
 /// The whole conversation: prompts, agent messages, tool calls with their final state and
-/// output, plans, permission requests.
+/// output, plans, permission requests (as `aside_protocol::conversation` folds them).
 pub fn conversation(events: &[Event]) -> String {
-    let calls = final_tool_calls(events);
+    let conversation = Conversation::of(events);
     let mut out = String::new();
-    let mut in_message = false;
-    let end_message = |out: &mut String, in_message: &mut bool| {
-        if *in_message {
-            out.push('\n');
-            *in_message = false;
-        }
-    };
-    for e in events {
-        if e.kind == aside_store::CORRUPT {
-            end_message(&mut out, &mut in_message);
-            out.push_str(&format!(
-                "  ! event {} is damaged and was skipped: {}\n",
-                e.seq,
-                e.data["error"].as_str().unwrap_or_default()
-            ));
-            continue;
-        }
-        match Body::of(e) {
-            Body::Update(update) => match *update {
-                SessionUpdate::AgentMessageChunk(chunk) => {
-                    if !in_message {
-                        out.push_str("\nagent: ");
-                        in_message = true;
-                    }
-                    out.push_str(&block_text(&chunk.content));
+    for block in conversation.blocks() {
+        match block {
+            Block::Prompt(prompt) => out.push_str(&format!("\n> {}\n", prompt.text)),
+            Block::Message(text) => out.push_str(&format!("\nagent: {text}\n")),
+            Block::Tool(call) => {
+                out.push_str(&format!(
+                    "  • {} [{}] {}\n",
+                    call.title,
+                    name_of(&call.kind),
+                    name_of(&call.status)
+                ));
+                let text = text_of(&call.content);
+                if !text.is_empty() {
+                    out.push_str(&indent(&text, 12));
+                    out.push('\n');
                 }
-                SessionUpdate::ToolCall(call) => {
-                    end_message(&mut out, &mut in_message);
-                    let id = call.tool_call_id.0.to_string();
-                    let (title, kind, status, content) = match calls.get(&id) {
-                        Some(merged) => (
-                            merged.fields.title.clone().unwrap_or(call.title.clone()),
-                            merged.fields.kind.as_ref().map(name_of),
-                            merged.fields.status.as_ref().map(name_of),
-                            merged.fields.content.clone().unwrap_or_default(),
-                        ),
-                        None => (
-                            call.title.clone(),
-                            Some(name_of(&call.kind)),
-                            Some(name_of(&call.status)),
-                            call.content.clone(),
-                        ),
-                    };
-                    out.push_str(&format!(
-                        "  • {title} [{}] {}\n",
-                        kind.unwrap_or_else(|| "other".into()),
-                        status.unwrap_or_else(|| "pending".into())
-                    ));
-                    let text = text_of(&content);
-                    if !text.is_empty() {
-                        out.push_str(&indent(&text, 12));
-                        out.push('\n');
-                    }
-                }
-                SessionUpdate::Plan(plan) => {
-                    end_message(&mut out, &mut in_message);
-                    out.push_str(&plan_text(&plan));
-                }
-                _ => {}
-            },
-            Body::Prompt(prompt) => {
-                end_message(&mut out, &mut in_message);
-                out.push_str(&format!("\n> {}\n", prompt.text));
             }
-            Body::PermissionRequest(asked) => {
-                end_message(&mut out, &mut in_message);
+            Block::Plan(plan) => out.push_str(&plan_text(plan)),
+            Block::Asked { asked, answer } => {
                 out.push_str(&format!(
                     "  ? permission asked: {}{}\n",
                     call_head(&asked.tool_call),
                     action_block(&asked.tool_call, "      ")
                 ));
+                if let Some(choice) = answer {
+                    out.push_str(&format!("  ! answered: {}\n", name_of(choice)));
+                }
             }
-            Body::Permission(allowed) => {
-                end_message(&mut out, &mut in_message);
-                out.push_str(&format!(
-                    "  ? allowed by {}: {}{}\n",
-                    allowed.decision.by,
-                    call_head(&allowed.tool_call),
-                    action_block(&allowed.tool_call, "      ")
-                ));
+            Block::Allowed(allowed) => out.push_str(&format!(
+                "  ? allowed by {}: {}{}\n",
+                allowed.decision.by,
+                call_head(&allowed.tool_call),
+                action_block(&allowed.tool_call, "      ")
+            )),
+            Block::Note(Note::Error(message)) => out.push_str(&format!("  error: {message}\n")),
+            Block::Note(Note::Warning(message)) => {
+                out.push_str(&format!("  ! warning: {message}\n"))
             }
-            Body::PermissionAnswer(answer) => {
-                out.push_str(&format!("  ! answered: {}\n", name_of(&answer.choice)))
-            }
-            Body::Error { message } => {
-                end_message(&mut out, &mut in_message);
-                out.push_str(&format!("  error: {message}\n"));
-            }
-            Body::Other { kind, data } if kind == "warning" => {
-                end_message(&mut out, &mut in_message);
-                out.push_str(&format!(
-                    "  ! warning: {}\n",
-                    data["message"].as_str().unwrap_or_default()
-                ));
-            }
-            Body::TurnEnd(_) => end_message(&mut out, &mut in_message),
-            _ => {}
+            Block::Note(Note::Damaged { seq, error }) => out.push_str(&format!(
+                "  ! event {seq} is damaged and was skipped: {error}\n"
+            )),
+            Block::Thought(_) | Block::Note(_) => {}
         }
     }
-    end_message(&mut out, &mut in_message);
     out
 }
 
@@ -375,6 +289,128 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The events of a session as aside stores them, every kind `show` prints.
+    fn sample() -> Vec<Event> {
+        use serde_json::json;
+        let rows = [
+            ("prompt", json!({"text": "fix the build"})),
+            (
+                "agent_message_chunk",
+                json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "Let me "}}),
+            ),
+            ("status", json!({"status": "running"})),
+            (
+                "agent_message_chunk",
+                json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "look."}}),
+            ),
+            (
+                "agent_thought_chunk",
+                json!({"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": "hmm"}}),
+            ),
+            (
+                "tool_call",
+                json!({"sessionUpdate": "tool_call", "toolCallId": "t1", "title": "Run tests", "kind": "execute", "status": "pending", "rawInput": {"command": "cargo test"}}),
+            ),
+            (
+                "tool_call_update",
+                json!({"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "completed", "content": [{"type": "content", "content": {"type": "text", "text": "test result: ok\n2 passed"}}]}),
+            ),
+            (
+                "plan",
+                json!({"sessionUpdate": "plan", "entries": [{"content": "Read", "status": "completed", "priority": "medium"}, {"content": "Fix", "status": "in_progress", "priority": "medium"}]}),
+            ),
+            (
+                "tool_call",
+                json!({"sessionUpdate": "tool_call", "toolCallId": "t2", "title": "Edit a.rs", "kind": "edit", "status": "pending", "content": [{"type": "diff", "path": "/w/a.rs", "oldText": "a\n", "newText": "b\n"}]}),
+            ),
+            (
+                "permission_request",
+                json!({"toolCall": {"toolCallId": "t2", "title": "Edit a.rs", "kind": "edit", "content": [{"type": "diff", "path": "/w/a.rs", "oldText": "a\n", "newText": "b\n"}]}, "options": [{"optionId": "y", "name": "Yes", "kind": "allow_once"}]}),
+            ),
+            (
+                "permission_answer",
+                json!({"optionId": "y", "choice": "allow"}),
+            ),
+            (
+                "permission",
+                json!({"toolCall": {"toolCallId": "t3", "title": "Read b.rs", "kind": "read", "locations": [{"path": "/w/b.rs"}]}, "options": [], "decision": {"optionId": "y", "by": "policy all"}}),
+            ),
+            (
+                "tool_call_update",
+                json!({"sessionUpdate": "tool_call_update", "toolCallId": "t2", "status": "failed"}),
+            ),
+            (
+                "agent_message_chunk",
+                json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "Fixed **it**."}}),
+            ),
+            (
+                "warning",
+                json!({"message": "submodule lib could not be checked out"}),
+            ),
+            ("error", json!({"message": "checkpoint failed: disk"})),
+            ("corrupt", json!({"error": "data is not JSON"})),
+            ("turn_end", json!({"stopReason": "end_turn"})),
+            (
+                "checkpoint",
+                json!({"commit": "abcdef1234567", "files": [{"path": "a.rs", "added": 1, "removed": 1}]}),
+            ),
+            ("prompt", json!({"text": "and the docs", "resumed": false})),
+            (
+                "agent_message_chunk",
+                json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "Docs done."}}),
+            ),
+            ("turn_end", json!({"stopReason": "end_turn"})),
+        ];
+        rows.into_iter()
+            .enumerate()
+            .map(|(n, (kind, data))| Event {
+                seq: n as u64 + 1,
+                ts: String::new(),
+                kind: kind.to_string(),
+                data,
+                piece: None,
+            })
+            .collect()
+    }
+
+    /// What `show` printed of these events before the conversation had one reducer (checked
+    /// against the earlier renderer when it was replaced): old sessions read the same.
+    #[test]
+    fn show_renders_a_session_as_it_always_did() {
+        assert_eq!(
+            conversation(&sample()),
+            "
+> fix the build
+
+agent: Let me look.
+  • Run tests [execute] completed
+    test result: ok
+    2 passed
+Plan:
+  [x] Read
+  [~] Fix
+  • Edit a.rs [edit] failed
+    (diff of /w/a.rs)
+  ? permission asked: Edit a.rs [edit]
+      edit /w/a.rs
+      - a
+      + b
+  ! answered: allow
+  ? allowed by policy all: Read b.rs [read]
+      at /w/b.rs
+
+agent: Fixed **it**.
+  ! warning: submodule lib could not be checked out
+  error: checkpoint failed: disk
+  ! event 17 is damaged and was skipped: data is not JSON
+
+> and the docs
+
+agent: Docs done.
+"
+        );
+    }
 
     #[test]
     fn plurals() {
