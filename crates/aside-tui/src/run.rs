@@ -308,14 +308,14 @@ fn load_events(
     }
     if let Some((_, log)) = open_log {
         // A long session opens at its end (about the last 2,000 events, from their turn).
-        if app.transcript.last_seq == 0 {
+        if app.transcript.last_seq() == 0 {
             let start = log.tail_start(TAIL).unwrap_or(0);
             app.transcript.start_after(
                 start,
                 format!("{start} earlier events: `aside show {id} --all` prints them"),
             );
         }
-        let _ = log.each_since(app.transcript.last_seq, |event| {
+        let _ = log.each_since(app.transcript.last_seq(), |event| {
             app.transcript.push(&event);
             true
         });

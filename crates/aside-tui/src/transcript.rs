@@ -8,42 +8,25 @@
 //! sequences among them) are replaced before anything reaches the screen.
 
 use aside_core::Event;
+use aside_protocol::conversation::{as_update, Block, Conversation, Note};
 use aside_protocol::events::acp::{
-    ContentBlock, PlanEntryStatus, SessionUpdate, ToolCallContent, ToolCallStatus, ToolCallUpdate,
+    ContentBlock, PlanEntryStatus, ToolCallContent, ToolCallStatus, ToolCallUpdate,
 };
-use aside_protocol::events::{name_of, Body};
+use aside_protocol::events::name_of;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use serde_json::Value;
-use std::collections::HashMap;
 use unicode_width::UnicodeWidthChar;
 
 use crate::theme::Theme;
 
-/// One piece of the conversation.
-#[derive(Debug, Clone)]
-enum Block {
-    User(String),
-    Agent(String),
-    Thought(String),
-    Tool(Value),
-    Plan(Vec<(PlanEntryStatus, String)>),
-    Permission {
-        call: Value,
-        answered: Option<String>,
-    },
-    Note(String, bool),
-}
-
-/// The conversation so far, and its lines at one width.
+/// The conversation so far (`aside_protocol::conversation`, the one reducer every view
+/// renders), and its lines at one width.
 #[derive(Default)]
 pub struct Transcript {
-    blocks: Vec<Block>,
-    /// toolCallId → index of its block.
-    tools: HashMap<String, usize>,
-    /// The newest event taken.
-    pub last_seq: u64,
-    /// Rendered lines, and where each block's lines start.
+    conversation: Conversation,
+    /// Said before the conversation: how many earlier events are not shown.
+    lead: Option<String>,
+    /// Rendered lines (the lead's first), and where each block's lines start.
     lines: Vec<Line<'static>>,
     starts: Vec<usize>,
     /// The first block whose lines are stale.
@@ -67,134 +50,27 @@ impl Transcript {
         }
     }
 
-    fn touch(&mut self, block: usize) {
-        self.dirty_from = self.dirty_from.min(block);
+    /// The newest stored event taken.
+    pub fn last_seq(&self) -> u64 {
+        self.conversation.last_seq()
     }
 
-    fn push_block(&mut self, block: Block) {
-        self.blocks.push(block);
-        self.touch(self.blocks.len() - 1);
-    }
-
-    /// Takes one event into the conversation.
     /// Starts the transcript after `seq`: the events before it are not shown (a long session
     /// opens at its end), and a note says how many there are.
     pub fn start_after(&mut self, seq: u64, note: String) {
-        if seq > self.last_seq {
-            self.last_seq = seq;
-            self.push_block(Block::Note(note, false));
+        if seq > self.conversation.last_seq() {
+            self.conversation.start_after(seq);
+            self.lead = Some(note);
+            self.dirty_from = 0;
+            self.lines.clear();
+            self.starts.clear();
         }
     }
 
+    /// Takes one event into the conversation.
     pub fn push(&mut self, e: &Event) {
-        if e.seq <= self.last_seq && e.seq != 0 {
-            return;
-        }
-        self.last_seq = self.last_seq.max(e.seq);
-        match Body::of(e) {
-            Body::Update(update) => match *update {
-                SessionUpdate::AgentMessageChunk(chunk) => self.text(chunk.content, false),
-                SessionUpdate::AgentThoughtChunk(chunk) => self.text(chunk.content, true),
-                SessionUpdate::ToolCall(_) | SessionUpdate::ToolCallUpdate(_) => self.tool(e),
-                SessionUpdate::Plan(plan) => self.push_block(Block::Plan(
-                    plan.entries
-                        .into_iter()
-                        .map(|entry| (entry.status, clean(&entry.content)))
-                        .collect(),
-                )),
-                _ => {}
-            },
-            Body::Prompt(prompt) => self.push_block(Block::User(clean(&prompt.text))),
-            Body::PermissionRequest(_) => self.push_block(Block::Permission {
-                call: e.data["toolCall"].clone(),
-                answered: None,
-            }),
-            Body::PermissionAnswer(answer) => {
-                if let Some(n) = self
-                    .blocks
-                    .iter()
-                    .rposition(|b| matches!(b, Block::Permission { answered: None, .. }))
-                {
-                    if let Block::Permission { answered, .. } = &mut self.blocks[n] {
-                        *answered = Some(name_of(&answer.choice));
-                    }
-                    self.touch(n);
-                }
-            }
-            Body::Interrupted { reason, .. } => self.push_block(Block::Note(clean(&reason), true)),
-            Body::Error { message } => {
-                self.push_block(Block::Note(format!("error: {}", clean(&message)), true))
-            }
-            Body::Other { kind, data } if kind == "warning" => self.push_block(Block::Note(
-                format!(
-                    "warning: {}",
-                    clean(data["message"].as_str().unwrap_or_default())
-                ),
-                true,
-            )),
-            Body::TurnEnd(end)
-                if end.stop_reason.as_ref().map(name_of).as_deref() == Some("cancelled") =>
-            {
-                self.push_block(Block::Note("turn cancelled".into(), false))
-            }
-            Body::Checkpoint(c) => self.push_block(Block::Note(
-                format!(
-                    "checkpoint {} · {} changed",
-                    c.commit.chars().take(10).collect::<String>(),
-                    match c.files.len() {
-                        1 => "1 file".to_string(),
-                        n => format!("{n} files"),
-                    }
-                ),
-                false,
-            )),
-            _ => {}
-        }
-    }
-
-    fn text(&mut self, content: ContentBlock, thought: bool) {
-        let ContentBlock::Text(text) = content else {
-            return;
-        };
-        let text = clean(&text.text);
-        let last = self.blocks.len().wrapping_sub(1);
-        match self.blocks.last_mut() {
-            Some(Block::Agent(t)) if !thought => t.push_str(&text),
-            Some(Block::Thought(t)) if thought => t.push_str(&text),
-            _ => {
-                self.push_block(if thought {
-                    Block::Thought(text)
-                } else {
-                    Block::Agent(text)
-                });
-                return;
-            }
-        }
-        self.touch(last);
-    }
-
-    fn tool(&mut self, e: &Event) {
-        let Some(id) = e.data["toolCallId"].as_str() else {
-            return;
-        };
-        match self.tools.get(id).copied() {
-            Some(n) => {
-                if let (Block::Tool(Value::Object(slot)), Some(fields)) =
-                    (&mut self.blocks[n], e.data.as_object())
-                {
-                    for (k, v) in fields {
-                        if !v.is_null() {
-                            slot.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-                self.touch(n);
-            }
-            None => {
-                self.tools.insert(id.to_string(), self.blocks.len());
-                self.push_block(Block::Tool(e.data.clone()));
-            }
-        }
+        self.conversation.push(e);
+        self.dirty_from = self.dirty_from.min(self.conversation.take_changed());
     }
 
     /// Shows every tool call's detail (the command, diff and output), or one line each.
@@ -215,29 +91,52 @@ impl Transcript {
             self.width = width;
             self.dirty_from = 0;
         }
-        if self.dirty_from < self.blocks.len() {
+        let blocks = self.conversation.blocks().len();
+        if self.dirty_from == 0 {
+            self.lines.clear();
+            self.starts.clear();
+            if let Some(lead) = &self.lead {
+                let lead = self.note(lead, false);
+                self.lines.extend(lead);
+            }
+        }
+        if self.dirty_from < blocks {
             let from = self.dirty_from;
             let keep = self.starts.get(from).copied().unwrap_or(self.lines.len());
             self.lines.truncate(keep);
             self.starts.truncate(from);
-            for n in from..self.blocks.len() {
+            for n in from..blocks {
                 self.starts.push(self.lines.len());
-                let rendered = self.render(&self.blocks[n]);
+                let rendered = self.render(&self.conversation.blocks()[n]);
                 self.lines.extend(rendered);
             }
         }
-        self.dirty_from = self.blocks.len();
+        self.dirty_from = blocks;
         &self.lines
     }
 
+    /// A note's lines: dim, or in the color of trouble.
+    fn note(&self, text: &str, bad: bool) -> Vec<Line<'static>> {
+        let t = &self.theme;
+        wrap(&clean(text), usize::from(self.width.max(20)))
+            .into_iter()
+            .map(|line| Line::from(Span::styled(line, if bad { t.bad } else { t.dim })))
+            .collect()
+    }
+
+    /// A block's lines.
     fn render(&self, block: &Block) -> Vec<Line<'static>> {
         let t = &self.theme;
         let width = usize::from(self.width.max(20));
+        let note = |text: &str, bad: bool| self.note(text, bad);
         let mut out = Vec::new();
         match block {
-            Block::User(text) => {
+            Block::Prompt(prompt) => {
                 out.push(Line::default());
-                for (n, line) in wrap(text, width - 2).into_iter().enumerate() {
+                for (n, line) in wrap(&clean(&prompt.text), width - 2)
+                    .into_iter()
+                    .enumerate()
+                {
                     let mark = if n == 0 { "› " } else { "  " };
                     out.push(Line::from(vec![
                         Span::styled(mark, t.user),
@@ -245,27 +144,31 @@ impl Transcript {
                     ]));
                 }
             }
-            Block::Agent(text) => {
+            Block::Message(text) => {
                 out.push(Line::default());
-                out.extend(markdown(text, width, t));
+                out.extend(markdown(&clean(text), width, t));
             }
             Block::Thought(text) => {
+                let text = clean(text);
                 let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
                 out.push(Line::from(Span::styled(
                     truncate(&format!("thinking: {first}"), width),
                     t.dim,
                 )));
             }
-            Block::Tool(value) => out.extend(tool_lines(value, self.expanded, width, t)),
-            Block::Plan(entries) => {
+            Block::Tool(call) => out.extend(tool_lines(&as_update(call), self.expanded, width, t)),
+            Block::Plan(plan) => {
                 out.push(Line::from(Span::styled("Plan", t.bold)));
-                for (status, content) in entries {
-                    let (mark, style) = match status {
+                for entry in &plan.entries {
+                    let (mark, style) = match entry.status {
                         PlanEntryStatus::Completed => ("[x]", t.good),
                         PlanEntryStatus::InProgress => ("[~]", t.busy),
                         _ => ("[ ]", Style::default()),
                     };
-                    for (n, line) in wrap(content, width - 6).into_iter().enumerate() {
+                    for (n, line) in wrap(&clean(&entry.content), width - 6)
+                        .into_iter()
+                        .enumerate()
+                    {
                         let mark = if n == 0 { mark } else { "   " };
                         out.push(Line::from(vec![
                             Span::styled(format!("  {mark} "), style),
@@ -274,61 +177,69 @@ impl Transcript {
                     }
                 }
             }
-            Block::Permission { call, answered } => {
-                let call = as_call(call);
+            Block::Asked { asked, answer } => {
+                let call = &asked.tool_call;
                 let title = call
-                    .as_ref()
-                    .and_then(|c| c.fields.title.clone())
+                    .fields
+                    .title
+                    .clone()
                     .unwrap_or_else(|| "an action".into());
-                let head = match answered {
+                let head = match answer {
                     None => format!(
                         "? permission asked: {} — a approve · A always · x deny",
                         clean(&title)
                     ),
-                    Some(choice) => {
-                        format!("? permission asked: {} — answered: {choice}", clean(&title))
-                    }
+                    Some(choice) => format!(
+                        "? permission asked: {} — answered: {}",
+                        clean(&title),
+                        name_of(choice)
+                    ),
                 };
                 out.push(Line::from(Span::styled(
                     truncate(&head, width),
-                    if answered.is_none() { t.warn } else { t.dim },
+                    if answer.is_none() { t.warn } else { t.dim },
                 )));
-                if let Some(call) = &call {
-                    for line in aside_protocol::describe::action_lines(call) {
-                        out.push(diff_styled(
-                            &truncate(&format!("    {}", clean(&line)), width),
-                            t,
-                        ));
+                for line in aside_protocol::describe::action_lines(call) {
+                    out.push(diff_styled(
+                        &truncate(&format!("    {}", clean(&line)), width),
+                        t,
+                    ));
+                }
+            }
+            Block::Note(Note::Interrupted(reason)) => out.extend(note(reason, true)),
+            Block::Note(Note::Error(message)) => {
+                out.extend(note(&format!("error: {message}"), true))
+            }
+            Block::Note(Note::Warning(message)) => {
+                out.extend(note(&format!("warning: {message}"), true))
+            }
+            Block::Note(Note::Cancelled) => out.extend(note("turn cancelled", false)),
+            Block::Note(Note::Checkpoint(c)) => out.extend(note(
+                &format!(
+                    "checkpoint {} · {} changed",
+                    c.commit.chars().take(10).collect::<String>(),
+                    match c.files.len() {
+                        1 => "1 file".to_string(),
+                        n => format!("{n} files"),
                     }
-                }
-            }
-            Block::Note(text, bad) => {
-                for line in wrap(text, width) {
-                    out.push(Line::from(Span::styled(
-                        line,
-                        if *bad { t.bad } else { t.dim },
-                    )));
-                }
-            }
+                ),
+                false,
+            )),
+            // The policy's own answers, setup output and damaged rows are for `show` and `logs`.
+            Block::Allowed(_) | Block::Note(_) => {}
         }
         out
     }
 }
 
-fn as_call(value: &Value) -> Option<ToolCallUpdate> {
-    let mut value = value.clone();
-    if value.get("toolCallId").is_none() {
-        value["toolCallId"] = "?".into();
-    }
-    serde_json::from_value(value).ok()
-}
-
 /// A tool call: one line (mark, title, what it ran or touched), and when expanded the command
 /// or diff and the start of its output.
-fn tool_lines(value: &Value, expanded: bool, width: usize, t: &Theme) -> Vec<Line<'static>> {
-    let Some(call) = as_call(value) else {
-        return Vec::new();
-    };
+fn tool_lines(
+    call: &ToolCallUpdate,
+    expanded: bool,
+    width: usize,
+    t: &Theme,
+) -> Vec<Line<'static>> {
     let (mark, style) = match call.fields.status {
         Some(ToolCallStatus::Completed) => ("✓", t.good),
         Some(ToolCallStatus::Failed) => ("✗", t.bad),
@@ -336,7 +247,7 @@ fn tool_lines(value: &Value, expanded: bool, width: usize, t: &Theme) -> Vec<Lin
         _ => ("·", t.dim),
     };
     let title = clean(call.fields.title.as_deref().unwrap_or("a tool call"));
-    let actions = aside_protocol::describe::action_lines(&call);
+    let actions = aside_protocol::describe::action_lines(call);
     let what = actions
         .iter()
         .find(|l| l.starts_with("$ ") || l.starts_with("edit ") || l.starts_with("create "))
