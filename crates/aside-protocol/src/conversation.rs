@@ -240,20 +240,7 @@ impl Conversation {
             // Announced again: the newer announcement wins, field by field.
             Some(n) => {
                 if let Block::Tool(known) = &mut self.blocks[n] {
-                    // What it leaves out (no content, no locations, no input) keeps its value.
-                    let content = (!call.content.is_empty()).then(|| call.content.clone());
-                    let locations = (!call.locations.is_empty()).then(|| call.locations.clone());
-                    known.update(
-                        ToolCallUpdateFields::new()
-                            .title(call.title)
-                            .name(call.name)
-                            .kind(call.kind)
-                            .status(call.status)
-                            .content(content)
-                            .locations(locations)
-                            .raw_input(call.raw_input)
-                            .raw_output(call.raw_output),
-                    );
+                    announce_again(known, call);
                 }
                 self.touch(n);
             }
@@ -275,10 +262,8 @@ impl Conversation {
             }
             // An update of a call never announced: shown from what the update says.
             None => {
-                let mut call = ToolCall::new(update.tool_call_id.clone(), "");
-                call.update(update.fields);
                 self.tools.insert(id, self.blocks.len());
-                self.add(Block::Tool(Box::new(call)));
+                self.add(Block::Tool(Box::new(from_update(update))));
             }
         }
     }
@@ -297,6 +282,79 @@ impl Conversation {
             Block::Plan(plan) => Some(plan),
             _ => None,
         })
+    }
+}
+
+/// A tool call announced again: the newer announcement wins, field by field; what it leaves
+/// out (no content, no locations, no input) keeps its value.
+fn announce_again(known: &mut ToolCall, call: ToolCall) {
+    let content = (!call.content.is_empty()).then_some(call.content);
+    let locations = (!call.locations.is_empty()).then_some(call.locations);
+    known.update(
+        ToolCallUpdateFields::new()
+            .title(call.title)
+            .name(call.name)
+            .kind(call.kind)
+            .status(call.status)
+            .content(content)
+            .locations(locations)
+            .raw_input(call.raw_input)
+            .raw_output(call.raw_output),
+    );
+}
+
+/// A tool call known only from an update (its announcement never came).
+fn from_update(update: ToolCallUpdate) -> ToolCall {
+    let mut call = ToolCall::new(update.tool_call_id, "");
+    call.update(update.fields);
+    call
+}
+
+/// Tool calls by id, each in its latest state: for a reader that needs the whole of a call
+/// (a permission request names only what changed) without the rest of the conversation.
+#[derive(Debug, Default, Clone)]
+pub struct ToolCalls {
+    calls: HashMap<String, ToolCall>,
+}
+
+impl ToolCalls {
+    /// Takes an agent's update: tool calls and their updates are kept, the rest ignored.
+    pub fn take(&mut self, update: &SessionUpdate) {
+        match update {
+            SessionUpdate::ToolCall(call) => {
+                match self.calls.get_mut(&call.tool_call_id.0.to_string()) {
+                    Some(known) => announce_again(known, call.clone()),
+                    None => {
+                        self.calls
+                            .insert(call.tool_call_id.0.to_string(), call.clone());
+                    }
+                }
+            }
+            SessionUpdate::ToolCallUpdate(update) => {
+                match self.calls.get_mut(&update.tool_call_id.0.to_string()) {
+                    Some(known) => known.update(update.fields.clone()),
+                    None => {
+                        self.calls.insert(
+                            update.tool_call_id.0.to_string(),
+                            from_update(update.clone()),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `asked` filled in with what is known of its call: the fields it carries win.
+    pub fn whole(&self, asked: &ToolCallUpdate) -> ToolCallUpdate {
+        match self.calls.get(&asked.tool_call_id.0.to_string()) {
+            Some(known) => {
+                let mut call = known.clone();
+                call.update(asked.fields.clone());
+                as_update(&call)
+            }
+            None => asked.clone(),
+        }
     }
 }
 
@@ -417,6 +475,33 @@ mod tests {
             json!({"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "failed"}),
         ));
         assert_eq!(conversation.take_changed(), 2);
+    }
+
+    #[test]
+    fn a_permission_request_is_filled_in_from_its_tool_call() {
+        let update = |v: Value| -> SessionUpdate { serde_json::from_value(v).unwrap() };
+        let mut calls = ToolCalls::default();
+        calls.take(&update(
+            json!({"sessionUpdate": "tool_call", "toolCallId": "t1",
+            "title": "bash", "kind": "execute", "rawInput": {"command": "rm -rf build"}}),
+        ));
+        calls.take(&update(
+            json!({"sessionUpdate": "tool_call_update", "toolCallId": "t1",
+            "status": "pending"}),
+        ));
+        let asked: ToolCallUpdate =
+            serde_json::from_value(json!({"toolCallId": "t1", "title": "create file"})).unwrap();
+        let whole = calls.whole(&asked);
+        assert_eq!(whole.fields.title.as_deref(), Some("create file"));
+        assert_eq!(whole.fields.kind, Some(ToolKind::Execute));
+        assert_eq!(whole.fields.status, Some(ToolCallStatus::Pending));
+        assert_eq!(
+            whole.fields.raw_input,
+            Some(json!({"command": "rm -rf build"}))
+        );
+        let unknown: ToolCallUpdate =
+            serde_json::from_value(json!({"toolCallId": "t2", "title": "x"})).unwrap();
+        assert_eq!(calls.whole(&unknown), unknown);
     }
 
     #[test]

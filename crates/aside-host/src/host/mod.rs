@@ -16,9 +16,7 @@ use self::agent::{kill_group, startup_timeout, stop_agent, AgentProcess};
 use self::lifecycle::{
     plural, taken_requests, waiting_follow_ups, Accepted, Asked, Lifecycle, Queued,
 };
-use self::policy::{
-    auto_answer, cancelled_answer, choose, remember_tool_call, selected, whole_tool_call,
-};
+use self::policy::{auto_answer, cancelled_answer, choose, selected};
 use self::signals::{listen_for_signals, stop_signal, Signals};
 use self::socket::{accept_loop, Control};
 use crate::liveness;
@@ -39,7 +37,7 @@ use anyhow::{anyhow, Context as _};
 use aside_core::{Config, Event, Mode, SessionId, SessionKind, SessionRecord, Status};
 use aside_store::{Change, EventLog, Index, Layout};
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -914,7 +912,7 @@ impl Host {
             let resting = self.resting;
             self.set_status(resting, None);
         }
-        let mut tool_calls: HashMap<String, Value> = HashMap::new();
+        let mut tool_calls = aside_protocol::conversation::ToolCalls::default();
         let idle = self.idle;
         loop {
             // A session whose events cannot be stored does not go on unrecorded.
@@ -945,9 +943,7 @@ impl Host {
                 }
                 Some(msg) = agent_rx.recv() => match msg {
                     FromAgent::Update(update) => {
-                        if matches!(*update, SessionUpdate::ToolCall(_) | SessionUpdate::ToolCallUpdate(_)) {
-                            remember_tool_call(&mut tool_calls, &serde_json::to_value(&update).unwrap_or(Value::Null));
-                        }
+                        tool_calls.take(&update);
                         self.emit(Body::Update(update));
                     }
                     FromAgent::Permission(boxed) => {
@@ -1008,15 +1004,16 @@ impl Host {
     fn on_permission(
         &mut self,
         life: &mut Life,
-        tool_calls: &HashMap<String, Value>,
+        tool_calls: &aside_protocol::conversation::ToolCalls,
         request: RequestPermissionRequest,
         responder: Responder<RequestPermissionResponse>,
     ) -> anyhow::Result<()> {
-        let mut request = serde_json::to_value(&request).unwrap_or(Value::Null);
         // The request's tool call is an update: what it leaves out (the command
         // line, the diff) is in the tool call announced before. The user sees
         // the whole of it.
-        request["toolCall"] = whole_tool_call(tool_calls, &request["toolCall"]);
+        let whole = tool_calls.whole(&request.tool_call);
+        let mut request = serde_json::to_value(&request).unwrap_or(Value::Null);
+        request["toolCall"] = serde_json::to_value(whole).unwrap_or(Value::Null);
         if let Some(option) = auto_answer(self.record.approve, &request) {
             self.emit(Body::parse(
                 "permission",

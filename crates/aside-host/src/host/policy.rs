@@ -8,7 +8,6 @@ use agent_client_protocol::v1::schema::{
 };
 use aside_core::Approve;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// Whether a tool call names a path inside a git directory, or a `.git` link itself: in its
 /// locations, its diffs, or any `…path…` field of its input.
@@ -53,33 +52,6 @@ pub(crate) fn auto_answer(approve: Approve, request: &Value) -> Option<String> {
     } else {
         None
     }
-}
-
-/// Merges a `tool_call` / `tool_call_update` into what is known of that tool call (ACP: fields an
-/// update leaves out keep their value).
-pub(crate) fn remember_tool_call(known: &mut HashMap<String, Value>, update: &Value) {
-    let Some(id) = update["toolCallId"].as_str() else {
-        return;
-    };
-    let merged = whole_tool_call(known, update);
-    known.insert(id.to_string(), merged);
-}
-
-/// A tool call update filled in with what is known of that call.
-pub(crate) fn whole_tool_call(known: &HashMap<String, Value>, update: &Value) -> Value {
-    let id = update["toolCallId"].as_str().unwrap_or_default();
-    let mut whole = known
-        .get(id)
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    if let (Some(whole), Some(fields)) = (whole.as_object_mut(), update.as_object()) {
-        for (key, value) in fields {
-            if !value.is_null() && key != "sessionUpdate" {
-                whole.insert(key.clone(), value.clone());
-            }
-        }
-    }
-    whole
 }
 
 /// The option of the wanted kind (falling back to its sibling), by kind, never by position.
@@ -159,33 +131,6 @@ pub(crate) fn model_option(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn a_permission_request_is_filled_in_from_its_tool_call() {
-        let mut known = HashMap::new();
-        remember_tool_call(
-            &mut known,
-            &json!({"sessionUpdate": "tool_call", "toolCallId": "t1", "title": "bash",
-                "kind": "execute", "rawInput": {"command": "rm -rf build"}}),
-        );
-        remember_tool_call(
-            &mut known,
-            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "pending"}),
-        );
-        let whole = whole_tool_call(
-            &known,
-            &json!({"toolCallId": "t1", "title": "create file", "rawInput": null}),
-        );
-        assert_eq!(
-            whole,
-            json!({"toolCallId": "t1", "title": "create file", "kind": "execute",
-                "status": "pending", "rawInput": {"command": "rm -rf build"}})
-        );
-        assert_eq!(
-            whole_tool_call(&known, &json!({"toolCallId": "t2", "title": "x"})),
-            json!({"toolCallId": "t2", "title": "x"})
-        );
-    }
 
     #[test]
     fn the_policy_allows_by_kind_and_picks_options_by_kind() {
