@@ -148,6 +148,8 @@ pub struct App {
     pub selected: usize,
     pub screen: Screen,
     pub overlay: Overlay,
+    /// How many times a session's screen was opened (each starts an empty transcript).
+    pub opened: u64,
     pub filter: String,
     pub status_filter: Option<String>,
     pub repo_filter: Option<String>,
@@ -185,6 +187,7 @@ impl App {
             selected: 0,
             screen: Screen::List,
             overlay: Overlay::None,
+            opened: 0,
             filter: String::new(),
             status_filter: None,
             repo_filter: None,
@@ -251,6 +254,7 @@ impl App {
     /// Opens a session's screen with an empty conversation (the loop fills it).
     pub fn open(&mut self, id: String) {
         self.transcript = Transcript::new(self.theme);
+        self.opened += 1;
         self.scroll = 0;
         self.screen = Screen::Session(id);
     }

@@ -6,6 +6,7 @@
 use crate::app::{App, Command, Row, Screen};
 use crate::theme::Theme;
 use aside_core::{Config, Mode, SessionKind};
+use aside_protocol::client::{follow_until, Flow, Step, Stopper};
 use aside_protocol::Choice;
 use aside_sessions::{NewSession, Outcome, Sessions};
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
@@ -198,7 +199,7 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
     let mut first = true;
     let mut list_at: Option<Instant> = None;
     let mut events_at: Option<Instant> = None;
-    let mut open_log: Option<(String, aside_store::EventLog)> = None;
+    let mut follower: Option<Follower> = None;
     let mut external_seen: Option<(String, u64)> = None;
     let result = loop {
         if list_at.is_none_or(|t| t.elapsed() >= LIST_EVERY) {
@@ -219,24 +220,26 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
             app.set_rows(rows);
             list_at = Some(Instant::now());
         }
-        if let Screen::Session(id) = app.screen.clone() {
-            if events_at.is_none_or(|t| t.elapsed() >= EVENTS_EVERY) {
-                load_events(
-                    &ctx,
-                    &mut app,
-                    &id,
-                    &mut open_log,
-                    &mut external_seen,
-                    &loader,
-                );
-                events_at = Some(Instant::now());
+        match app.screen.clone() {
+            Screen::Session(id) => {
+                // aside's own session: what its follower brought since (streamed text as it
+                // streams); one started elsewhere: its file, read again every so often.
+                if !follow(&ctx, &mut app, &id, &mut follower)
+                    && events_at.is_none_or(|t| t.elapsed() >= EVENTS_EVERY)
+                {
+                    load_external(&mut app, &id, &mut external_seen, &loader);
+                    events_at = Some(Instant::now());
+                }
             }
+            _ => follower = None,
         }
         let now = now_secs();
         if let Err(e) = terminal.draw(|frame| crate::ui::draw(frame, &mut app, now)) {
             break Err(e.to_string());
         }
-        match event::poll(Duration::from_millis(100)) {
+        // A followed session's events arrive on their own: drawn soon after they come.
+        let wait = if follower.is_some() { 30 } else { 100 };
+        match event::poll(Duration::from_millis(wait)) {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => break Err(e.to_string()),
@@ -266,13 +269,82 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
     result
 }
 
-/// New events of the open session: from its log, or from its agent's file for a session
-/// started elsewhere.
-fn load_events(
-    ctx: &Sessions,
+/// An open session followed the way every reader follows one (`client::follow`: what is
+/// stored, then what its host streams, piece by piece, across host restarts), on a thread of
+/// its own that hands events over; stopped when the screen closes.
+struct Follower {
+    id: String,
+    /// Which opening of the screen it fills (each starts an empty transcript).
+    opened: u64,
+    events: std::sync::mpsc::Receiver<aside_core::Event>,
+    stopper: std::sync::Arc<Stopper>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.stopper.stop();
+    }
+}
+
+/// Takes what the follower of aside's session `id` brought into the transcript, starting one
+/// when the screen was just opened. False when `id` is not one of aside's sessions (one started
+/// in an agent's own CLI).
+fn follow(ctx: &Sessions, app: &mut App, id: &str, follower: &mut Option<Follower>) -> bool {
+    let current = follower
+        .as_ref()
+        .is_some_and(|f| f.id == id && f.opened == app.opened);
+    if !current {
+        *follower = None;
+        let Ok(record) = ctx.resolve(id) else {
+            return false;
+        };
+        // A long session opens at its end (about the last 2,000 events, from their turn).
+        let start = aside_store::EventLog::open(&ctx.layout, &record.id)
+            .and_then(|log| log.tail_start(TAIL))
+            .unwrap_or(0);
+        app.transcript.start_after(
+            start,
+            format!("{start} earlier events: `aside show {id} --all` prints them"),
+        );
+        let (tx, events) = std::sync::mpsc::channel();
+        let stopper = std::sync::Arc::new(Stopper::default());
+        let (layout, stop, since) = (
+            ctx.layout.clone(),
+            stopper.clone(),
+            app.transcript.last_seq(),
+        );
+        std::thread::spawn(move || {
+            let _ = follow_until(&layout, &record.id, since, &stop, |step| {
+                let gone = match step {
+                    Step::Event(event) => tx.send(event).is_err(),
+                    Step::NoHost => false,
+                };
+                if gone || stop.stopped() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            });
+        });
+        *follower = Some(Follower {
+            id: id.to_string(),
+            opened: app.opened,
+            events,
+            stopper,
+        });
+    }
+    if let Some(f) = follower {
+        while let Ok(event) = f.events.try_recv() {
+            app.transcript.push(&event);
+        }
+    }
+    true
+}
+
+/// New events of a session started in an agent's own CLI, from its file when it grew.
+fn load_external(
     app: &mut App,
     id: &str,
-    open_log: &mut Option<(String, aside_store::EventLog)>,
     external_seen: &mut Option<(String, u64)>,
     loader: &Loader,
 ) {
@@ -295,30 +367,6 @@ fn load_events(
                 });
             }
         }
-        return;
-    }
-    if open_log.as_ref().is_none_or(|(open, _)| open != id) {
-        let Ok(record) = ctx.resolve(id) else {
-            return;
-        };
-        let Ok(log) = aside_store::EventLog::open(&ctx.layout, &record.id) else {
-            return;
-        };
-        *open_log = Some((id.to_string(), log));
-    }
-    if let Some((_, log)) = open_log {
-        // A long session opens at its end (about the last 2,000 events, from their turn).
-        if app.transcript.last_seq() == 0 {
-            let start = log.tail_start(TAIL).unwrap_or(0);
-            app.transcript.start_after(
-                start,
-                format!("{start} earlier events: `aside show {id} --all` prints them"),
-            );
-        }
-        let _ = log.each_since(app.transcript.last_seq(), |event| {
-            app.transcript.push(&event);
-            true
-        });
     }
 }
 

@@ -129,3 +129,47 @@ fn the_form_shows_a_repositorys_commands_and_asks_before_trusting_them() {
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED=0");
 }
+
+/// An open session shows the agent's text while it streams: pieces the host has not stored yet
+/// (here it stores them only after ten minutes) reach the view through the host, not the log.
+#[test]
+fn streamed_text_shows_as_it_streams() {
+    if !common::tmux_available() {
+        return;
+    }
+    let mut env = Env::new();
+    env.extra
+        .push(("ASIDE_EVENT_FLUSH_MS".into(), "600000".into()));
+    env.extra
+        .push(("ASIDE_HOST_IDLE_SECS".into(), "120".into()));
+    env.model.push_for("tui-stream", [Reply::text("ready")]);
+    let id = env.new_session("tui-stream: talk", &[]);
+    env.wait_status(&id, "completed");
+    let tmux = Tmux::start_in(
+        &env.vars(),
+        &env.repo,
+        &format!("'{}'", env!("CARGO_BIN_EXE_aside")),
+    );
+    tmux.wait_for("tui-stream: talk");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("ready");
+    // The view is open on the session; now the agent streams.
+    env.model.push_for(
+        "tui-stream",
+        [Reply::stream(vec![
+            Chunk::Text("Streaming, not stored yet".into()),
+            Chunk::Hang,
+        ])],
+    );
+    env.ok(&["send", &id, "tui-stream: go on"]);
+    tmux.wait_for("Streaming, not stored yet");
+    let stored = env.ok(&["logs", &id]);
+    assert!(
+        !stored.contains("Streaming"),
+        "it was stored after all:\n{stored}"
+    );
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("TITLE / LAST MESSAGE");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED=0");
+}
