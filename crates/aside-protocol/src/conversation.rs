@@ -345,6 +345,16 @@ impl ToolCalls {
         }
     }
 
+    /// The call `id` as its updates left it.
+    pub fn get(&self, id: &str) -> Option<&ToolCall> {
+        self.calls.get(id)
+    }
+
+    /// Forgets the call `id` (done with it), returning it.
+    pub fn remove(&mut self, id: &str) -> Option<ToolCall> {
+        self.calls.remove(id)
+    }
+
     /// `asked` filled in with what is known of its call: the fields it carries win.
     pub fn whole(&self, asked: &ToolCallUpdate) -> ToolCallUpdate {
         match self.calls.get(&asked.tool_call_id.0.to_string()) {

@@ -4,11 +4,10 @@
 
 use super::render::{action_block, call_head, plan_text, text_of};
 use aside_core::Event;
+use aside_protocol::conversation::{as_update, ToolCalls};
 use aside_protocol::describe::{action_lines, block_text};
 use aside_protocol::events::acp::{SessionUpdate, ToolCallStatus, ToolCallUpdate};
 use aside_protocol::events::Body;
-use serde_json::Value;
-use std::collections::HashMap;
 use std::io::Write;
 
 /// The longest a tool call's line gets before it is cut (characters).
@@ -21,7 +20,7 @@ pub struct LivePrinter {
     in_text: bool,
     /// Tool calls not finished yet, by id: their fields so far (ACP: an update's fields replace
     /// the earlier ones).
-    open: HashMap<String, Value>,
+    open: ToolCalls,
     /// The order the open calls started in.
     order: Vec<String>,
 }
@@ -121,8 +120,8 @@ impl LivePrinter {
         }
         let line = match body {
             Body::Update(update) => match *update {
-                SessionUpdate::ToolCall(_) | SessionUpdate::ToolCallUpdate(_) => {
-                    self.tool_call(e, out);
+                update @ (SessionUpdate::ToolCall(_) | SessionUpdate::ToolCallUpdate(_)) => {
+                    self.tool_call(&update, out);
                     return;
                 }
                 SessionUpdate::Plan(plan) => plan_text(&plan).trim_end().to_string(),
@@ -150,33 +149,28 @@ impl LivePrinter {
         let _ = writeln!(out, "{line}");
     }
 
-    /// Merges a tool call's fields; prints its line once it is done.
-    fn tool_call(&mut self, e: &Event, out: &mut dyn Write) {
-        let Some(id) = e.data["toolCallId"].as_str().map(str::to_string) else {
-            return;
+    /// Takes a tool call's update (`conversation::ToolCalls` merges); prints its line once it is
+    /// done.
+    fn tool_call(&mut self, update: &SessionUpdate, out: &mut dyn Write) {
+        let id = match update {
+            SessionUpdate::ToolCall(call) => call.tool_call_id.0.to_string(),
+            SessionUpdate::ToolCallUpdate(update) => update.tool_call_id.0.to_string(),
+            _ => return,
         };
-        let slot = self.open.entry(id.clone()).or_insert_with(|| {
+        if self.open.get(&id).is_none() {
             self.order.push(id.clone());
-            Value::Object(Default::default())
-        });
-        if let (Some(slot), Some(fields)) = (slot.as_object_mut(), e.data.as_object()) {
-            for (k, v) in fields {
-                if !v.is_null() {
-                    slot.insert(k.clone(), v.clone());
-                }
-            }
         }
-        let Ok(call) = serde_json::from_value::<ToolCallUpdate>(slot.clone()) else {
-            return;
-        };
-        if matches!(
-            call.fields.status,
-            Some(ToolCallStatus::Completed | ToolCallStatus::Failed)
-        ) {
-            self.open.remove(&id);
+        self.open.take(update);
+        let done = self.open.get(&id).is_some_and(|call| {
+            matches!(
+                call.status,
+                ToolCallStatus::Completed | ToolCallStatus::Failed
+            )
+        });
+        if let Some(call) = done.then(|| self.open.remove(&id)).flatten() {
             self.order.retain(|o| *o != id);
             self.finish_to(out);
-            let _ = writeln!(out, "{}", call_line(&call, ""));
+            let _ = writeln!(out, "{}", call_line(&as_update(&call), ""));
         }
     }
 
@@ -184,12 +178,8 @@ impl LivePrinter {
     fn end_turn(&mut self, out: &mut dyn Write) {
         self.finish_to(out);
         for id in std::mem::take(&mut self.order) {
-            if let Some(call) = self
-                .open
-                .remove(&id)
-                .and_then(|v| serde_json::from_value::<ToolCallUpdate>(v).ok())
-            {
-                let _ = writeln!(out, "{}", call_line(&call, "not finished"));
+            if let Some(call) = self.open.remove(&id) {
+                let _ = writeln!(out, "{}", call_line(&as_update(&call), "not finished"));
             }
         }
     }
@@ -207,6 +197,7 @@ impl LivePrinter {
 mod tests {
     use super::*;
     use serde_json::json;
+    use serde_json::Value;
 
     fn event(kind: &str, data: Value) -> Event {
         Event {
