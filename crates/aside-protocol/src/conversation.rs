@@ -195,13 +195,11 @@ impl Conversation {
                 }
             }
             Body::Checkpoint(c) => self.add(Block::Note(Note::Checkpoint(c))),
-            Body::Other { kind, data } if kind == "warning" => self.add(Block::Note(
-                Note::Warning(data["message"].as_str().unwrap_or_default().to_string()),
-            )),
-            Body::Other { kind, data } if kind == "setup" => self.add(Block::Note(Note::Setup {
-                command: data["command"].as_str().unwrap_or_default().to_string(),
-                output: data["output"].as_str().unwrap_or_default().to_string(),
-                exit_code: data["exit_code"].as_i64(),
+            Body::Warning(w) => self.add(Block::Note(Note::Warning(w.message))),
+            Body::Setup(setup) => self.add(Block::Note(Note::Setup {
+                command: setup.command,
+                output: setup.output,
+                exit_code: setup.exit_code,
             })),
             _ => {}
         }

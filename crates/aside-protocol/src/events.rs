@@ -110,6 +110,29 @@ pub struct Checkpoint {
     pub files: Vec<FileStat>,
 }
 
+/// Something the user should know that did not stop the session (a submodule not checked out,
+/// a file `.worktreeinclude` names that could not be copied).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// What happened, and what it means for the session.
+    pub message: String,
+    /// The submodule it is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submodule: Option<String>,
+}
+
+/// A `[setup]` command of the repository ran in the new worktree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setup {
+    /// The command.
+    pub command: String,
+    /// What it printed (the end of it, when long).
+    #[serde(default)]
+    pub output: String,
+    /// How it exited; None when a signal ended it.
+    pub exit_code: Option<i64>,
+}
+
 /// What an event says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
@@ -149,6 +172,10 @@ pub enum Body {
         /// What.
         message: String,
     },
+    /// Something the user should know; the session went on.
+    Warning(Warning),
+    /// A setup command ran.
+    Setup(Setup),
     /// A kind this aside does not know (a newer one), or data that does not fit its kind:
     /// kept as it is, never an error.
     Other {
@@ -207,6 +234,8 @@ impl Body {
             "turn_end" => parse(data).map(Body::TurnEnd),
             "checkpoint" => parse(data).map(Body::Checkpoint),
             "error" => parse::<Message>(data).map(|m| Body::Error { message: m.message }),
+            "warning" => parse(data).map(Body::Warning),
+            "setup" => parse(data).map(Body::Setup),
             _ if data["sessionUpdate"] == kind => {
                 parse::<SessionUpdate>(data).map(|u| Body::Update(Box::new(u)))
             }
@@ -236,6 +265,8 @@ impl Body {
             Body::TurnEnd(_) => "turn_end".into(),
             Body::Checkpoint(_) => "checkpoint".into(),
             Body::Error { .. } => "error".into(),
+            Body::Warning(_) => "warning".into(),
+            Body::Setup(_) => "setup".into(),
             Body::Other { kind, .. } => kind.clone(),
         }
     }
@@ -261,6 +292,8 @@ impl Body {
             Body::Error { message } => serde_json::to_value(Message {
                 message: message.clone(),
             }),
+            Body::Warning(w) => serde_json::to_value(w),
+            Body::Setup(s) => serde_json::to_value(s),
             Body::Other { data, .. } => return data.clone(),
         };
         value.unwrap_or(Value::Null)
@@ -334,6 +367,19 @@ mod tests {
             json!({"commit": "abc", "files": [{"path": "a", "added": 1, "removed": 0}]}),
         );
         round_trip("error", json!({"message": "boom"}));
+        round_trip(
+            "warning",
+            json!({"message": "lib skipped", "submodule": "lib"}),
+        );
+        round_trip("warning", json!({"message": "a.env not copied"}));
+        round_trip(
+            "setup",
+            json!({"command": "npm ci", "output": "ok", "exit_code": 0}),
+        );
+        round_trip(
+            "setup",
+            json!({"command": "sleep 9", "output": "", "exit_code": null}),
+        );
         round_trip(
             "agent_message_chunk",
             json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "hi"}}),

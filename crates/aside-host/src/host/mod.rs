@@ -21,7 +21,7 @@ use self::signals::{listen_for_signals, stop_signal, Signals};
 use self::socket::{accept_loop, Control};
 use crate::liveness;
 use crate::protocol::events::{
-    Body, Checkpoint, FileStat, PermissionAnswer, Prompt, StatusChange, TurnEnd,
+    Body, Checkpoint, FileStat, PermissionAnswer, Prompt, Setup, StatusChange, TurnEnd, Warning,
 };
 use crate::protocol::{Reply, Request};
 use agent_client_protocol::schema::ProtocolVersion;
@@ -499,10 +499,10 @@ impl Host {
             .await?
             .context("while creating the worktree")?;
             for message in not_copied {
-                self.emit(Body::Other {
-                    kind: "warning".into(),
-                    data: serde_json::json!({ "message": message }),
-                });
+                self.emit(Body::Warning(Warning {
+                    message,
+                    submodule: None,
+                }));
             }
             if self.submodules && aside_git::has_submodules(&self.record.worktree) {
                 self.populate_submodules().await;
@@ -545,16 +545,13 @@ impl Host {
             }
         };
         for failure in failures {
-            self.emit(Body::Other {
-                kind: "warning".into(),
-                data: serde_json::json!({
-                    "message": format!(
-                        "submodule {} could not be checked out; the session goes on without it: {}",
-                        failure.path, failure.error
-                    ),
-                    "submodule": failure.path,
-                }),
-            });
+            self.emit(Body::Warning(Warning {
+                message: format!(
+                    "submodule {} could not be checked out; the session goes on without it: {}",
+                    failure.path, failure.error
+                ),
+                submodule: Some(failure.path),
+            }));
         }
         self.set_status(Status::Starting, None);
     }
@@ -654,10 +651,11 @@ impl Host {
                     .unwrap_or(cut);
                 output = format!("…{}", &output[cut..]);
             }
-            self.emit(Body::Other {
-                kind: "setup".into(),
-                data: serde_json::json!({"command": command, "output": output, "exit_code": out.status.code()}),
-            });
+            self.emit(Body::Setup(Setup {
+                command: command.clone(),
+                output: output.clone(),
+                exit_code: out.status.code().map(i64::from),
+            }));
             if !out.status.success() {
                 let tail: Vec<&str> = output.lines().rev().take(5).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();

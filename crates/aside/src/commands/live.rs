@@ -136,9 +136,7 @@ impl LivePrinter {
             Body::Interrupted { reason, .. } => reason,
             Body::CancelRequested { .. } => "cancelling the turn".to_string(),
             Body::Error { message } => format!("error: {message}"),
-            Body::Other { kind, data } if kind == "warning" => {
-                format!("warning: {}", data["message"].as_str().unwrap_or_default())
-            }
+            Body::Warning(w) => format!("warning: {}", w.message),
             Body::TurnEnd(_) => {
                 self.end_turn(out);
                 return;

@@ -247,17 +247,15 @@ impl LogPrinter {
             Body::PermissionAnswer(answer) => {
                 format!("{} ({})", name_of(&answer.choice), answer.option_id)
             }
-            Body::Other { kind, data } if kind == "warning" => {
-                format!("warning: {}", data["message"].as_str().unwrap_or_default())
-            }
-            Body::Other { kind, data } if kind == "setup" => format!(
+            Body::Warning(w) => format!("warning: {}", w.message),
+            Body::Setup(setup) => format!(
                 "$ {}{}{}",
-                data["command"].as_str().unwrap_or_default(),
-                match data["output"].as_str().map(str::trim_end) {
-                    Some(out) if !out.is_empty() => format!("\n{}", indent(out, 12)),
+                setup.command,
+                match setup.output.trim_end() {
+                    out if !out.is_empty() => format!("\n{}", indent(out, 12)),
                     _ => String::new(),
                 },
-                match data["exit_code"].as_i64() {
+                match setup.exit_code {
                     Some(0) => String::new(),
                     Some(code) => format!("\n    (exit code {code})"),
                     None => "\n    (killed by a signal)".to_string(),
