@@ -2,8 +2,6 @@
 //! tests in real headless Chromium (`.ci/run` installs Debian's chromium and chromium-driver).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use aside_testkit::browser::{self, Browser};
 use aside_testkit::procs::{host_pid, kill_9};
 use aside_testkit::repo::init_repo;
@@ -1752,7 +1750,7 @@ async fn in_a_real_browser_a_long_session_opens_at_its_end() {
     ui.post(&format!("/api/sessions/{id}/stop"), json!({}))
         .await;
     // 1,500 more turns of 3 events each, written as the host writes them.
-    let last = common::append_old_turns(&ui.root.join("aside-home"), &id, 1500);
+    let last = crate::common::append_old_turns(&ui.root.join("aside-home"), &id, 1500);
     let window: Value = ui
         .get(&format!(
             "/api/sessions/{id}/earlier?before={}&limit=100000",

@@ -1,10 +1,8 @@
 //! `aside config`, `[defaults]` (and a repository's `.aside.toml`), and per-agent settings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::Env;
 use aside_testkit::Reply;
-use common::Env;
 use serde_json::json;
 
 #[test]
@@ -162,9 +160,9 @@ fn mcp_servers_in_the_config_are_given_to_the_agent() {
         eprintln!("skipped: set ASIDE_TEST_CODEX to the native codex-acp binary (.ci/run does)");
         return;
     };
-    let env = common::codex_env(&codex);
+    let env = crate::common::codex_env(&codex);
     let marks = env.root.join("mcp-marks.txt");
-    env.config(&common::mcp_stdio_config("marker", &marks));
+    env.config(&crate::common::mcp_stdio_config("marker", &marks));
     env.model.push_for("mcp-task", [Reply::text("Seen.")]);
     let id = env.new_session("mcp-task: look at your tools", &["--agent", "codex"]);
     env.wait_status(&id, "completed");
@@ -201,16 +199,16 @@ fn mcp_servers_in_the_config_are_given_to_the_agent() {
 /// while the session goes on with the others.
 #[test]
 fn the_builtin_agent_calls_the_tools_of_mcp_servers() {
-    if !common::node_available() {
+    if !crate::common::node_available() {
         eprintln!("skipped: node is not installed (.ci/run installs it)");
         return;
     }
     let env = Env::new();
     let marks = env.root.join("mcp-marks.txt");
-    let http = common::McpHttp::start(&env.root);
+    let http = crate::common::McpHttp::start(&env.root);
     env.config(&format!(
         "{}{}[[mcp_servers]]\nname = \"broken\"\ncommand = [\"/no/such/mcp-server\"]\n",
-        common::mcp_stdio_config("marker", &marks),
+        crate::common::mcp_stdio_config("marker", &marks),
         http.config("web"),
     ));
     env.model.push_for(
@@ -274,7 +272,7 @@ fn the_builtin_agent_calls_the_tools_of_mcp_servers() {
     // The stdio server went away with the agent.
     let worktree = env.session(&id)["worktree"].as_str().unwrap().to_string();
     env.ok(&["stop", &id]);
-    common::wait_no_process_in(std::path::Path::new(&worktree), "the stdio MCP server");
+    crate::common::wait_no_process_in(std::path::Path::new(&worktree), "the stdio MCP server");
 }
 
 /// Copilot CLI takes HTTP MCP servers from an ACP client (it rejects stdio ones): the test's
@@ -285,12 +283,12 @@ fn copilot_is_given_http_mcp_servers() {
         eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
         return;
     };
-    if !common::node_available() {
+    if !crate::common::node_available() {
         eprintln!("skipped: node is not installed (.ci/run installs it)");
         return;
     }
-    let env = common::copilot_env(&copilot);
-    let http = common::McpHttp::start(&env.root);
+    let env = crate::common::copilot_env(&copilot);
+    let http = crate::common::McpHttp::start(&env.root);
     env.config(&http.config("web"));
     env.model.push_for("copilot-mcp", [Reply::text("Seen.")]);
     let id = env.new_session("copilot-mcp: look at your tools", &["--agent", "copilot"]);
@@ -324,7 +322,7 @@ fn a_model_is_chosen_through_a_real_agents_config_option() {
         eprintln!("skipped: set ASIDE_TEST_CLAUDE to the claude-agent-acp launcher (.ci/run does)");
         return;
     };
-    let env = common::claude_env(&claude);
+    let env = crate::common::claude_env(&claude);
     env.config("[agents.myclaude]\ncommand = [\"claude-agent-acp\"]\n");
     env.model.push_for("claude-model", [Reply::text("ok")]);
     let id = env.new_session(

@@ -2,10 +2,8 @@
 //! (with titles) and agent names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::Env;
 use aside_testkit::Reply;
-use common::Env;
 use std::process::Command;
 
 /// Runs `script` in `shell` with the test's environment; its stdout.

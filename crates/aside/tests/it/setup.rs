@@ -1,10 +1,8 @@
 //! A repository's `[setup]` and `[teardown]` commands, and each session's own ports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::Env;
 use aside_testkit::Reply;
-use common::Env;
 
 /// The ports a session's setup printed (`ports FIRST FIRST-LAST`).
 fn ports_of(env: &Env, id: &str) -> (u32, u32) {

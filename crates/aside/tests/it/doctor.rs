@@ -2,10 +2,8 @@
 //! here), some not, a model endpoint, a worktree left by nobody.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::Env;
 use aside_testkit::Reply;
-use common::Env;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt as _;
 

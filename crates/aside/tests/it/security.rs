@@ -2,10 +2,8 @@
 //! and shown to hold.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::{Env, Pty};
 use aside_testkit::Reply;
-use common::{Env, Pty};
 
 /// A freshly cloned repository whose `.aside.toml` runs commands on setup and teardown and
 /// asks for workspace mode with every action approved: nothing of it runs or applies until the

@@ -1,10 +1,8 @@
 //! What scripts and desktops get: `aside wait` and the `[notify]` command.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::Env;
 use aside_testkit::{Chunk, Reply};
-use common::Env;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};

@@ -2,10 +2,8 @@
 //! request and with the repository's last session.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::Env;
 use aside_testkit::Reply;
-use common::Env;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

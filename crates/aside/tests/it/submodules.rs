@@ -3,11 +3,9 @@
 //! `--no-submodules` opts out; `diff` shows an agent's edit inside one and `rm` keeps it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::Env;
 use aside_testkit::repo::{git, init_repo};
 use aside_testkit::Reply;
-use common::Env;
 use serde_json::json;
 use std::path::Path;
 

@@ -2,10 +2,8 @@
 //! offline against the fake model: aside lists, shows and adopts them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::{Env, Tmux};
 use aside_testkit::{Chunk, Reply};
-use common::{Env, Tmux};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -400,7 +398,7 @@ fn attach_native_opens_copilots_own_ui_on_the_session_and_takes_it_back() {
         eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
         return;
     };
-    if !common::tmux_available() {
+    if !crate::common::tmux_available() {
         return;
     }
     let _ = copilot;
@@ -488,7 +486,7 @@ async fn the_web_view_lists_shows_and_adopts_a_session_started_in_copilot() {
         .as_str()
         .unwrap()
         .to_string();
-    let ui = common::Ui::start(&env);
+    let ui = crate::common::Ui::start(&env);
     let b = Browser::start().await;
     b.goto(&ui.url).await;
     let row = b

@@ -2,16 +2,14 @@
 //! on the fake model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::{Env, Tmux};
 use aside_testkit::{Chunk, Reply};
-use common::{Env, Tmux};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 #[test]
 fn a_session_started_approved_followed_up_and_applied_from_the_view_outlives_it() {
-    if !common::tmux_available() {
+    if !crate::common::tmux_available() {
         return;
     }
     let env = Env::new();
@@ -92,7 +90,7 @@ fn without_a_terminal_aside_prints_the_session_list() {
 /// the commands and asks; saying no starts nothing, saying yes trusts them and starts.
 #[test]
 fn the_form_shows_a_repositorys_commands_and_asks_before_trusting_them() {
-    if !common::tmux_available() {
+    if !crate::common::tmux_available() {
         return;
     }
     let env = Env::new();
@@ -134,7 +132,7 @@ fn the_form_shows_a_repositorys_commands_and_asks_before_trusting_them() {
 /// (here it stores them only after ten minutes) reach the view through the host, not the log.
 #[test]
 fn streamed_text_shows_as_it_streams() {
-    if !common::tmux_available() {
+    if !crate::common::tmux_available() {
         return;
     }
     let mut env = Env::new();

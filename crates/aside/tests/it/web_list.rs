@@ -2,11 +2,9 @@
 //! desktop notifications (the Web Notifications API).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::{Env, Ui};
 use aside_testkit::browser::{self, Browser};
 use aside_testkit::Reply;
-use common::{Env, Ui};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]

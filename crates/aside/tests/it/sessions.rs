@@ -2,12 +2,10 @@
 //! built-in agent on the fake model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::{codex_env, wait_no_process_in, Env, Pty};
 use aside_testkit::procs::{host_pid, host_pids, kill_9};
 use aside_testkit::repo::{git, init_repo};
 use aside_testkit::{Chunk, Reply, Rng};
-use common::{codex_env, wait_no_process_in, Env, Pty};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -604,7 +602,7 @@ fn copilot_preset_runs_the_real_copilot_cli() {
         eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
         return;
     };
-    let env = common::copilot_env(&copilot);
+    let env = crate::common::copilot_env(&copilot);
     env.model.push_for("copilot-task", [
         Reply::tool("bash", json!({"command": "echo hello from copilot > hello.txt", "description": "Write hello.txt", "mode": "sync"})),
         Reply::text("Done by Copilot."),
@@ -833,7 +831,7 @@ fn claude_preset_runs_the_real_claude_agent_acp() {
         eprintln!("skipped: set ASIDE_TEST_CLAUDE to the claude-agent-acp launcher (.ci/run does)");
         return;
     };
-    let env = common::claude_env(&claude);
+    let env = crate::common::claude_env(&claude);
     env.model.push_for("claude-task", [
         Reply::tool("Bash", json!({"command": "echo hello from claude > hello.txt", "description": "Write hello.txt"})),
         Reply::text("Done by Claude."),
@@ -2007,7 +2005,7 @@ fn a_copilot_chat_is_delegated_as_copilots_own_session() {
         eprintln!("skipped: set ASIDE_TEST_COPILOT to the native copilot binary (.ci/run does)");
         return;
     };
-    let env = common::copilot_env(&copilot);
+    let env = crate::common::copilot_env(&copilot);
     let first = delegate_a_chat(&env, "copilot", "copilot-chat");
     let messages = first["messages"].as_array().unwrap();
     let said = |role: &str, text: &str| {
@@ -2078,7 +2076,7 @@ fn codex_and_claude_chats_are_delegated_with_their_conversation() {
         tried += 1;
     }
     if let Some(claude) = std::env::var_os("ASIDE_TEST_CLAUDE") {
-        let env = common::claude_env(&claude);
+        let env = crate::common::claude_env(&claude);
         let first = delegate_a_chat(&env, "claude", "claude-chat").to_string();
         // Claude Code keeps sessions per project directory: aside copies the chat's session
         // into the new worktree's, and claude-agent-acp loads it there.
@@ -2132,7 +2130,7 @@ fn a_long_session_shows_its_end_and_skips_a_damaged_row() {
     env.ok(&["stop", &id]);
     let layout = aside_store::Layout::new(env.root.join("aside-home"));
     let sid = aside_core::SessionId(id.clone());
-    let last = common::append_old_turns(&env.root.join("aside-home"), &id, 1000);
+    let last = crate::common::append_old_turns(&env.root.join("aside-home"), &id, 1000);
 
     let shown = env.ok(&["show", &id]);
     assert!(shown.contains("answer 999."), "{shown}");
