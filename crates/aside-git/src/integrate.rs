@@ -327,9 +327,9 @@ pub fn merge(repo: &Path, branch: &str, squash: bool, message: &str) -> Result<S
     let merge_base = git(repo, &["merge-base", &head, &tip])?;
     let incoming = names(repo, &merge_base, &tip)?;
     if incoming.is_empty() {
-        return Err(GitError::Refused(format!(
-            "{branch} has no changes to merge"
-        )));
+        return Err(GitError::NothingToMerge {
+            branch: branch.to_string(),
+        });
     }
     let user_tree = snapshot_tree(repo)?;
     let dirty: HashSet<String> = names(repo, "HEAD", &user_tree)?.into_iter().collect();
@@ -631,10 +631,12 @@ mod tests {
         let (_d, repo) = repo();
         let (wt, base) = session(&repo, "t10");
         assert_eq!(checkpoint(&wt, "nothing").unwrap(), None);
-        assert!(matches!(
-            merge(&repo, "aside/t10", true, "x"),
-            Err(GitError::Refused(m)) if m == "aside/t10 has no changes to merge"
-        ));
+        let nothing = merge(&repo, "aside/t10", true, "x").unwrap_err();
+        assert!(matches!(&nothing, GitError::NothingToMerge { branch } if branch == "aside/t10"));
+        assert_eq!(
+            nothing.to_string(),
+            "refused: aside/t10 has no changes to merge"
+        );
         write(&wt, "c.txt", "see\n");
         assert!(checkpoint(&wt, "turn 1").unwrap().is_some());
         assert_eq!(

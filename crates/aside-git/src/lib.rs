@@ -84,6 +84,12 @@ pub enum GitError {
     /// Something else the user must fix first.
     #[error("refused: {0}")]
     Refused(String),
+    /// Merge: the branch brings nothing the current branch lacks.
+    #[error("refused: {branch} has no changes to merge")]
+    NothingToMerge {
+        /// The branch.
+        branch: String,
+    },
 }
 
 /// Results of this crate.

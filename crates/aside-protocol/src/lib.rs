@@ -7,7 +7,10 @@
 //! (`codec`). `client::follow` is how every reader follows a session: what is stored, then what
 //! its host streams, across host restarts, missing nothing and showing nothing twice.
 //!
-//! Owns: request and reply types, framing, the client. Must not: know about views or agents.
+//! Owns: request and reply types, framing, the client, the typed events, and what every view
+//! shares about a conversation without rendering it: the reducer (`conversation`) and the
+//! plain-text description of a tool call (`describe`). Must not: render for one view, or know
+//! about agents.
 
 pub mod client;
 pub mod codec;

@@ -10,6 +10,17 @@ impl Sessions {
         request: Request,
         nothing: &str,
     ) -> Result<Option<String>> {
+        self.request_with(record, request, nothing, |reason| reason)
+    }
+
+    /// [`Sessions::request`], the host's refusal worded by `refused`.
+    pub(crate) fn request_with(
+        &self,
+        record: &SessionRecord,
+        request: Request,
+        nothing: &str,
+        refused: impl FnOnce(String) -> String,
+    ) -> Result<Option<String>> {
         match client::send(&self.layout, &record.id, request) {
             Ok(message) => Ok(message),
             Err(ClientError::NoHost | ClientError::Gone) => {
@@ -23,7 +34,7 @@ impl Sessions {
                     self.status(&record)
                 )))
             }
-            Err(ClientError::Refused(reason)) => Err(OpError::Refused(reason)),
+            Err(ClientError::Refused(reason)) => Err(OpError::Refused(refused(reason))),
             Err(e @ ClientError::Io(_)) => Err(OpError::Internal(format!(
                 "{e}; see {} and try again",
                 self.layout.host_log(&record.id).display()
@@ -180,18 +191,14 @@ impl Sessions {
 
     /// Answers the pending permission request.
     pub fn answer(&self, record: &SessionRecord, choice: Choice) -> Result<()> {
-        self.request(
+        // The host's refusal is said of this session (an answer names no session otherwise).
+        self.request_with(
             record,
             Request::Answer { choice },
             "nothing is waiting for an answer",
+            |reason| format!("session {}: {reason}", record.id),
         )
         .map(|_| ())
-        .map_err(|e| match e {
-            OpError::Refused(reason) if !reason.starts_with("session ") => {
-                OpError::Refused(format!("session {}: {reason}", record.id))
-            }
-            other => other,
-        })
     }
 
     pub(crate) fn refuse_while_working(&self, record: &SessionRecord) -> Result<()> {

@@ -147,9 +147,7 @@ impl Sessions {
         let commit = match aside_git::merge(&record.repo, branch, squash, &message) {
             Ok(commit) => commit,
             // A squashed branch never becomes an ancestor: git finds nothing left to merge.
-            Err(GitError::Refused(reason)) if reason.ends_with("has no changes to merge") => {
-                return Ok(Outcome::Nothing)
-            }
+            Err(GitError::NothingToMerge { .. }) => return Ok(Outcome::Nothing),
             Err(e @ GitError::MergeConflicts { .. }) => {
                 return Err(OpError::Refused(format!(
                     "{e}; or let the agent resolve them in its worktree: aside send {} \"merge the repository's current branch into yours and resolve the conflicts\", then aside merge {} again",

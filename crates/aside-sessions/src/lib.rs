@@ -341,10 +341,8 @@ impl Sessions {
         }
         match external::find(self.externals(), prefix) {
             Ok(s) => Ok(Located::External(s)),
-            Err(why) if why.contains(" matches ") && !why.starts_with("no session") => {
-                Err(OpError::NotFound(why))
-            }
-            Err(_) => Err(OpError::NotFound(format!(
+            Err(external::NotFound::Ambiguous(why)) => Err(OpError::NotFound(why)),
+            Err(external::NotFound::None(_)) => Err(OpError::NotFound(format!(
                 "no session matches `{prefix}`; `aside ls --all` lists them"
             ))),
         }

@@ -284,9 +284,9 @@ fn find_external(
     sessions: &Sessions,
     id: &str,
 ) -> Result<aside_sessions::external::External, ApiError> {
-    aside_sessions::external::find(sessions.externals(), id).map_err(|message| ApiError {
+    aside_sessions::external::find(sessions.externals(), id).map_err(|why| ApiError {
         status: StatusCode::NOT_FOUND,
-        message,
+        message: why.to_string(),
         trust: None,
     })
 }

@@ -254,22 +254,22 @@ pub fn scan(homes: &Homes, cache_file: &Path) -> Vec<External> {
 
 /// The session whose id starts with `prefix` (at least 4 characters); an error says why there
 /// is none, or which ones match.
-pub fn find(sessions: Vec<External>, prefix: &str) -> Result<External, String> {
+pub fn find(sessions: Vec<External>, prefix: &str) -> Result<External, NotFound> {
     if prefix.len() < 4 {
-        return Err(format!(
+        return Err(NotFound::None(format!(
             "no session matches `{prefix}`; give at least 4 characters of an agent's session id"
-        ));
+        )));
     }
     let mut matching: Vec<External> = sessions
         .into_iter()
         .filter(|s| s.summary.id.starts_with(prefix))
         .collect();
     match matching.len() {
-        0 => Err(format!(
+        0 => Err(NotFound::None(format!(
             "no session matches `{prefix}`; `aside ls --all-repos` lists them all"
-        )),
+        ))),
         1 => Ok(matching.remove(0)),
-        _ => Err(format!(
+        _ => Err(NotFound::Ambiguous(format!(
             "`{prefix}` matches {} sessions ({}); give more of the id",
             matching.len(),
             matching
@@ -277,8 +277,19 @@ pub fn find(sessions: Vec<External>, prefix: &str) -> Result<External, String> {
                 .map(|s| format!("{} {}", s.tool.agent(), s.summary.id))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )),
+        ))),
     }
+}
+
+/// Why [`find`] found no one session, with what to tell the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotFound {
+    /// None matches.
+    #[error("{0}")]
+    None(String),
+    /// Several match: more of the id is needed.
+    #[error("{0}")]
+    Ambiguous(String),
 }
 
 /// The processes of this machine, read once per listing; the files each of the tools' own

@@ -41,8 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let session =
-        aside_sessions::external::find(ctx.externals(), &args.id).map_err(anyhow::Error::msg)?;
+    let session = aside_sessions::external::find(ctx.externals(), &args.id)?;
     let mode = if args.isolated {
         Mode::Isolated
     } else {
