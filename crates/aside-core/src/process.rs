@@ -402,6 +402,21 @@ impl Drop for SignalsDeferred {
     }
 }
 
+/// How long an agent's process group gets between SIGTERM and SIGKILL when a session stops: 2 s,
+/// or `ASIDE_STOP_GRACE_MS` (tests that stop many agents take less). The one definition the
+/// host and the guard share.
+pub fn stop_grace() -> std::time::Duration {
+    static GRACE: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *GRACE.get_or_init(|| {
+        std::time::Duration::from_millis(
+            std::env::var("ASIDE_STOP_GRACE_MS")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(2000),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,6 @@ use aside_core::process;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// How long the agent's group gets between SIGTERM and SIGKILL.
-const GRACE: Duration = Duration::from_secs(2);
-
 /// Runs the guard; returns the exit code (the agent's, or 128 + the signal that ended it).
 pub fn run(command: &[String]) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -87,7 +84,7 @@ async fn stop_descendants() {
     for pid in process::descendants(me) {
         process::kill_pid(pid, libc::SIGTERM);
     }
-    let deadline = tokio::time::Instant::now() + GRACE;
+    let deadline = tokio::time::Instant::now() + process::stop_grace();
     while tokio::time::Instant::now() < deadline {
         process::reap_children(None);
         if process::descendants(me).is_empty() {
@@ -119,7 +116,7 @@ async fn stop_group(child: &mut tokio::process::Child) -> i32 {
     for pid in &outside {
         process::kill_pid(*pid, libc::SIGTERM);
     }
-    let code = match tokio::time::timeout(GRACE, child.wait()).await {
+    let code = match tokio::time::timeout(process::stop_grace(), child.wait()).await {
         Ok(Ok(status)) => exit_code(status),
         _ => 128 + libc::SIGKILL,
     };

@@ -196,7 +196,7 @@ pub(crate) fn kill_group(pgid: Option<i32>, signal: i32) {
 }
 
 /// Stops the agent: SIGTERM to the whole group (npm launchers start the real binary as a
-/// child; the guard passes it on), SIGKILL after 2 s. No wait for it to leave on its own first:
+/// child; the guard passes it on), SIGKILL after the stop grace (2 s). No wait for it to leave on its own first:
 /// its stdin is still open here (the connection ends after), so it would not.
 pub(crate) async fn stop_agent(child: &mut tokio::process::Child, pgid: Option<i32>) {
     if let Ok(Some(_)) = child.try_wait() {
@@ -204,7 +204,7 @@ pub(crate) async fn stop_agent(child: &mut tokio::process::Child, pgid: Option<i
         return;
     }
     kill_group(pgid, libc::SIGTERM);
-    if tokio::time::timeout(Duration::from_secs(2), child.wait())
+    if tokio::time::timeout(aside_core::process::stop_grace(), child.wait())
         .await
         .is_err()
     {

@@ -751,7 +751,9 @@ while True:
 
 #[test]
 fn a_killed_host_takes_its_agent_and_the_agents_children_with_it() {
-    let env = Env::new();
+    let mut env = Env::new();
+    // The agent ignores SIGTERM: each stop waits out the grace before SIGKILL; a short one.
+    env.extra.push(("ASIDE_STOP_GRACE_MS".into(), "300".into()));
     stubborn_agent(&env);
     let id = env.new_session("stubborn task", &["--agent", "stubborn"]);
     let s = env.wait_status(&id, "running");
