@@ -1,0 +1,342 @@
+//! Live streams: a session's events (stored, then as its host sends them) and the list;
+//! bounded in number, and freed when their page goes away.
+
+use super::*;
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    since: Option<u64>,
+    /// Without `since`: start about this many events before the end (at a turn's start); the
+    /// first message, `window`, says where.
+    tail: Option<usize>,
+}
+
+/// How many events the page asks for at a time: the end first, earlier ones on request.
+#[derive(Deserialize)]
+pub struct EarlierQuery {
+    before: u64,
+    limit: Option<usize>,
+}
+
+/// Most events one window of a session's log may hold.
+pub(crate) const MAX_WINDOW: usize = 5000;
+
+/// A window of a session's stored events ending before `before` (at a turn's start, about
+/// `limit` of them), for a page that shows the end of a long session first: `{start, events}`,
+/// `start` 0 when nothing is earlier.
+pub async fn earlier(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EarlierQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(1000).clamp(1, MAX_WINDOW);
+    let out = with_sessions(&state, move |s| {
+        let record = s.resolve(&id)?;
+        let log = aside_store::EventLog::open(&s.layout, &record.id).map_err(internal)?;
+        let start = log.start_before(q.before, limit).map_err(internal)?;
+        let count = q.before.saturating_sub(start + 1) as usize;
+        let events = log.window(start, count).map_err(internal)?;
+        Ok(json!({"start": start, "events": events}))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// An event for the browser; stored ones carry their seq as the id a reconnecting browser sends
+/// back (pieces of streamed text none: their row is sent after them).
+pub(crate) fn sse_event(event: &Event) -> SseEvent {
+    let sse = SseEvent::default()
+        .event("event")
+        .data(serde_json::to_string(event).unwrap_or_default());
+    match event.piece {
+        Some(_) => sse,
+        None => sse.id(event.seq.to_string()),
+    }
+}
+
+/// Live events of a session: the stored ones after `since` (or the Last-Event-ID a reconnecting
+/// browser sends), then new ones as the host stores them.
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let permit = stream_permit(&state)?;
+    let lookup = id.clone();
+    let found = with_sessions(&state, move |s| Ok(s.locate(&lookup)?)).await?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let (tx, rx) = mpsc::channel::<SseEvent>(256);
+    let layout = state.layout.clone();
+    let record = match found {
+        aside_sessions::Located::Own(record) => record,
+        aside_sessions::Located::External(session) => {
+            let since = last_event_id.or(q.since).unwrap_or(0);
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                follow_external(session, since, tx)
+            });
+            return Ok(sse_of(rx));
+        }
+    };
+    // The page going away ends the follow at once, even while it waits for the host.
+    let stopper = std::sync::Arc::new(Stopper::default());
+    let (watch, stop) = (tx.clone(), stopper.clone());
+    tokio::spawn(async move {
+        watch.closed().await;
+        stop.stop();
+    });
+    // The one client's follow: stored events, then the host's stream, across host restarts.
+    // It blocks, so it runs on a blocking thread, until the page goes away.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let id = record.id;
+        let since = match (last_event_id.or(q.since), q.tail) {
+            (Some(since), _) => since,
+            (None, Some(tail)) => {
+                let start = aside_store::EventLog::open(&layout, &id)
+                    .and_then(|log| log.tail_start(tail.clamp(1, MAX_WINDOW)))
+                    .unwrap_or(0);
+                let window = SseEvent::default()
+                    .event("window")
+                    .data(json!({"start": start}).to_string());
+                if tx.blocking_send(window).is_err() {
+                    return;
+                }
+                start
+            }
+            (None, None) => 0,
+        };
+        let mut shown: Option<String> = None;
+        // The session is read again often for a few seconds after its last event (a host that
+        // just died may still hold its lock for a moment), then every few seconds.
+        let mut read_at: Option<std::time::Instant> = None;
+        let mut event_at = std::time::Instant::now();
+        let _ = follow_until(&layout, &id, since, &stopper, |step| {
+            if tx.is_closed() {
+                return Flow::Stop;
+            }
+            let every = if event_at.elapsed() < Duration::from_secs(5) {
+                Duration::from_millis(150)
+            } else {
+                SESSION_RECHECK
+            };
+            let message = match step {
+                Step::Event(event) => {
+                    read_at = None;
+                    event_at = std::time::Instant::now();
+                    sse_event(&event)
+                }
+                Step::NoHost if read_at.is_some_and(|t| t.elapsed() < every) => {
+                    return Flow::Continue;
+                }
+                // No host now: the page learns the session's status as readers see it (an
+                // active session without a host is interrupted), once per change.
+                Step::NoHost => {
+                    read_at = Some(std::time::Instant::now());
+                    let now = Sessions::open_at(layout.clone())
+                        .and_then(|s| Ok(s.json(&s.resolve(id.as_str())?)));
+                    let Ok(now) = now else {
+                        return Flow::Continue;
+                    };
+                    let text = now.to_string();
+                    if shown.as_deref() == Some(text.as_str()) {
+                        return Flow::Continue;
+                    }
+                    shown = Some(text.clone());
+                    SseEvent::default().event("session").data(text)
+                }
+            };
+            match tx.blocking_send(message) {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Stop,
+            }
+        });
+    });
+    Ok(sse_of(rx))
+}
+
+/// How often the list is read again when the index did not change (a host that died changes
+/// what readers see without a commit).
+pub(crate) const LIST_RECHECK: Duration = Duration::from_secs(3);
+
+/// How often a page's session without a host is read again for changes no event tells of
+/// (archived, applied, removed).
+pub(crate) const SESSION_RECHECK: Duration = Duration::from_secs(3);
+
+/// A place for one more live stream, or 429 saying why.
+pub(crate) fn stream_permit(
+    state: &AppState,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+            "too many live streams open ({}): close some of the view's pages or tabs, then reload",
+            crate::MAX_STREAMS
+        ),
+            trust: None,
+        })
+}
+
+/// An SSE response of what arrives on `rx`, with keep-alives (often enough that a page gone
+/// away is noticed within seconds, and what its stream held is freed).
+pub(crate) fn sse_of(
+    rx: mpsc::Receiver<SseEvent>,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(2)))
+}
+
+/// How often the file of a session started elsewhere is read again for the page.
+pub(crate) const EXTERNAL_POLL: Duration = Duration::from_secs(2);
+
+/// The events of a session started elsewhere, read from its agent's file (converted as `show`
+/// does), then the new ones whenever the file changes, until the page goes away.
+pub(crate) fn follow_external(
+    session: aside_sessions::external::External,
+    since: u64,
+    tx: mpsc::Sender<SseEvent>,
+) {
+    let mut sent = since;
+    let mut seen: Option<(u64, std::time::SystemTime)> = None;
+    while !tx.is_closed() {
+        let stamp = std::fs::metadata(&session.file)
+            .ok()
+            .map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
+        if stamp != seen {
+            seen = stamp;
+            if let Ok((conversation, _)) = session.conversation() {
+                for (n, (kind, data)) in conversation.to_events().into_iter().enumerate() {
+                    let seq = n as u64 + 1;
+                    if seq <= sent {
+                        continue;
+                    }
+                    let event = Event {
+                        seq,
+                        ts: String::new(),
+                        kind: kind.to_string(),
+                        data,
+                        piece: None,
+                    };
+                    if tx.blocking_send(sse_event(&event)).is_err() {
+                        return;
+                    }
+                    sent = seq;
+                }
+            }
+        }
+        std::thread::sleep(EXTERNAL_POLL);
+    }
+}
+
+/// The list, live: every change of a session (status, activity, files) as it is stored.
+pub async fn list_stream(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let permit = stream_permit(&state)?;
+    let (tx, rx) = mpsc::channel::<SseEvent>(16);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut known: HashMap<String, String> = HashMap::new();
+        let mut first = true;
+        // Sessions started elsewhere are read from the tools' files: less often.
+        let mut externals: Vec<Value> = Vec::new();
+        let mut externals_read: Option<std::time::Instant> = None;
+        // The index is read again only when a commit changed it (its data_version, asked on a
+        // connection kept open), or every few seconds for what no commit tells (a host that
+        // died).
+        let layout = state.layout.clone();
+        let probe = tokio::task::spawn_blocking(move || aside_store::Index::open(&layout).ok())
+            .await
+            .ok()
+            .flatten()
+            .map(|index| std::sync::Arc::new(std::sync::Mutex::new(index)));
+        let mut version: Option<i64> = None;
+        let mut read_at: Option<std::time::Instant> = None;
+        loop {
+            let all = q.all;
+            let mut changed = read_at.is_none_or(|t| t.elapsed() >= LIST_RECHECK);
+            if externals_read.is_none_or(|t| t.elapsed() >= EXTERNAL_POLL) {
+                let read = with_sessions(&state, externals_json)
+                    .await
+                    .unwrap_or_default();
+                changed |= read != externals;
+                externals = read;
+                externals_read = Some(std::time::Instant::now());
+            }
+            let now = match &probe {
+                Some(probe) => {
+                    let probe = probe.clone();
+                    tokio::task::spawn_blocking(move || probe.lock().ok()?.data_version().ok())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                None => None,
+            };
+            changed |= now.is_none() || now != version;
+            version = now;
+            if !changed {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                    _ = tx.closed() => return,
+                }
+                continue;
+            }
+            read_at = Some(std::time::Instant::now());
+            let cache = state.progress.clone();
+            let mut list = with_sessions(&state, move |s| list_with_progress(s, all, &cache))
+                .await
+                .unwrap_or_default();
+            list.extend(externals.iter().cloned());
+            let mut upsert = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for session in list {
+                let id = session["id"].as_str().unwrap_or_default().to_string();
+                let text = session.to_string();
+                seen.insert(id.clone());
+                if known.get(&id) != Some(&text) {
+                    known.insert(id, text);
+                    upsert.push(session);
+                }
+            }
+            let removed: Vec<String> = known
+                .keys()
+                .filter(|k| !seen.contains(*k))
+                .cloned()
+                .collect();
+            for id in &removed {
+                known.remove(id);
+            }
+            // The first message goes out even when there is no session, so the page knows.
+            if first || !upsert.is_empty() || !removed.is_empty() {
+                first = false;
+                let data = json!({"upsert": upsert, "remove": removed}).to_string();
+                if tx
+                    .send(SseEvent::default().event("sessions").data(data))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    Ok(sse_of(rx))
+}
