@@ -137,6 +137,17 @@ impl EventLog {
         )
     }
 
+    /// The announcement and updates of tool call `id` stored before `before`, in order
+    /// (through the kind index, then the call's id in each row).
+    pub fn tool_call_events(&self, id: &str, before: u64) -> Result<Vec<Event>> {
+        self.query(
+            "SELECT seq, ts, kind, data FROM events \
+             WHERE kind IN ('tool_call', 'tool_call_update') AND seq < ?2 \
+             AND json_extract(data, '$.toolCallId') = ?1 ORDER BY seq",
+            rusqlite::params![id, before as i64],
+        )
+    }
+
     /// Where a reader of the end of the log starts to see about `n` events: at the turn (the
     /// `prompt` event) the newest `n` begin in, unless that turn alone is longer than `2 × n`;
     /// 0 for a log of at most `n` events. Reads the kind index, not the log. (The events to read

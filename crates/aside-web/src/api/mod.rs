@@ -12,6 +12,7 @@ pub use self::stream::*;
 use crate::AppState;
 use aside_core::{Approve, Config, Event, Mode};
 use aside_protocol::client::{follow_until, Flow, Step, Stopper};
+use aside_protocol::conversation::ToolCalls;
 use aside_protocol::Choice;
 use aside_sessions::{NewSession, OpError, Outcome, Sessions};
 use axum::body::Body;

@@ -35,11 +35,68 @@ pub async fn earlier(
         let log = aside_store::EventLog::open(&s.layout, &record.id).map_err(internal)?;
         let start = log.start_before(q.before, limit).map_err(internal)?;
         let count = q.before.saturating_sub(start + 1) as usize;
-        let events = log.window(start, count).map_err(internal)?;
+        let mut events = log.window(start, count).map_err(internal)?;
+        let mut enricher = Enricher::default();
+        for event in &mut events {
+            enricher.enrich(Some(&log), event);
+        }
         Ok(json!({"start": start, "events": events}))
     })
     .await?;
     Ok(Json(out))
+}
+
+/// What the page shows of tool calls, worked out once, here, for every view: each tool call's
+/// event carries the call as its updates left it (`merged`, merged by the one reducer's
+/// `ToolCalls`) and what it does in words (`actions`, `describe::action_lines`); a permission
+/// request and a policy's approval carry their `actions`. The page renders them and merges or
+/// describes nothing itself. A call announced before the events the page reads is looked up
+/// in the log (`tool_call_events`) the first time one of its updates comes.
+#[derive(Default)]
+pub(crate) struct Enricher {
+    calls: ToolCalls,
+}
+
+impl Enricher {
+    pub(crate) fn enrich(&mut self, log: Option<&aside_store::EventLog>, event: &mut Event) {
+        use aside_protocol::conversation::as_update;
+        use aside_protocol::describe::action_lines;
+        use aside_protocol::events::{acp::SessionUpdate, Body};
+        if event.piece.is_some() {
+            return;
+        }
+        let actions = |call| serde_json::to_value(action_lines(call)).unwrap_or_default();
+        match Body::of(event) {
+            Body::Update(update) => {
+                let id = match update.as_ref() {
+                    SessionUpdate::ToolCall(call) => call.tool_call_id.0.to_string(),
+                    SessionUpdate::ToolCallUpdate(u) => u.tool_call_id.0.to_string(),
+                    _ => return,
+                };
+                if self.calls.get(&id).is_none()
+                    && matches!(update.as_ref(), SessionUpdate::ToolCallUpdate(_))
+                {
+                    for earlier in log
+                        .and_then(|log| log.tool_call_events(&id, event.seq).ok())
+                        .unwrap_or_default()
+                    {
+                        if let Body::Update(u) = Body::of(&earlier) {
+                            self.calls.take(&u);
+                        }
+                    }
+                }
+                self.calls.take(&update);
+                if let Some(call) = self.calls.get(&id) {
+                    let whole = as_update(call);
+                    event.data["merged"] = serde_json::to_value(call).unwrap_or_default();
+                    event.data["actions"] = actions(&whole);
+                }
+            }
+            Body::PermissionRequest(asked) => event.data["actions"] = actions(&asked.tool_call),
+            Body::Permission(allowed) => event.data["actions"] = actions(&allowed.tool_call),
+            _ => {}
+        }
+    }
 }
 
 /// An event for the browser; stored ones carry their seq as the id a reconnecting browser sends
@@ -115,6 +172,8 @@ pub async fn events(
         // just died may still hold its lock for a moment), then every few seconds.
         let mut read_at: Option<std::time::Instant> = None;
         let mut event_at = std::time::Instant::now();
+        let mut enricher = Enricher::default();
+        let log = aside_store::EventLog::open(&layout, &id).ok();
         let _ = follow_until(&layout, &id, since, &stopper, |step| {
             if tx.is_closed() {
                 return Flow::Stop;
@@ -125,9 +184,10 @@ pub async fn events(
                 SESSION_RECHECK
             };
             let message = match step {
-                Step::Event(event) => {
+                Step::Event(mut event) => {
                     read_at = None;
                     event_at = std::time::Instant::now();
+                    enricher.enrich(log.as_ref(), &mut event);
                     sse_event(&event)
                 }
                 Step::NoHost if read_at.is_some_and(|t| t.elapsed() < every) => {
@@ -217,18 +277,20 @@ pub(crate) fn follow_external(
         if stamp != seen {
             seen = stamp;
             if let Ok((conversation, _)) = session.conversation() {
+                let mut enricher = Enricher::default();
                 for (n, (kind, data)) in conversation.to_events().into_iter().enumerate() {
                     let seq = n as u64 + 1;
-                    if seq <= sent {
-                        continue;
-                    }
-                    let event = Event {
+                    let mut event = Event {
                         seq,
                         ts: String::new(),
                         kind: kind.to_string(),
                         data,
                         piece: None,
                     };
+                    enricher.enrich(None, &mut event);
+                    if seq <= sent {
+                        continue;
+                    }
                     if tx.blocking_send(sse_event(&event)).is_err() {
                         return;
                     }

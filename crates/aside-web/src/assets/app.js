@@ -453,24 +453,38 @@ function sessionPage() {
     }
     return parts.join("\n");
   }
-  function lineDiff(oldText, newText) {
-    const a = (oldText || "").split("\n"), b = (newText || "").split("\n");
-    let p = 0; while (p < a.length && p < b.length && a[p] === b[p]) p++;
-    let s = 0; while (s < a.length - p && s < b.length - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
-    const rows = [];
-    for (let i = Math.max(0, p - 2); i < p; i++) rows.push(el("div", { class: "m", text: "  " + a[i] }));
-    for (let i = p; i < a.length - s; i++) rows.push(el("div", { class: "d", text: "- " + a[i] }));
-    for (let i = p; i < b.length - s; i++) rows.push(el("div", { class: "a", text: "+ " + b[i] }));
-    for (let i = b.length - s; i < Math.min(b.length, b.length - s + 2); i++) rows.push(el("div", { class: "m", text: "  " + b[i] }));
-    return el("div", { class: "difflines" }, rows);
+  // What a tool call does, in the words the server worked out for every view
+  // (`describe::action_lines`): the command, each edit's path and changed lines, the paths it
+  // touches. Shown as text; the page describes nothing itself.
+  function actionsView(lines) {
+    const parts = [];
+    let command = null, diff = null;
+    for (const line of lines || []) {
+      if (line.startsWith("$ ") || (command && line.startsWith("> "))) {
+        if (!command) { command = el("pre", { class: "command" }); parts.push(command); }
+        command.textContent += (command.textContent ? "\n" : "") + line;
+        continue;
+      }
+      command = null;
+      if (/^[-+] /.test(line)) {
+        if (!diff) { diff = el("div", { class: "difflines" }); parts.push(diff); }
+        diff.append(el("div", { class: line[0] === "+" ? "a" : "d", text: line }));
+        continue;
+      }
+      diff = null;
+      if (/^(create|edit|empty) /.test(line)) parts.push(el("div", { class: "label", text: line }));
+      else if (line.startsWith("at ") || line.startsWith("  (in ")) parts.push(el("div", { class: "muted", text: line.trim() }));
+      else parts.push(el("pre", { text: line }));
+    }
+    return el("div", { class: "detail" }, parts);
   }
+  // A tool call as the server merged it (`merged`: the one reducer's ToolCalls) with its
+  // `actions`; the page only draws it.
   function renderTool(t) {
     const d = t.data;
     const body = el("div", { class: "body" });
-    if (d.rawInput !== undefined) body.append(el("div", { class: "label", text: "Input" }), el("pre", { text: typeof d.rawInput === "string" ? d.rawInput : JSON.stringify(d.rawInput, null, 2) }));
-    for (const c of d.content || []) {
-      if (c.type === "diff") body.append(el("div", { class: "label", text: `Diff · ${c.path}` }), lineDiff(c.oldText, c.newText));
-    }
+    if (d.rawInput !== undefined && d.rawInput !== null) body.append(el("div", { class: "label", text: "Input" }), el("pre", { text: typeof d.rawInput === "string" ? d.rawInput : JSON.stringify(d.rawInput, null, 2) }));
+    if ((t.actions || []).some((l) => /^(create|edit|empty) /.test(l))) body.append(actionsView(t.actions.filter((l) => !l.startsWith("$ ") && !l.startsWith("> "))));
     const out = contentText(d.content);
     if (out) body.append(el("div", { class: "label", text: "Output" }), el("pre", { text: out }));
     const node = el("details", { class: "tool" },
@@ -485,41 +499,10 @@ function sessionPage() {
       el("ol", {}, (entries || []).map((e) => el("li", { class: e.status, text: e.content }))));
   }
   let openPermission = null;
-  // What a tool call will actually do, from its input, content and locations (the title is only
-  // the model's words): the command line, the edit's path and lines, the paths touched.
-  function actionDetail(call) {
-    const input = (call && call.rawInput) || {};
-    const parts = [];
-    let command = null;
-    for (const key of ["command", "cmd", "commandLine", "script"]) {
-      const v = input[key];
-      if (typeof v === "string" && v.trim()) { command = v; break; }
-      if (Array.isArray(v) && v.length) { command = v.map((p) => (/[\s'"$]/.test(p) || p === "" ? `'${String(p).replace(/'/g, "'\\''")}'` : p)).join(" "); break; }
-    }
-    if (command) {
-      parts.push(el("pre", { class: "command", text: `$ ${command}` }));
-      const dir = input.cwd || input.workdir || input.directory;
-      if (dir) parts.push(el("div", { class: "muted", text: `in ${dir}` }));
-    }
-    const shown = new Set();
-    for (const c of (call && call.content) || []) {
-      if (c.type === "diff") {
-        shown.add(c.path);
-        parts.push(el("div", { class: "label", text: `${c.oldText === undefined || c.oldText === null ? "Create" : "Edit"} ${c.path}` }), lineDiff(c.oldText, c.newText));
-      } else if (c.type === "content" && c.content && c.content.type === "text") {
-        parts.push(el("pre", { text: c.content.text }));
-      }
-    }
-    for (const loc of (call && call.locations) || []) {
-      if (loc.path && !shown.has(loc.path)) { shown.add(loc.path); parts.push(el("div", { class: "muted", text: `at ${loc.path}${loc.line ? `:${loc.line}` : ""}` })); }
-    }
-    if (!parts.length && Object.keys(input).length) parts.push(el("pre", { text: JSON.stringify(input, null, 2) }));
-    return el("div", { class: "detail" }, parts);
-  }
   function renderPermission(data) {
     const title = (data.toolCall && data.toolCall.title) || "an action";
     const kind = (data.toolCall && data.toolCall.kind) || "other";
-    const node = el("div", { class: "permission" }, el("div", { class: "q", text: `The agent asks: ${title} [${kind}]` }), actionDetail(data.toolCall));
+    const node = el("div", { class: "permission" }, el("div", { class: "q", text: `The agent asks: ${title} [${kind}]` }), actionsView(data.actions));
     // The agent's own options, by kind (never by position).
     const ACTIONS = {
       allow_once: ["approve", {}, "primary"],
@@ -568,15 +551,17 @@ function sessionPage() {
         return;
       case "tool_call": {
         endMessage();
-        const t = { data: Object.assign({}, d), node: null };
+        const t = { data: d.merged || d, actions: d.actions || [], node: null };
         tools.set(d.toolCallId, t);
         conv.append(renderTool(t));
         return;
       }
       case "tool_call_update": {
+        // Shown where its call was announced; the server sends the whole call.
         const t = tools.get(d.toolCallId);
-        if (!t) return;
-        for (const [k, v] of Object.entries(d)) if (v !== null && v !== undefined) t.data[k] = v;
+        if (!t || !d.merged) return;
+        t.data = d.merged;
+        t.actions = d.actions || [];
         renderTool(t);
         return;
       }
@@ -585,7 +570,7 @@ function sessionPage() {
       case "permission_answer": closePermission(`Answered: ${String(d.choice || "").replace("_", " ")}`); return;
       case "permission":
         endMessage();
-        conv.append(el("details", { class: "sys" }, el("summary", { text: `${(d.toolCall && d.toolCall.title) || "Action"} — allowed by ${(d.decision && d.decision.by) || "policy"}` }), actionDetail(d.toolCall)));
+        conv.append(el("details", { class: "sys" }, el("summary", { text: `${(d.toolCall && d.toolCall.title) || "Action"} — allowed by ${(d.decision && d.decision.by) || "policy"}` }), actionsView(d.actions)));
         return;
       case "interrupted": endMessage(); closePermission("The host stopped"); conv.append(el("div", { class: "sys err", text: d.reason || "The host stopped" })); return;
       case "cancel_requested": if (d.dropped) conv.append(el("div", { class: "sys", text: `Cancelling; dropped ${d.dropped} queued follow-up${d.dropped === 1 ? "" : "s"}` })); return;

@@ -142,6 +142,86 @@ impl Ui {
     }
 }
 
+/// The `event` messages of a session's stream, read until one satisfies `done`.
+async fn stream_events(
+    ui: &Ui,
+    id: &str,
+    last_event_id: Option<u64>,
+    done: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let mut request = ui
+        .client()
+        .get(format!("{}/api/sessions/{id}/events", ui.base))
+        .bearer_auth(&ui.token);
+    if let Some(last) = last_event_id {
+        request = request.header("last-event-id", last.to_string());
+    }
+    let mut response = request.send().await.unwrap();
+    let (mut text, mut events) = (String::new(), Vec::new());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .unwrap_or(Ok(None))
+        else {
+            break;
+        };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let frame: String = text.drain(..end + 2).collect();
+            if frame.contains("event: event") {
+                let data = frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let event: Value = serde_json::from_str(&data).unwrap();
+                let finished = done(&event);
+                events.push(event);
+                if finished {
+                    return events;
+                }
+            }
+        }
+    }
+    panic!("the stream never said what was awaited: {events:#?}");
+}
+
+/// The page merges and describes nothing: each tool call's event carries the call as the one
+/// reducer merged it and what it does in words, and so does a stream resumed after the call
+/// was announced (the server looks the call up in the log).
+#[tokio::test]
+async fn the_stream_carries_each_tool_call_merged_and_described() {
+    let ui = Ui::start();
+    ui.model.push_for(
+        "merged-task",
+        [
+            Reply::tool("run_command", json!({"command": "echo merged > m.txt"})),
+            Reply::text("done"),
+        ],
+    );
+    let id = create(&ui, json!({"task": "merged-task: run it", "repo": ui.repo})).await;
+    ui.wait_status(&id, "completed").await;
+    let is_done =
+        |e: &Value| e["kind"] == "tool_call_update" && e["data"]["merged"]["status"] == "completed";
+    let events = stream_events(&ui, &id, None, is_done).await;
+    let announced = events.iter().find(|e| e["kind"] == "tool_call").unwrap();
+    let done = events.last().unwrap();
+    assert_eq!(done["data"]["merged"]["title"], announced["data"]["title"]);
+    assert_eq!(
+        done["data"]["merged"]["rawInput"]["command"],
+        "echo merged > m.txt"
+    );
+    assert_eq!(done["data"]["actions"][0], "$ echo merged > m.txt");
+    // Resumed after the announcement: the update still comes whole.
+    let after = announced["seq"].as_u64().unwrap();
+    let resumed = stream_events(&ui, &id, Some(after), is_done).await;
+    assert!(resumed.iter().all(|e| e["kind"] != "tool_call"));
+    let done = resumed.last().unwrap();
+    assert_eq!(done["data"]["merged"]["title"], announced["data"]["title"]);
+    assert_eq!(done["data"]["actions"][0], "$ echo merged > m.txt");
+}
+
 /// How many sockets process `pid` holds open.
 fn sockets_of(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
