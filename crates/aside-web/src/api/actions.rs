@@ -14,24 +14,76 @@ pub struct ActionBody {
     force: bool,
 }
 
-/// The actions `POST /api/sessions/<id>/<action>` takes.
-pub(crate) const ACTIONS: &[&str] = &[
-    "prompt",
-    "cancel",
-    "stop",
-    "resume",
-    "approve",
-    "deny",
-    "apply",
-    "merge",
-    "archive",
-    "unarchive",
-    "remove",
-    "start",
-    "fork",
-    "adopt",
-    "open",
-];
+/// What `POST /api/sessions/<id>/<action>` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Prompt,
+    Cancel,
+    Stop,
+    Resume,
+    Approve,
+    Deny,
+    Apply,
+    Merge,
+    Archive,
+    Unarchive,
+    Remove,
+    Start,
+    Fork,
+    Adopt,
+    Open,
+}
+
+impl Action {
+    /// Every action, by the name the path gives it.
+    const ALL: [(&'static str, Action); 15] = [
+        ("prompt", Action::Prompt),
+        ("cancel", Action::Cancel),
+        ("stop", Action::Stop),
+        ("resume", Action::Resume),
+        ("approve", Action::Approve),
+        ("deny", Action::Deny),
+        ("apply", Action::Apply),
+        ("merge", Action::Merge),
+        ("archive", Action::Archive),
+        ("unarchive", Action::Unarchive),
+        ("remove", Action::Remove),
+        ("start", Action::Start),
+        ("fork", Action::Fork),
+        ("adopt", Action::Adopt),
+        ("open", Action::Open),
+    ];
+
+    fn parse(name: &str) -> Result<Action, ApiError> {
+        Action::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| {
+                bad_request(format!(
+                    "unknown action `{name}`: use one of {}",
+                    Action::ALL
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// Whether it may start a host (an agent command) or an editor: those read the config.
+    fn reads_config(self) -> bool {
+        matches!(
+            self,
+            Action::Prompt
+                | Action::Resume
+                | Action::Start
+                | Action::Fork
+                | Action::Open
+                | Action::Adopt
+        )
+    }
+}
 
 pub async fn action(
     State(state): State<AppState>,
@@ -39,38 +91,29 @@ pub async fn action(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    if !ACTIONS.contains(&action.as_str()) {
-        return Err(bad_request(format!(
-            "unknown action `{action}`: use one of {}",
-            ACTIONS.join(", ")
-        )));
-    }
+    let action = Action::parse(&action)?;
     let body: ActionBody = json_body(&headers, body).await?.unwrap_or_default();
-    // Only the actions that may start a host (agent command) or an editor read the config.
-    let config = if matches!(
-        action.as_str(),
-        "prompt" | "resume" | "start" | "fork" | "open" | "adopt"
-    ) {
+    let config = if action.reads_config() {
         Config::load_user().map_err(|e| bad_request(e.to_string()))?
     } else {
         Config::default()
     };
     let out = with_sessions(&state, move |s| {
-        if action == "adopt" {
+        if action == Action::Adopt {
             // A session started in an agent's own CLI becomes an aside session.
             let session = find_external(s, &id)?;
             let record = s.adopt(&session, Mode::Workspace, body.force, &config)?;
             return Ok(json!({"id": record.id}));
         }
         let record = s.resolve(&id)?;
-        let result = match action.as_str() {
-            "prompt" => s.send(&record, &body.text, &config).map(|_| json!({})),
-            "cancel" => s
+        let result = match action {
+            Action::Prompt => s.send(&record, &body.text, &config).map(|_| json!({})),
+            Action::Cancel => s
                 .cancel(&record)
                 .map(|message| json!({"message": message})),
-            "stop" => s.stop(&record).map(|stopped| json!({"stopped": stopped})),
-            "resume" => s.resume(&record, &config).map(|_| json!({})),
-            "approve" => s
+            Action::Stop => s.stop(&record).map(|stopped| json!({"stopped": stopped})),
+            Action::Resume => s.resume(&record, &config).map(|_| json!({})),
+            Action::Approve => s
                 .answer(
                     &record,
                     if body.always {
@@ -80,8 +123,8 @@ pub async fn action(
                     },
                 )
                 .map(|_| json!({})),
-            "deny" => s.answer(&record, Choice::Deny).map(|_| json!({})),
-            "apply" => s.apply(&record).and_then(|outcome| {
+            Action::Deny => s.answer(&record, Choice::Deny).map(|_| json!({})),
+            Action::Apply => s.apply(&record).and_then(|outcome| {
                 let mut out = match outcome {
                     Outcome::Done(files) => json!({"files": files}),
                     Outcome::Nothing => json!({"files": [], "message": "Nothing to apply: the session changed no files"}),
@@ -99,25 +142,26 @@ pub async fn action(
                 }
                 Ok(out)
             }),
-            "merge" => s.merge(&record, body.squash).map(|outcome| match outcome {
+            Action::Merge => s.merge(&record, body.squash).map(|outcome| match outcome {
                 Outcome::Done(commit) => json!({"commit": commit}),
                 Outcome::Nothing => json!({"message": "Nothing to merge: the session changed no files"}),
                 Outcome::Already => json!({"message": "Already merged"}),
             }),
-            "archive" => s.archive(&record, true).map(|_| json!({})),
-            "unarchive" => s.archive(&record, false).map(|_| json!({})),
-            "remove" => s.remove(&record, body.force, false).map(|_| json!({})),
+            Action::Archive => s.archive(&record, true).map(|_| json!({})),
+            Action::Unarchive => s.archive(&record, false).map(|_| json!({})),
+            Action::Remove => s.remove(&record, body.force, false).map(|_| json!({})),
             // A finished plan starts its task; `text` is the plan as the user edited it.
-            "start" => s
+            Action::Start => s
                 .start_plan(&record, Some(body.text.clone()), &config)
                 .map(|started| json!({"id": started.id})),
             // A new session continues this one's conversation; `text`: what to do next.
-            "fork" => s
+            Action::Fork => s
                 .fork(&record, Some(body.text.as_str()), &config)
                 .map(|started| json!({"id": started.id})),
             // The worktree in a GUI editor on this machine: the server has no terminal.
-            "open" => open_in_editor(&record, &config),
-            other => return Err(bad_request(format!("unknown action `{other}`"))),
+            Action::Open => open_in_editor(&record, &config),
+            // Answered above, before an aside session is looked up.
+            Action::Adopt => Err(OpError::Refused(format!("{} is already an aside session", record.id))),
         };
         Ok(result?)
     })
