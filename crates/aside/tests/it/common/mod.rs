@@ -29,6 +29,15 @@ impl Drop for Env {
     }
 }
 
+/// What a test's `aside` takes from the environment the tests run in: where programs are, the
+/// language, the temporary directory; nothing else.
+pub fn inherited() -> Vec<(String, String)> {
+    ["PATH", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+        .collect()
+}
+
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
@@ -84,9 +93,15 @@ impl Env {
         vars
     }
 
+    /// `aside ARGS` in the repository, with this environment only: nothing of the caller's
+    /// (its HOME, its keys, its ASIDE_* settings) reaches it, but for where programs are found.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aside"));
-        cmd.args(args).current_dir(&self.repo).envs(self.vars());
+        cmd.args(args)
+            .current_dir(&self.repo)
+            .env_clear()
+            .envs(inherited())
+            .envs(self.vars());
         cmd
     }
 
