@@ -45,10 +45,7 @@ impl Roots {
             // git's own files are not the agent's to read or change: a write to `.git/config`
             // (or a `.git` link repointed at a directory of the agent's making) could make git
             // run programs, for aside and for the user.
-            let inside_git = |p: &Path| {
-                p.components()
-                    .any(|c| c.as_os_str().to_string_lossy().eq_ignore_ascii_case(".git"))
-            };
+            let inside_git = aside_core::paths::names_git_dir;
             let cwd = self.allowed.first().unwrap_or(root);
             if inside_git(real.strip_prefix(root).unwrap_or(&real))
                 || inside_git(lexical.strip_prefix(cwd).unwrap_or(Path::new(path)))

@@ -398,18 +398,9 @@ impl Config {
         Ok(())
     }
 
-    /// The user's config with the `[defaults]` of `repo`'s `.aside.toml` over its own: those
-    /// that are as strict or stricter always, a looser mode or approval policy only once the
-    /// user has trusted the file (`crate::trust`).
-    pub fn load_for(repo: &Path) -> Result<Config, ConfigError> {
-        let config = Config::load_user()?;
-        let repo_config = RepoConfig::load(repo)?;
-        let trusted =
-            crate::trust::TrustStore::open().trusts(repo, &crate::trust::Asks::of(&repo_config));
-        Ok(config.with_repo_defaults(&repo_config, trusted))
-    }
-
-    /// This config with a repository's `[defaults]` applied as [`Config::load_for`] says.
+    /// This config with the `[defaults]` of a repository's `.aside.toml` over its own: those
+    /// that are as strict or stricter always, a looser mode or approval policy only when the
+    /// user trusted the file (`trusted`, `crate::trust`).
     pub fn with_repo_defaults(mut self, repo: &RepoConfig, trusted: bool) -> Config {
         let asks = crate::trust::Asks::of(repo);
         let d = &repo.defaults;
@@ -436,17 +427,9 @@ impl Config {
             .approve
             .as_deref()
             .and_then(crate::Approve::parse)
-            .unwrap_or(match mode {
-                crate::Mode::Isolated => crate::Approve::All,
-                crate::Mode::Workspace => crate::Approve::Ask,
-            });
-        let rank = |a: crate::Approve| match a {
-            crate::Approve::All => 0,
-            crate::Approve::Edits => 1,
-            crate::Approve::Ask => 2,
-        };
+            .unwrap_or_else(|| crate::Approve::default_for(mode));
         match self.repo_approve.as_deref().and_then(crate::Approve::parse) {
-            Some(theirs) if rank(theirs) >= rank(own) => theirs,
+            Some(theirs) if theirs.strictness() >= own.strictness() => theirs,
             _ => own,
         }
     }

@@ -22,25 +22,10 @@ pub fn kill_group(pgid: i32, signal: i32) {
 
 /// The live processes (zombies left out) of group `pgid`, read from `/proc`.
 pub fn group_members(pgid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            // After the command name, in parentheses that may hold anything: state, ppid, pgrp.
-            let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-                return false;
-            };
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            fields
-                .first()
-                .is_some_and(|state| *state != "Z" && *state != "X")
-                && fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
-        })
+    stats()
+        .into_iter()
+        .filter(|p| p.live() && p.pgrp == pgid)
+        .map(|p| p.pid)
         .collect()
 }
 
@@ -303,8 +288,22 @@ pub fn become_subreaper() {
     }
 }
 
-/// The parent and state of every process, from `/proc`.
-fn parents() -> Vec<(i32, i32, char)> {
+/// What `/proc/PID/stat` says of one process: its parent, group and state.
+struct Stat {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+    state: char,
+}
+
+impl Stat {
+    fn live(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X')
+    }
+}
+
+/// Every process's parent, group and state, from `/proc`.
+fn stats() -> Vec<Stat> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return vec![];
     };
@@ -312,11 +311,18 @@ fn parents() -> Vec<(i32, i32, char)> {
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After the command name, in parentheses that may hold anything: state, ppid, pgrp.
             let rest = stat.rsplit_once(')')?.1;
             let mut fields = rest.split_whitespace();
             let state = fields.next()?.chars().next()?;
             let ppid = fields.next()?.parse().ok()?;
-            Some((pid, ppid, state))
+            let pgrp = fields.next()?.parse().ok()?;
+            Some(Stat {
+                pid,
+                ppid,
+                pgrp,
+                state,
+            })
         })
         .collect()
 }
@@ -324,24 +330,21 @@ fn parents() -> Vec<(i32, i32, char)> {
 /// The live descendants of `pid` (children, their children, …), whatever process group or
 /// session they moved to; zombies left out.
 pub fn descendants(pid: i32) -> Vec<i32> {
-    let all = parents();
+    let all = stats();
     let mut found = vec![pid];
     let mut at = 0;
     while at < found.len() {
         let parent = found[at];
-        found.extend(
-            all.iter()
-                .filter(|(p, ppid, _)| *ppid == parent && !found.contains(p))
-                .map(|(p, _, _)| *p)
-                .collect::<Vec<_>>(),
-        );
+        let children: Vec<i32> = all
+            .iter()
+            .filter(|p| p.ppid == parent && !found.contains(&p.pid))
+            .map(|p| p.pid)
+            .collect();
+        found.extend(children);
         at += 1;
     }
     found.remove(0);
-    found.retain(|p| {
-        all.iter()
-            .any(|(q, _, state)| q == p && !matches!(state, 'Z' | 'X'))
-    });
+    found.retain(|p| all.iter().any(|q| q.pid == *p && q.live()));
     found
 }
 
@@ -359,12 +362,12 @@ pub fn kill_pid(pid: i32, signal: i32) {
 /// for them), all but `keep`, which its owner waits for.
 pub fn reap_children(keep: Option<i32>) {
     let me = std::process::id() as i32;
-    for (pid, ppid, state) in parents() {
-        if ppid == me && state == 'Z' && Some(pid) != keep {
+    for p in stats() {
+        if p.ppid == me && p.state == 'Z' && Some(p.pid) != keep {
             let mut status = 0;
             // SAFETY: waitpid(2) on our own exited child, writing only to `status`.
             unsafe {
-                libc::waitpid(pid, &mut status, libc::WNOHANG);
+                libc::waitpid(p.pid, &mut status, libc::WNOHANG);
             }
         }
     }

@@ -161,6 +161,26 @@ string_enum! {
     }
 }
 
+impl Approve {
+    /// How much it asks about: a higher value is stricter (all < edits < ask).
+    pub fn strictness(self) -> u8 {
+        match self {
+            Approve::All => 0,
+            Approve::Edits => 1,
+            Approve::Ask => 2,
+        }
+    }
+
+    /// The policy a session in `mode` gets when nobody chose one: everything inside its own
+    /// worktree when isolated, every action asked about in the user's own checkout.
+    pub fn default_for(mode: Mode) -> Approve {
+        match mode {
+            Mode::Isolated => Approve::All,
+            Mode::Workspace => Approve::Ask,
+        }
+    }
+}
+
 /// The stored record of a session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionRecord {

@@ -8,7 +8,7 @@
 //! asks again: the record keeps the exact commands and settings, compared whole, not a summary.
 //! Stricter settings never need trust.
 //!
-//! The records live in `$ASIDE_HOME/trust.toml` (0600), written to a temporary file and renamed.
+//! The records live in `$ASIDE_HOME/trust.toml` (0600, `paths::write_private`).
 
 use crate::config::{DefaultsConfig, RepoConfig};
 use serde::{Deserialize, Serialize};
@@ -31,13 +31,10 @@ pub struct Asks {
     pub approve: Option<String>,
 }
 
-/// How strict an approval policy is: a higher rank asks about more.
-fn approve_rank(approve: &str) -> u8 {
-    match approve {
-        "all" => 0,
-        "edits" => 1,
-        _ => 2,
-    }
+/// How strict an approval policy named in a file is (one aside does not know counts as the
+/// strictest: it loosens nothing).
+fn strictness(approve: &str) -> u8 {
+    crate::Approve::parse(approve).map_or(u8::MAX, crate::Approve::strictness)
 }
 
 impl Asks {
@@ -68,11 +65,16 @@ impl Asks {
         } else {
             user.mode.as_deref() == Some("workspace")
         };
-        let own = user
-            .approve
-            .as_deref()
-            .unwrap_or(if workspace { "ask" } else { "all" });
-        approve_rank(theirs) < approve_rank(own)
+        let own = match user.approve.as_deref() {
+            Some(own) => strictness(own),
+            None => crate::Approve::default_for(if workspace {
+                crate::Mode::Workspace
+            } else {
+                crate::Mode::Isolated
+            })
+            .strictness(),
+        };
+        strictness(theirs) < own
     }
 
     /// Whether anything here needs the user's trust, given the user's own defaults.
@@ -158,21 +160,8 @@ impl TrustStore {
     }
 
     fn write(&self, file: &TrustFile) -> std::io::Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        crate::paths::create_private_dir(dir)?;
         let text = toml::to_string(file).map_err(std::io::Error::other)?;
-        let tmp = dir.join(format!(".trust.toml.{}", std::process::id()));
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        out.write_all(text.as_bytes())?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+        crate::paths::write_private(&self.path, text.as_bytes())
     }
 
     /// What the user trusted for `repo`, if anything.

@@ -11,7 +11,7 @@
 use crate::events::acp::{
     ContentBlock, Plan, SessionUpdate, StopReason, ToolCall, ToolCallUpdate, ToolCallUpdateFields,
 };
-use crate::events::{Body, Checkpoint, PermissionAllowed, PermissionAsked, Prompt};
+use crate::events::{Body, Checkpoint, PermissionAllowed, PermissionAsked, Prompt, Setup};
 use crate::Choice;
 use aside_core::Event;
 use std::collections::HashMap;
@@ -55,15 +55,8 @@ pub enum Note {
     Cancelled,
     /// The worktree was committed.
     Checkpoint(Checkpoint),
-    /// A `[setup]` command ran: its output and exit code (None: killed by a signal).
-    Setup {
-        /// The command.
-        command: String,
-        /// What it printed.
-        output: String,
-        /// How it exited.
-        exit_code: Option<i64>,
-    },
+    /// A `[setup]` command ran: its output and how it exited.
+    Setup(Setup),
     /// A stored event could not be read and was skipped.
     Damaged {
         /// Its seq.
@@ -196,11 +189,7 @@ impl Conversation {
             }
             Body::Checkpoint(c) => self.add(Block::Note(Note::Checkpoint(c))),
             Body::Warning(w) => self.add(Block::Note(Note::Warning(w.message))),
-            Body::Setup(setup) => self.add(Block::Note(Note::Setup {
-                command: setup.command,
-                output: setup.output,
-                exit_code: setup.exit_code,
-            })),
+            Body::Setup(setup) => self.add(Block::Note(Note::Setup(setup))),
             _ => {}
         }
     }

@@ -96,6 +96,7 @@ impl Sessions {
             .canonicalize()
             .map_err(|_| OpError::Refused(format!("{} does not exist", new.dir.display())))?;
         aside_git::whole_path(&dir)?;
+        // Asked once: for the trust check here and the session's repository below.
         let repo_root = match new.mode {
             Mode::Isolated => aside_git::main_repo_root(&dir),
             Mode::Workspace => aside_git::repo_root(&dir),
@@ -103,11 +104,9 @@ impl Sessions {
         if let Ok(root) = &repo_root {
             self.check_trusted(root, Commands::Setup)?;
         }
-        let approve = new.approve.unwrap_or(if new.mode == Mode::Isolated {
-            Approve::All
-        } else {
-            Approve::Ask
-        });
+        let approve = new
+            .approve
+            .unwrap_or_else(|| Approve::default_for(new.mode));
         let mut id = SessionId::random();
         while self.index.get(&id)?.is_some() {
             id = SessionId::random();
@@ -150,7 +149,7 @@ impl Sessions {
             Mode::Isolated => {
                 // Inside a session's worktree (or any linked worktree) the session still
                 // belongs to the main repository, starting from where the user is.
-                let repo = aside_git::main_repo_root(&dir).map_err(|_| {
+                let repo = repo_root.as_ref().cloned().map_err(|_| {
                     OpError::Refused(format!(
                         "{} is not inside a git repository; isolated sessions need one. Run aside in a repository, pass --repo DIR, or use --workspace",
                         dir.display()
@@ -194,7 +193,7 @@ impl Sessions {
                 (repo, worktree, Some(branch), Some(base))
             }
             Mode::Workspace => {
-                let repo = aside_git::repo_root(&dir).unwrap_or_else(|_| dir.clone());
+                let repo = repo_root.as_ref().cloned().unwrap_or_else(|_| dir.clone());
                 // The working state as the session found it (the user's own uncommitted work
                 // included), so diffs and counts show only what the agent changed.
                 let base = aside_git::snapshot_commit(&repo, id.as_str()).ok();

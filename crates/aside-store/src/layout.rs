@@ -33,6 +33,12 @@ impl Layout {
         self.session_dir(id).join("record.json")
     }
 
+    /// Room a session's host keeps in reserve, given back to record the session's end when the
+    /// disk fills up.
+    pub fn reserve(&self, id: &SessionId) -> PathBuf {
+        self.session_dir(id).join("reserve")
+    }
+
     /// Where sessions' own directories are.
     pub fn sessions_dir(&self) -> PathBuf {
         self.home.join("sessions")

@@ -74,15 +74,10 @@ pub(crate) fn open_db(path: &Path) -> Result<Connection> {
 }
 
 pub(crate) fn mkdir_private(path: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| StoreError::Io {
-            path: path.to_owned(),
-            source,
-        })
+    aside_core::paths::create_private_dir(path).map_err(|source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Runs `open` again while SQLite answers "busy": creating a database and switching it to WAL

@@ -86,7 +86,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     let events = EventLog::open(&layout, &id)?;
     // Room kept aside for the last words of a host whose disk fills up: freed to record that
     // the session failed, and why.
-    let reserve = layout.session_dir(&id).join("reserve");
+    let reserve = layout.reserve(&id);
     if std::fs::write(&reserve, vec![0u8; RESERVE]).is_err() {
         let _ = std::fs::remove_file(&reserve);
     }

@@ -12,14 +12,11 @@ use serde_json::{json, Value};
 /// Whether a tool call names a path inside a git directory, or a `.git` link itself: in its
 /// locations, its diffs, or any `…path…` field of its input.
 fn touches_git_dir(call: &Value) -> bool {
-    fn is_git(path: &str) -> bool {
-        std::path::Path::new(path)
-            .components()
-            .any(|c| c.as_os_str().to_string_lossy().eq_ignore_ascii_case(".git"))
-    }
     fn any_path(value: &Value, key_is_path: bool) -> bool {
         match value {
-            Value::String(s) => key_is_path && is_git(s),
+            Value::String(s) => {
+                key_is_path && aside_core::paths::names_git_dir(std::path::Path::new(s))
+            }
             Value::Array(items) => items.iter().any(|v| any_path(v, key_is_path)),
             Value::Object(map) => map
                 .iter()

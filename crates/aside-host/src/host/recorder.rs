@@ -93,7 +93,7 @@ impl Host {
     /// whoever asks next sees the session failed.
     pub(crate) fn fail_unrecorded(&mut self) {
         if let Some(why) = self.unrecorded.clone() {
-            let _ = std::fs::remove_file(self.layout.session_dir(&self.record.id).join("reserve"));
+            let _ = std::fs::remove_file(self.layout.reserve(&self.record.id));
             if self.record.status != Status::Failed {
                 self.set_status(Status::Failed, Some(&why));
             }

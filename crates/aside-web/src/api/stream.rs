@@ -62,7 +62,13 @@ impl Enricher {
         use aside_protocol::conversation::as_update;
         use aside_protocol::describe::action_lines;
         use aside_protocol::events::{acp::SessionUpdate, Body};
-        if event.piece.is_some() {
+        // Only these kinds carry a tool call: nothing else is read again here.
+        if event.piece.is_some()
+            || !matches!(
+                event.kind.as_str(),
+                "tool_call" | "tool_call_update" | "permission_request" | "permission"
+            )
+        {
             return;
         }
         let actions = |call| serde_json::to_value(action_lines(call)).unwrap_or_default();

@@ -209,13 +209,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// The user's config with the `.aside.toml` defaults of the repository `dir` is in, once what
 /// that file asks has been settled with the user (`trust::settle`).
 pub(crate) fn repo_config(dir: &std::path::Path) -> anyhow::Result<Config> {
-    let root = aside_git::main_repo_root(dir)
-        .or_else(|_| aside_git::repo_root(dir))
-        .unwrap_or_else(|_| dir.to_path_buf());
-    let root = root.canonicalize().unwrap_or(root);
+    let root = super::trust::repository(Some(dir.to_path_buf()))?;
     let repo = aside_core::config::RepoConfig::load(&root)?;
-    let trusted = super::trust::settle(&root, false)?;
-    Ok(Config::load_user()?.with_repo_defaults(&repo, trusted))
+    let user = Config::load_user()?;
+    let trusted = super::trust::settle(&root, &repo, &user.defaults, false)?;
+    Ok(user.with_repo_defaults(&repo, trusted))
 }
 
 /// The built-in agent needs a model endpoint: checked before the session starts, so a missing

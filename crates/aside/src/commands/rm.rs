@@ -38,7 +38,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     if record.mode == aside_core::Mode::Isolated && record.worktree.is_dir() {
-        super::trust::settle(&record.repo, true)?;
+        let repo = aside_core::config::RepoConfig::load(&record.repo)?;
+        let user = aside_core::Config::load_user()?.defaults;
+        super::trust::settle(&record.repo, &repo, &user, true)?;
     }
     ctx.remove(&record, args.force, args.keep_branch)?;
     if args.json {

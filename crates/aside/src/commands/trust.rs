@@ -1,7 +1,7 @@
 //! `aside trust`: what a repository's `.aside.toml` may make aside do on your behalf.
 
 use anyhow::Context as _;
-use aside_core::config::RepoConfig;
+use aside_core::config::{DefaultsConfig, RepoConfig};
 use aside_core::trust::{Asks, TrustStore};
 use aside_core::Config;
 use std::path::{Path, PathBuf};
@@ -31,9 +31,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if trusted.is_empty() {
             eprintln!("no repository is trusted");
         }
+        let user = Config::load_user().map(|c| c.defaults).unwrap_or_default();
         for t in trusted {
             println!("{}  (since {})", t.repo.display(), t.at);
-            let user = Config::load_user().map(|c| c.defaults).unwrap_or_default();
             let mut lines = t.asks.describe(&user);
             if lines.is_empty() {
                 lines.push("nothing that needs trust".into());
@@ -74,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The repository's root: of PATH, or of the current directory.
-fn repository(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn repository(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = match path {
         Some(path) => path,
         None => std::env::current_dir().context("while reading the current directory")?,
@@ -87,22 +87,30 @@ fn repository(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         .context("while resolving the repository's path")
 }
 
-/// Before a command that would act on `root`'s `.aside.toml`: what it asks that is not trusted
-/// is shown and asked about in a terminal; without one, commands (`[setup]`, and `[teardown]`
-/// when `teardown`) are refused with the command that trusts them, and looser defaults are left
-/// out with a note. Ok(true) when the file is trusted as it stands.
-pub(crate) fn settle(root: &Path, teardown: bool) -> anyhow::Result<bool> {
+/// Before a command that would act on `root`'s `.aside.toml` (`config`): what it asks that is
+/// not trusted is shown and asked about in a terminal; without one, commands (`[setup]`, and
+/// `[teardown]` when `teardown`) are refused with the command that trusts them, and looser
+/// defaults are left out with a note. Ok(true) when the file is trusted as it stands.
+pub(crate) fn settle(
+    root: &Path,
+    config: &RepoConfig,
+    user: &DefaultsConfig,
+    teardown: bool,
+) -> anyhow::Result<bool> {
     use std::io::IsTerminal as _;
-    let config = RepoConfig::load(root)?;
-    let asks = Asks::of(&config);
-    let user = Config::load_user()?.defaults;
+    let asks = Asks::of(config);
     let store = TrustStore::open();
-    if !asks.need_trust(&user) || store.trusts(root, &asks) {
+    if !asks.need_trust(user) || store.trusts(root, &asks) {
         return Ok(true);
     }
     let runs = !asks.setup.is_empty() || (teardown && !asks.teardown.is_empty());
-    let lines: Vec<String> = asks
-        .describe(&user)
+    let untrusted = aside_sessions::Untrusted {
+        repo: root.to_path_buf(),
+        lines: asks.describe(user),
+        asks,
+    };
+    let lines: Vec<String> = untrusted
+        .lines
         .iter()
         .map(|l| format!("  {}", super::render::terminal_safe(l)))
         .collect();
@@ -120,7 +128,7 @@ pub(crate) fn settle(root: &Path, teardown: bool) -> anyhow::Result<bool> {
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-            store.trust(root, &asks)?;
+            store.trust(root, &untrusted.asks)?;
             return Ok(true);
         }
         anyhow::ensure!(
@@ -130,11 +138,8 @@ pub(crate) fn settle(root: &Path, teardown: bool) -> anyhow::Result<bool> {
         eprintln!("not trusted: going on with your own settings");
         return Ok(false);
     }
-    anyhow::ensure!(
-        !runs,
-        "{shown}/.aside.toml asks aside to run commands you have not trusted (new, or changed since you trusted them); nothing was run:\n{}\nRead them, then trust them with `{trust_command}` and try again",
-        lines.join("\n")
-    );
+    // The refusal every view gives (`aside_sessions::Untrusted`); printed as text by main.
+    anyhow::ensure!(!runs, "{untrusted}");
     eprintln!(
         "note: {shown}/.aside.toml asks for settings looser than yours, not applied until you trust it (`{trust_command}`):\n{}",
         lines.join("\n")

@@ -41,11 +41,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .join("run")
                 .join(format!("ui-{}.html", server.addr.port()));
             let target = server.url.replacen("/?token=", "/#token=", 1);
-            let opened = write_private(
+            let opened = aside_core::paths::write_private(
                 &page,
-                &format!(
+                format!(
                     "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url={target}\">\n"
-                ),
+                )
+                .as_bytes(),
             )
             .and_then(|()| std::process::Command::new("xdg-open").arg(&page).spawn());
             match opened {
@@ -61,20 +62,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         server.serve().await.context("while serving")
     })
-}
-
-/// Writes `text` to `path`, readable by the user only.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent() {
-        aside_core::paths::create_private_dir(dir)?;
-    }
-    let _ = std::fs::remove_file(path);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(text.as_bytes())
 }
