@@ -91,52 +91,145 @@ pub enum Reply {
         /// The event.
         event: Event,
     },
-    /// The request was done, or failed with `error`.
-    Done {
-        /// Whether it worked.
-        ok: bool,
-        /// Why not.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        error: Option<String>,
-        /// What the host wants the user to know about a request that worked (e.g. follow-ups
-        /// a cancel dropped).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How a request ended.
+    Done(Done),
+}
+
+/// How a request ended: one of three, never two at once. On the wire it is
+/// `{"ok": bool, "error"?, "message"?, "gone"?}`, as every aside before it wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "DoneWire", into = "DoneWire")]
+pub enum Done {
+    /// It was done; `message` is what the host wants the user to know (e.g. follow-ups a
+    /// cancel dropped).
+    Ok {
+        /// What to tell the user, if anything.
         message: Option<String>,
-        /// The host is stopping and did not take the request: a new host should be started
-        /// and the request sent again.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        gone: bool,
     },
+    /// It was refused, with the reason the user reads.
+    Refused {
+        /// Why.
+        error: String,
+    },
+    /// The host is stopping and did not take the request: a new host should be started and the
+    /// request sent again.
+    Gone,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DoneWire {
+    ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    gone: bool,
+}
+
+impl From<DoneWire> for Done {
+    fn from(wire: DoneWire) -> Done {
+        match wire {
+            DoneWire {
+                ok: true, message, ..
+            } => Done::Ok { message },
+            DoneWire { gone: true, .. } => Done::Gone,
+            DoneWire { error, .. } => Done::Refused {
+                error: error
+                    .unwrap_or_else(|| "the host refused the request without a reason".into()),
+            },
+        }
+    }
+}
+
+impl From<Done> for DoneWire {
+    fn from(done: Done) -> DoneWire {
+        let wire = |ok, error, message, gone| DoneWire {
+            ok,
+            error,
+            message,
+            gone,
+        };
+        match done {
+            Done::Ok { message } => wire(true, None, message, false),
+            Done::Refused { error } => wire(false, Some(error), None, false),
+            Done::Gone => wire(
+                false,
+                Some("the session's host is stopping".into()),
+                None,
+                true,
+            ),
+        }
+    }
 }
 
 impl Reply {
     /// A request that worked.
     pub fn ok(message: Option<String>) -> Reply {
-        Reply::Done {
-            ok: true,
-            error: None,
-            message,
-            gone: false,
-        }
+        Reply::Done(Done::Ok { message })
     }
 
     /// A refused request, with the reason the user reads.
     pub fn refused(error: impl Into<String>) -> Reply {
-        Reply::Done {
-            ok: false,
-            error: Some(error.into()),
-            message: None,
-            gone: false,
-        }
+        Reply::Done(Done::Refused {
+            error: error.into(),
+        })
     }
 
     /// The host is stopping and did not take the request.
     pub fn gone() -> Reply {
-        Reply::Done {
-            ok: false,
-            error: Some("the session's host is stopping".into()),
-            message: None,
-            gone: true,
+        Reply::Done(Done::Gone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn read(line: &str) -> Done {
+        match serde_json::from_str::<Reply>(line).unwrap() {
+            Reply::Done(done) => done,
+            Reply::Event { .. } => unreachable!("{line} is not an event"),
         }
+    }
+
+    #[test]
+    fn an_ending_is_one_of_three_and_reads_as_every_aside_wrote_it() {
+        assert_eq!(read(r#"{"ok":true}"#), Done::Ok { message: None });
+        assert_eq!(
+            read(r#"{"ok":true,"message":"dropped 1"}"#),
+            Done::Ok {
+                message: Some("dropped 1".into())
+            }
+        );
+        assert_eq!(
+            read(r#"{"ok":false,"error":"no"}"#),
+            Done::Refused { error: "no".into() }
+        );
+        assert_eq!(
+            read(r#"{"ok":false}"#),
+            Done::Refused {
+                error: "the host refused the request without a reason".into()
+            }
+        );
+        assert_eq!(
+            read(r#"{"ok":false,"error":"the session's host is stopping","gone":true}"#),
+            Done::Gone
+        );
+        for reply in [
+            Reply::ok(Some("m".into())),
+            Reply::refused("why"),
+            Reply::gone(),
+        ] {
+            let Reply::Done(done) = &reply else {
+                unreachable!()
+            };
+            assert_eq!(&read(&serde_json::to_string(&reply).unwrap()), done);
+        }
+        assert_eq!(
+            serde_json::to_string(&Reply::gone()).unwrap(),
+            r#"{"ok":false,"error":"the session's host is stopping","gone":true}"#
+        );
     }
 }

@@ -11,7 +11,7 @@ pub use self::sessions::*;
 pub use self::stream::*;
 use crate::AppState;
 use aside_core::{Approve, Config, Event, Mode};
-use aside_protocol::client::{follow_until, Flow, Step, Stopper};
+use aside_protocol::client::{Follower, Step};
 use aside_protocol::conversation::ToolCalls;
 use aside_protocol::Choice;
 use aside_sessions::{NewSession, OpError, Outcome, Sessions};

@@ -58,6 +58,36 @@ pub(crate) struct Enricher {
 }
 
 impl Enricher {
+    /// The tool call an update is about when this enricher has not seen it announced (it was
+    /// before the events the page reads): its earlier events are to be [`learn`](Self::learn)t
+    /// first.
+    pub(crate) fn unknown_call(&self, event: &Event) -> Option<String> {
+        use aside_protocol::events::{acp::SessionUpdate, Body};
+        if event.kind != "tool_call_update" {
+            return None;
+        }
+        match Body::of(event) {
+            Body::Update(update) => match *update {
+                SessionUpdate::ToolCallUpdate(u) => {
+                    let id = u.tool_call_id.0.to_string();
+                    self.calls.get(&id).is_none().then_some(id)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Takes a tool call's earlier events (announced before the page's window).
+    pub(crate) fn learn(&mut self, earlier: &[Event]) {
+        use aside_protocol::events::Body;
+        for event in earlier {
+            if let Body::Update(update) = Body::of(event) {
+                self.calls.take(&update);
+            }
+        }
+    }
+
     pub(crate) fn enrich(&mut self, log: Option<&aside_store::EventLog>, event: &mut Event) {
         use aside_protocol::conversation::as_update;
         use aside_protocol::describe::action_lines;
@@ -82,13 +112,8 @@ impl Enricher {
                 if self.calls.get(&id).is_none()
                     && matches!(update.as_ref(), SessionUpdate::ToolCallUpdate(_))
                 {
-                    for earlier in log
-                        .and_then(|log| log.tool_call_events(&id, event.seq).ok())
-                        .unwrap_or_default()
-                    {
-                        if let Body::Update(u) = Body::of(&earlier) {
-                            self.calls.take(&u);
-                        }
+                    if let Some(log) = log {
+                        self.learn(&log.tool_call_events(&id, event.seq).unwrap_or_default());
                     }
                 }
                 self.calls.take(&update);
@@ -145,28 +170,26 @@ pub async fn events(
             return Ok(sse_of(rx));
         }
     };
-    // The page going away ends the follow at once, even while it waits for the host.
-    let stopper = std::sync::Arc::new(Stopper::default());
-    let (watch, stop) = (tx.clone(), stopper.clone());
+    // The one client's follow: stored events, then the host's stream, across host restarts,
+    // awaited (no thread is held per page) until the page goes away.
     tokio::spawn(async move {
-        watch.closed().await;
-        stop.stop();
-    });
-    // The one client's follow: stored events, then the host's stream, across host restarts.
-    // It blocks, so it runs on a blocking thread, until the page goes away.
-    tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let id = record.id;
         let since = match (last_event_id.or(q.since), q.tail) {
             (Some(since), _) => since,
             (None, Some(tail)) => {
-                let start = aside_store::EventLog::open(&layout, &id)
-                    .and_then(|log| log.tail_start(tail.clamp(1, MAX_WINDOW)))
-                    .unwrap_or(0);
+                let (layout, id) = (layout.clone(), id.clone());
+                let start = tokio::task::spawn_blocking(move || {
+                    aside_store::EventLog::open(&layout, &id)
+                        .and_then(|log| log.tail_start(tail.clamp(1, MAX_WINDOW)))
+                        .unwrap_or(0)
+                })
+                .await
+                .unwrap_or(0);
                 let window = SseEvent::default()
                     .event("window")
                     .data(json!({"start": start}).to_string());
-                if tx.blocking_send(window).is_err() {
+                if tx.send(window).await.is_err() {
                     return;
                 }
                 start
@@ -179,11 +202,14 @@ pub async fn events(
         let mut read_at: Option<std::time::Instant> = None;
         let mut event_at = std::time::Instant::now();
         let mut enricher = Enricher::default();
-        let log = aside_store::EventLog::open(&layout, &id).ok();
-        let _ = follow_until(&layout, &id, since, &stopper, |step| {
-            if tx.is_closed() {
-                return Flow::Stop;
-            }
+        let mut follower = Follower::new(&layout, &id, since);
+        loop {
+            // The page going away ends the follow at once, even while it waits for the host.
+            let step = tokio::select! {
+                step = follower.next() => step,
+                () = tx.closed() => return,
+            };
+            let Ok(step) = step else { return };
             let every = if event_at.elapsed() < Duration::from_secs(5) {
                 Duration::from_millis(150)
             } else {
@@ -193,34 +219,43 @@ pub async fn events(
                 Step::Event(mut event) => {
                     read_at = None;
                     event_at = std::time::Instant::now();
-                    enricher.enrich(log.as_ref(), &mut event);
+                    if let Some(call) = enricher.unknown_call(&event) {
+                        let (layout, id, seq) = (layout.clone(), id.clone(), event.seq);
+                        let earlier = tokio::task::spawn_blocking(move || {
+                            aside_store::EventLog::open(&layout, &id)
+                                .and_then(|log| log.tool_call_events(&call, seq))
+                                .unwrap_or_default()
+                        })
+                        .await
+                        .unwrap_or_default();
+                        enricher.learn(&earlier);
+                    }
+                    enricher.enrich(None, &mut event);
                     sse_event(&event)
                 }
-                Step::NoHost if read_at.is_some_and(|t| t.elapsed() < every) => {
-                    return Flow::Continue;
-                }
+                Step::NoHost if read_at.is_some_and(|t| t.elapsed() < every) => continue,
                 // No host now: the page learns the session's status as readers see it (an
                 // active session without a host is interrupted), once per change.
                 Step::NoHost => {
                     read_at = Some(std::time::Instant::now());
-                    let now = Sessions::open_at(layout.clone())
-                        .and_then(|s| Ok(s.json(&s.resolve(id.as_str())?)));
-                    let Ok(now) = now else {
-                        return Flow::Continue;
-                    };
+                    let (layout, id) = (layout.clone(), id.clone());
+                    let now = tokio::task::spawn_blocking(move || {
+                        Sessions::open_at(layout).and_then(|s| Ok(s.json(&s.resolve(id.as_str())?)))
+                    })
+                    .await;
+                    let Ok(Ok(now)) = now else { continue };
                     let text = now.to_string();
                     if shown.as_deref() == Some(text.as_str()) {
-                        return Flow::Continue;
+                        continue;
                     }
                     shown = Some(text.clone());
                     SseEvent::default().event("session").data(text)
                 }
             };
-            match tx.blocking_send(message) {
-                Ok(()) => Flow::Continue,
-                Err(_) => Flow::Stop,
+            if tx.send(message).await.is_err() {
+                return;
             }
-        });
+        }
     });
     Ok(sse_of(rx))
 }
