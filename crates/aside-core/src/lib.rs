@@ -14,4 +14,6 @@ pub mod time;
 pub mod trust;
 
 pub use config::{AgentConfig, Config, ConfigError, ModelConfig, ProviderKind, SessionsConfig};
-pub use session::{now, Approve, Event, Mode, SessionId, SessionKind, SessionRecord, Status};
+pub use session::{
+    now, Approve, Event, Mode, SessionId, SessionKind, SessionRecord, Settings, Status,
+};

@@ -233,6 +233,38 @@ pub struct SessionRecord {
     /// What the session is for.
     #[serde(default)]
     pub kind: SessionKind,
+    /// How it was asked to run, beyond its agent and mode.
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+/// How a session was asked to run, beyond its agent and mode: set when it is made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The block of ports its processes may use, first and last (`ASIDE_PORT`,
+    /// `ASIDE_PORT_RANGE`); no other session has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<(u16, u16)>,
+    /// The model asked for (`aside new --model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Its worktree is made without the repository's submodules (`--no-submodules`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_submodules: bool,
+}
+
+impl Settings {
+    /// The session's ports as its processes see them: `ASIDE_PORT` (the first) and
+    /// `ASIDE_PORT_RANGE` (`FIRST-LAST`); none when it has no block.
+    pub fn port_env(&self) -> Vec<(String, String)> {
+        match self.ports {
+            Some((first, last)) => vec![
+                ("ASIDE_PORT".to_string(), first.to_string()),
+                ("ASIDE_PORT_RANGE".to_string(), format!("{first}-{last}")),
+            ],
+            None => Vec::new(),
+        }
+    }
 }
 
 /// One stored event of a session's log.

@@ -57,7 +57,7 @@ impl Sessions {
                 kind: SessionKind::Task,
                 model: None,
                 title: Some(record.task.lines().next().unwrap_or_default().to_string()),
-                no_submodules: self.layout.no_submodules(&record.id).exists(),
+                no_submodules: record.settings.no_submodules,
             },
             config,
         )?;
@@ -122,7 +122,7 @@ impl Sessions {
             kind: SessionKind::Task,
             model: None,
             title: Some(title.clone()),
-            no_submodules: self.layout.no_submodules(&record.id).exists(),
+            no_submodules: record.settings.no_submodules,
         };
         // The agent takes the conversation as its own where it can: the built-in agent a copy of
         // its stored session, other agents (once the chat has stopped) the chat's own session,

@@ -3,9 +3,10 @@
 use super::*;
 
 impl Sessions {
-    /// Gives session `id` a block of ports no other session has (`PORT_BLOCK` ports from 20000
-    /// up, under a lock so two new sessions never take the same), written to its `ports` file.
-    pub(crate) fn allocate_ports(&self, id: &SessionId) -> Result<(u16, u16)> {
+    /// A block of ports no other session has (`PORT_BLOCK` ports from 20000 up), with the lock
+    /// that keeps it so until the new session is in the index (two new sessions never take the
+    /// same block).
+    pub(crate) fn allocate_ports(&self) -> Result<((u16, u16), std::fs::File)> {
         let lock_path = self.layout.home.join("ports.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -27,19 +28,14 @@ impl Sessions {
             .index
             .list(true)?
             .iter()
-            .filter_map(|r| std::fs::read_to_string(self.layout.ports(&r.id)).ok())
-            .filter_map(|text| text.split_whitespace().next()?.parse().ok())
+            .filter_map(|r| r.settings.ports.map(|(first, _)| first))
             .collect();
         let first = (0..)
             .map(|n: u16| PORT_BASE + n * PORT_BLOCK)
             .take_while(|p| *p < u16::MAX - PORT_BLOCK)
             .find(|p| !taken.contains(p))
             .ok_or_else(|| OpError::Refused("no free port range left for a new session".into()))?;
-        let last = first + PORT_BLOCK - 1;
-        std::fs::create_dir_all(self.layout.session_dir(id))
-            .and_then(|()| std::fs::write(self.layout.ports(id), format!("{first} {last}\n")))
-            .map_err(|e| OpError::Internal(format!("cannot write the session's ports: {e}")))?;
-        Ok((first, last))
+        Ok(((first, first + PORT_BLOCK - 1), lock))
     }
 
     /// Starts the session's host, detached, and waits (up to 10 s) until it holds its lock and
@@ -114,16 +110,17 @@ impl Sessions {
         // Until the session is in the index, a failure (a full disk) takes what was made for it
         // away again: no half-made session is left behind.
         let mut unmade = Unmade(Some(self.layout.session_dir(&id)));
-        self.allocate_ports(&id)?;
-        if new.no_submodules {
-            std::fs::write(self.layout.no_submodules(&id), b"").map_err(|e| {
-                OpError::Internal(format!("cannot write the session's settings: {e}"))
-            })?;
-        }
-        if let Some(model) = new.model.as_deref().filter(|m| !m.trim().is_empty()) {
-            std::fs::write(self.layout.model(&id), model)
-                .map_err(|e| OpError::Internal(format!("cannot write the session's model: {e}")))?;
-        }
+        let settings = aside_core::Settings {
+            // Chosen last, under a lock held until the record is in the index.
+            ports: None,
+            model: new
+                .model
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string),
+            no_submodules: new.no_submodules,
+        };
         if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {
             std::fs::create_dir_all(self.layout.session_dir(&id))
                 .and_then(|()| std::fs::write(self.layout.handoff(&id), transcript))
@@ -225,6 +222,7 @@ impl Sessions {
             acp_session_id: takes_over.as_ref().map(|t| t.agent_session.clone()),
             integrated: None,
             kind: new.kind,
+            settings,
         };
         if let Some(takes_over) = &takes_over {
             takeover::prepare(&record.agent, &takes_over.agent_session, &record.worktree);
@@ -241,7 +239,10 @@ impl Sessions {
                 record.status = Status::Completed;
             }
         }
+        let (ports, ports_lock) = self.allocate_ports()?;
+        record.settings.ports = Some(ports);
         self.index.insert(&record)?;
+        drop(ports_lock);
         unmade.0 = None;
         // Waits until the host holds its lock, so no reader sees the session without one.
         self.start_host(&record)?;

@@ -188,7 +188,7 @@ struct TakeOver {
 /// A session as an id names it: aside's own, or one started in an agent's own CLI.
 pub enum Located {
     /// One of aside's sessions.
-    Own(SessionRecord),
+    Own(Box<SessionRecord>),
     /// A session of Copilot CLI, Codex or Claude Code, read from its files.
     External(external::External),
 }
@@ -305,7 +305,7 @@ impl Sessions {
     /// The session `prefix` names.
     pub fn resolve(&self, prefix: &str) -> Result<SessionRecord> {
         match self.locate(prefix)? {
-            Located::Own(record) => Ok(record),
+            Located::Own(record) => Ok(*record),
             // A session started in an agent's own CLI: say so, and what to do with it.
             Located::External(s) => Err(OpError::Refused(format!(
                 "{prefix} is {}'s session {}, started in its own CLI, not an aside session: `aside show {prefix}` reads it, `aside adopt {prefix}` continues it in aside",
@@ -321,7 +321,7 @@ impl Sessions {
     pub fn locate(&self, prefix: &str) -> Result<Located> {
         match self.index.resolve(prefix) {
             Err(aside_store::StoreError::NotFound { .. }) => {}
-            other => return Ok(Located::Own(other?)),
+            other => return Ok(Located::Own(Box::new(other?))),
         }
         // An agent's own session id (what its CLI printed), of a session aside continues.
         if prefix.len() >= 4 {
@@ -336,7 +336,7 @@ impl Sessions {
                 })
                 .collect();
             if owning.len() == 1 {
-                return Ok(Located::Own(owning.remove(0)));
+                return Ok(Located::Own(Box::new(owning.remove(0))));
             }
         }
         match external::find(self.externals(), prefix) {

@@ -106,15 +106,11 @@ impl Sessions {
             .map_err(|e| OpError::Refused(e.to_string()))?
             .teardown
             .run;
-        let ports = std::fs::read_to_string(self.layout.ports(&record.id)).unwrap_or_default();
-        let mut parts = ports.split_whitespace();
-        let (first, last) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         for command in commands {
             let out = std::process::Command::new("sh")
                 .args(["-c", &command])
                 .current_dir(&record.worktree)
-                .env("ASIDE_PORT", first)
-                .env("ASIDE_PORT_RANGE", format!("{first}-{last}"))
+                .envs(record.settings.port_env())
                 .stdin(std::process::Stdio::null())
                 .output()
                 .map_err(|e| OpError::Internal(format!("cannot run teardown `{command}`: {e}")))?;

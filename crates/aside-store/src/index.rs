@@ -24,7 +24,7 @@ pub struct Rebuilt {
 const COLUMNS: &str =
     "id, title, task, agent, agent_command, mode, approve, status, reason, repo, \
     worktree, branch, base, created_at, updated_at, archived, pending_permission, changed_files, \
-    acp_session_id, integrated, lines_added, lines_removed, kind";
+    acp_session_id, integrated, lines_added, lines_removed, kind, settings";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     let text = |i: usize| row.get::<_, String>(i);
@@ -53,7 +53,25 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
         lines_added: row.get::<_, i64>(20)?.max(0) as u64,
         lines_removed: row.get::<_, i64>(21)?.max(0) as u64,
         kind: SessionKind::parse(&text(22)?).unwrap_or_default(),
+        settings: serde_json::from_str(&text(23)?).unwrap_or_default(),
     })
+}
+
+/// The settings a session made before they were kept in its record left as loose files in its
+/// directory (`ports`: `FIRST LAST`; `model`; `no-submodules`, present or not).
+fn loose_settings(dir: &std::path::Path) -> aside_core::Settings {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let ports = read("ports").and_then(|text| {
+        let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+        Some((parts.next()??, parts.next()??))
+    });
+    aside_core::Settings {
+        ports,
+        model: read("model")
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty()),
+        no_submodules: dir.join("no-submodules").exists(),
+    }
 }
 
 /// A record's columns, in [`COLUMNS`] order.
@@ -85,6 +103,7 @@ fn record_params(r: &SessionRecord) -> impl rusqlite::Params {
         Value::Integer(r.lines_added as i64),
         Value::Integer(r.lines_removed as i64),
         text(r.kind.as_str()),
+        Value::Text(serde_json::to_string(&r.settings).unwrap_or_else(|_| "{}".into())),
     ])
 }
 
@@ -144,7 +163,12 @@ impl Index {
             // Lists come newest first without a sort; the repositories without a scan.
             "CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated_at DESC, id);
              CREATE INDEX IF NOT EXISTS sessions_repo ON sessions(repo);",
+            // A session's settings, in its row (they were loose files in its directory:
+            // `adopt_loose_settings` reads them in, once).
+            "ALTER TABLE sessions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';",
         ];
+        /// The step that added the settings column.
+        const SETTINGS: usize = 4;
         let current: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -161,6 +185,9 @@ impl Index {
                 .pragma_query_value(None, "user_version", |r| r.get(0))?;
             for (n, step) in STEPS.iter().enumerate().skip(version.max(0) as usize) {
                 self.conn.execute_batch(step)?;
+                if n == SETTINGS {
+                    self.adopt_loose_settings()?;
+                }
                 self.conn
                     .pragma_update(None, "user_version", n as i64 + 1)?;
             }
@@ -173,6 +200,30 @@ impl Index {
                 Err(self.err()(e))
             }
         }
+    }
+
+    /// Reads the settings sessions made before they were kept in the row from the loose files
+    /// in their directories (`ports`: `FIRST LAST`; `model`; `no-submodules`, present or not).
+    /// The files stay where they are; nothing reads them again.
+    fn adopt_loose_settings(&self) -> rusqlite::Result<()> {
+        let ids: Vec<String> = self
+            .conn
+            .prepare("SELECT id FROM sessions")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in ids {
+            let settings = loose_settings(&self.layout.session_dir(&SessionId(id.clone())));
+            if settings != aside_core::Settings::default() {
+                self.conn.execute(
+                    "UPDATE sessions SET settings = ?1 WHERE id = ?2",
+                    rusqlite::params![
+                        serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into()),
+                        id
+                    ],
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Keeps `r`'s lasting fields beside its events (temporary file, then rename), for
@@ -263,9 +314,13 @@ impl Index {
                     }
                 }
             }
+            if record.settings == aside_core::Settings::default() {
+                // A record kept before settings were part of it.
+                record.settings = loose_settings(&dir);
+            }
             self.conn
                 .execute(
-                    &format!("INSERT OR IGNORE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"),
+                    &format!("INSERT OR IGNORE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"),
                     record_params(&record),
                 )
                 .map_err(self.err())?;
@@ -278,7 +333,7 @@ impl Index {
     pub fn insert(&self, r: &SessionRecord) -> Result<()> {
         self.conn
             .execute(
-                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"),
+                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"),
                 record_params(r),
             )
             .map_err(self.err())?;
@@ -587,7 +642,53 @@ mod tests {
             acp_session_id: None,
             integrated: None,
             kind: Default::default(),
+            settings: Default::default(),
         }
+    }
+
+    #[test]
+    fn settings_a_store_kept_in_loose_files_are_read_into_its_rows_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let index = Index::open(&layout).unwrap();
+        for id in ["old00001", "old00002"] {
+            index.insert(&record(id)).unwrap();
+        }
+        drop(index);
+        // The store as the release before this one left it: no settings column, the settings
+        // beside each session's events.
+        let conn = rusqlite::Connection::open(layout.index()).unwrap();
+        conn.execute_batch("ALTER TABLE sessions DROP COLUMN settings; PRAGMA user_version = 4;")
+            .unwrap();
+        drop(conn);
+        let first = layout.session_dir(&SessionId("old00001".into()));
+        std::fs::write(first.join("ports"), "20040 20049\n").unwrap();
+        std::fs::write(first.join("model"), "big-model\n").unwrap();
+        std::fs::write(first.join("no-submodules"), "").unwrap();
+        let index = Index::open(&layout).unwrap();
+        let got = index.get(&SessionId("old00001".into())).unwrap().unwrap();
+        assert_eq!(
+            got.settings,
+            aside_core::Settings {
+                ports: Some((20040, 20049)),
+                model: Some("big-model".into()),
+                no_submodules: true,
+            }
+        );
+        assert_eq!(
+            got.settings.port_env(),
+            [
+                ("ASIDE_PORT".to_string(), "20040".to_string()),
+                ("ASIDE_PORT_RANGE".to_string(), "20040-20049".to_string())
+            ]
+        );
+        let other = index.get(&SessionId("old00002".into())).unwrap().unwrap();
+        assert_eq!(other.settings, aside_core::Settings::default());
+        // Read once: the files no longer count.
+        std::fs::remove_file(first.join("model")).unwrap();
+        let again = Index::open(&layout).unwrap();
+        let got = again.get(&SessionId("old00001".into())).unwrap().unwrap();
+        assert_eq!(got.settings.model.as_deref(), Some("big-model"));
     }
 
     #[test]

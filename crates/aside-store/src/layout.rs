@@ -55,22 +55,6 @@ impl Layout {
         self.session_dir(id).join("handoff.md")
     }
 
-    /// The ports a session's processes may use: `FIRST LAST` (ASIDE_PORT, ASIDE_PORT_RANGE).
-    pub fn ports(&self, id: &SessionId) -> PathBuf {
-        self.session_dir(id).join("ports")
-    }
-
-    /// Present when the session's worktree is to be made without its submodules
-    /// (`aside new --no-submodules`).
-    pub fn no_submodules(&self, id: &SessionId) -> PathBuf {
-        self.session_dir(id).join("no-submodules")
-    }
-
-    /// The model `aside new --model` asked for.
-    pub fn model(&self, id: &SessionId) -> PathBuf {
-        self.session_dir(id).join("model")
-    }
-
     /// The host's log file (its stdout and stderr).
     pub fn host_log(&self, id: &SessionId) -> PathBuf {
         self.session_dir(id).join("host.log")

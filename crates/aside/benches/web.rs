@@ -44,6 +44,7 @@ fn record(id: &str, i: usize, repo: &std::path::Path) -> SessionRecord {
         acp_session_id: None,
         integrated: None,
         kind: Default::default(),
+        settings: Default::default(),
     }
 }
 

@@ -167,22 +167,17 @@ pub(crate) fn stop_leftover(layout: &Layout, id: &SessionId, worktree: &Path) {
 
 /// Where the agent's process group is remembered, for the next host.
 /// The model the session's agent is to use: asked for by whoever started this host (`aside chat
-/// --model`, `/model`), else by `aside new --model` (kept beside the session's events), else the
-/// config's `[agents.NAME] model`.
+/// --model`, `/model`), else by `aside new --model` (the record's settings), else the config's
+/// `[agents.NAME] model`.
 pub(crate) fn wanted_model(
-    layout: &Layout,
-    id: &SessionId,
-    settings: &aside_core::AgentConfig,
+    record: &aside_core::SessionRecord,
+    agent: &aside_core::AgentConfig,
 ) -> Option<String> {
-    let chosen = std::fs::read_to_string(layout.model(id))
-        .ok()
-        .map(|m| m.trim().to_string())
-        .filter(|m| !m.is_empty());
     std::env::var(aside_core::agents::MODEL_VAR)
         .ok()
         .filter(|m| !m.is_empty())
-        .or(chosen)
-        .or_else(|| settings.model.clone())
+        .or_else(|| record.settings.model.clone())
+        .or_else(|| agent.model.clone())
 }
 
 pub(crate) fn pgid_file(layout: &Layout, id: &SessionId) -> std::path::PathBuf {

@@ -115,7 +115,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     let record_repo = record.repo.clone();
     let repo_config = aside_core::config::RepoConfig::load(&record_repo).ok();
     // Submodules are checked out unless the session, the repository or the user says not.
-    let submodules = !layout.no_submodules(&id).exists()
+    let submodules = !record.settings.no_submodules
         && repo_config
             .as_ref()
             .and_then(|r| r.worktree.submodules)
@@ -358,7 +358,7 @@ impl Host {
         mut life: Life,
     ) -> anyhow::Result<Ending> {
         agent::stop_leftover(&self.layout, &self.record.id, &self.record.worktree);
-        let model = agent::wanted_model(&self.layout, &self.record.id, &self.agent_config);
+        let model = agent::wanted_model(&self.record, &self.agent_config);
         let AgentProcess {
             mut child,
             pgid,
@@ -368,7 +368,7 @@ impl Host {
         } = AgentProcess::start(
             &self.record,
             &self.agent_config,
-            self.port_env(),
+            self.record.settings.port_env(),
             model.as_deref(),
             &agent::pgid_file(&self.layout, &self.record.id),
         )?;
@@ -566,8 +566,7 @@ impl Host {
         };
 
         self.modes = modes.clone();
-        if let Some(model) = agent::wanted_model(&self.layout, &self.record.id, &self.agent_config)
-        {
+        if let Some(model) = agent::wanted_model(&self.record, &self.agent_config) {
             // Agents aside knows were started with the model (a variable or a flag); the others
             // are asked through the ACP config option of category `model`.
             let known = aside_core::agents::use_model(

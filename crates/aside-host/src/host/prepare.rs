@@ -76,19 +76,6 @@ impl Host {
             .collect()
     }
 
-    /// The session's ports as environment variables (ASIDE_PORT, ASIDE_PORT_RANGE).
-    pub(crate) fn port_env(&self) -> Vec<(String, String)> {
-        let text = std::fs::read_to_string(self.layout.ports(&self.record.id)).unwrap_or_default();
-        let mut parts = text.split_whitespace();
-        match (parts.next(), parts.next()) {
-            (Some(first), Some(last)) => vec![
-                ("ASIDE_PORT".to_string(), first.to_string()),
-                ("ASIDE_PORT_RANGE".to_string(), format!("{first}-{last}")),
-            ],
-            _ => Vec::new(),
-        }
-    }
-
     /// The repository's `[setup] run` commands, in the worktree, before the agent first starts:
     /// each one's output stored as a `setup` event; the first that fails fails the session.
     pub(crate) async fn setup(&mut self) -> anyhow::Result<()> {
@@ -114,7 +101,7 @@ impl Host {
             cmd.arg("-c")
                 .arg(&command)
                 .current_dir(&self.record.worktree)
-                .envs(self.port_env())
+                .envs(self.record.settings.port_env())
                 .stdin(std::process::Stdio::null())
                 .kill_on_drop(true);
             let out = tokio::time::timeout(SETUP_TIMEOUT, cmd.output())

@@ -184,7 +184,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let out = with_sessions(&state, move |s| {
         let record = match s.locate(&id)? {
-            aside_sessions::Located::Own(record) => record,
+            aside_sessions::Located::Own(record) => *record,
             // A session started in an agent's own CLI, read-only.
             aside_sessions::Located::External(session) => {
                 let repo = Sessions::known_repo(&s.repos()?, &session.summary.cwd);

@@ -160,7 +160,7 @@ pub async fn events(
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
     let layout = state.layout.clone();
     let record = match found {
-        aside_sessions::Located::Own(record) => record,
+        aside_sessions::Located::Own(record) => *record,
         aside_sessions::Located::External(session) => {
             let since = last_event_id.or(q.since).unwrap_or(0);
             tokio::task::spawn_blocking(move || {

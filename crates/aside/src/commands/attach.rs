@@ -25,7 +25,7 @@ pub struct Args {
 /// `aside attach --native`: the agent's own CLI on the session, then the session back.
 fn native(ctx: &aside_sessions::Sessions, id: &str) -> anyhow::Result<()> {
     let record = match ctx.locate(id)? {
-        aside_sessions::Located::Own(record) => record,
+        aside_sessions::Located::Own(record) => *record,
         // A session started elsewhere is the CLI's own already: open it there.
         aside_sessions::Located::External(session) => {
             if session.live {

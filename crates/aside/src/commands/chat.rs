@@ -191,7 +191,7 @@ fn switch_agent(
             kind: SessionKind::Chat,
             model: None,
             title: Some(from.title.clone()),
-            no_submodules: ctx.layout.no_submodules(&from.id).exists(),
+            no_submodules: from.settings.no_submodules,
         },
         config,
     )?;

@@ -25,7 +25,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = match ctx.locate(&args.id)? {
-        aside_sessions::Located::Own(record) => record,
+        aside_sessions::Located::Own(record) => *record,
         // A session started in an agent's own CLI, read-only.
         aside_sessions::Located::External(session) => {
             return show_external(&ctx, &session, args.json)
