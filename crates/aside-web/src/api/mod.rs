@@ -32,8 +32,17 @@ use tokio::sync::mpsc;
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const SESSION_HTML: &str = include_str!("../assets/session.html");
-const APP_JS: &str = include_str!("../assets/app.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
+
+/// The page's script: ES modules, each one idea (`app.js` the entry).
+const MODULES: &[(&str, &str)] = &[
+    ("app.js", include_str!("../assets/app.js")),
+    ("dom.js", include_str!("../assets/dom.js")),
+    ("api.js", include_str!("../assets/api.js")),
+    ("markdown.js", include_str!("../assets/markdown.js")),
+    ("list.js", include_str!("../assets/list.js")),
+    ("session.js", include_str!("../assets/session.js")),
+];
 
 /// An API error: a status and a message the page shows as it is.
 pub struct ApiError {
@@ -222,9 +231,10 @@ pub async fn session_page() -> Html<&'static str> {
 }
 
 pub async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
-        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+    let module = MODULES.iter().find(|(name, _)| *name == file.as_str());
+    let (body, kind) = match (file.as_str(), module) {
+        (_, Some((_, module))) => (*module, "text/javascript; charset=utf-8"),
+        ("app.css", None) => (APP_CSS, "text/css; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
     };
     (

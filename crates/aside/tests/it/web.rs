@@ -381,7 +381,20 @@ async fn every_request_needs_the_token_and_the_right_host_and_origin() {
         .text()
         .await
         .unwrap()
-        .contains("<script src=\"/assets/app.js\" defer></script>"));
+        .contains("<script type=\"module\" src=\"/assets/app.js\"></script>"));
+    // The page's modules are served as scripts (a module served as anything else does not run).
+    for module in ["app", "dom", "api", "markdown", "list", "session"] {
+        let r = c
+            .get(format!("{}/assets/{module}.js", ui.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{module}.js");
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+    }
     // DNS rebinding: another Host is refused even with the token, pages included.
     for path in ["/api/sessions", "/"] {
         let r = c
