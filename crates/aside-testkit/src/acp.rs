@@ -67,7 +67,8 @@ fn pick(message: &Value, kind: &str) -> Value {
 }
 
 impl AcpClient {
-    /// Starts `program args…` in `cwd` with `env` added, its stdio wired to this client.
+    /// Starts `program args…` in `cwd` with `env` only (and `env::inherited`), its stdio wired to
+    /// this client.
     pub async fn spawn(
         program: &Path,
         args: &[&str],
@@ -75,8 +76,11 @@ impl AcpClient {
         cwd: &Path,
     ) -> AcpClient {
         let mut cmd = tokio::process::Command::new(program);
+        // Only `env` (on top of where programs are, and the language): nothing of the caller's.
         cmd.args(args)
             .current_dir(cwd)
+            .env_clear()
+            .envs(crate::env::inherited())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

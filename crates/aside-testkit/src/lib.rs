@@ -7,6 +7,7 @@
 pub mod acp;
 pub mod bench;
 pub mod browser;
+pub mod env;
 pub mod fake_model;
 pub mod procs;
 pub mod repo;

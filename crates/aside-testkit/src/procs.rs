@@ -85,3 +85,13 @@ pub fn memory_of(pred: impl Fn(&[String]) -> bool) -> (usize, u64, u64) {
     }
     (count, rss, pss)
 }
+
+/// Whether the terminal `fd` (either side of a pseudo-terminal) is in raw mode: a line editor
+/// in it reads key by key, so what a test types now arrives as keys.
+pub fn terminal_is_raw(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: a termios is plain data, filled in by tcgetattr on a descriptor the caller holds.
+    let mut termios: libc::termios = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut termios) };
+    got == 0 && termios.c_lflag & libc::ICANON == 0
+}

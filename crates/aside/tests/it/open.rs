@@ -3,40 +3,45 @@
 //! scripts) that record how they were started.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::{self, Ui};
 use aside_testkit::browser::{self, Browser};
 use aside_testkit::procs::kill_9;
-use aside_testkit::repo::init_repo;
-use aside_testkit::{FakeModel, Reply};
+use aside_testkit::Reply;
 use serde_json::{json, Value};
-use std::io::BufRead as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The common test environment (`common::Env`: cleared environment, temporary HOME and state,
+/// the fake model) with a repository whose path has a space (it must reach the editor as one
+/// argument, and the vscode:// link must encode it), stub editors in `bin/`, and no `code`,
+/// `VISUAL` or `EDITOR` of the machine's.
 struct Env {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    repo: PathBuf,
-    model: FakeModel,
+    base: common::Env,
     /// Stub editors, and what they record.
     bin: PathBuf,
-    /// Variables on top of the hermetic ones (`VISUAL`, `EDITOR`).
-    extra: Vec<(String, String)>,
     /// Processes to end when the test does (a detached stub editor).
     leftovers: Vec<i32>,
+}
+
+impl std::ops::Deref for Env {
+    type Target = common::Env;
+    fn deref(&self) -> &common::Env {
+        &self.base
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut common::Env {
+        &mut self.base
+    }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
         for pid in &self.leftovers {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            kill_9(*pid);
         }
-        let _ = self
-            .cmd(&["stop", "--all"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
 }
 
@@ -55,75 +60,21 @@ fn path_without_code() -> String {
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        // A space in the path: it must reach the editor as one argument, and the vscode://
-        // link must encode it.
-        let repo = root.join("my proj");
-        let bin = root.join("bin");
-        std::fs::create_dir_all(root.join("home")).unwrap();
+        let mut base = common::Env::with_repo("my proj", &[("README.md", "# my proj\n")]);
+        let bin = base.root.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        init_repo(&repo, &[("README.md", "# my proj\n")]);
+        base.set("PATH", &path_without_code());
+        base.set("VISUAL", "");
+        base.set("EDITOR", "");
         Env {
-            _dir: dir,
-            root,
-            repo,
-            model: FakeModel::start(),
+            base,
             bin,
-            extra: vec![],
             leftovers: vec![],
         }
     }
 
-    fn vars(&self) -> Vec<(String, String)> {
-        let home = self.root.join("home");
-        let mut vars: Vec<(String, String)> = [
-            ("HOME", home.display().to_string()),
-            (
-                "XDG_CONFIG_HOME",
-                home.join(".config").display().to_string(),
-            ),
-            (
-                "XDG_DATA_HOME",
-                home.join(".local/share").display().to_string(),
-            ),
-            (
-                "ASIDE_HOME",
-                self.root.join("aside-home").display().to_string(),
-            ),
-            ("ASIDE_PROVIDER", "openai".into()),
-            ("ASIDE_BASE_URL", self.model.openai_base()),
-            ("ASIDE_MODEL", "fake".into()),
-            ("ASIDE_API_KEY", String::new()),
-            ("ASIDE_MAX_RETRIES", "0".into()),
-            ("ASIDE_HOST_IDLE_SECS", "3".into()),
-            ("PATH", path_without_code()),
-            ("VISUAL", String::new()),
-            ("EDITOR", String::new()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        vars.extend(self.extra.iter().cloned());
-        vars
-    }
-
-    fn set(&mut self, name: &str, value: &str) {
-        self.extra.push((name.to_string(), value.to_string()));
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aside"));
-        cmd.args(args).current_dir(&self.repo).envs(self.vars());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().unwrap()
-    }
-
     /// Runs a command that must succeed; (stdout, stderr).
-    fn ok(&self, args: &[&str]) -> (String, String) {
+    fn ok_both(&self, args: &[&str]) -> (String, String) {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         assert!(out.status.success(), "aside {args:?} failed:\n{stderr}");
@@ -133,31 +84,10 @@ impl Env {
         )
     }
 
-    /// Runs a command that must fail; its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "aside {args:?} should have failed:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).trim().to_string()
-    }
-
-    fn session(&self, id: &str) -> Value {
-        let list: Value = serde_json::from_str(&self.ok(&["ls", "--all", "--json"]).0).unwrap();
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .cloned()
-            .unwrap_or(Value::Null)
-    }
-
     /// A finished session (its worktree made); its id and worktree.
     fn finished_session(&self, marker: &str) -> (String, PathBuf) {
         self.model.push_for(marker, [Reply::text("Done.")]);
-        let (id, _) = self.ok(&["new", &format!("{marker}: look around")]);
+        let id = self.ok(&["new", &format!("{marker}: look around")]);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.session(&id);
@@ -224,12 +154,6 @@ impl Env {
         pid
     }
 
-    fn write_config(&self, text: &str) {
-        let dir = self.root.join("home/.config/aside");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.toml"), text).unwrap();
-    }
-
     fn config_file(&self) -> PathBuf {
         self.root.join("home/.config/aside/config.toml")
     }
@@ -254,7 +178,7 @@ fn a_terminal_editor_from_editor_runs_in_the_worktree_and_its_status_is_aside_op
     let editor = env.stub("myeditor", "exit 0");
     // Split like a shell word list; the worktree's path comes last, as one argument.
     env.set("EDITOR", &format!("{}  -p", editor.display()));
-    let (stdout, stderr) = env.ok(&["open", &id[..6]]);
+    let (stdout, stderr) = env.ok_both(&["open", &id[..6]]);
     assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
     assert_eq!(
         env.recorded("myeditor"),
@@ -278,7 +202,7 @@ fn a_terminal_editor_from_editor_runs_in_the_worktree_and_its_status_is_aside_op
     // --print prints the path and opens nothing.
     std::fs::remove_file(env.bin.join("myvisual.args")).unwrap();
     assert_eq!(
-        env.ok(&["open", &id, "--print"]).0,
+        env.ok(&["open", &id, "--print"]),
         worktree.display().to_string()
     );
     assert!(!env.bin.join("myvisual.args").exists());
@@ -292,13 +216,13 @@ fn a_configured_gui_editor_starts_detached_and_aside_open_returns_at_once() {
     // The configured command wins over $VISUAL and $EDITOR.
     env.set("VISUAL", "vim");
     env.set("EDITOR", "vim");
-    env.write_config(&format!(
+    env.config(&format!(
         "[editor]\ncommand = [\"{}\", \"--new-window\"]\n",
         stub.display()
     ));
     // `output()` waits for the end of aside's stdout and stderr: it returns while the editor
     // still runs, so the editor holds neither.
-    let (stdout, stderr) = env.ok(&["open", &id]);
+    let (stdout, stderr) = env.ok_both(&["open", &id]);
     assert_eq!(stdout, "");
     assert_eq!(
         stderr,
@@ -329,11 +253,11 @@ fn a_configured_gui_editor_starts_detached_and_aside_open_returns_at_once() {
 
     // `terminal = true` runs the configured command in the foreground instead.
     let term = env.stub("myterm", "exit 0");
-    env.write_config(&format!(
+    env.config(&format!(
         "[editor]\ncommand = [\"{}\"]\nterminal = true\n",
         term.display()
     ));
-    assert_eq!(env.ok(&["open", &id]), (String::new(), String::new()));
+    assert_eq!(env.ok_both(&["open", &id]), (String::new(), String::new()));
     assert_eq!(
         env.recorded("myterm"),
         (vec![worktree.display().to_string()], worktree.clone())
@@ -351,7 +275,7 @@ fn without_an_editor_or_a_worktree_the_error_says_what_to_do() {
             env.config_file().display()
         )
     );
-    env.write_config("[editor]\ncommand = [\"/nonexistent/zed\"]\n");
+    env.config("[editor]\ncommand = [\"/nonexistent/zed\"]\n");
     let err = env.fails(&["open", &id]);
     assert!(
         err.starts_with(
@@ -359,7 +283,7 @@ fn without_an_editor_or_a_worktree_the_error_says_what_to_do() {
         ),
         "{err}"
     );
-    env.write_config("[editor]\ncomand = [\"zed\"]\n");
+    env.config("[editor]\ncomand = [\"zed\"]\n");
     let err = env.fails(&["open", &id]);
     assert!(err.contains("unknown field `comand`"), "{err}");
 
@@ -380,57 +304,19 @@ fn without_an_editor_or_a_worktree_the_error_says_what_to_do() {
     );
 }
 
-/// `aside ui` on a free port, in `env`'s environment.
-struct Ui {
-    server: Child,
-    url: String,
-    base: String,
-    token: String,
-}
-
-impl Drop for Ui {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+/// `POST /api/sessions/ID/open` to `ui`, with the token and Origin given: (status, body).
+async fn open_in(ui: &Ui, id: &str, token: Option<&str>, origin: Option<&str>) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/sessions/{id}/open", ui.base))
+        .json(&json!({}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
     }
-}
-
-impl Ui {
-    fn start(env: &Env) -> Ui {
-        let mut server = env
-            .cmd(&["ui", "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(server.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
-        let base = url.split("/?").next().unwrap().to_string();
-        let token = url.split("token=").nth(1).unwrap().to_string();
-        Ui {
-            server,
-            url,
-            base,
-            token,
-        }
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
     }
-
-    async fn open(&self, id: &str, token: Option<&str>, origin: Option<&str>) -> (u16, String) {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/api/sessions/{id}/open", self.base))
-            .json(&json!({}));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-        let r = request.send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
+    let r = request.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -438,9 +324,9 @@ async fn the_web_action_launches_only_a_gui_editor_and_only_with_the_token() {
     let mut env = Env::new();
     let (id, worktree) = env.finished_session("web-task");
     env.set("EDITOR", "vim");
-    let ui = Ui::start(&env);
+    let ui = Ui::start(&env.base);
     // The server has no terminal: a terminal editor is refused, saying what to do instead.
-    let (status, body) = ui.open(&id, Some(&ui.token), Some(&ui.base)).await;
+    let (status, body) = open_in(&ui, &id, Some(&ui.token), Some(&ui.base)).await;
     assert_eq!(status, 409);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
@@ -452,17 +338,15 @@ async fn the_web_action_launches_only_a_gui_editor_and_only_with_the_token() {
 
     // The config is read at each request.
     let stub = env.gui_stub("webgui");
-    env.write_config(&format!("[editor]\ncommand = [\"{}\"]\n", stub.display()));
+    env.config(&format!("[editor]\ncommand = [\"{}\"]\n", stub.display()));
     // Without the token, or from another site, nothing starts.
-    let (status, _) = ui.open(&id, None, Some(&ui.base)).await;
+    let (status, _) = open_in(&ui, &id, None, Some(&ui.base)).await;
     assert_eq!(status, 401);
-    let (status, _) = ui
-        .open(&id, Some(&ui.token), Some("http://evil.example"))
-        .await;
+    let (status, _) = open_in(&ui, &id, Some(&ui.token), Some("http://evil.example")).await;
     assert_eq!(status, 403);
     assert!(!env.bin.join("webgui.args").exists());
 
-    let (status, body) = ui.open(&id, Some(&ui.token), Some(&ui.base)).await;
+    let (status, body) = open_in(&ui, &id, Some(&ui.token), Some(&ui.base)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
@@ -488,8 +372,8 @@ async fn in_a_real_browser_the_session_page_offers_copy_path_and_open_in_editor(
     let mut env = Env::new();
     let (id, worktree) = env.finished_session("page-task");
     let stub = env.gui_stub("pagegui");
-    env.write_config(&format!("[editor]\ncommand = [\"{}\"]\n", stub.display()));
-    let ui = Ui::start(&env);
+    env.config(&format!("[editor]\ncommand = [\"{}\"]\n", stub.display()));
+    let ui = Ui::start(&env.base);
     let b = Browser::start().await;
     b.goto(&ui.url).await;
     b.goto(&format!("{}/s/{id}", ui.base)).await;

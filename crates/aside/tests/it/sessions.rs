@@ -1737,9 +1737,7 @@ fn a_chat_in_a_terminal_answers_permissions_cancels_and_delegates() {
         env!("CARGO_BIN_EXE_aside")
     ));
     let mut pty = Pty::chat(&env);
-    pty.wait_for("you> ");
-    // The line editor switches the terminal to raw mode right after its first prompt.
-    std::thread::sleep(Duration::from_millis(300));
+    pty.wait_prompt();
     pty.keys("chat-task: how should --verbose work?\r");
     pty.wait_for("Print each step with --verbose.");
     // A permission request, answered inline, showing the real command.
@@ -1861,8 +1859,7 @@ fn a_chat_with_the_builtin_agent_hands_its_own_conversation_to_the_background() 
         ],
     );
     let mut pty = Pty::chat(&env);
-    pty.wait_for("you> ");
-    std::thread::sleep(Duration::from_millis(300));
+    pty.wait_prompt();
     pty.keys("native-chat: how do I show progress?\r");
     pty.wait_then_prompt("Use a flag named --verbose.");
     pty.keys("and what does it print?\r");
@@ -1932,8 +1929,7 @@ fn a_delegated_chat_whose_agent_cannot_load_it_goes_on_from_a_transcript() {
         env!("CARGO_BIN_EXE_aside")
     ));
     let mut pty = Pty::chat_with(&env, &["--agent", "again"]);
-    pty.wait_for("you> ");
-    std::thread::sleep(Duration::from_millis(300));
+    pty.wait_prompt();
     pty.keys("lost-chat: where do I start?\r");
     pty.wait_then_prompt("Start with the parser.");
     // The agent's own record of the chat is gone (its state wiped, another machine's agent):
@@ -1980,8 +1976,7 @@ fn delegate_a_chat(env: &Env, agent: &str, key: &str) -> Value {
         ],
     );
     let mut pty = Pty::chat_with(env, &["--agent", agent]);
-    pty.wait_for("you> ");
-    std::thread::sleep(Duration::from_millis(300));
+    pty.wait_prompt();
     pty.keys(&format!("{key}: first question\r"));
     pty.wait_then_prompt("Answer one.");
     pty.keys("second question\r");
@@ -2041,8 +2036,7 @@ fn a_codex_chat_runs_the_model_it_is_given() {
         [Reply::text("Answered by the chosen model.")],
     );
     let mut pty = Pty::chat_with(&env, &["--agent", "codex", "--model", "chosen-model"]);
-    pty.wait_for("you> ");
-    std::thread::sleep(Duration::from_millis(300));
+    pty.wait_prompt();
     pty.keys("codex-model: which model?\r");
     pty.wait_then_prompt("Answered by the chosen model.");
     let asked = env

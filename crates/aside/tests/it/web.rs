@@ -2,92 +2,52 @@
 //! tests in real headless Chromium (`.ci/run` installs Debian's chromium and chromium-driver).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common;
 use aside_testkit::browser::{self, Browser};
 use aside_testkit::procs::{host_pid, kill_9};
-use aside_testkit::repo::init_repo;
-use aside_testkit::{Chunk, FakeModel, Reply};
+use aside_testkit::{Chunk, Reply};
 use serde_json::{json, Value};
-use std::io::BufRead as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// `aside ui` in the common test environment (`common::Env`, a repository `webproj`), with
+/// helpers for its API; `root`, `repo`, `model` and `cmd` are the environment's.
 struct Ui {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    repo: PathBuf,
-    model: FakeModel,
-    server: Child,
+    /// Stopped before the environment stops its hosts.
+    _server: common::Ui,
+    env: common::Env,
     url: String,
     base: String,
     token: String,
 }
 
-impl Drop for Ui {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+impl std::ops::Deref for Ui {
+    type Target = common::Env;
+    fn deref(&self) -> &common::Env {
+        &self.env
     }
 }
 
 impl Ui {
     fn start() -> Ui {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        let repo = root.join("webproj");
-        std::fs::create_dir_all(root.join("home")).unwrap();
-        init_repo(&repo, &[("README.md", "# webproj\n\nA demo project.\n")]);
-        let model = FakeModel::start();
-        let mut server = Command::new(env!("CARGO_BIN_EXE_aside"))
-            .args(["ui", "--port", "0"])
-            .current_dir(&repo)
-            .envs(Ui::vars(&root, &model))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(server.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
-        assert!(
-            url.starts_with("http://127.0.0.1:") && url.contains("/?token="),
-            "{url}"
+        let mut env = common::Env::with_repo(
+            "webproj",
+            &[("README.md", "# webproj\n\nA demo project.\n")],
         );
-        let base = url.split("/?").next().unwrap().to_string();
-        let token = url.split("token=").nth(1).unwrap().to_string();
+        env.set("ASIDE_HOST_IDLE_SECS", "5");
+        let server = common::Ui::start(&env);
+        assert!(
+            server.url.starts_with("http://127.0.0.1:") && server.url.contains("/?token="),
+            "{}",
+            server.url
+        );
         Ui {
-            _dir: dir,
-            root,
-            repo,
-            model,
-            server,
-            url,
-            base,
-            token,
+            url: server.url.clone(),
+            base: server.base.clone(),
+            token: server.token.clone(),
+            _server: server,
+            env,
         }
-    }
-
-    fn vars(root: &Path, model: &FakeModel) -> Vec<(String, String)> {
-        let home = root.join("home");
-        [
-            ("HOME", home.display().to_string()),
-            (
-                "XDG_CONFIG_HOME",
-                home.join(".config").display().to_string(),
-            ),
-            ("ASIDE_HOME", root.join("aside-home").display().to_string()),
-            ("ASIDE_PROVIDER", "openai".into()),
-            ("ASIDE_BASE_URL", model.openai_base()),
-            ("ASIDE_MODEL", "fake".into()),
-            ("ASIDE_API_KEY", String::new()),
-            ("ASIDE_MAX_RETRIES", "0".into()),
-            ("ASIDE_HOST_IDLE_SECS", "5".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
     }
 
     fn client(&self) -> reqwest::Client {
@@ -595,11 +555,7 @@ async fn the_api_creates_and_drives_sessions_like_the_cli() {
         "# Notes\n\nfrom the agent\n"
     );
     // The CLI sees what the web did.
-    let out = Command::new(env!("CARGO_BIN_EXE_aside"))
-        .args(["ls", "--json"])
-        .envs(Ui::vars(&ui.root, &ui.model))
-        .output()
-        .unwrap();
+    let out = ui.cmd(&["ls", "--json"]).output().unwrap();
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["integrated"], "applied");
     assert_eq!(

@@ -29,28 +29,26 @@ impl Drop for Env {
     }
 }
 
-/// What a test's `aside` takes from the environment the tests run in: where programs are, the
-/// language, the temporary directory; nothing else.
-pub fn inherited() -> Vec<(String, String)> {
-    ["PATH", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME"]
-        .iter()
-        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
-        .collect()
-}
+pub use aside_testkit::env::inherited;
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        let repo = root.join("proj");
-        std::fs::create_dir_all(root.join("home")).unwrap();
-        init_repo(
-            &repo,
+        Env::with_repo(
+            "proj",
             &[
                 ("README.md", "# proj\n"),
                 ("src/lib.txt", "alpha\nbeta\ngamma\n"),
             ],
-        );
+        )
+    }
+
+    /// An environment whose repository is `name` (under the temporary root) holding `files`.
+    pub fn with_repo(name: &str, files: &[(&str, &str)]) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let repo = root.join(name);
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        init_repo(&repo, files);
         Env {
             _dir: dir,
             root,
@@ -91,6 +89,11 @@ impl Env {
         .collect();
         vars.extend(self.extra.iter().cloned());
         vars
+    }
+
+    /// Sets `name` for every `aside` this environment runs (later settings win).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.extra.push((name.to_string(), value.to_string()));
     }
 
     /// `aside ARGS` in the repository, with this environment only: nothing of the caller's
@@ -333,6 +336,8 @@ impl Pty {
         let child = pty_process::blocking::Command::new(env!("CARGO_BIN_EXE_aside"))
             .args(args)
             .current_dir(&env.repo)
+            .env_clear()
+            .envs(inherited())
             .envs(env.vars())
             .env("TERM", "xterm")
             .spawn(pts)
@@ -402,6 +407,18 @@ impl Pty {
                 "no prompt after {what:?} in:\n{text}"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the chat's first prompt and for its line editor to read key by key (it
+    /// switches the terminal to raw mode right after printing the prompt).
+    pub fn wait_prompt(&self) {
+        use std::os::fd::AsFd as _;
+        self.wait_for("you> ");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !aside_testkit::procs::terminal_is_raw(self.pty.as_fd()) {
+            assert!(Instant::now() < deadline, "the terminal never went raw");
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -509,11 +526,17 @@ impl Tmux {
     /// Starts `command` in directory `dir`.
     pub fn start_in(vars: &[(String, String)], dir: &Path, command: &str) -> Tmux {
         let socket = format!("aside-test-{}-{}", std::process::id(), rand_suffix());
-        let env: Vec<String> = vars
+        // Only these variables (and the terminal tmux gives its window): nothing of the
+        // caller's.
+        let env: Vec<String> = inherited()
             .iter()
+            .chain(vars)
             .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "'\\''")))
             .collect();
-        let line = format!("env {} {command}; echo EXITED=$?; sleep 60", env.join(" "));
+        let line = format!(
+            "env -i TERM=\"$TERM\" {} {command}; echo EXITED=$?; sleep 60",
+            env.join(" ")
+        );
         let ok = Command::new("tmux")
             .args(["-L", &socket, "new-session", "-d", "-x", "120", "-y", "40"])
             .arg("-c")
