@@ -17,6 +17,7 @@ pub mod codec;
 pub mod conversation;
 pub mod describe;
 pub mod events;
+pub mod handoff;
 
 use aside_core::Event;
 use serde::{Deserialize, Serialize};

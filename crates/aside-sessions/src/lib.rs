@@ -371,7 +371,7 @@ const PORT_BASE: u16 = 20_000;
 const PORT_BLOCK: u16 = 10;
 
 /// How much of a conversation a hand-off prompt carries (the newest turns, whole).
-pub const HANDOFF_CHARS: usize = 40_000;
+pub const HANDOFF_CHARS: usize = aside_protocol::handoff::LIMIT_CHARS;
 
 /// The plan in a plan session's events: its last message, else its plan entries.
 pub fn plan_of(events: &[aside_core::Event]) -> String {

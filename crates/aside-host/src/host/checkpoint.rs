@@ -1,4 +1,4 @@
-//! Checkpoints at each turn's end, and the transcript a new agent session is seeded with.
+//! Checkpoints at each turn's end, and the hand-off a new agent session is seeded with.
 
 use super::*;
 
@@ -64,39 +64,11 @@ impl Host {
         }
     }
 
-    /// What happened so far, as text, for an agent that cannot load the session.
-    pub(crate) fn transcript(&self) -> anyhow::Result<String> {
-        let mut out = String::from(
-            "(aside: this conversation continues an earlier one; here is what happened so far)\n",
-        );
-        let mut agent = String::new();
-        // Read one event at a time: only the text it makes is held.
-        self.events.each_since(0, |event| {
-            match event.kind.as_str() {
-                "prompt" => {
-                    if !agent.is_empty() {
-                        out.push_str(&format!("AGENT: {agent}\n"));
-                        agent.clear();
-                    }
-                    out.push_str(&format!(
-                        "USER: {}\n",
-                        event.data["text"].as_str().unwrap_or_default()
-                    ));
-                }
-                "agent_message_chunk" => {
-                    agent.push_str(event.data["content"]["text"].as_str().unwrap_or_default())
-                }
-                "tool_call" => out.push_str(&format!(
-                    "TOOL: {}\n",
-                    event.data["title"].as_str().unwrap_or_default()
-                )),
-                _ => {}
-            }
-            true
-        })?;
-        if !agent.is_empty() {
-            out.push_str(&format!("AGENT: {agent}\n"));
-        }
-        Ok(out)
+    /// What happened so far, handed to an agent that cannot load the session, with `next` (the
+    /// prompt it is to take now) as the user's last words: the one hand-off format
+    /// (`handoff::Conversation::handoff_prompt`).
+    pub(crate) fn transcript(&self, next: &str) -> anyhow::Result<String> {
+        let conversation = aside_protocol::handoff::from_aside_log(&self.events)?;
+        Ok(conversation.handoff_prompt(Some(next), aside_protocol::handoff::LIMIT_CHARS))
     }
 }

@@ -16,24 +16,27 @@ impl Host {
         // The request's tool call is an update: what it leaves out (the command
         // line, the diff) is in the tool call announced before. The user sees
         // the whole of it.
-        let whole = tool_calls.whole(&request.tool_call);
-        let mut request = serde_json::to_value(&request).unwrap_or(Value::Null);
-        request["toolCall"] = serde_json::to_value(whole).unwrap_or(Value::Null);
-        if let Some(option) = auto_answer(self.record.approve, &request) {
-            self.emit(Body::parse(
-                "permission",
-                &json!({"toolCall": request["toolCall"], "options": request["options"],
-                "decision": {"optionId": option, "by": format!("policy {}", self.record.approve)}}),
-            ));
+        let asked = PermissionAsked {
+            tool_call: tool_calls.whole(&request.tool_call),
+            options: request.options,
+        };
+        if let Some(option) = auto_answer(self.record.approve, &asked.tool_call, &asked.options) {
+            self.emit(Body::Permission(Box::new(PermissionAllowed {
+                tool_call: asked.tool_call,
+                options: asked.options,
+                decision: Decision {
+                    option_id: option.clone(),
+                    by: format!("policy {}", self.record.approve),
+                },
+            })));
             let _ = responder.respond(selected(&option));
         } else {
-            let event = json!({"toolCall": request["toolCall"], "options": request["options"]});
-            match life.ask((request, responder)) {
+            match life.ask((asked.clone(), responder)) {
                 Asked::Refused((_, responder)) => {
                     let _ = responder.respond(cancelled_answer());
                 }
                 Asked::Waiting { .. } => {
-                    self.emit(Body::parse("permission_request", &event));
+                    self.emit(Body::PermissionRequest(Box::new(asked)));
                     self.index
                         .update(&self.record.id, Change::PendingPermission(true))?;
                     if self.record.status != Status::NeedsInput {
@@ -212,7 +215,7 @@ impl Host {
             }
             Request::Answer { choice } => match life.take_pending() {
                 None => Err("no permission request is waiting for an answer".to_string()),
-                Some((request, responder)) => match choose(&request, choice) {
+                Some((asked, responder)) => match choose(&asked.options, choice) {
                     Some(option) => {
                         let _ = responder.respond(selected(&option));
                         self.emit(Body::PermissionAnswer(PermissionAnswer {
@@ -228,7 +231,7 @@ impl Host {
                     }
                     None => {
                         let msg = format!("the agent offered no option for {choice:?}");
-                        life.put_back((request, responder));
+                        life.put_back((asked, responder));
                         Err(msg)
                     }
                 },
@@ -254,6 +257,15 @@ impl Host {
         session_id: &str,
         next: Queued,
     ) -> oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>> {
+        // What the agent is sent: the prompt, after the conversation so far when the agent
+        // started afresh (read before this prompt is stored). The log keeps the user's words.
+        let sent = match self.seed.take() {
+            Some(Seed::Handoff(handoff)) => handoff,
+            Some(Seed::Conversation) => self
+                .transcript(&next.text)
+                .unwrap_or_else(|_| next.text.clone()),
+            None => next.text.clone(),
+        };
         self.emit(Body::Prompt(Prompt {
             text: next.text.clone(),
             resumed: next.resumed,
@@ -263,7 +275,7 @@ impl Host {
             self.set_status(Status::Running, None);
         }
         let (tx, rx) = oneshot::channel();
-        let request = PromptRequest::new(session_id.to_string(), vec![next.text.into()]);
+        let request = PromptRequest::new(session_id.to_string(), vec![sent.into()]);
         let cx = cx.clone();
         tokio::spawn(async move {
             let _ = tx.send(cx.send_request(request).block_task().await);

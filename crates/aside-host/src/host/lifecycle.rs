@@ -2,8 +2,8 @@
 //! requests waiting for the user, cancelling. Pure state, no I/O: the host's loop asks it what
 //! to do and carries it out (store events, talk ACP), so every transition is unit-tested here.
 
+use crate::protocol::events::Body;
 use aside_core::Event;
-use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
 
 /// A prompt waiting for its turn.
@@ -26,11 +26,15 @@ impl Queued {
         }
     }
 
-    fn from_event(data: &Value) -> Queued {
-        Queued {
-            text: data["text"].as_str().unwrap_or_default().to_string(),
-            resumed: false,
-            request: data["request"].as_str().map(str::to_string),
+    /// The follow-up a `prompt` or `prompt_queued` event holds.
+    fn from_event(event: &Event) -> Option<Queued> {
+        match Body::of(event) {
+            Body::Prompt(p) | Body::PromptQueued(p) => Some(Queued {
+                text: p.text,
+                resumed: false,
+                request: p.request,
+            }),
+            _ => None,
         }
     }
 }
@@ -42,9 +46,11 @@ pub(crate) fn waiting_follow_ups(events: &[Event]) -> VecDeque<Queued> {
     let mut waiting: VecDeque<Queued> = VecDeque::new();
     for event in events {
         match event.kind.as_str() {
-            "prompt_queued" => waiting.push_back(Queued::from_event(&event.data)),
+            "prompt_queued" => waiting.extend(Queued::from_event(event)),
             "prompt" => {
-                let taken = Queued::from_event(&event.data);
+                let Some(taken) = Queued::from_event(event) else {
+                    continue;
+                };
                 let same = |q: &Queued| match (&q.request, &taken.request) {
                     (Some(a), Some(b)) => a == b,
                     _ => q.text == taken.text,
@@ -64,8 +70,8 @@ pub(crate) fn waiting_follow_ups(events: &[Event]) -> VecDeque<Queued> {
 pub(crate) fn taken_requests(events: &[Event]) -> HashSet<String> {
     events
         .iter()
-        .filter(|e| e.kind == "prompt" || e.kind == "prompt_queued")
-        .filter_map(|e| e.data["request"].as_str().map(str::to_string))
+        .filter_map(Queued::from_event)
+        .filter_map(|q| q.request)
         .collect()
 }
 
@@ -245,7 +251,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn event(seq: u64, kind: &str, data: Value) -> Event {
+    fn event(seq: u64, kind: &str, data: serde_json::Value) -> Event {
         Event {
             seq,
             ts: String::new(),

@@ -30,7 +30,8 @@ use self::signals::{listen_for_signals, stop_signal, Signals};
 use self::socket::{accept_loop, Control};
 use crate::liveness;
 use crate::protocol::events::{
-    Body, Checkpoint, FileStat, PermissionAnswer, Prompt, Setup, StatusChange, TurnEnd, Warning,
+    Body, Checkpoint, Decision, FileStat, PermissionAllowed, PermissionAnswer, PermissionAsked,
+    Prompt, Setup, StatusChange, TurnEnd, Warning,
 };
 use crate::protocol::{Reply, Request};
 use agent_client_protocol::schema::ProtocolVersion;
@@ -45,7 +46,7 @@ use agent_client_protocol::{Agent, ByteStreams, Client};
 use anyhow::{anyhow, Context as _};
 use aside_core::{Config, Event, Mode, SessionId, SessionKind, SessionRecord, Status};
 use aside_store::{Change, EventLog, Index, Layout};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -142,6 +143,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         agent_config: config.agents.get(&agent_name).cloned().unwrap_or_default(),
         mcp_servers: config.mcp_servers.clone(),
         pending: None,
+        seed: None,
         unrecorded: None,
     };
     let outcome = host.run(ctl_rx).await;
@@ -188,6 +190,18 @@ struct Host {
     /// Why an event could not be stored (a full disk): the session cannot go on unrecorded, so
     /// the host ends it as failed with this reason.
     unrecorded: Option<String>,
+    /// What the next turn's prompt goes with when the agent could not load its session: the
+    /// agent starts afresh and learns the conversation so far from it.
+    seed: Option<Seed>,
+}
+
+/// How a fresh agent session learns a conversation it could not load.
+enum Seed {
+    /// The hand-off written when the session took over another's conversation
+    /// (`sessions/ID/handoff.md`), for its first prompt.
+    Handoff(String),
+    /// The session's own conversation so far, in the same hand-off form, before the prompt.
+    Conversation,
 }
 
 /// The agent's last stderr lines for a failure reason, or that there were none.
@@ -212,10 +226,10 @@ const PLAN_ONLY: &str = "(aside: plan only. Explore what you need, then answer w
 const GONE_CHECK: Duration = Duration::from_secs(5);
 
 /// The turn loop's state: the running turn is the agent's future answer; a pending permission
-/// request is the request (as JSON, for choosing an option) and its responder.
+/// request is what was asked (the whole tool call and the agent's options) and its responder.
 type Life = Lifecycle<
     oneshot::Receiver<Result<PromptResponse, agent_client_protocol::Error>>,
-    (Value, Responder<RequestPermissionResponse>),
+    (PermissionAsked, Responder<RequestPermissionResponse>),
 >;
 
 /// What the turn loop decided when it ended.
@@ -524,21 +538,15 @@ impl Host {
                 }
             }
             if session_id.is_none() {
-                // A fresh agent session, seeded with what happened so far: a session that took
-                // over another's conversation gets it as a transcript instead.
+                // A fresh agent session: its next prompt goes with the conversation so far (a
+                // session that took over another's conversation, with that one's hand-off for
+                // its task).
+                tracing::warn!("the agent could not load session {previous}; its next prompt carries the conversation so far");
                 let started = self.events.count_of("prompt")? > 0;
-                let handoff = (!started)
+                let handoff = (!started && !self.record.task.trim().is_empty())
                     .then(|| std::fs::read_to_string(self.layout.handoff(&self.record.id)).ok())
                     .flatten();
-                if let Some(first) = life.first_queued() {
-                    first.text = match handoff {
-                        Some(handoff) => {
-                            tracing::warn!("the agent could not load session {previous}; sending the conversation as a transcript");
-                            handoff
-                        }
-                        _ => format!("{}\n\n{}", self.transcript()?, first.text),
-                    };
-                }
+                self.seed = Some(handoff.map_or(Seed::Conversation, Seed::Handoff));
             }
         }
         let fresh = session_id.is_none();

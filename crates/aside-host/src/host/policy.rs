@@ -3,15 +3,16 @@
 
 use crate::protocol::Choice;
 use agent_client_protocol::v1::schema::{
-    RequestPermissionResponse, SessionConfigKind, SessionConfigOption, SessionConfigOptionCategory,
-    SessionConfigSelectOption, SessionConfigSelectOptions,
+    PermissionOption, PermissionOptionKind, RequestPermissionResponse, SessionConfigKind,
+    SessionConfigOption, SessionConfigOptionCategory, SessionConfigSelectOption,
+    SessionConfigSelectOptions, ToolCallContent, ToolCallUpdate, ToolKind,
 };
 use aside_core::Approve;
 use serde_json::{json, Value};
 
 /// Whether a tool call names a path inside a git directory, or a `.git` link itself: in its
-/// locations, its diffs, or any `…path…` field of its input.
-fn touches_git_dir(call: &Value) -> bool {
+/// locations, its diffs, or any `…path…` field of its input (whatever shape the agent gave it).
+fn touches_git_dir(call: &ToolCallUpdate) -> bool {
     fn any_path(value: &Value, key_is_path: bool) -> bool {
         match value {
             Value::String(s) => {
@@ -24,46 +25,57 @@ fn touches_git_dir(call: &Value) -> bool {
             _ => false,
         }
     }
-    any_path(&call["locations"], false)
-        || any_path(&call["content"], false)
-        || any_path(&call["rawInput"], false)
+    let in_locations = call
+        .fields
+        .locations
+        .iter()
+        .flatten()
+        .any(|l| aside_core::paths::names_git_dir(&l.path));
+    let in_diffs = call.fields.content.iter().flatten().any(|c| match c {
+        ToolCallContent::Diff(diff) => aside_core::paths::names_git_dir(&diff.path),
+        _ => false,
+    });
+    in_locations
+        || in_diffs
+        || call
+            .fields
+            .raw_input
+            .as_ref()
+            .is_some_and(|input| any_path(input, false))
 }
 
-/// The option a permission request gets without asking, under the session's policy.
-pub(crate) fn auto_answer(approve: Approve, request: &Value) -> Option<String> {
-    let kind = request["toolCall"]["kind"].as_str().unwrap_or("other");
+/// The option a permission request gets without asking, under the session's policy: `all`
+/// allows everything; `edits` reads, searches and edits (an edit of git's own files can make git
+/// run programs: that is a command, and asks); `ask` only reads and searches.
+pub(crate) fn auto_answer(
+    approve: Approve,
+    call: &ToolCallUpdate,
+    options: &[PermissionOption],
+) -> Option<String> {
+    let kind = call.fields.kind.unwrap_or(ToolKind::Other);
+    let looks = matches!(kind, ToolKind::Read | ToolKind::Search | ToolKind::Think);
+    let changes = matches!(kind, ToolKind::Edit | ToolKind::Delete | ToolKind::Move);
     let allowed = match approve {
         Approve::All => true,
-        // An edit of git's own files can make git run programs: that is a command, and asks.
-        Approve::Edits => {
-            matches!(
-                kind,
-                "read" | "search" | "think" | "edit" | "delete" | "move"
-            ) && !(matches!(kind, "edit" | "delete" | "move")
-                && touches_git_dir(&request["toolCall"]))
-        }
-        Approve::Ask => matches!(kind, "read" | "search" | "think"),
+        Approve::Edits => looks || (changes && !touches_git_dir(call)),
+        Approve::Ask => looks,
     };
-    if allowed {
-        choose(request, Choice::Allow)
-    } else {
-        None
-    }
+    allowed.then(|| choose(options, Choice::Allow)).flatten()
 }
 
 /// The option of the wanted kind (falling back to its sibling), by kind, never by position.
-pub(crate) fn choose(request: &Value, choice: Choice) -> Option<String> {
-    let kinds: &[&str] = match choice {
-        Choice::Allow => &["allow_once", "allow_always"],
-        Choice::AllowAlways => &["allow_always", "allow_once"],
-        Choice::Deny => &["reject_once", "reject_always"],
+pub(crate) fn choose(options: &[PermissionOption], choice: Choice) -> Option<String> {
+    use PermissionOptionKind::{AllowAlways, AllowOnce, RejectAlways, RejectOnce};
+    let kinds: &[PermissionOptionKind] = match choice {
+        Choice::Allow => &[AllowOnce, AllowAlways],
+        Choice::AllowAlways => &[AllowAlways, AllowOnce],
+        Choice::Deny => &[RejectOnce, RejectAlways],
     };
-    let options = request["options"].as_array()?;
     kinds.iter().find_map(|kind| {
         options
             .iter()
-            .find(|o| o["kind"] == *kind)
-            .and_then(|o| o["optionId"].as_str().map(str::to_string))
+            .find(|o| o.kind == *kind)
+            .map(|o| o.option_id.0.to_string())
     })
 }
 
@@ -131,48 +143,56 @@ mod tests {
 
     #[test]
     fn the_policy_allows_by_kind_and_picks_options_by_kind() {
-        let request = |kind: &str| {
-            json!({"toolCall": {"kind": kind}, "options": [
-                {"optionId": "no", "kind": "reject_once", "name": "No"},
-                {"optionId": "yes", "kind": "allow_once", "name": "Yes"},
-                {"optionId": "always", "kind": "allow_always", "name": "Always"}]})
+        let options: Vec<PermissionOption> = serde_json::from_value(json!([
+            {"optionId": "no", "kind": "reject_once", "name": "No"},
+            {"optionId": "yes", "kind": "allow_once", "name": "Yes"},
+            {"optionId": "always", "kind": "allow_always", "name": "Always"}]))
+        .unwrap();
+        let call = |value: Value| -> ToolCallUpdate {
+            let mut value = value;
+            value["toolCallId"] = json!("c1");
+            serde_json::from_value(value).unwrap()
         };
+        let of_kind = |kind: &str| call(json!({"kind": kind}));
+        let answer = |approve, c: &ToolCallUpdate| auto_answer(approve, c, &options);
         assert_eq!(
-            auto_answer(Approve::All, &request("execute")).as_deref(),
+            answer(Approve::All, &of_kind("execute")).as_deref(),
             Some("yes")
         );
         assert_eq!(
-            auto_answer(Approve::Edits, &request("edit")).as_deref(),
+            answer(Approve::Edits, &of_kind("edit")).as_deref(),
             Some("yes")
         );
-        assert_eq!(auto_answer(Approve::Edits, &request("execute")), None);
+        assert_eq!(answer(Approve::Edits, &of_kind("execute")), None);
         // Edits of git's own files ask, however they name them.
-        for call in [
+        for asked in [
             json!({"kind": "edit", "locations": [{"path": "/w/.git/config"}]}),
             json!({"kind": "edit", "content": [{"type": "diff", "path": "/w/.git", "newText": "gitdir: /tmp/x"}]}),
             json!({"kind": "delete", "rawInput": {"file_path": "sub/.GIT/hooks/pre-commit"}}),
         ] {
-            let asked = json!({"toolCall": call, "options": request("edit")["options"]});
-            assert_eq!(auto_answer(Approve::Edits, &asked), None, "{call}");
-            assert!(auto_answer(Approve::All, &asked).is_some());
+            let c = call(asked.clone());
+            assert_eq!(answer(Approve::Edits, &c), None, "{asked}");
+            assert!(answer(Approve::All, &c).is_some());
         }
-        let elsewhere = json!({"toolCall": {"kind": "edit", "locations": [{"path": "/w/.gitignore"}],
-            "rawInput": {"content": "see .git/config"}}, "options": request("edit")["options"]});
+        let elsewhere = call(
+            json!({"kind": "edit", "locations": [{"path": "/w/.gitignore"}],
+            "rawInput": {"content": "see .git/config"}}),
+        );
+        assert_eq!(answer(Approve::Edits, &elsewhere).as_deref(), Some("yes"));
+        assert_eq!(answer(Approve::Ask, &of_kind("edit")), None);
         assert_eq!(
-            auto_answer(Approve::Edits, &elsewhere).as_deref(),
+            answer(Approve::Ask, &of_kind("read")).as_deref(),
             Some("yes")
         );
-        assert_eq!(auto_answer(Approve::Ask, &request("edit")), None);
+        assert_eq!(choose(&options, Choice::Deny).as_deref(), Some("no"));
         assert_eq!(
-            auto_answer(Approve::Ask, &request("read")).as_deref(),
-            Some("yes")
-        );
-        assert_eq!(choose(&request("x"), Choice::Deny).as_deref(), Some("no"));
-        assert_eq!(
-            choose(&request("x"), Choice::AllowAlways).as_deref(),
+            choose(&options, Choice::AllowAlways).as_deref(),
             Some("always")
         );
-        let only_once = json!({"options": [{"optionId": "o", "kind": "allow_once"}]});
+        let only_once: Vec<PermissionOption> = serde_json::from_value(
+            json!([{"optionId": "o", "kind": "allow_once", "name": "Once"}]),
+        )
+        .unwrap();
         assert_eq!(
             choose(&only_once, Choice::AllowAlways).as_deref(),
             Some("o")

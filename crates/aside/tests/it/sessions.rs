@@ -2247,3 +2247,53 @@ fn a_host_killed_mid_message_keeps_a_prefix_of_it() {
     env.wait_status(&id, "completed");
     assert!(env.ok(&["show", &id]).contains("Resumed and done."));
 }
+
+#[test]
+fn a_follow_up_whose_agent_lost_the_session_goes_on_from_the_conversation_so_far() {
+    let env = Env::new();
+    env.model.push_for(
+        "lost-session",
+        [
+            Reply::text("The parser is in src/lib.txt."),
+            Reply::text("Carried on from the hand-off."),
+        ],
+    );
+    let id = env.new_session("lost-session: where is the parser?", &[]);
+    env.wait_status(&id, "completed");
+    // The agent's own record of the session is gone (its state wiped): it cannot load it, so
+    // the follow-up reaches a fresh agent session with the conversation so far.
+    env.ok(&["stop", &id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.session(&id)["host"] == true {
+        assert!(Instant::now() < deadline, "the host never stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let saved = env.root.join("aside-home/agent/sessions");
+    std::fs::remove_dir_all(&saved).unwrap();
+    env.ok(&["send", &id, "now write its tests"]);
+    env.wait_event(&id, "the second reply", |e| {
+        e["kind"] == "agent_message_chunk"
+            && e["data"]["content"]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Carried on"))
+    });
+    let first = env
+        .model
+        .received()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .find(|b| b.contains("now write its tests"))
+        .expect("the follow-up's request");
+    for part in [
+        "(aside: the following is the conversation so far, from an aside session;",
+        "User: lost-session: where is the parser?",
+        "Assistant: The parser is in src/lib.txt.",
+        "User: now write its tests",
+    ] {
+        assert!(first.contains(part), "{part} missing from {first}");
+    }
+    // The log keeps the user's own words, not the hand-off sent with them.
+    let shown = env.ok(&["show", &id]);
+    assert!(shown.contains("now write its tests"), "{shown}");
+    assert!(!shown.contains("conversation so far"), "{shown}");
+}
