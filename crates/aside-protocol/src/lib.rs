@@ -4,12 +4,14 @@
 //! One JSON request line per connection, answered by one JSON line, or, for `subscribe`, by a
 //! stream of event lines. Every request carries the protocol version, so a client and a host of
 //! different aside versions refuse each other clearly. Lines are read with a size limit
-//! (`codec`). `client::follow` is how every reader follows a session: what is stored, then what
-//! its host streams, across host restarts, missing nothing and showing nothing twice.
+//! (`codec`). `client::Follower` (async; `client::follow` blocking) is how every reader follows a
+//! session: what is stored, then what its host streams, across host restarts, missing nothing
+//! and showing nothing twice.
 //!
 //! Owns: request and reply types, framing, the client, the typed events, and what every view
-//! shares about a conversation without rendering it: the reducer (`conversation`) and the
-//! plain-text description of a tool call (`describe`). Must not: render for one view, or know
+//! shares about a conversation without rendering it: the reducer (`conversation`), the
+//! plain-text description of a tool call (`describe`) and the hand-off of a conversation to an
+//! agent (`handoff`). Must not: render for one view, or know
 //! about agents.
 
 pub mod client;
