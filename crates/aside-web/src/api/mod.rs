@@ -40,6 +40,7 @@ const MODULES: &[(&str, &str)] = &[
     ("dom.js", include_str!("../assets/dom.js")),
     ("api.js", include_str!("../assets/api.js")),
     ("markdown.js", include_str!("../assets/markdown.js")),
+    ("conversation.js", include_str!("../assets/conversation.js")),
     ("list.js", include_str!("../assets/list.js")),
     ("session.js", include_str!("../assets/session.js")),
 ];

@@ -343,7 +343,15 @@ async fn every_request_needs_the_token_and_the_right_host_and_origin() {
         .unwrap()
         .contains("<script type=\"module\" src=\"/assets/app.js\"></script>"));
     // The page's modules are served as scripts (a module served as anything else does not run).
-    for module in ["app", "dom", "api", "markdown", "list", "session"] {
+    for module in [
+        "app",
+        "dom",
+        "api",
+        "markdown",
+        "conversation",
+        "list",
+        "session",
+    ] {
         let r = c
             .get(format!("{}/assets/{module}.js", ui.base))
             .send()
