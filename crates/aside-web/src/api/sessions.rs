@@ -115,6 +115,9 @@ pub struct CreateBody {
     /// Plan first: the agent plans in plan mode; the session page then offers Start.
     #[serde(default)]
     plan: bool,
+    /// The model the agent is to use (as `aside new --model`); empty: the agent's default.
+    #[serde(default)]
+    model: Option<String>,
 }
 
 pub async fn create(
@@ -156,7 +159,7 @@ pub async fn create(
         name: None,
         approve,
         dir: body.repo.into(),
-        model: None,
+        model: body.model.filter(|m| !m.trim().is_empty()),
         kind: if body.plan {
             aside_core::SessionKind::Plan
         } else {

@@ -18,6 +18,7 @@ mod sessions;
 mod setup;
 mod submodules;
 mod tui;
+mod vscode;
 mod web;
 mod web_list;
 
