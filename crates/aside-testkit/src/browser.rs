@@ -235,6 +235,27 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
+    /// Types keys into whatever has the focus, as a person would (WebDriver key codes:
+    /// `\u{E031}` is F1, `\u{E007}` Enter).
+    pub async fn keys(&self, text: &str) {
+        let actions: Vec<Value> = text
+            .chars()
+            .flat_map(|c| {
+                let key = c.to_string();
+                [
+                    json!({"type": "keyDown", "value": key}),
+                    json!({"type": "keyUp", "value": key}),
+                ]
+            })
+            .collect();
+        self.cmd(
+            reqwest::Method::POST,
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+    }
+
     /// Accepts a window.confirm dialog.
     pub async fn accept_alert(&self) {
         self.cmd(reqwest::Method::POST, "/alert/accept", json!({}))

@@ -62,12 +62,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     });
   });
 
+  // What the extension sees through VS Code's own API, for the tests (ASIDE_VSCODE_CHECK): its
+  // commands as registered, the view's items as VS Code gets them, the status bar's text.
+  const report = async () => {
+    if (!process.env.ASIDE_VSCODE_CHECK) return;
+    const registered = (await vscode.commands.getCommands(true)).filter((c) => c.startsWith("aside."));
+    const items = provider.getChildren().flatMap((node) => ("repo" in node ? provider.getChildren(node) : [node]))
+      .map((node) => provider.getTreeItem(node))
+      .map((item) => ({ label: String(item.label), description: String(item.description || ""), context: item.contextValue }));
+    writeCheck(context, { activated: true, activationMs, commands: registered.sort(), items, status: status.text });
+  };
+
   // The list, pushed by aside as sessions change.
   const list = server.stream("/api/sessions/stream", (m) => {
     if (m.event !== "sessions") return;
     const { upsert, remove } = JSON.parse(m.data);
     provider.apply(upsert, remove);
-    writeCheck(context, { activated: true, activationMs: activationMs, sessions: provider.all().map((s) => ({ id: s.id, status: s.status, title: s.title })) });
+    void report();
   }, (live) => { tree.message = live ? undefined : "Connecting to aside…"; });
   context.subscriptions.push({ dispose: () => list.close() });
 

@@ -190,6 +190,31 @@ async fn wait_row(b: &Browser, title: &str, pattern: &str) -> String {
     found.as_str().unwrap_or_default().to_string()
 }
 
+/// code-server on `env`'s repository in a browser, its Agents view open (the extension
+/// activated and read aside's list).
+async fn workbench(env: &Env, server: &Path, vsix: &Path) -> (CodeServer, Browser) {
+    let code = CodeServer::start(env, server, vsix);
+    let b = Browser::start().await;
+    b.resize(1400, 900).await;
+    b.goto(&format!("{}/?folder={}", code.url, env.repo.display()))
+        .await;
+    b.wait_within(
+        Duration::from_secs(60),
+        "the workbench",
+        "return document.querySelector('.monaco-workbench .activitybar')",
+    )
+    .await;
+    let check = code.check();
+    assert_eq!(check["activated"], true, "{check}");
+    b.wait(
+        "aside's activity-bar item",
+        "return document.querySelector('.activitybar [aria-label^=\"aside\"]')",
+    )
+    .await;
+    b.click(".activitybar [aria-label^=\"aside\"]").await;
+    (code, b)
+}
+
 #[tokio::test]
 async fn the_agents_view_shows_cli_sessions_live_and_the_editor_streams_and_answers() {
     let Some((server, vsix)) = installed() else {
@@ -206,29 +231,39 @@ async fn the_agents_view_shows_cli_sessions_live_and_the_editor_streams_and_answ
     );
     let id = env.new_session("vscode-cli: run the check", &["--approve", "ask"]);
     env.wait_status(&id, "needs_input");
-    let code = CodeServer::start(&env, &server, &vsix);
-    let b = Browser::start().await;
-    b.resize(1400, 900).await;
-    b.goto(&format!("{}/?folder={}", code.url, env.repo.display()))
-        .await;
-    b.wait_within(
-        Duration::from_secs(60),
-        "the workbench",
-        "return document.querySelector('.monaco-workbench .activitybar')",
-    )
-    .await;
-    // The extension activated and read the list from aside.
-    let check = code.check();
-    assert_eq!(check["activated"], true, "{check}");
-    // The Agents view, from its activity-bar item.
-    b.wait(
-        "aside's activity-bar item",
-        "return document.querySelector('.activitybar [aria-label^=\"aside\"]')",
-    )
-    .await;
-    b.click(".activitybar [aria-label^=\"aside\"]").await;
+    let (code, b) = workbench(&env, &server, &vsix).await;
     let row = wait_row(&b, "vscode-cli: run the check", "^needs input").await;
     assert!(row.contains("builtin") && row.contains("isolated"), "{row}");
+    // Through VS Code's own API (the extension's report): every command registered, the item
+    // as VS Code gets it (its context value drives the right-click menu), the status bar.
+    let check = code.check();
+    for command in [
+        "aside.newSession",
+        "aside.openSession",
+        "aside.openInNewWindow",
+        "aside.resumeInTerminal",
+        "aside.copyWorktreePath",
+        "aside.archive",
+        "aside.remove",
+        "aside.continueInBackground",
+    ] {
+        assert!(
+            check["commands"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == command),
+            "{command} is not registered: {check}"
+        );
+    }
+    assert_eq!(
+        check["items"][0]["context"], "session.active.own",
+        "{check}"
+    );
+    assert!(
+        check["status"].as_str().unwrap().ends_with("$(bell) 1"),
+        "{check}"
+    );
     // The view's badge says a session waits for the user.
     b.wait(
         "the badge",
@@ -284,4 +319,225 @@ async fn the_agents_view_shows_cli_sessions_live_and_the_editor_streams_and_answ
     assert!(row.contains("completed"), "{row}");
     shot(&b, "03-answered-and-completed").await;
     assert_eq!(env.session(&id)["status"], "completed");
+}
+
+/// `script` run with `doc`, the document of the open New Background Session form.
+fn in_form(script: &str) -> String {
+    in_editor(script)
+}
+
+#[tokio::test]
+async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_safely() {
+    let Some((server, vsix)) = installed() else {
+        return;
+    };
+    let env = Env::new();
+    env.model.push_for(
+        "vscode-new",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "NOTES.md", "content": "# Notes\n\nfrom the agent\n"}),
+            ),
+            Reply::text("Wrote **NOTES.md**."),
+            Reply::text("Follow-up done."),
+        ],
+    );
+    let (_code, b) = workbench(&env, &server, &vsix).await;
+    // The command palette: F1, the command's title, Enter.
+    b.wait(
+        "the workbench to take keys",
+        "return document.querySelector('.monaco-workbench .part.editor')",
+    )
+    .await;
+    b.keys("\u{E031}").await;
+    b.wait(
+        "the palette",
+        "return document.querySelector('.quick-input-widget input')",
+    )
+    .await;
+    b.keys("aside: New Background Session").await;
+    b.wait(
+        "the command in the palette",
+        "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('New Background Session'))",
+    )
+    .await;
+    b.keys("\u{E007}").await;
+    // The form: installed agents first, Isolated by default.
+    let agents = b
+        .wait(
+            "the form's agents",
+            &in_form("const o = [...doc.querySelectorAll('#agent option')].map(o => o.value); return o.length ? o : null"),
+        )
+        .await;
+    assert_eq!(agents[0], "builtin", "{agents}");
+    assert_eq!(
+        b.eval(
+            &in_form("return doc.querySelector('#mode-isolated').checked"),
+            json!([])
+        )
+        .await,
+        true
+    );
+    b.eval(
+        &in_form("doc.querySelector('#task').value = 'vscode-new: write the notes\\nin NOTES.md'; doc.querySelector('#start').click()"),
+        json!([]),
+    )
+    .await;
+    shot(&b, "11-new-session-started").await;
+    // Its editor opens and streams the conversation.
+    b.wait(
+        "the agent's first reply in the editor",
+        &in_editor("return doc.querySelector('.msg.agent strong') && doc.querySelector('.msg.agent strong').textContent === 'NOTES.md'"),
+    )
+    .await;
+    let sid = env
+        .session_ids()
+        .into_iter()
+        .next()
+        .expect("the session the form started");
+    env.wait_status(&sid, "completed");
+    // A follow-up from the editor reaches the model with the earlier turns.
+    b.eval(
+        &in_editor("doc.querySelector('#follow-text').value = 'and add a title'; doc.querySelector('#follow-up button[type=submit]').click()"),
+        json!([]),
+    )
+    .await;
+    b.wait(
+        "the follow-up's reply",
+        &in_editor("return [...doc.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Follow-up done.'))"),
+    )
+    .await;
+    let follow = env
+        .model
+        .received()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .find(|body| body.contains("and add a title"))
+        .expect("the follow-up's request");
+    assert!(
+        follow.contains("vscode-new: write the notes") && follow.contains("Wrote **NOTES.md**."),
+        "the earlier turns are missing from {follow}"
+    );
+    env.wait_status(&sid, "completed");
+    // The changed file opens VS Code's diff editor: the base against the worktree's file.
+    b.wait(
+        "the changed file",
+        &in_editor("return !!doc.querySelector('#files a.file[data-path=\"NOTES.md\"]')"),
+    )
+    .await;
+    b.eval(
+        &in_editor("doc.querySelector('#files a.file[data-path=\"NOTES.md\"]').click()"),
+        json!([]),
+    )
+    .await;
+    b.wait(
+        "the diff editor",
+        "return [...document.querySelectorAll('.tab .label-name')].some(t => t.textContent.startsWith('NOTES.md (base ↔')) && !!document.querySelector('.monaco-diff-editor')",
+    )
+    .await;
+    shot(&b, "12-diff-editor").await;
+    // Back to the session's editor.
+    b.eval(
+        "[...document.querySelectorAll('.tab')].find(t => t.textContent.includes('vscode-new')).click()",
+        json!([]),
+    )
+    .await;
+    // A conflicting apply touches nothing and says why.
+    let notes = env.repo.join("NOTES.md");
+    std::fs::write(&notes, "mine\n").unwrap();
+    b.eval(
+        &in_editor("doc.querySelector('#act-apply').click()"),
+        json!([]),
+    )
+    .await;
+    let refused = b
+        .wait(
+            "the refusal",
+            &in_editor("const r = doc.querySelector('#result'); return r && !r.hidden && r.classList.contains('bad') ? r.textContent : null"),
+        )
+        .await;
+    assert!(refused.as_str().unwrap().contains("NOTES.md"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine\n");
+    shot(&b, "13-apply-refused").await;
+    // Apply Changes with the user's own uncommitted edit beside it: both kept.
+    std::fs::remove_file(&notes).unwrap();
+    std::fs::write(env.repo.join("README.md"), "# proj\n\nmy own edit\n").unwrap();
+    b.eval(
+        &in_editor("doc.querySelector('#act-apply').click()"),
+        json!([]),
+    )
+    .await;
+    b.wait(
+        "the apply",
+        &in_editor("const r = doc.querySelector('#result'); return r && r.classList.contains('good') && r.textContent.includes('NOTES.md')"),
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&notes).unwrap(),
+        "# Notes\n\nfrom the agent\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        "# proj\n\nmy own edit\n"
+    );
+    shot(&b, "14-applied").await;
+    // Open in New Window asks VS Code for the worktree's folder; Resume in Terminal opens a
+    // terminal attached to the session.
+    let worktree = env.session(&sid)["worktree"].as_str().unwrap().to_string();
+    b.eval(
+        "window.__opened = []; window.open = (url) => { window.__opened.push(String(url)); return null; };",
+        json!([]),
+    )
+    .await;
+    b.eval(
+        &in_editor("doc.querySelector('#act-window').click()"),
+        json!([]),
+    )
+    .await;
+    let opened = b
+        .wait(
+            "the new window",
+            "return window.__opened.length ? window.__opened : null",
+        )
+        .await;
+    let encoded = worktree.replace('/', "%2F");
+    assert!(
+        opened.to_string().contains(&worktree) || opened.to_string().contains(&encoded),
+        "{opened} does not open {worktree}"
+    );
+    b.eval(
+        &in_editor("doc.querySelector('#act-terminal').click()"),
+        json!([]),
+    )
+    .await;
+    // The terminal runs `aside attach ID` (a process on this machine, as VS Code started it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !attached(&sid) {
+        assert!(
+            Instant::now() < deadline,
+            "no `aside attach {sid}` ever ran"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.wait(
+        "the terminal's tab",
+        "return [...document.querySelectorAll('.terminal-tabs-entry, .single-terminal-tab, .terminal-tab, [aria-label*=\"aside: vscode-new\"]')].some(t => (t.textContent + (t.getAttribute('aria-label') || '')).includes('aside: vscode-new'))",
+    )
+    .await;
+    shot(&b, "15-terminal").await;
+}
+
+/// Whether an `aside attach ID` runs on this machine.
+fn attached(id: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmdline| {
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.windows(2)
+                .any(|w| w[0] == b"attach" && w[1] == id.as_bytes())
+        })
 }

@@ -144,6 +144,16 @@ impl Env {
         self.ok(&["new", "--task-file", file.to_str().unwrap()])
     }
 
+    /// The ids of every session, newest first.
+    pub fn session_ids(&self) -> Vec<String> {
+        let list: Value = serde_json::from_str(&self.ok(&["ls", "--all", "--json"])).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect()
+    }
+
     pub fn session(&self, id: &str) -> Value {
         let list: Value = serde_json::from_str(&self.ok(&["ls", "--all", "--json"])).unwrap();
         list.as_array()
