@@ -12,6 +12,7 @@ pub mod fake_model;
 pub mod procs;
 pub mod repo;
 pub mod rng;
+pub mod vscode;
 
 pub use acp::AcpClient;
 pub use fake_model::{Chunk, FakeModel, Reply};

@@ -260,6 +260,11 @@ pub async fn events(
     Ok(sse_of(rx))
 }
 
+/// How often a list stream asks the index whether it changed (one `data_version` pragma on a
+/// connection it keeps open: cheap enough to ask often, so a change shows within a tenth of a
+/// second).
+pub(crate) const LIST_LOOK: Duration = Duration::from_millis(100);
+
 /// How often the list is read again when the index did not change (a host that died changes
 /// what readers see without a commit).
 pub(crate) const LIST_RECHECK: Duration = Duration::from_secs(3);
@@ -393,7 +398,7 @@ pub async fn list_stream(
             version = now;
             if !changed {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                    _ = tokio::time::sleep(LIST_LOOK) => {}
                     _ = tx.closed() => return,
                 }
                 continue;
@@ -436,7 +441,7 @@ pub async fn list_stream(
                 }
             }
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                _ = tokio::time::sleep(LIST_LOOK) => {}
                 _ = tx.closed() => return,
             }
         }
