@@ -256,6 +256,35 @@ impl Browser {
         .await;
     }
 
+    /// Waits until `find` (a JavaScript expression: an element, or null) finds an element,
+    /// then clicks its centre with the mouse (`button` 0: left, 2: right, which opens a context
+    /// menu), as a person would. For pages that redraw their elements (VS Code's lists), where a
+    /// reference found first may be gone by the time it is clicked.
+    pub async fn click_found(&self, what: &str, find: &str, button: u8) {
+        let at = self
+            .wait(
+                what,
+                &format!(
+                    "const e = ({find}); if (!e) return null; const r = e.getBoundingClientRect(); \
+                     return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];"
+                ),
+            )
+            .await;
+        self.cmd(
+            reqwest::Method::POST,
+            "/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [
+                    {"type": "pointerMove", "origin": "viewport", "x": at[0], "y": at[1]},
+                    {"type": "pointerDown", "button": button},
+                    {"type": "pointerUp", "button": button}
+                ]}]}),
+        )
+        .await;
+        self.cmd(reqwest::Method::DELETE, "/actions", json!({}))
+            .await;
+    }
+
     /// Accepts a window.confirm dialog.
     pub async fn accept_alert(&self) {
         self.cmd(reqwest::Method::POST, "/alert/accept", json!({}))

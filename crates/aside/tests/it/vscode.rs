@@ -400,3 +400,142 @@ fn attached(id: &str) -> bool {
                 .any(|w| w[0] == b"attach" && w[1] == id.as_bytes())
         })
 }
+
+/// The Agents view's row whose label is `title`, as a JavaScript expression.
+fn row_of(title: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('.pane-body .monaco-list-row')].find(r => ((r.querySelector('.label-name') || {{}}).textContent || '') === {})",
+        json!(title)
+    )
+}
+
+/// Right-clicks the row of `title` and picks `item` from its context menu.
+async fn context_menu(b: &Browser, title: &str, item: &str) {
+    b.click_found(&format!("the row {title}"), &row_of(title), 2)
+        .await;
+    // VS Code's menu takes no click in its first moments (a release of the button that opened
+    // it must not pick an item): a person's click comes later too.
+    b.wait(
+        "the context menu",
+        "return document.querySelectorAll('.monaco-menu .action-label').length > 0",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    b.click_found(
+        &format!("the menu item {item}"),
+        &format!(
+            "[...document.querySelectorAll('.monaco-menu .action-label')].find(a => a.textContent.trim() === {})",
+            json!(item)
+        ),
+        0,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_context_menu_archives_and_removes_and_a_saved_chat_continues_in_the_background() {
+    let Some((server, vsix)) = installed() else {
+        return;
+    };
+    let env = Env::new();
+    let [keep, gone] = ["vscode-keep", "vscode-gone"].map(|key| {
+        env.model.push_for(key, [Reply::text("Done.")]);
+        let id = env.new_session(&format!("{key}: a finished one"), &[]);
+        env.wait_status(&id, "completed");
+        id
+    });
+    // A saved chat in the workspace.
+    std::fs::write(
+        env.repo.join("chat.md"),
+        "# Parser\n\n## User\nvscode-chat: where do I start?\n\n## Assistant\nStart with the parser.\n",
+    )
+    .unwrap();
+    env.model.push_for(
+        "vscode-chat",
+        [Reply::text("Carried on in the background.")],
+    );
+    let (_code, b) = workbench(&env, &server, &vsix).await;
+
+    // Archive: the session leaves the view (archived, kept).
+    context_menu(&b, "vscode-keep: a finished one", "Archive").await;
+    b.wait(
+        "the archived row gone",
+        "return ![...document.querySelectorAll('.pane-body .monaco-list-row')].some(r => r.textContent.includes('vscode-keep'))",
+    )
+    .await;
+    assert_eq!(env.session(&keep)["archived"], true);
+    // Remove, confirmed: the session, its worktree and its branch go.
+    let worktree = env.session(&gone)["worktree"].as_str().unwrap().to_string();
+    context_menu(&b, "vscode-gone: a finished one", "Remove").await;
+    b.wait(
+        "the confirmation",
+        "return [...document.querySelectorAll('.monaco-dialog-box .monaco-button')].some(x => x.textContent.trim() === 'Remove')",
+    )
+    .await;
+    shot(&b, "21-remove-confirm").await;
+    b.click_found(
+        "the confirmation's Remove",
+        "[...document.querySelectorAll('.monaco-dialog-box .monaco-button')].find(x => x.textContent.trim() === 'Remove')",
+        0,
+    )
+    .await;
+    b.wait(
+        "the removed row gone",
+        "return ![...document.querySelectorAll('.pane-body .monaco-list-row')].some(r => r.textContent.includes('vscode-gone'))",
+    )
+    .await;
+    assert!(!env.session_ids().contains(&gone));
+    assert!(!Path::new(&worktree).exists(), "{worktree} is still there");
+
+    // Continue in Background from the open saved chat: it goes on as a conversation.
+    b.click(".activitybar [aria-label^=\"Explorer\"]").await;
+    b.wait(
+        "chat.md in the explorer",
+        "return [...document.querySelectorAll('.explorer-folders-view .monaco-list-row')].some(r => r.textContent.trim() === 'chat.md')",
+    )
+    .await;
+    // The explorer settles (it redraws as it reads the folder) before a person clicks.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    b.click_found(
+        "chat.md in the explorer",
+        "[...document.querySelectorAll('.explorer-folders-view .monaco-list-row')].find(r => r.textContent.trim() === 'chat.md')",
+        0,
+    )
+    .await;
+    b.wait(
+        "chat.md open",
+        "return [...document.querySelectorAll('.tab')].some(t => t.textContent.includes('chat.md')) && !!document.querySelector('.monaco-editor .view-lines')",
+    )
+    .await;
+    b.keys("\u{E031}").await;
+    b.wait(
+        "the palette",
+        "return document.querySelector('.quick-input-widget input')",
+    )
+    .await;
+    b.keys("aside: Continue in Background").await;
+    b.wait(
+        "the command in the palette",
+        "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('Continue in Background'))",
+    )
+    .await;
+    b.keys("\u{E007}").await;
+    b.wait(
+        "the continued session's reply",
+        &in_editor("return [...doc.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Carried on in the background.'))"),
+    )
+    .await;
+    shot(&b, "22-continued-in-background").await;
+    let first = env
+        .model
+        .received()
+        .into_iter()
+        .map(|r| r.body.to_string())
+        .find(|body| body.contains("Carried on") || body.contains("vscode-chat"))
+        .expect("the continued session's request");
+    assert!(
+        first.contains("User: vscode-chat: where do I start?")
+            && first.contains("Assistant: Start with the parser."),
+        "{first}"
+    );
+}
