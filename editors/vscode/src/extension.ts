@@ -128,6 +128,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   register("aside.newSession", (task?: string) =>
     openNewSession(context, server, folder, typeof task === "string" ? task : "", (id, title) => SessionPanel.show(context, server, commands, id, title)));
   register("aside.refresh", () => provider.apply([], []));
+  register("aside.filterRepository", async () => {
+    const all = "$(list-flat) Every repository";
+    const picked = await vscode.window.showQuickPick([all, ...provider.repos()], {
+      placeHolder: provider.filtered ? `Showing ${provider.filtered}` : "Showing every repository",
+    });
+    if (picked === undefined) return;
+    const repo = picked === all ? undefined : picked;
+    provider.filter(repo);
+    tree.description = repo ? path.basename(repo) : undefined;
+  });
   register("aside.openSession", (arg) => {
     const s = sessionOf(arg);
     if (s) openSession(s.id);

@@ -68,6 +68,8 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
   private readonly updated = new vscode.EventEmitter<void>();
   readonly onDidUpdate = this.updated.event;
   private loaded = false;
+  /** Only this repository's sessions, when set. */
+  private only: string | undefined;
 
   /** Takes a list message: sessions added or changed, and those gone. */
   apply(upsert: Session[], remove: string[]): void {
@@ -106,7 +108,18 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
     return { running, needsInput };
   }
 
-  private repos(): string[] {
+  /** Shows only `repo`'s sessions (undefined: every repository's). */
+  filter(repo: string | undefined): void {
+    this.only = repo;
+    this.changed.fire(undefined);
+  }
+
+  get filtered(): string | undefined {
+    return this.only;
+  }
+
+  /** Every repository that has sessions, the workspace's first. */
+  repos(): string[] {
     const first = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     const repos = [...new Set(this.all().map((s) => s.repo))];
     repos.sort((a, b) => (a === first ? -1 : b === first ? 1 : a.localeCompare(b)));
@@ -116,6 +129,9 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
   getChildren(node?: Node): Node[] {
     const newest = (a: Session, b: Session) => b.updated_at.localeCompare(a.updated_at);
     if (!node) {
+      if (this.only !== undefined) {
+        return this.all().filter((s) => s.repo === this.only).sort(newest).map((session) => ({ session }));
+      }
       const repos = this.repos();
       // One repository: its sessions at the top, without a heading.
       if (repos.length <= 1) return this.all().sort(newest).map((session) => ({ session }));

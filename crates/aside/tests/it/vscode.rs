@@ -88,11 +88,20 @@ async fn the_agents_view_shows_cli_sessions_live_and_the_editor_streams_and_answ
             Reply::text("Ran it: **from-the-agent**. <img src=x onerror=alert(1)>"),
         ],
     );
-    let id = env.new_session("vscode-cli: run the check", &["--approve", "ask"]);
+    let id = env.new_session("vscode-cli: run the <b>check</b>", &["--approve", "ask"]);
     env.wait_status(&id, "needs_input");
     let (code, b) = workbench(&env, &server, &vsix).await;
-    let row = wait_row(&b, "vscode-cli: run the check", "^needs input").await;
+    let row = wait_row(&b, "vscode-cli: run the <b>check</b>", "^needs input").await;
     assert!(row.contains("builtin") && row.contains("isolated"), "{row}");
+    // HTML in a title is text in the view.
+    assert_eq!(
+        b.eval(
+            "return document.querySelectorAll('.pane-body .monaco-list-row b').length",
+            json!([])
+        )
+        .await,
+        0
+    );
     // Through VS Code's own API (the extension's report): every command registered, the item
     // as VS Code gets it (its context value drives the right-click menu), the status bar.
     let check = code.check();
@@ -133,7 +142,7 @@ async fn the_agents_view_shows_cli_sessions_live_and_the_editor_streams_and_answ
 
     // The session editor: the whole command asked about, answered from the editor.
     b.eval(
-        "[...document.querySelectorAll('.pane-body .monaco-list-row')].find(r => r.textContent.includes('vscode-cli: run the check')).click()",
+        "[...document.querySelectorAll('.pane-body .monaco-list-row')].find(r => r.textContent.includes('vscode-cli: run the <b>check</b>')).click()",
         json!([]),
     )
     .await;
@@ -174,7 +183,7 @@ async fn the_agents_view_shows_cli_sessions_live_and_the_editor_streams_and_answ
         .await;
     assert_eq!(images, 0);
     // And the Agents view follows: completed, the badge gone.
-    let row = wait_row(&b, "vscode-cli: run the check", "^completed").await;
+    let row = wait_row(&b, "vscode-cli: run the <b>check</b>", "^completed").await;
     assert!(row.contains("completed"), "{row}");
     shot(&b, "03-answered-and-completed").await;
     assert_eq!(env.session(&id)["status"], "completed");
@@ -184,6 +193,9 @@ async fn the_agents_view_shows_cli_sessions_live_and_the_editor_streams_and_answ
 fn in_form(script: &str) -> String {
     in_editor(script)
 }
+
+/// A file name that would run script if it were ever taken as HTML.
+const HOSTILE: &str = "<img src=x onerror=alert(1)>.md";
 
 #[tokio::test]
 async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_safely() {
@@ -197,6 +209,10 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
             Reply::tool(
                 "write_file",
                 json!({"path": "NOTES.md", "content": "# Notes\n\nfrom the agent\n"}),
+            ),
+            Reply::tool(
+                "write_file",
+                json!({"path": HOSTILE, "content": "named to run\n"}),
             ),
             Reply::text("Wrote **NOTES.md**."),
             Reply::text("Follow-up done."),
@@ -285,6 +301,14 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
         &in_editor("return !!doc.querySelector('#files a.file[data-path=\"NOTES.md\"]')"),
     )
     .await;
+    // A file named like HTML is listed as its name, never as markup.
+    let names = b
+        .eval(
+            &in_editor("return [[...doc.querySelectorAll('#files a.file')].map(a => a.textContent), doc.querySelectorAll('#files img').length]"),
+            json!([]),
+        )
+        .await;
+    assert_eq!(names, json!([[HOSTILE, "NOTES.md"], 0]));
     b.eval(
         &in_editor("doc.querySelector('#files a.file[data-path=\"NOTES.md\"]').click()"),
         json!([]),
@@ -335,6 +359,10 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
     assert_eq!(
         std::fs::read_to_string(&notes).unwrap(),
         "# Notes\n\nfrom the agent\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join(HOSTILE)).unwrap(),
+        "named to run\n"
     );
     assert_eq!(
         std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
@@ -538,4 +566,50 @@ async fn the_context_menu_archives_and_removes_and_a_saved_chat_continues_in_the
             && first.contains("Assistant: Start with the parser."),
         "{first}"
     );
+
+    // A session in another repository: the view groups by repository, the workspace's first,
+    // and Filter by Repository shows one repository's sessions only.
+    let other = env.root.join("other");
+    aside_testkit::repo::init_repo(&other, &[("README.md", "# other\n")]);
+    env.model
+        .push_for("vscode-other", [Reply::text("Done there.")]);
+    env.ok(&[
+        "new",
+        "--repo",
+        other.to_str().unwrap(),
+        "vscode-other: elsewhere",
+    ]);
+    b.click(".activitybar [aria-label^=\"aside\"]").await;
+    let groups = b
+        .wait(
+            "the repositories as groups",
+            "const g = [...document.querySelectorAll('.pane-body .monaco-list-row')].filter(r => r.getAttribute('aria-level') === '1').map(r => r.querySelector('.label-name').textContent); return g.length === 2 ? g : null",
+        )
+        .await;
+    assert_eq!(groups, json!(["proj", "other"]));
+    b.keys("\u{E031}").await;
+    b.wait(
+        "the palette",
+        "return document.querySelector('.quick-input-widget input')",
+    )
+    .await;
+    b.keys("aside: Filter by Repository").await;
+    b.wait(
+        "the command in the palette",
+        "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('Filter by Repository'))",
+    )
+    .await;
+    b.keys("\u{E007}").await;
+    b.wait(
+        "the repositories to pick from",
+        "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('/other'))",
+    )
+    .await;
+    b.keys("/other\u{E007}").await;
+    b.wait(
+        "only the other repository's session",
+        "const rows = [...document.querySelectorAll('.pane-body .monaco-list-row')].map(r => r.textContent); return rows.length === 1 && rows[0].includes('vscode-other: elsewhere')",
+    )
+    .await;
+    shot(&b, "23-filtered").await;
 }
