@@ -613,3 +613,92 @@ async fn the_context_menu_archives_and_removes_and_a_saved_chat_continues_in_the
     .await;
     shot(&b, "23-filtered").await;
 }
+
+#[tokio::test]
+async fn the_editor_stops_resumes_and_merges() {
+    let Some((server, vsix)) = installed() else {
+        return;
+    };
+    let env = Env::new();
+    // A turn that hangs mid-answer until it is stopped; resumed, it finishes with a file.
+    env.model.push_for(
+        "vscode-long",
+        [
+            Reply::stream(vec![
+                aside_testkit::Chunk::Text("Working on it…".into()),
+                aside_testkit::Chunk::Hang,
+            ]),
+            Reply::tool(
+                "write_file",
+                json!({"path": "MERGED.md", "content": "merged from the editor\n"}),
+            ),
+            Reply::text("Resumed and done."),
+        ],
+    );
+    let id = env.new_session("vscode-long: a long one", &[]);
+    env.wait_event(&id, "the answer streaming", |e| {
+        e["kind"] == "agent_message_chunk"
+    });
+    let (_code, b) = workbench(&env, &server, &vsix).await;
+    b.click_found("the running session", &row_of("vscode-long: a long one"), 0)
+        .await;
+    b.wait(
+        "the streamed text",
+        &in_editor("return [...doc.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Working on it'))"),
+    )
+    .await;
+    // Stop: the host lets go, nothing lost; the session is interrupted and can be resumed.
+    b.eval(
+        &in_editor("doc.querySelector('#act-stop').click()"),
+        json!([]),
+    )
+    .await;
+    b.wait(
+        "interrupted",
+        &in_editor("return doc.querySelector('#status').textContent === 'interrupted' && !doc.querySelector('#act-resume').hidden"),
+    )
+    .await;
+    assert_eq!(env.session(&id)["status"], "interrupted");
+    shot(&b, "31-stopped").await;
+    b.eval(
+        &in_editor("doc.querySelector('#act-resume').click()"),
+        json!([]),
+    )
+    .await;
+    b.wait_within(
+        Duration::from_secs(60),
+        "the resumed turn's end",
+        &in_editor("return [...doc.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Resumed and done.')) && doc.querySelector('#status').textContent === 'completed'"),
+    )
+    .await;
+    // Merge: the session's branch into the repository's, as aside merges it.
+    b.wait(
+        "Merge enabled",
+        &in_editor("return !doc.querySelector('#act-merge').disabled"),
+    )
+    .await;
+    b.eval(
+        &in_editor("doc.querySelector('#act-merge').click()"),
+        json!([]),
+    )
+    .await;
+    let merged = b
+        .wait(
+            "the merge",
+            &in_editor("const r = doc.querySelector('#result'); return r && (r.classList.contains('bad') || r.textContent.startsWith('Merged')) ? [r.className, r.textContent] : null"),
+        )
+        .await;
+    assert!(merged[0].as_str().unwrap().contains("good"), "{merged}");
+    shot(&b, "32-merged").await;
+    let log = std::process::Command::new("git")
+        .args(["log", "--name-only", "--format=%s", "-3"])
+        .current_dir(&env.repo)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(log.contains("MERGED.md"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("MERGED.md")).unwrap(),
+        "merged from the editor\n"
+    );
+}
