@@ -125,7 +125,6 @@ impl CodeServer {
             .env_clear()
             .envs(inherited.iter().cloned())
             .envs(vars.iter().cloned())
-            .env("XDG_CONFIG_HOME", root.join("config"))
             .env("ASIDE_VSCODE_CHECK", &check)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -160,11 +159,12 @@ impl CodeServer {
     }
 }
 
-/// `script` run with `doc`, the document of the webview VS Code shows in its active editor (an
-/// iframe of the workbench's origin holding the page's own iframe); null until it is there.
+/// `script` run with `doc`, the document of the webview VS Code shows (an iframe of the
+/// workbench's origin holding the page's own iframe; a hidden editor's stays in the page,
+/// invisible, and is passed over); null until it is there.
 pub fn in_webview(script: &str) -> String {
     format!(
-        "const doc = (() => {{ const f = document.querySelector('iframe.webview'); \
+        "const doc = (() => {{ const f = [...document.querySelectorAll('iframe.webview')].find(f => f.checkVisibility({{ visibilityProperty: true, opacityProperty: true }})); \
          const inner = f && f.contentDocument && f.contentDocument.querySelector('#active-frame'); \
          return inner && inner.contentDocument && inner.contentDocument.body ? inner.contentDocument : null; }})(); \
          if (!doc) return null; {script}"

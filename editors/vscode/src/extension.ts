@@ -74,7 +74,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
 
   // The list, pushed by aside as sessions change.
-  const list = server.stream("/api/sessions/stream", (m) => {
+  // The workspace's repository counts as known, so its sessions from the agents' own CLIs
+  // show before aside has one there.
+  const listRoute = folder ? `/api/sessions/stream?repo=${encodeURIComponent(folder)}` : "/api/sessions/stream";
+  const list = server.stream(listRoute, (m) => {
     if (m.event !== "sessions") return;
     const { upsert, remove } = JSON.parse(m.data);
     provider.apply(upsert, remove);

@@ -117,6 +117,8 @@ export class SessionPanel {
         try {
           const out = await this.server.api("POST", `/api/sessions/${encodeURIComponent(this.id)}/${m.action}`, m.body || {});
           this.post({ type: "result", ok: true, message: describe(m.action, out), action: m.action, out });
+          // An adopted session goes on as one of aside's: its own editor opens.
+          if (m.action === "adopt" && out.id) await this.commands.run("aside.openSession", out.id);
         } catch (e) {
           const err = e as AsideError;
           this.post({ type: "result", ok: false, message: err.message, action: m.action });

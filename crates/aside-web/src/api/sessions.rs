@@ -7,6 +7,10 @@ use super::*;
 pub struct ListQuery {
     #[serde(default)]
     pub(crate) all: bool,
+    /// A repository whose sessions from the agents' own CLIs are listed even before aside has a
+    /// session of its own there (the VS Code extension's workspace folder).
+    #[serde(default)]
+    pub(crate) repo: Option<std::path::PathBuf>,
 }
 
 /// `list` with each session's progress (plan steps done and in all, the last line of the
@@ -43,8 +47,17 @@ pub(crate) fn list_with_progress(
 }
 
 /// Sessions started in the agents' own CLIs in the repositories aside knows, as JSON.
-pub(crate) fn externals_json(sessions: &Sessions) -> Result<Vec<Value>, ApiError> {
-    let repos = sessions.repos()?;
+pub(crate) fn externals_json(
+    sessions: &Sessions,
+    also: Option<&std::path::Path>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut repos = sessions.repos()?;
+    // Only a git repository's top (or a folder in one) widens the list.
+    if let Some(top) = also.and_then(|dir| sessions.repo_holding(dir)) {
+        if !repos.contains(&top) {
+            repos.push(top);
+        }
+    }
     Ok(sessions
         .externals()
         .iter()
@@ -74,7 +87,7 @@ pub async fn list(
     Ok(Json(
         with_sessions(&state.clone(), move |s| {
             let mut list = list_with_progress(s, q.all, &state.progress)?;
-            list.extend(externals_json(s)?);
+            list.extend(externals_json(s, q.repo.as_deref())?);
             Ok(list)
         })
         .await?,

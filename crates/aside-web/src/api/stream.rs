@@ -377,7 +377,8 @@ pub async fn list_stream(
             let all = q.all;
             let mut changed = read_at.is_none_or(|t| t.elapsed() >= LIST_RECHECK);
             if externals_read.is_none_or(|t| t.elapsed() >= EXTERNAL_POLL) {
-                let read = with_sessions(&state, externals_json)
+                let also = q.repo.clone();
+                let read = with_sessions(&state, move |s| externals_json(s, also.as_deref()))
                     .await
                     .unwrap_or_default();
                 changed |= read != externals;

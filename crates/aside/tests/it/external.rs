@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// The test's environment with the tools pointed at the fake model: Copilot through its
 /// offline provider variables, Codex through a custom provider in `$CODEX_HOME/config.toml`,
 /// Claude Code through ANTHROPIC_BASE_URL.
-fn tools_env() -> Env {
+pub(crate) fn tools_env() -> Env {
     let mut env = Env::new();
     if let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") {
         env.prepend_path(&copilot);
@@ -58,7 +58,7 @@ fn tool(env: &Env, program: &Path, args: &[&str]) -> Command {
 }
 
 /// Runs a tool's CLI to the end; its output when it failed.
-fn run_tool(env: &Env, program: &Path, args: &[&str]) {
+pub(crate) fn run_tool(env: &Env, program: &Path, args: &[&str]) {
     let out = tool(env, program, args).output().unwrap();
     assert!(
         out.status.success(),
@@ -69,13 +69,13 @@ fn run_tool(env: &Env, program: &Path, args: &[&str]) {
     );
 }
 
-fn var_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn var_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
 }
 
-fn listed(env: &Env, args: &[&str]) -> Vec<Value> {
+pub(crate) fn listed(env: &Env, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["ls", "--json"];
     all.extend_from_slice(args);
     serde_json::from_str::<Value>(&env.ok(&all))
@@ -85,7 +85,7 @@ fn listed(env: &Env, args: &[&str]) -> Vec<Value> {
         .clone()
 }
 
-fn external<'a>(list: &'a [Value], agent: &str) -> Option<&'a Value> {
+pub(crate) fn external<'a>(list: &'a [Value], agent: &str) -> Option<&'a Value> {
     list.iter()
         .find(|s| s["external"] == true && s["agent"] == agent)
 }

@@ -321,9 +321,10 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
     .await;
     shot(&b, "12-diff-editor").await;
     // Back to the session's editor.
-    b.eval(
-        "[...document.querySelectorAll('.tab')].find(t => t.textContent.includes('vscode-new')).click()",
-        json!([]),
+    b.click_found(
+        "the session editor's tab",
+        "[...document.querySelectorAll('.tab')].find(t => t.textContent.includes('vscode-new'))",
+        0,
     )
     .await;
     // A conflicting apply touches nothing and says why.
@@ -701,4 +702,71 @@ async fn the_editor_stops_resumes_and_merges() {
         std::fs::read_to_string(env.repo.join("MERGED.md")).unwrap(),
         "merged from the editor\n"
     );
+}
+
+#[tokio::test]
+async fn a_session_started_in_codex_s_own_cli_is_listed_shown_and_adopted() {
+    use crate::external::{external, listed, run_tool, tools_env, var_path};
+    let Some((server, vsix)) = installed() else {
+        return;
+    };
+    let (Some(codex_cli), Some(codex_acp)) = (
+        var_path("ASIDE_TEST_CODEX_CLI"),
+        std::env::var_os("ASIDE_TEST_CODEX"),
+    ) else {
+        eprintln!("skipped: set ASIDE_TEST_CODEX_CLI and ASIDE_TEST_CODEX (.ci/run does)");
+        return;
+    };
+    let mut env = tools_env();
+    env.prepend_path(&codex_acp);
+    // VS Code's server takes PATH from a login shell, which does not have codex-acp's folder:
+    // the agent is named by its path, as a user of VS Code would set it.
+    let acp = Path::new(&codex_acp);
+    env.config(&format!(
+        "[agents.codex]\ncommand = [{}]\n",
+        json!(acp.display().to_string())
+    ));
+    env.model.push_for(
+        "vscode-codex",
+        [
+            Reply::text("Begun by codex exec."),
+            Reply::text("Carried on by aside."),
+        ],
+    );
+    run_tool(&env, &codex_cli, &["exec", "vscode-codex: begin"]);
+    let s = external(&listed(&env, &[]), "codex").unwrap().clone();
+    let title = s["title"].as_str().unwrap().to_string();
+    let (_code, b) = workbench(&env, &server, &vsix).await;
+    // Listed, marked as the agent's own CLI's.
+    let row = wait_row(&b, &title, "\\(its own CLI\\)").await;
+    assert!(row.starts_with("idle · codex (its own CLI)"), "{row}");
+    b.click_found("the codex session", &row_of(&title), 0).await;
+    // Its conversation, read from Codex's own files; Adopt, and no actions of aside's.
+    b.wait(
+        "the codex conversation",
+        &in_editor("return [...doc.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Begun by codex exec.')) && !doc.querySelector('#act-adopt').hidden && doc.querySelector('#follow-up').hidden"),
+    )
+    .await;
+    shot(&b, "41-codex-session").await;
+    b.eval(
+        &in_editor("doc.querySelector('#act-adopt').click()"),
+        json!([]),
+    )
+    .await;
+
+    // Adopted: a session of aside's own opens, going on with Codex's history.
+    b.wait_within(
+        Duration::from_secs(60),
+        "the adopted session's editor",
+        &in_editor("return !doc.querySelector('#follow-up').hidden && doc.querySelector('#act-adopt').hidden"),
+    )
+    .await;
+    let adopted = env
+        .session_ids()
+        .into_iter()
+        .find(|id| *id != s["id"].as_str().unwrap())
+        .expect("the adopted session");
+    assert_eq!(env.session(&adopted)["external"], false);
+    assert_eq!(env.session(&adopted)["agent"], "codex");
+    shot(&b, "42-adopted").await;
 }
