@@ -156,7 +156,8 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
     item.id = s.id;
     const changes = s.changed_files ? `${s.changed_files} file${s.changed_files === 1 ? "" : "s"}` : "";
     const plan = s.plan ? `${s.plan.done}/${s.plan.total}` : "";
-    item.description = [statusText(s.status), s.external ? `${s.agent} (its own CLI)` : s.agent, s.mode, plan, changes]
+    // The last line of the agent's message ends the row (VS Code cuts what does not fit).
+    item.description = [statusText(s.status), s.external ? `${s.agent} (its own CLI)` : s.agent, s.mode, plan, changes, s.last_line || ""]
       .filter(Boolean)
       .join(" · ");
     const tip = new vscode.MarkdownString(undefined, false);

@@ -416,6 +416,33 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
     shot(&b, "15-terminal").await;
 }
 
+/// Whether a process runs whose arguments include each of `args`.
+fn running(args: &[&str]) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmdline| {
+            let have: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.iter().all(|a| have.contains(&a.as_bytes()))
+        })
+}
+
+/// Whether an `aside attach --native ID` runs on this machine.
+fn attached_natively(id: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmdline| {
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.windows(3)
+                .any(|w| w[0] == b"attach" && w[1] == b"--native" && w[2] == id.as_bytes())
+        })
+}
+
 /// Whether an `aside attach ID` runs on this machine.
 fn attached(id: &str) -> bool {
     std::fs::read_dir("/proc")
@@ -702,6 +729,42 @@ async fn the_editor_stops_resumes_and_merges() {
         std::fs::read_to_string(env.repo.join("MERGED.md")).unwrap(),
         "merged from the editor\n"
     );
+
+    // A session that comes to need the user's answer: a notification, whose Open shows it.
+    env.model.push_for(
+        "vscode-ask",
+        [
+            Reply::tool("run_command", json!({"command": "echo asked"})),
+            Reply::text("ok"),
+        ],
+    );
+    env.new_session("vscode-ask: ask me", &["--approve", "ask"]);
+    let toast = b
+        .wait_within(
+            Duration::from_secs(60),
+            "the notification",
+            "const t = [...document.querySelectorAll('.notification-toast')].find(t => t.textContent.includes('needs your answer')); return t ? t.textContent : null",
+        )
+        .await;
+    assert!(
+        toast
+            .as_str()
+            .unwrap()
+            .contains("\"vscode-ask: ask me\" needs your answer"),
+        "{toast}"
+    );
+    shot(&b, "33-needs-input-notification").await;
+    b.click_found(
+        "the notification's Open",
+        "[...document.querySelectorAll('.notification-toast .monaco-button')].find(x => x.textContent.trim() === 'Open')",
+        0,
+    )
+    .await;
+    b.wait(
+        "the asking session's editor",
+        &in_editor("return doc.querySelector('#title').textContent === 'vscode-ask: ask me' && ((doc.querySelector('.permission') || {}).textContent || '').includes('echo asked')"),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -719,13 +782,15 @@ async fn a_session_started_in_codex_s_own_cli_is_listed_shown_and_adopted() {
     };
     let mut env = tools_env();
     env.prepend_path(&codex_acp);
-    // VS Code's server takes PATH from a login shell, which does not have codex-acp's folder:
-    // the agent is named by its path, as a user of VS Code would set it.
-    let acp = Path::new(&codex_acp);
-    env.config(&format!(
-        "[agents.codex]\ncommand = [{}]\n",
-        json!(acp.display().to_string())
-    ));
+    // VS Code's server takes PATH from the user's login shell: the user's profile puts the
+    // agents' folders on it, as a user's does for the tools they install.
+    let dirs = [Path::new(&codex_acp), codex_cli.as_path()]
+        .map(|p| p.parent().unwrap().display().to_string());
+    std::fs::write(
+        env.root.join("home/.profile"),
+        format!("export PATH=\"{}:{}:$PATH\"\n", dirs[0], dirs[1]),
+    )
+    .unwrap();
     env.model.push_for(
         "vscode-codex",
         [
@@ -769,4 +834,40 @@ async fn a_session_started_in_codex_s_own_cli_is_listed_shown_and_adopted() {
     assert_eq!(env.session(&adopted)["external"], false);
     assert_eq!(env.session(&adopted)["agent"], "codex");
     shot(&b, "42-adopted").await;
+    // Adopted, the Codex session is aside's (it leaves the list of the CLI's own); its context
+    // menu resumes it in Codex's own CLI, in a terminal (`aside attach --native`).
+    b.wait(
+        "one row left",
+        "return document.querySelectorAll('.pane-body .monaco-list-row').length === 1",
+    )
+    .await;
+    let external_id = adopted.clone();
+    b.click_found("the adopted session's row", &row_of(&title), 2)
+        .await;
+    b.wait(
+        "the context menu",
+        "return document.querySelectorAll('.monaco-menu .action-label').length > 0",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    b.click_found(
+        "Resume in the Agent's Own CLI",
+        "[...document.querySelectorAll('.monaco-menu .action-label')].find(a => a.textContent.trim() === \"Resume in the Agent's Own CLI\")",
+        0,
+    )
+    .await;
+    // Codex's own CLI runs on the session, under `aside attach --native`.
+    let agent_session = env.session(&adopted)["agent_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(attached_natively(&external_id) && running(&["resume", &agent_session])) {
+        assert!(
+            Instant::now() < deadline,
+            "Codex's own CLI never ran on {agent_session} under `aside attach --native {external_id}`"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shot(&b, "43-codex-native-terminal").await;
 }
