@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-/// Pids of the processes whose command line is `aside host <id>` (more than one only while an
-/// earlier host is on its way out).
-pub fn host_pids(id: &str) -> Vec<i32> {
+/// Every process's pid and command line (its arguments), as `/proc` shows them now.
+pub fn command_lines() -> Vec<(i32, Vec<String>)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return vec![];
     };
@@ -13,9 +12,29 @@ pub fn host_pids(id: &str) -> Vec<i32> {
         .filter_map(|entry| {
             let pid = entry.file_name().to_string_lossy().parse::<i32>().ok()?;
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            (args.len() >= 3 && args[1] == b"host" && args[2] == id.as_bytes()).then_some(pid)
+            let args = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            Some((pid, args))
         })
+        .collect()
+}
+
+/// Whether a process runs whose arguments hold `args` one after another.
+pub fn running_with(args: &[&str]) -> bool {
+    command_lines()
+        .iter()
+        .any(|(_, have)| have.windows(args.len()).any(|w| w == args))
+}
+
+/// Pids of the processes whose command line is `aside host <id>` (more than one only while an
+/// earlier host is on its way out).
+pub fn host_pids(id: &str) -> Vec<i32> {
+    command_lines()
+        .into_iter()
+        .filter(|(_, args)| args.len() >= 3 && args[1] == "host" && args[2] == id)
+        .map(|(pid, _)| pid)
         .collect()
 }
 

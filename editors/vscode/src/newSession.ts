@@ -4,6 +4,7 @@
 
 import * as vscode from "vscode";
 import { AsideServer } from "./aside";
+import { mediaUri } from "./panel";
 
 export function openNewSession(
   context: vscode.ExtensionContext,
@@ -16,7 +17,7 @@ export function openNewSession(
     enableScripts: true,
     localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, "media")],
   });
-  const media = (...parts: string[]) => panel.webview.asWebviewUri(vscode.Uri.joinPath(context.extensionUri, "media", ...parts)).toString();
+  const media = (...parts: string[]) => mediaUri(panel.webview, context.extensionUri, ...parts);
   const config = vscode.workspace.getConfiguration("aside");
   const csp = panel.webview.cspSource;
   panel.webview.html = `<!doctype html>

@@ -167,8 +167,13 @@ function nonce(): string {
   return text;
 }
 
+/** A file of the extension's `media/` folder as `webview` may load it. */
+export function mediaUri(webview: vscode.Webview, root: vscode.Uri, ...parts: string[]): string {
+  return webview.asWebviewUri(vscode.Uri.joinPath(root, "media", ...parts)).toString();
+}
+
 function html(webview: vscode.Webview, root: vscode.Uri): string {
-  const media = (...parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(root, "media", ...parts)).toString();
+  const media = (...parts: string[]) => mediaUri(webview, root, ...parts);
   const n = nonce();
   // Agent text is untrusted: the page builds every node from text; nothing runs but these
   // scripts (and the modules they import), no inline style or script.

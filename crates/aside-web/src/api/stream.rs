@@ -101,6 +101,9 @@ impl Enricher {
         {
             return;
         }
+        if let (Some(log), Some(call)) = (log, self.unknown_call(event)) {
+            self.learn(&log.tool_call_events(&call, event.seq).unwrap_or_default());
+        }
         let actions = |call| serde_json::to_value(action_lines(call)).unwrap_or_default();
         match Body::of(event) {
             Body::Update(update) => {
@@ -109,13 +112,6 @@ impl Enricher {
                     SessionUpdate::ToolCallUpdate(u) => u.tool_call_id.0.to_string(),
                     _ => return,
                 };
-                if self.calls.get(&id).is_none()
-                    && matches!(update.as_ref(), SessionUpdate::ToolCallUpdate(_))
-                {
-                    if let Some(log) = log {
-                        self.learn(&log.tool_call_events(&id, event.seq).unwrap_or_default());
-                    }
-                }
                 self.calls.take(&update);
                 if let Some(call) = self.calls.get(&id) {
                     let whole = as_update(call);

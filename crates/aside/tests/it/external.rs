@@ -17,16 +17,7 @@ pub(crate) fn tools_env() -> Env {
     if let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") {
         env.prepend_path(&copilot);
     }
-    let codex_home = env.root.join("home/.codex");
-    std::fs::create_dir_all(&codex_home).unwrap();
-    std::fs::write(
-        codex_home.join("config.toml"),
-        format!(
-            "model = \"fake-model\"\nmodel_provider = \"fake\"\nsandbox_mode = \"danger-full-access\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{}\"\nwire_api = \"responses\"\n",
-            env.model.openai_base()
-        ),
-    )
-    .unwrap();
+    crate::common::codex_config(&env);
     let url = env.model.url.clone();
     let base = env.model.openai_base();
     env.extra.extend([

@@ -445,11 +445,9 @@ impl Pty {
     }
 }
 
-/// A test environment where the `codex` preset runs the real codex-acp `codex`, offline against
-/// the fake model.
-pub fn codex_env(codex: &std::ffi::OsStr) -> Env {
-    let mut env = Env::new();
-    env.prepend_path(codex);
+/// Codex's config in `env`'s HOME (`~/.codex/config.toml`): the fake model as its provider,
+/// over the Responses API. Its folder.
+pub fn codex_config(env: &Env) -> PathBuf {
     let codex_home = env.root.join("home/.codex");
     std::fs::create_dir_all(&codex_home).unwrap();
     std::fs::write(
@@ -461,6 +459,15 @@ pub fn codex_env(codex: &std::ffi::OsStr) -> Env {
         ),
     )
     .unwrap();
+    codex_home
+}
+
+/// A test environment where the `codex` preset runs the real codex-acp `codex`, offline against
+/// the fake model.
+pub fn codex_env(codex: &std::ffi::OsStr) -> Env {
+    let mut env = Env::new();
+    env.prepend_path(codex);
+    let codex_home = codex_config(&env);
     env.extra
         .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
     env
