@@ -91,7 +91,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const { worktree, base } = JSON.parse(uri.query);
       const file = uri.path.replace(/^\//, "");
       return new Promise((resolve) => {
-        execFile("git", ["-C", worktree, "show", `${base}:${file}`], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => resolve(err ? "" : stdout));
+        // The blob as stored: no textconv, no pager, none of the repository's hooks or monitors
+        // (a repository's own config is not trusted to run anything), as aside runs git.
+        execFile(
+          "git",
+          ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-C", worktree, "cat-file", "blob", `${base}:${file}`],
+          { maxBuffer: 64 * 1024 * 1024 },
+          (err, stdout) => resolve(err ? "" : stdout),
+        );
       });
     },
   }));

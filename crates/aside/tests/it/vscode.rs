@@ -7,6 +7,7 @@
 
 use crate::common::Env;
 use aside_testkit::browser::Browser;
+use aside_testkit::procs::{command_lines, running_with};
 use aside_testkit::vscode::{in_webview as in_editor, installed, CodeServer};
 use aside_testkit::Reply;
 use serde_json::json;
@@ -225,19 +226,7 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
         "return document.querySelector('.monaco-workbench .part.editor')",
     )
     .await;
-    b.keys("\u{E031}").await;
-    b.wait(
-        "the palette",
-        "return document.querySelector('.quick-input-widget input')",
-    )
-    .await;
-    b.keys("aside: New Background Session").await;
-    b.wait(
-        "the command in the palette",
-        "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('New Background Session'))",
-    )
-    .await;
-    b.keys("\u{E007}").await;
+    palette(&b, "New Background Session").await;
     // The form: installed agents first, Isolated by default.
     let agents = b
         .wait(
@@ -322,11 +311,39 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
     shot(&b, "12-diff-editor").await;
     // Back to the session's editor.
     b.click_found(
-        "the session editor's tab",
-        "[...document.querySelectorAll('.tab')].find(t => t.textContent.includes('vscode-new'))",
+        "the session's row",
+        &row_of("vscode-new: write the notes"),
         0,
     )
     .await;
+    b.wait("the session editor shown", &in_editor("return true"))
+        .await;
+    // The file named like HTML opens its diff too, its name shown as text.
+    b.wait(
+        "the hostile name in the editor",
+        &in_editor(&format!(
+            "const a = [...doc.querySelectorAll('#files a.file')].find(a => a.dataset.path === {}); if (!a) return null; a.click(); return true;",
+            json!(HOSTILE)
+        )),
+    )
+    .await;
+    b.wait(
+        "the hostile name's diff",
+        &format!(
+            "return [...document.querySelectorAll('.tab .label-name')].some(t => t.textContent.startsWith({})) && !document.querySelector('.tab img, .tabs-container img')",
+            json!(format!("{HOSTILE} (base ↔"))
+        ),
+    )
+    .await;
+    // And back to the session's editor.
+    b.click_found(
+        "the session's row",
+        &row_of("vscode-new: write the notes"),
+        0,
+    )
+    .await;
+    b.wait("the session editor shown", &in_editor("return true"))
+        .await;
     // A conflicting apply touches nothing and says why.
     let notes = env.repo.join("NOTES.md");
     std::fs::write(&notes, "mine\n").unwrap();
@@ -401,7 +418,7 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
     .await;
     // The terminal runs `aside attach ID` (a process on this machine, as VS Code started it).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !attached(&sid) {
+    while !running_with(&["attach", &sid]) {
         assert!(
             Instant::now() < deadline,
             "no `aside attach {sid}` ever ran"
@@ -416,45 +433,25 @@ async fn a_session_from_the_palette_streams_takes_follow_ups_diffs_and_applies_s
     shot(&b, "15-terminal").await;
 }
 
-/// Whether a process runs whose arguments include each of `args`.
-fn running(args: &[&str]) -> bool {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .any(|cmdline| {
-            let have: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.iter().all(|a| have.contains(&a.as_bytes()))
-        })
-}
-
-/// Whether an `aside attach --native ID` runs on this machine.
-fn attached_natively(id: &str) -> bool {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .any(|cmdline| {
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.windows(3)
-                .any(|w| w[0] == b"attach" && w[1] == b"--native" && w[2] == id.as_bytes())
-        })
-}
-
-/// Whether an `aside attach ID` runs on this machine.
-fn attached(id: &str) -> bool {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .any(|cmdline| {
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.windows(2)
-                .any(|w| w[0] == b"attach" && w[1] == id.as_bytes())
-        })
+/// Runs aside's command `title` from the command palette, as a person would: F1, its name,
+/// Enter once the palette lists it.
+async fn palette(b: &Browser, title: &str) {
+    b.keys("\u{E031}").await;
+    b.wait(
+        "the palette",
+        "return document.querySelector('.quick-input-widget input')",
+    )
+    .await;
+    b.keys(&format!("aside: {title}")).await;
+    b.wait(
+        &format!("{title} in the palette"),
+        &format!(
+            "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes({}))",
+            json!(title)
+        ),
+    )
+    .await;
+    b.keys("\u{E007}").await;
 }
 
 /// The Agents view's row whose label is `title`, as a JavaScript expression.
@@ -563,19 +560,7 @@ async fn the_context_menu_archives_and_removes_and_a_saved_chat_continues_in_the
         "return [...document.querySelectorAll('.tab')].some(t => t.textContent.includes('chat.md')) && !!document.querySelector('.monaco-editor .view-lines')",
     )
     .await;
-    b.keys("\u{E031}").await;
-    b.wait(
-        "the palette",
-        "return document.querySelector('.quick-input-widget input')",
-    )
-    .await;
-    b.keys("aside: Continue in Background").await;
-    b.wait(
-        "the command in the palette",
-        "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('Continue in Background'))",
-    )
-    .await;
-    b.keys("\u{E007}").await;
+    palette(&b, "Continue in Background").await;
     b.wait(
         "the continued session's reply",
         &in_editor("return [...doc.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Carried on in the background.'))"),
@@ -615,19 +600,7 @@ async fn the_context_menu_archives_and_removes_and_a_saved_chat_continues_in_the
         )
         .await;
     assert_eq!(groups, json!(["proj", "other"]));
-    b.keys("\u{E031}").await;
-    b.wait(
-        "the palette",
-        "return document.querySelector('.quick-input-widget input')",
-    )
-    .await;
-    b.keys("aside: Filter by Repository").await;
-    b.wait(
-        "the command in the palette",
-        "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('Filter by Repository'))",
-    )
-    .await;
-    b.keys("\u{E007}").await;
+    palette(&b, "Filter by Repository").await;
     b.wait(
         "the repositories to pick from",
         "return [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('/other'))",
@@ -842,27 +815,20 @@ async fn a_session_started_in_codex_s_own_cli_is_listed_shown_and_adopted() {
     )
     .await;
     let external_id = adopted.clone();
-    b.click_found("the adopted session's row", &row_of(&title), 2)
-        .await;
-    b.wait(
-        "the context menu",
-        "return document.querySelectorAll('.monaco-menu .action-label').length > 0",
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    b.click_found(
-        "Resume in the Agent's Own CLI",
-        "[...document.querySelectorAll('.monaco-menu .action-label')].find(a => a.textContent.trim() === \"Resume in the Agent's Own CLI\")",
-        0,
-    )
-    .await;
+    context_menu(&b, &title, "Resume in the Agent's Own CLI").await;
     // Codex's own CLI runs on the session, under `aside attach --native`.
     let agent_session = env.session(&adopted)["agent_session_id"]
         .as_str()
         .unwrap()
         .to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !(attached_natively(&external_id) && running(&["resume", &agent_session])) {
+    // (Codex's own command line puts its flags between `resume` and the session.)
+    let resumed = || {
+        command_lines()
+            .iter()
+            .any(|(_, args)| args.iter().any(|a| a == "resume") && args.contains(&agent_session))
+    };
+    while !(running_with(&["attach", "--native", &external_id]) && resumed()) {
         assert!(
             Instant::now() < deadline,
             "Codex's own CLI never ran on {agent_session} under `aside attach --native {external_id}`"
