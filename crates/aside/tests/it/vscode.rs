@@ -727,12 +727,23 @@ async fn the_editor_stops_resumes_and_merges() {
         "{toast}"
     );
     shot(&b, "33-needs-input-notification").await;
-    b.click_found(
-        "the notification's Open",
-        "[...document.querySelectorAll('.notification-toast .monaco-button')].find(x => x.textContent.trim() === 'Open')",
-        0,
-    )
-    .await;
+    // Open, clicked again while the toast stays (a toast still sliding in takes no click;
+    // clicked, it goes away).
+    let open_button = "[...document.querySelectorAll('.notification-toast .monaco-button')].find(x => x.textContent.trim() === 'Open')";
+    let shown =
+        in_editor("return doc.querySelector('#title').textContent === 'vscode-ask: ask me'");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.eval(&shown, json!([])).await != true {
+        assert!(Instant::now() < deadline, "Open never showed the session");
+        let toast = b
+            .eval(&format!("return !!({open_button})"), json!([]))
+            .await;
+        if toast == true {
+            b.click_found("the notification's Open", open_button, 0)
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
     b.wait(
         "the asking session's editor",
         &in_editor("return doc.querySelector('#title').textContent === 'vscode-ask: ask me' && ((doc.querySelector('.permission') || {}).textContent || '').includes('echo asked')"),
