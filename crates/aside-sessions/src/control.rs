@@ -87,16 +87,29 @@ impl Sessions {
     /// gets a new one, which continues the agent session and then takes the follow-up; a host
     /// that was just going idle is waited for and replaced. The follow-up is never lost.
     pub fn send(&self, record: &SessionRecord, text: &str, config: &Config) -> Result<()> {
+        // One id for every try, so the host takes the follow-up once even when a host died
+        // after storing it but before answering.
+        let request = format!("{}-{}", SessionId::random(), std::process::id());
+        self.send_as(record, text, &request, config)
+    }
+
+    /// [`Sessions::send`] with the client's own id for the follow-up (kept in its stored
+    /// prompt): an AHP client names the turn it already shows.
+    pub fn send_as(
+        &self,
+        record: &SessionRecord,
+        text: &str,
+        request: &str,
+        config: &Config,
+    ) -> Result<()> {
         if text.trim().is_empty() {
             return Err(OpError::Refused(
                 "the message is empty: say what the agent should do next".into(),
             ));
         }
-        // One id for every try, so the host takes the follow-up once even when a host died
-        // after storing it but before answering.
         let request = Request::Prompt {
             text: text.to_string(),
-            request: Some(format!("{}-{}", SessionId::random(), std::process::id())),
+            request: Some(request.to_string()),
         };
         match self.index.get(&record.id)?.map(|r| r.status) {
             // A failed session is resumed with the current settings, then takes the message.

@@ -12,7 +12,7 @@ pub const CSP: &str =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     // Constant time in the length of the secret.
     a.len() == b.len()
         && a.bytes()
@@ -26,6 +26,9 @@ fn ours(state: &AppState, host: &str) -> bool {
     host == format!("127.0.0.1:{port}")
         || host == format!("localhost:{port}")
         || host == format!("[::1]:{port}")
+        || state
+            .listen
+            .is_some_and(|ip| host == std::net::SocketAddr::new(ip, port).to_string())
 }
 
 fn deny(status: StatusCode, message: &str) -> Response {

@@ -21,12 +21,21 @@ pub(crate) fn list_with_progress(
     cache: &std::sync::Mutex<HashMap<String, (String, Value)>>,
 ) -> Result<Vec<Value>, ApiError> {
     let records = sessions.index.list(all).map_err(OpError::from)?;
+    with_progress(sessions, &records, cache)
+}
+
+/// These sessions' views, each with its progress (read again only when it changed).
+pub(crate) fn with_progress(
+    sessions: &Sessions,
+    records: &[aside_core::SessionRecord],
+    cache: &std::sync::Mutex<HashMap<String, (String, Value)>>,
+) -> Result<Vec<Value>, ApiError> {
     let mut cache = cache
         .lock()
         .map_err(|_| internal("the progress cache is poisoned"))?;
     Ok(records
         .iter()
-        .zip(sessions.views(&records))
+        .zip(sessions.views(records))
         .map(|(r, view)| {
             let mut json = serde_json::to_value(view).unwrap_or(Value::Null);
             let id = r.id.to_string();

@@ -169,6 +169,33 @@ fn endpoint_check(config: &Config) -> Check {
 }
 
 /// Session directories the index does not know (with `repair`: put back first).
+/// The Agent Host Protocol endpoint (VS Code's Agents window): where it is served, and whether
+/// its token is kept as it must be.
+fn agent_host_check(home: &std::path::Path) -> Check {
+    use std::os::unix::fs::PermissionsExt as _;
+    let token = home.join("ahp-token");
+    let detail = format!(
+        "AHP 1.0.0 and 0.9.0 on `aside ui`'s port: ws://127.0.0.1:PORT/ahp?tkn=… (it prints the line; token in {})",
+        token.display()
+    );
+    match std::fs::metadata(&token) {
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => check(
+            "agent host",
+            Level::Problem,
+            format!(
+                "{} can be read by other users ({:o})",
+                token.display(),
+                meta.permissions().mode() & 0o777
+            ),
+            Some(format!(
+                "rm {} (aside ui makes a new one, readable by you only; update VS Code's setting)",
+                token.display()
+            )),
+        ),
+        _ => check("agent host", Level::Ok, detail, None),
+    }
+}
+
 fn lost_sessions(ctx: &aside_sessions::Sessions, repair: bool) -> anyhow::Result<Vec<Check>> {
     let mut out = Vec::new();
     if repair {
@@ -328,6 +355,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     checks.push(endpoint_check(&config));
+    checks.push(agent_host_check(&aside_core::paths::aside_home()));
     match super::common::open() {
         Ok(ctx) => {
             let records = ctx.index.list(true)?;

@@ -67,6 +67,22 @@ fn doctor_tells_what_is_installed_configured_and_left_behind() {
     let mine = check(&report, "agent mine");
     assert_eq!(mine["level"], "problem");
     assert_eq!(mine["detail"], "not installed (`my-agent` is not on PATH)");
+    // Where VS Code's Agents window connects, and a token others could read is a problem.
+    let host = check(&report, "agent host");
+    assert_eq!(host["level"], "ok", "{host}");
+    assert!(host["detail"]
+        .as_str()
+        .unwrap()
+        .contains("ws://127.0.0.1:PORT/ahp?tkn="));
+    let token = env.root.join("aside-home/ahp-token");
+    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, loose) = doctor(&env, &[("PATH", &path)]);
+    let host = check(&loose, "agent host");
+    assert_eq!(host["level"], "problem", "{host}");
+    assert!(host["fix"].as_str().unwrap().starts_with("rm "), "{host}");
+    std::fs::remove_file(&token).unwrap();
     // The built-in agent's endpoint answers and lists its model.
     assert_eq!(
         check(&report, "model")["detail"],

@@ -6,6 +6,7 @@
 mod common;
 
 mod agent;
+mod agent_host;
 mod completions;
 mod config;
 mod doctor;

@@ -495,6 +495,8 @@ pub struct Ui {
     pub base: String,
     /// Its token.
     pub token: String,
+    /// The Agent Host Protocol endpoint it printed, with its token.
+    pub ahp: String,
 }
 
 impl Drop for Ui {
@@ -513,10 +515,10 @@ impl Ui {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(server.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (mut line, mut ahp) = (String::new(), String::new());
+        let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        out.read_line(&mut ahp).unwrap();
         let url = line.trim().to_string();
         let base = url.split("/?").next().unwrap().to_string();
         let token = url.split("token=").nth(1).unwrap().to_string();
@@ -525,6 +527,7 @@ impl Ui {
             url,
             base,
             token,
+            ahp: ahp.trim().to_string(),
         }
     }
 }

@@ -1,0 +1,384 @@
+//! The root channel: aside's agents as AHP agents, its sessions as AHP session summaries
+//! (`listSessions`), and the list's changes pushed as `root/session*` notifications.
+
+use super::hub::Hub;
+use crate::api::{with_progress, LIST_LOOK, LIST_RECHECK};
+use aside_core::{Config, SessionRecord};
+use aside_sessions::Sessions;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The root channel.
+pub const ROOT: &str = "ahp-root://";
+
+/// An agent's AHP provider id: its name without dashes or other punctuation (VS Code reads the
+/// provider as a URI scheme), `aside` when nothing is left.
+pub fn provider(agent: &str) -> String {
+    let id: String = agent
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    match id.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() => id,
+        Some(_) => format!("aside{id}"),
+        None => "aside".to_string(),
+    }
+}
+
+/// A session's channel: `<provider>:/<id>`.
+pub fn session_uri(provider: &str, id: &str) -> String {
+    format!("{provider}:/{id}")
+}
+
+/// A session's chat channel.
+pub fn chat_uri(id: &str) -> String {
+    format!("ahp-chat:/{id}")
+}
+
+/// A channel as aside reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// The root.
+    Root,
+    /// A session's channel (the aside id).
+    Session(String),
+    /// A session's chat.
+    Chat(String),
+}
+
+impl Channel {
+    /// Reads a channel URI; None for one aside does not serve.
+    pub fn parse(uri: &str) -> Option<Channel> {
+        if uri == ROOT {
+            return Some(Channel::Root);
+        }
+        let (scheme, rest) = uri.split_once(":/")?;
+        let id = rest.trim_start_matches('/');
+        if !aside_core::SessionId::is_valid(id) {
+            return None;
+        }
+        match scheme {
+            "ahp-chat" => Some(Channel::Chat(id.to_string())),
+            s if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                Some(Channel::Session(id.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The aside session it is about.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            Channel::Root => None,
+            Channel::Session(id) | Channel::Chat(id) => Some(id),
+        }
+    }
+}
+
+/// A `file:` URI of a local path (the characters a URI path may not hold escaped).
+pub fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file://");
+    for byte in path.to_string_lossy().bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte) {
+            uri.push(byte as char);
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
+}
+
+/// The local path of a `file:` URI, if it is one.
+pub fn file_path(uri: &str) -> Option<std::path::PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let path = std::path::PathBuf::from(String::from_utf8(out).ok()?);
+    path.is_absolute().then_some(path)
+}
+
+/// AHP's status bits of a session as a view shows it.
+pub fn status_bits(view: &Value, read: bool) -> u32 {
+    let mut bits = match view["status"].as_str().unwrap_or_default() {
+        "running" | "starting" | "queued" | "in_terminal" => 8,
+        "needs_input" => 24,
+        "failed" | "interrupted" => 2,
+        _ => 1,
+    };
+    if view["pending_permission"].as_bool() == Some(true) {
+        bits = 24;
+    }
+    if view["archived"].as_bool() == Some(true) {
+        bits |= 64;
+    }
+    if read {
+        bits |= 32;
+    }
+    bits
+}
+
+/// AHP session summaries of these sessions (without the read flag: the hub adds it).
+pub fn summaries(
+    sessions: &Sessions,
+    records: &[SessionRecord],
+    cache: &Mutex<HashMap<String, (String, Value)>>,
+) -> Vec<Value> {
+    let views = with_progress(sessions, records, cache).unwrap_or_default();
+    views.iter().map(summary).collect()
+}
+
+/// One session's summary, from its view.
+pub fn summary(view: &Value) -> Value {
+    let id = view["id"].as_str().unwrap_or_default();
+    let provider = provider(view["agent"].as_str().unwrap_or_default());
+    let status = view["status"].as_str().unwrap_or_default();
+    let line = view["last_line"].as_str().unwrap_or_default().trim();
+    let activity = match (status, view["reason"].as_str()) {
+        ("failed" | "interrupted", Some(reason)) => format!("{status}: {reason}"),
+        _ if !line.is_empty() => line.to_string(),
+        _ => status.replace('_', " "),
+    };
+    let worktree = Path::new(view["worktree"].as_str().unwrap_or_default());
+    json!({
+        "resource": session_uri(&provider, id),
+        "provider": provider,
+        "title": view["title"],
+        "status": status_bits(view, false),
+        "createdAt": view["created_at"],
+        "modifiedAt": view["updated_at"],
+        "activity": activity,
+        "workingDirectories": [file_uri(worktree)],
+        "changes": {"files": view["changed_files"], "additions": view["lines_added"], "deletions": view["lines_removed"]},
+        "defaultChat": chat_uri(id),
+        "_meta": {"aside.id": id, "aside.agent": view["agent"], "aside.branch": view["branch"], "aside.status": status},
+    })
+}
+
+/// Every session's summary, newest first, with the read flags clients set.
+pub fn list(hub: &Hub, sessions: &Sessions) -> Result<Vec<Value>, String> {
+    let records = sessions.index.list(true).map_err(|e| e.to_string())?;
+    let mut all = summaries(sessions, &records, &hub.progress);
+    for s in &mut all {
+        if let Some(uri) = s["_meta"]["aside.id"]
+            .as_str()
+            .and_then(|id| hub.alias_of(id))
+        {
+            s["resource"] = json!(uri);
+        }
+    }
+    mark_read(hub, &mut all);
+    Ok(all)
+}
+
+fn mark_read(hub: &Hub, all: &mut [Value]) {
+    let Ok(read) = hub.read.lock() else { return };
+    for s in all {
+        let id = s["_meta"]["aside.id"].as_str().unwrap_or_default();
+        if read.get(id).map(String::as_str) == s["modifiedAt"].as_str() {
+            s["status"] = json!(s["status"].as_u64().unwrap_or(1) | 32);
+        }
+    }
+}
+
+/// The root state: one agent per agent aside knows (installed first).
+pub fn state() -> Value {
+    let config = Config::load_user().unwrap_or_default();
+    let exe = std::env::current_exe()
+        .map(|e| e.display().to_string())
+        .unwrap_or_default();
+    let mut seen = Vec::new();
+    let agents: Vec<Value> = aside_core::agents::detect_installed_first(&config, &exe)
+        .iter()
+        .filter_map(|a| {
+            let id = provider(&a.name);
+            if seen.contains(&id) {
+                return None;
+            }
+            seen.push(id.clone());
+            let description = if a.program.is_some() {
+                format!("{} through aside: background sessions in their own worktrees", a.name)
+            } else {
+                format!(
+                    "{} (not installed: {})",
+                    a.name,
+                    aside_core::agents::install_hint(&a.name)
+                )
+            };
+            Some(json!({"provider": id, "displayName": a.name, "description": description, "models": []}))
+        })
+        .collect();
+    json!({"agents": agents})
+}
+
+/// The agent a provider id names.
+pub fn agent_of(provider_id: &str) -> Option<String> {
+    let config = Config::load_user().unwrap_or_default();
+    let exe = std::env::current_exe()
+        .map(|e| e.display().to_string())
+        .unwrap_or_default();
+    aside_core::agents::detect_installed_first(&config, &exe)
+        .into_iter()
+        .map(|a| a.name)
+        .find(|name| provider(name) == provider_id)
+}
+
+/// Watches the list while anyone listens: each session added, removed or changed becomes a
+/// notification to every connection.
+pub async fn watch(hub: &std::sync::Arc<Hub>) {
+    let layout = hub.layout.clone();
+    let probe = tokio::task::spawn_blocking(move || aside_store::Index::open(&layout).ok())
+        .await
+        .ok()
+        .flatten()
+        .map(|index| std::sync::Arc::new(Mutex::new(index)));
+    let mut known: Option<HashMap<String, Value>> = None;
+    let mut version: Option<i64> = None;
+    let mut read_at: Option<std::time::Instant> = None;
+    loop {
+        if hub.notes.receiver_count() == 0 {
+            let Ok(mut watching) = hub.watching.lock() else {
+                return;
+            };
+            if hub.notes.receiver_count() == 0 {
+                *watching = false;
+                return;
+            }
+        }
+        let now = match &probe {
+            Some(probe) => {
+                let probe = probe.clone();
+                tokio::task::spawn_blocking(move || probe.lock().ok()?.data_version().ok())
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => None,
+        };
+        let due = read_at.is_none_or(|t| t.elapsed() >= LIST_RECHECK);
+        if now.is_some() && now == version && !due {
+            tokio::time::sleep(LIST_LOOK).await;
+            continue;
+        }
+        version = now;
+        read_at = Some(std::time::Instant::now());
+        let layout = hub.layout.clone();
+        let h = hub.clone();
+        let listed = tokio::task::spawn_blocking(move || {
+            let sessions = Sessions::open_at(layout).map_err(|e| e.to_string())?;
+            list(&h, &sessions)
+        })
+        .await;
+        let Ok(Ok(listed)) = listed else {
+            tokio::time::sleep(LIST_RECHECK).await;
+            continue;
+        };
+        let now: HashMap<String, Value> = listed
+            .into_iter()
+            .map(|s| (s["resource"].as_str().unwrap_or_default().to_string(), s))
+            .collect();
+        if let Some(before) = &known {
+            for (uri, s) in &now {
+                match before.get(uri) {
+                    None => note(
+                        hub,
+                        "root/sessionAdded",
+                        json!({"channel": ROOT, "summary": s}),
+                    ),
+                    Some(old) if old != s => {
+                        let mut changes = serde_json::Map::new();
+                        for key in [
+                            "title",
+                            "status",
+                            "modifiedAt",
+                            "activity",
+                            "changes",
+                            "_meta",
+                        ] {
+                            if old[key] != s[key] {
+                                changes.insert(key.to_string(), s[key].clone());
+                            }
+                        }
+                        note(
+                            hub,
+                            "root/sessionSummaryChanged",
+                            json!({"channel": ROOT, "session": uri, "changes": changes}),
+                        );
+                        if let Some(id) = s["_meta"]["aside.id"].as_str() {
+                            if let Some(p) = hub.projected(id) {
+                                p.summary_changed(
+                                    s["status"].as_u64().unwrap_or(1) as u32,
+                                    s["activity"].as_str().map(str::to_string),
+                                );
+                            }
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            for uri in before.keys().filter(|uri| !now.contains_key(*uri)) {
+                note(
+                    hub,
+                    "root/sessionRemoved",
+                    json!({"channel": ROOT, "session": uri}),
+                );
+            }
+        }
+        known = Some(now);
+        tokio::time::sleep(LIST_LOOK).await;
+    }
+}
+
+fn note(hub: &Hub, method: &str, params: Value) {
+    let _ = hub.notes.send(std::sync::Arc::new(
+        json!({"jsonrpc": "2.0", "method": method, "params": params}),
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn provider_ids_have_no_dashes_and_channels_read_back() {
+        assert_eq!(provider("claude-code"), "claudecode");
+        assert_eq!(provider("my_agent-2"), "myagent2");
+        assert_eq!(provider("--"), "aside");
+        assert_eq!(provider("9x"), "aside9x");
+        assert_eq!(
+            Channel::parse(&session_uri("copilot", "abc123")),
+            Some(Channel::Session("abc123".into()))
+        );
+        assert_eq!(
+            Channel::parse(&chat_uri("abc123")),
+            Some(Channel::Chat("abc123".into()))
+        );
+        assert_eq!(Channel::parse("copilot:/../etc"), None);
+        assert_eq!(Channel::parse("ahp-chat:/ABC"), None);
+        assert_eq!(Channel::parse(ROOT), Some(Channel::Root));
+    }
+
+    #[test]
+    fn file_uris_escape_and_read_back() {
+        let path = Path::new("/tmp/a b/ü%x");
+        let uri = file_uri(path);
+        assert_eq!(uri, "file:///tmp/a%20b/%C3%BC%25x");
+        assert_eq!(file_path(&uri).unwrap(), path);
+        assert_eq!(file_path("file://relative"), None);
+        assert_eq!(file_path("http://x/y"), None);
+    }
+}

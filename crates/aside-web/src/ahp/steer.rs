@@ -1,0 +1,223 @@
+//! What a client dispatches, carried out as the CLI does it: a follow-up is `aside send`, a
+//! cancel is `aside cancel`, a confirmation is `aside approve`/`deny` (of the call that waits,
+//! and only that one), archiving is `aside archive`. The action that results, stored and
+//! projected, is sent back with the client's origin; an action aside does not take is sent
+//! back with the reason.
+
+use super::conn::Conn;
+use super::map::REQUEST_PREFIX;
+use super::root::ROOT;
+use ahp_types::actions::{ActionOrigin, StateAction};
+use aside_core::{Config, SessionId};
+use aside_protocol::events::acp::PermissionOptionKind;
+use aside_protocol::Choice;
+use aside_sessions::Sessions;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The longest id a client may give a turn or a queued message.
+const MAX_ID: usize = 128;
+
+/// Carries out one `dispatchAction`.
+pub async fn dispatch(conn: &Arc<Conn>, params: Value) {
+    let channel = params["channel"].as_str().unwrap_or_default().to_string();
+    let client_seq = params["clientSeq"].as_i64().unwrap_or(0);
+    let client_id = conn
+        .client_id
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+        .unwrap_or_default();
+    let origin = ActionOrigin {
+        client_id,
+        client_seq,
+    };
+    let raw = params["action"].clone();
+    let parsed: StateAction =
+        serde_json::from_value(raw.clone()).unwrap_or_else(|_| StateAction::Unknown(raw.clone()));
+    let result = carry_out(conn, &channel, &parsed, &raw, origin.clone()).await;
+    if let Err(reason) = result {
+        conn.hub.send(&channel, parsed, Some(origin), Some(reason));
+    }
+}
+
+fn valid_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID || id.chars().any(char::is_control) {
+        return Err(format!(
+            "an id must be 1 to {MAX_ID} characters without control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Runs an aside operation on the session, off the async threads.
+async fn on_session<T: Send + 'static>(
+    conn: &Conn,
+    id: &str,
+    work: impl FnOnce(&Sessions, &aside_core::SessionRecord) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let layout = conn.hub.layout.clone();
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        let sessions = Sessions::open_at(layout).map_err(|e| e.to_string())?;
+        let record = sessions
+            .index
+            .get(&SessionId(id.clone()))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no session {id}"))?;
+        work(&sessions, &record)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn carry_out(
+    conn: &Arc<Conn>,
+    channel: &str,
+    parsed: &StateAction,
+    raw: &Value,
+    origin: ActionOrigin,
+) -> Result<(), String> {
+    let kind = raw["type"].as_str().unwrap_or_default();
+    if let StateAction::Unknown(_) = parsed {
+        return Err(format!(
+            "`{kind}` is not an AHP 1.0 action aside can read (a field is missing or has the wrong type)"
+        ));
+    }
+    let hub = &conn.hub;
+    if channel == ROOT {
+        return match parsed {
+            // VS Code pushes its own settings on connecting: taken, and ignored (aside's
+            // decisions are its own config's).
+            StateAction::RootConfigChanged(_) => {
+                hub.send(channel, parsed.clone(), Some(origin), None);
+                Ok(())
+            }
+            _ => Err(format!("aside does not take `{kind}` from clients")),
+        };
+    }
+    let Some(target) = hub.channel(channel) else {
+        return Err(format!("aside serves no channel {channel}"));
+    };
+    let Some(id) = target.session().map(str::to_string) else {
+        return Err(format!("aside serves no channel {channel}"));
+    };
+    // Only a session a client follows can be steered from it (its state tells it what waits).
+    let projector = conn
+        .subscriptions
+        .lock()
+        .ok()
+        .and_then(|s| s.get(channel).and_then(|sub| sub.projector.clone()))
+        .ok_or_else(|| format!("subscribe to {channel} before dispatching to it"))?;
+    match parsed {
+        StateAction::ChatTurnStarted(a) => {
+            valid_id(&a.turn_id)?;
+            if projector.with(|p| {
+                p.chat.turns.iter().any(|t| t.id == a.turn_id)
+                    || p.chat.active_turn.as_ref().is_some_and(|t| t.id == a.turn_id)
+            }) {
+                return Err(format!("turn {} already exists", a.turn_id));
+            }
+            follow_up(conn, &id, &a.turn_id, &a.message.text, origin).await
+        }
+        StateAction::ChatPendingMessageSet(a) => {
+            // aside has no steering: either kind waits for the running turn to end.
+            valid_id(&a.id)?;
+            follow_up(conn, &id, &a.id, &a.message.text, origin).await
+        }
+        StateAction::ChatTurnCancelled(a) => {
+            if projector.with(|p| p.mapper.turn() != Some(a.turn_id.as_str())) {
+                return Err(format!("turn {} is not running", a.turn_id));
+            }
+            hub.expect(format!("cancel:{id}"), origin);
+            on_session(conn, &id, |s, r| s.cancel(r).map(|_| ()).map_err(|e| e.to_string()))
+                .await
+        }
+        StateAction::ChatToolCallConfirmed(a) => {
+            let asked = projector.with(|p| p.mapper.asked().map(|(id, o)| (id.to_string(), o.to_vec())));
+            let Some((waiting, options)) = asked else {
+                return Err("nothing is waiting for a confirmation".to_string());
+            };
+            if waiting != a.tool_call_id {
+                return Err(format!(
+                    "tool call {} is not the one waiting for a confirmation",
+                    a.tool_call_id
+                ));
+            }
+            let choice = if !a.approved {
+                Choice::Deny
+            } else {
+                let always = a.selected_option_id.as_deref().is_some_and(|chosen| {
+                    options
+                        .iter()
+                        .any(|(id, kind)| id == chosen && *kind == PermissionOptionKind::AllowAlways)
+                });
+                if always {
+                    Choice::AllowAlways
+                } else {
+                    Choice::Allow
+                }
+            };
+            hub.expect(format!("confirm:{}", a.tool_call_id), origin);
+            // First answer wins: the host refuses a second one (nothing waits any more).
+            on_session(conn, &id, move |s, r| {
+                s.answer(r, choice).map_err(|e| e.to_string())
+            })
+            .await
+        }
+        StateAction::ChatTurnResume(_) => {
+            let config = Config::load_user().map_err(|e| e.to_string())?;
+            on_session(conn, &id, move |s, r| s.resume(r, &config).map_err(|e| e.to_string()))
+                .await
+        }
+        StateAction::SessionIsArchivedChanged(a) => {
+            let archived = a.is_archived;
+            on_session(conn, &id, move |s, r| s.archive(r, archived).map_err(|e| e.to_string()))
+                .await?;
+            projector.apply(hub, &projector.session_uri, parsed.clone(), origin);
+            Ok(())
+        }
+        StateAction::SessionIsReadChanged(a) => {
+            let read = a.is_read;
+            let modified = on_session(conn, &id, |_, r| Ok(r.updated_at.clone())).await?;
+            if let Ok(mut marks) = hub.read.lock() {
+                if read {
+                    marks.insert(id.clone(), modified);
+                } else {
+                    marks.remove(&id);
+                }
+            }
+            projector.apply(hub, &projector.session_uri, parsed.clone(), origin);
+            Ok(())
+        }
+        _ => Err(format!(
+            "aside does not take `{kind}` from clients{}",
+            match kind {
+                "session/titleChanged" | "chat/titleChanged" =>
+                    ": an aside session keeps its task's title",
+                "chat/pendingMessageRemoved" =>
+                    ": a queued follow-up cannot be taken back alone; cancel the turn to drop them all",
+                _ => "",
+            }
+        )),
+    }
+}
+
+/// A follow-up, as `aside send` sends it, named by the client's id.
+async fn follow_up(
+    conn: &Arc<Conn>,
+    id: &str,
+    turn: &str,
+    text: &str,
+    origin: ActionOrigin,
+) -> Result<(), String> {
+    let config = Config::load_user().map_err(|e| e.to_string())?;
+    conn.hub.expect(format!("turn:{turn}"), origin);
+    let request = format!("{REQUEST_PREFIX}{turn}");
+    let text = text.to_string();
+    on_session(conn, id, move |s, r| {
+        s.send_as(r, &text, &request, &config)
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
