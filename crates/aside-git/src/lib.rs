@@ -30,8 +30,8 @@ pub use pool::{
     pool_add, pool_claim, pool_clear, pool_dir, pool_len, pool_refill, pool_spares, Refill, Spare,
 };
 pub use snapshot::{
-    changed_files, changed_in_submodules, checkpoint, diff, drop_snapshot, snapshot_commit,
-    snapshot_tree, FileChange,
+    blob, changed_between, changed_files, changed_in_submodules, checkpoint, diff, drop_snapshot,
+    snapshot_commit, snapshot_tree, FileChange,
 };
 pub use submodules::{has_submodules, populate_submodules, submodule_paths, SubmoduleFailure};
 pub use worktree::{

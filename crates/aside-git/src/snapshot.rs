@@ -69,6 +69,23 @@ pub struct FileChange {
     pub removed: u64,
 }
 
+/// Files changed from commit `from` to commit `to` (a turn's checkpoint against the one before).
+pub fn changed_between(dir: &Path, from: &str, to: &str) -> Result<Vec<FileChange>> {
+    let out = git(
+        dir,
+        &["diff", "--numstat", "-z", "--no-renames", from, to, "--"],
+    )?;
+    Ok(parse_numstat(&out))
+}
+
+/// The content of `path` at commit `rev` (no textconv, no filters: the bytes git stores), None
+/// when it has none there.
+pub fn blob(dir: &Path, rev: &str, path: &str) -> Result<Option<Vec<u8>>> {
+    let spec = format!("{rev}:{path}");
+    let out = git_env(dir, &["cat-file", "blob", &spec], &[], None)?;
+    Ok(out.status.success().then_some(out.stdout))
+}
+
 /// Files changed in `dir`'s working state against `base`; inside its populated submodules too
 /// (as `sub/path`, against the commit `base` pins for the submodule: what the agent committed
 /// there and what it left uncommitted), beside the moved pointer (`sub`) itself.

@@ -28,6 +28,49 @@ impl Sessions {
         }
     }
 
+    /// Files a checkpoint commit of the session changed against the commit before it (one
+    /// turn's work).
+    pub fn checkpoint_changes(
+        &self,
+        record: &SessionRecord,
+        commit: &str,
+    ) -> Result<Vec<FileChange>> {
+        Sessions::linked(record)?;
+        Ok(aside_git::changed_between(
+            &record.worktree,
+            &format!("{commit}^"),
+            commit,
+        )?)
+    }
+
+    /// The content of `path` (relative to the repository) at commit `rev` of the session's
+    /// worktree; None when the commit has no such file.
+    pub fn file_at(
+        &self,
+        record: &SessionRecord,
+        rev: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        // A commit id, or the one before it (`id^`).
+        let commit = rev.strip_suffix('^').unwrap_or(rev);
+        if commit.is_empty() || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(OpError::Refused(format!("`{rev}` is not a commit id")));
+        }
+        let relative = std::path::Path::new(path);
+        if path.is_empty()
+            || relative.is_absolute()
+            || relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(OpError::Refused(format!(
+                "`{path}` is not a path inside the repository"
+            )));
+        }
+        Sessions::linked(record)?;
+        Ok(aside_git::blob(&record.worktree, rev, path)?)
+    }
+
     /// The session's diff (or its `--stat`).
     pub fn diff(&self, record: &SessionRecord, stat: bool) -> Result<String> {
         if record.base.is_none() {

@@ -138,6 +138,7 @@ impl Projector {
             "activity": summary.get("activity"), "lifecycle": "ready", "activeClients": [],
             "chats": [{"resource": chat_uri, "title": title, "status": summary["status"], "modifiedAt": modified}],
             "defaultChat": chat_uri, "workingDirectories": summary["workingDirectories"],
+            "changesets": super::changes::offered(&id),
         }))
         .map_err(|e| format!("session state: {e}"))?;
         let mut projection = Projection {

@@ -103,6 +103,24 @@ impl Conn {
                     },
                 )
             }
+            Channel::Changes(id, turn) => {
+                let projector = self.hub.projector(id).await.map_err(|e| {
+                    RpcError::new(ahp_error_codes::SESSION_NOT_FOUND, format!("{uri}: {e}"))
+                })?;
+                let state = changeset_state(&self.hub, id, turn.as_deref())
+                    .await
+                    .map_err(|e| RpcError::new(-32603, format!("{uri}: {e}")))?;
+                let from = self.hub.last_seq();
+                self.hub
+                    .follow_changes(uri, id, turn.clone(), state.clone());
+                (
+                    json!({"resource": uri, "state": state, "fromSeq": from}),
+                    Subscription {
+                        from,
+                        projector: Some(projector),
+                    },
+                )
+            }
             Channel::Session(id) | Channel::Chat(id) => {
                 let projector = self.hub.projector(id).await.map_err(|e| {
                     RpcError::new(ahp_error_codes::SESSION_NOT_FOUND, format!("{uri}: {e}"))
@@ -158,6 +176,35 @@ impl Conn {
             .map(|s| s.keys().cloned().collect())
             .unwrap_or_default()
     }
+}
+
+/// A changeset of session `id` as it is now: all its changes, or turn `turn`'s.
+pub async fn changeset_state(
+    hub: &Arc<Hub>,
+    id: &str,
+    turn: Option<&str>,
+) -> Result<Value, String> {
+    let checkpoint = match turn {
+        None => None,
+        Some(turn) => Some(
+            hub.projector(id)
+                .await?
+                .with(|p| p.mapper.checkpoint(turn).map(str::to_string)),
+        ),
+    };
+    let layout = hub.layout.clone();
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        let sessions = aside_sessions::Sessions::open_at(layout).map_err(|e| e.to_string())?;
+        let record = sessions
+            .index
+            .get(&aside_core::SessionId(id.clone()))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no session {id}"))?;
+        super::changes::state(&sessions, &record, checkpoint)
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 fn response(id: &Value, result: Result<Value, RpcError>) -> Value {

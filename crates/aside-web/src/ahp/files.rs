@@ -143,9 +143,42 @@ pub async fn resolve(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError
     .await
 }
 
-/// `resourceRead`: a file inside what aside knows, as text when it is, else base64.
+fn content(bytes: Vec<u8>) -> Value {
+    match String::from_utf8(bytes) {
+        Ok(text) => json!({"data": text, "encoding": "utf-8"}),
+        Err(e) => json!({"data": base64(e.as_bytes()), "encoding": "base64"}),
+    }
+}
+
+/// `resourceRead`: a file inside what aside knows, or as a commit of a session holds it
+/// (`aside-git:`), as text when it is, else base64.
 pub async fn read(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> {
     let uri = params["uri"].as_str().unwrap_or_default().to_string();
+    if let Some((id, rev, path)) = super::changes::parse_at_commit(&uri) {
+        return blocking(conn, move |sessions| {
+            let record = sessions
+                .index
+                .get(&aside_core::SessionId(id.clone()))
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    RpcError::new(
+                        ahp_error_codes::SESSION_NOT_FOUND,
+                        format!("no session {id}"),
+                    )
+                })?;
+            let bytes = sessions
+                .file_at(&record, &rev, &path)
+                .map_err(|e| RpcError::invalid(e.to_string()))?
+                .ok_or_else(|| {
+                    RpcError::new(
+                        ahp_error_codes::NOT_FOUND,
+                        format!("{uri}: no such file at that commit"),
+                    )
+                })?;
+            Ok(content(bytes))
+        })
+        .await;
+    }
     blocking(conn, move |sessions| {
         let path = local(&uri)?;
         if !inside(&roots(sessions), &path) {
@@ -161,11 +194,7 @@ pub async fn read(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> {
                 meta.len()
             )));
         }
-        let bytes = std::fs::read(&path).map_err(internal)?;
-        Ok(match String::from_utf8(bytes) {
-            Ok(text) => json!({"data": text, "encoding": "utf-8"}),
-            Err(e) => json!({"data": base64(e.as_bytes()), "encoding": "base64"}),
-        })
+        Ok(content(std::fs::read(&path).map_err(internal)?))
     })
     .await
 }

@@ -23,6 +23,14 @@ struct Sequence {
     ring: VecDeque<Arc<ActionEnvelope>>,
 }
 
+/// A changeset a client follows.
+struct Followed {
+    session: String,
+    turn: Option<String>,
+    /// Its files as last sent.
+    sent: Value,
+}
+
 /// A session's projection, with when its last follower left.
 type Projected = (Arc<Projector>, Option<Instant>);
 
@@ -46,6 +54,8 @@ pub struct Hub {
     origins: Mutex<HashMap<String, ActionOrigin>>,
     /// Sessions a client marked read, at the time they were last changed then.
     pub(crate) read: Mutex<HashMap<String, String>>,
+    /// The changesets clients follow: the session, which one, and the files last sent.
+    changesets: Mutex<HashMap<String, Followed>>,
     /// Whether the list is being watched.
     pub(crate) watching: Mutex<bool>,
 }
@@ -65,6 +75,7 @@ impl Hub {
             projectors: Mutex::default(),
             origins: Mutex::default(),
             read: Mutex::default(),
+            changesets: Mutex::default(),
             watching: Mutex::new(false),
         })
     }
@@ -207,6 +218,54 @@ impl Hub {
             all.retain(|_, (p, since)| {
                 Arc::strong_count(p) > 1 || since.is_none_or(|t| t.elapsed() < LINGER)
             });
+        }
+    }
+
+    /// A client follows this changeset, sent as `state`.
+    pub fn follow_changes(&self, uri: &str, id: &str, turn: Option<String>, state: Value) {
+        if let Ok(mut all) = self.changesets.lock() {
+            // Bounded: the oldest are no longer kept up to date past this many.
+            if all.len() >= 1024 && !all.contains_key(uri) {
+                all.clear();
+            }
+            all.insert(
+                uri.to_string(),
+                Followed {
+                    session: id.to_string(),
+                    turn,
+                    sent: state,
+                },
+            );
+        }
+    }
+
+    /// The session's work changed (a checkpoint): its followed changesets are read again and
+    /// what changed is sent.
+    pub async fn changes_changed(self: &Arc<Hub>, id: &str) {
+        let followed: Vec<(String, Option<String>)> = match self.changesets.lock() {
+            Ok(all) => all
+                .iter()
+                .filter(|(_, f)| f.session == id)
+                .map(|(uri, f)| (uri.clone(), f.turn.clone()))
+                .collect(),
+            Err(_) => return,
+        };
+        for (uri, turn) in followed {
+            let Ok(state) = super::conn::changeset_state(self, id, turn.as_deref()).await else {
+                continue;
+            };
+            let changed = self.changesets.lock().ok().and_then(|mut all| {
+                let entry = all.get_mut(&uri)?;
+                (entry.sent != state).then(|| {
+                    entry.sent = state.clone();
+                })
+            });
+            if changed.is_some() {
+                let action = super::map::action(serde_json::json!({
+                    "type": "changeset/contentChanged", "files": state["files"],
+                }));
+                self.send(&uri, action, None, None);
+            }
         }
     }
 

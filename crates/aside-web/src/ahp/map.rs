@@ -82,6 +82,10 @@ pub struct Mapper {
     queued: VecDeque<String>,
     /// The plan last shown.
     plan: Option<String>,
+    /// The newest turn started.
+    last_turn: Option<String>,
+    /// Each turn's checkpoint commit (its work, for its changeset).
+    checkpoints: HashMap<String, String>,
 }
 
 /// An action as the wire writes it, read as ahp-types' own (a shape the crate would not know
@@ -163,6 +167,11 @@ impl Mapper {
     /// The open turn.
     pub fn turn(&self) -> Option<&str> {
         self.turn.as_ref().map(|t| t.id.as_str())
+    }
+
+    /// The checkpoint commit that ended turn `turn`, when it is known.
+    pub fn checkpoint(&self, turn: &str) -> Option<&str> {
+        self.checkpoints.get(turn).map(String::as_str)
     }
 
     /// The tool call waiting for the user's confirmation, with its options.
@@ -352,14 +361,19 @@ impl Mapper {
                 };
                 self.note(format!("Setup `{}` {how}", setup.command), &mut out)
             }
-            Body::Checkpoint(c) => self.note(
-                format!(
-                    "Checkpoint {}: {} file(s) changed",
-                    &c.commit[..c.commit.len().min(12)],
-                    c.files.len()
-                ),
-                &mut out,
-            ),
+            Body::Checkpoint(c) => {
+                if let Some(turn) = self.open_id().or_else(|| self.last_turn.clone()) {
+                    self.checkpoints.insert(turn, c.commit.clone());
+                }
+                self.note(
+                    format!(
+                        "Checkpoint {}: {} file(s) changed",
+                        &c.commit[..c.commit.len().min(12)],
+                        c.files.len()
+                    ),
+                    &mut out,
+                )
+            }
             _ => {}
         }
         out
@@ -397,6 +411,7 @@ impl Mapper {
             started["queuedMessageId"] = json!(queued);
         }
         out.push(Out::Chat(action(started)));
+        self.last_turn = Some(id.clone());
         self.turn = Some(Open {
             id,
             started_at: event.ts.clone(),

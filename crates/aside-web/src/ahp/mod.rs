@@ -3,7 +3,7 @@
 //! any AHP client. The one network protocol aside speaks.
 //!
 //! Rooms: `map` (a session's events as chat actions, pure), `chat` (a session projected and
-//! followed), `root` (agents, the session list and its notifications), `hub` (what connections
+//! followed), `changes` (a session's changesets, from git), `root` (agents, the session list and its notifications), `hub` (what connections
 //! share: the numbered actions, replay), `conn` (one connection's JSON-RPC), `steer` (what a
 //! client dispatches, carried out the way the CLI does it), `files` (new sessions, folders,
 //! files and changes, confined to what aside knows).
@@ -15,6 +15,7 @@
 //! client sends tokens); what a client may do is decided here, never from flags it sends;
 //! prompts and tokens are not logged.
 
+mod changes;
 mod chat;
 mod conn;
 mod files;

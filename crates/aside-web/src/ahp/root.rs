@@ -47,6 +47,8 @@ pub enum Channel {
     Session(String),
     /// A session's chat.
     Chat(String),
+    /// A session's changes: all of them (None), or one turn's.
+    Changes(String, Option<String>),
 }
 
 impl Channel {
@@ -56,6 +58,19 @@ impl Channel {
             return Some(Channel::Root);
         }
         let (scheme, rest) = uri.split_once(":/")?;
+        if scheme == CHANGES {
+            let (id, which) = rest.split_once('/')?;
+            if !aside_core::SessionId::is_valid(id) {
+                return None;
+            }
+            return match which.split_once('/') {
+                None if which == "session" => Some(Channel::Changes(id.to_string(), None)),
+                Some(("turn", turn)) if plain_id(turn) => {
+                    Some(Channel::Changes(id.to_string(), Some(turn.to_string())))
+                }
+                _ => None,
+            };
+        }
         let id = rest.trim_start_matches('/');
         if !aside_core::SessionId::is_valid(id) {
             return None;
@@ -73,15 +88,31 @@ impl Channel {
     pub fn session(&self) -> Option<&str> {
         match self {
             Channel::Root => None,
-            Channel::Session(id) | Channel::Chat(id) => Some(id),
+            Channel::Session(id) | Channel::Chat(id) | Channel::Changes(id, _) => Some(id),
         }
     }
 }
 
-/// A `file:` URI of a local path (the characters a URI path may not hold escaped).
-pub fn file_uri(path: &Path) -> String {
-    let mut uri = String::from("file://");
-    for byte in path.to_string_lossy().bytes() {
+/// The scheme of a session's changesets: `aside-changes:/<id>/session`,
+/// `aside-changes:/<id>/turn/<turn id>`.
+pub const CHANGES: &str = "aside-changes";
+
+/// The scheme of a file as a commit of a session holds it: `aside-git:/<id>/<commit>/<path>`.
+pub const AT_COMMIT: &str = "aside-git";
+
+/// Whether a turn id may stand in a URI as it is.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A path as a URI holds it (the characters a URI path may not hold escaped).
+pub fn escape(path: &str) -> String {
+    let mut uri = String::new();
+    for byte in path.bytes() {
         if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte) {
             uri.push(byte as char);
         } else {
@@ -91,10 +122,9 @@ pub fn file_uri(path: &Path) -> String {
     uri
 }
 
-/// The local path of a `file:` URI, if it is one.
-pub fn file_path(uri: &str) -> Option<std::path::PathBuf> {
-    let rest = uri.strip_prefix("file://")?;
-    let bytes = rest.as_bytes();
+/// A URI's escaped path read back.
+pub fn unescape(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -107,7 +137,17 @@ pub fn file_path(uri: &str) -> Option<std::path::PathBuf> {
             i += 1;
         }
     }
-    let path = std::path::PathBuf::from(String::from_utf8(out).ok()?);
+    String::from_utf8(out).ok()
+}
+
+/// A `file:` URI of a local path.
+pub fn file_uri(path: &Path) -> String {
+    format!("file://{}", escape(&path.to_string_lossy()))
+}
+
+/// The local path of a `file:` URI, if it is one.
+pub fn file_path(uri: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(unescape(uri.strip_prefix("file://")?)?);
     path.is_absolute().then_some(path)
 }
 
@@ -324,6 +364,12 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
                                     s["activity"].as_str().map(str::to_string),
                                 );
                             }
+                            if old["changes"] != s["changes"]
+                                || old["modifiedAt"] != s["modifiedAt"]
+                            {
+                                let (hub, id) = (hub.clone(), id.to_string());
+                                tokio::spawn(async move { hub.changes_changed(&id).await });
+                            }
                         }
                     }
                     Some(_) => {}
@@ -370,6 +416,16 @@ mod tests {
         assert_eq!(Channel::parse("copilot:/../etc"), None);
         assert_eq!(Channel::parse("ahp-chat:/ABC"), None);
         assert_eq!(Channel::parse(ROOT), Some(Channel::Root));
+        assert_eq!(
+            Channel::parse("aside-changes:/abc/session"),
+            Some(Channel::Changes("abc".into(), None))
+        );
+        assert_eq!(
+            Channel::parse("aside-changes:/abc/turn/t12"),
+            Some(Channel::Changes("abc".into(), Some("t12".into())))
+        );
+        assert_eq!(Channel::parse("aside-changes:/abc/turn/../x"), None);
+        assert_eq!(Channel::parse("aside-changes:/abc/other"), None);
     }
 
     #[test]

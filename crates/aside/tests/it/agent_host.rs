@@ -777,6 +777,61 @@ async fn a_client_creates_a_session_in_a_known_repository_and_reads_only_what_as
     )
     .await;
     assert_eq!(chat.turns[0].id, "first");
+    // The Changes panel: the session's changes, and the turn's, with both sides readable.
+    let changesets = serde_json::to_value(&session.changesets).unwrap();
+    let all = changesets[0]["uriTemplate"].as_str().unwrap().to_string();
+    assert_eq!(changesets[0]["changeKind"], "session");
+    let (changed, _) = client.subscribe(all.clone()).await.unwrap();
+    let changed = serde_json::to_value(changed.snapshot.unwrap().state).unwrap();
+    let file = &changed["files"][0];
+    assert!(
+        file["id"].as_str().unwrap().ends_with("/made.txt"),
+        "{changed}"
+    );
+    assert!(
+        file["edit"]["before"].is_null(),
+        "a new file has no before: {changed}"
+    );
+    assert_eq!(file["edit"]["diff"]["added"], 1);
+    let after: Value = client
+        .request(
+            "resourceRead",
+            json!({"channel": "ahp-root://", "uri": file["edit"]["after"]["content"]["uri"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after["data"], "made by ahp\n");
+    let turn_uri = changesets[1]["uriTemplate"]
+        .as_str()
+        .unwrap()
+        .replace("{turnId}", "first");
+    let (turn_changes, _) = client.subscribe(turn_uri).await.unwrap();
+    let turn_changes = serde_json::to_value(turn_changes.snapshot.unwrap().state).unwrap();
+    let at_commit = turn_changes["files"][0]["edit"]["after"]["content"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(at_commit.starts_with("aside-git:/"), "{turn_changes}");
+    let blob: Value = client
+        .request(
+            "resourceRead",
+            json!({"channel": "ahp-root://", "uri": at_commit}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(blob["data"], "made by ahp\n");
+    let sneaky = at_commit.rsplit_once('/').unwrap().0.to_string() + "/..%2F..%2Fetc%2Fpasswd";
+    let sneaky = error_of(
+        client
+            .request::<_, Value>(
+                "resourceRead",
+                json!({"channel": "ahp-root://", "uri": sneaky}),
+            )
+            .await,
+    );
+    assert!(
+        sneaky.contains("not a path inside the repository"),
+        "{sneaky}"
+    );
     let worktree = std::path::PathBuf::from(host.session(&id)["worktree"].as_str().unwrap());
     assert_ne!(
         worktree, host.repo,
