@@ -89,11 +89,12 @@ async fn main() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-    let mut url = String::new();
-    std::io::BufReader::new(ui.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
+    let (mut url, mut ahp_url) = (String::new(), String::new());
+    let mut printed = std::io::BufReader::new(ui.stdout.take().unwrap());
+    printed.read_line(&mut url).unwrap();
+    printed.read_line(&mut ahp_url).unwrap();
     let url = url.trim().to_string();
+    let ahp_url = ahp_url.trim().to_string();
     let base = url.split("/?").next().unwrap().to_string();
 
     let b = Browser::start().await;
@@ -165,6 +166,7 @@ async fn main() {
     let mut lat: Vec<f64> =
         serde_json::from_value(b.eval("return window.__latencies", json!([])).await).unwrap();
     lat.sort_by(f64::total_cmp);
+    let ahp = agent_host(&ahp_url, &base, token, &repo, &model, &index, big, total).await;
     println!(
         "web: list page with 500 sessions rendered in median {:.0} ms (from navigation; min {:.0}, max {:.0})",
         list_ms[1], list_ms[0], list_ms[2]
@@ -180,6 +182,167 @@ async fn main() {
         lat[lat.len() - 1],
         lat.len()
     );
+    for line in ahp {
+        println!("{line}");
+    }
     let _ = ui.kill();
     let _ = ui.wait();
+}
+
+async fn ahp_client(url: &str, name: &str) -> ahp::Client {
+    let transport = ahp_ws::WebSocketTransport::connect(url).await.unwrap();
+    let client = ahp::Client::connect(transport, ahp::ClientConfig::default())
+        .await
+        .unwrap();
+    client
+        .initialize(name.into(), vec!["0.9.0".into()], vec![])
+        .await
+        .unwrap();
+    client
+}
+
+fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[v.len() * 9 / 10], v[v.len() - 1])
+}
+
+/// The Agent Host Protocol endpoint of the same server: a live session's streamed text from
+/// being stored to reaching an AHP client, `listSessions` with 10,000 sessions, and subscribing
+/// to the long session until its first snapshot.
+#[allow(clippy::too_many_arguments)]
+async fn agent_host(
+    url: &str,
+    base: &str,
+    token: &str,
+    repo: &std::path::Path,
+    model: &FakeModel,
+    index: &Index,
+    big: &str,
+    total: u64,
+) -> Vec<String> {
+    use ahp::SubscriptionEvent;
+    let mut out = Vec::new();
+    // Live: 40 chunks, 50 ms apart; each one's store time (the host's stamp, read by a
+    // follower beside) against when the AHP client received it.
+    let mut chunks = Vec::new();
+    for i in 0..40 {
+        chunks.push(Chunk::Text(format!("ahp chunk {i}. ")));
+        chunks.push(Chunk::Delay(Duration::from_millis(50)));
+    }
+    model.push_for(
+        "ahp-live",
+        [
+            Reply::stream(vec![Chunk::Delay(Duration::from_millis(1500))])
+                .then(Reply::stream(chunks)),
+        ],
+    );
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/sessions"))
+        .bearer_auth(token)
+        .json(&json!({"task": "ahp-live: stream", "repo": repo}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let client = ahp_client(url, "bench-live").await;
+    let (_, mut sub) = client.subscribe(format!("ahp-chat:/{id}")).await.unwrap();
+    let layout = Layout::new(repo.parent().unwrap().join("aside-home"));
+    let stamps = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let follow = {
+        let stamps = stamps.clone();
+        let id = SessionId(id.clone());
+        tokio::spawn(async move {
+            let mut follower = aside_protocol::client::Follower::new(&layout, &id, 0);
+            while let Ok(step) = follower.next().await {
+                if let aside_protocol::client::Step::Event(e) = step {
+                    if let Some(text) = e.data["content"]["text"].as_str() {
+                        if let Some(at) = aside_core::time::parse_rfc3339(&e.ts) {
+                            stamps.lock().unwrap().insert(text.to_string(), at);
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let mut arrived = Vec::new();
+    loop {
+        let Some(SubscriptionEvent::Action(env)) = sub.recv().await else {
+            continue;
+        };
+        let action = serde_json::to_value(&env.action).unwrap();
+        let now = std::time::SystemTime::now();
+        match action["type"].as_str().unwrap_or_default() {
+            "chat/delta" => arrived.push((
+                action["content"].as_str().unwrap_or_default().to_string(),
+                now,
+            )),
+            "chat/responsePart" => arrived.push((
+                action["part"]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                now,
+            )),
+            "chat/turnComplete" => break,
+            _ => {}
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    follow.abort();
+    let lat: Vec<f64> = {
+        let stamps = stamps.lock().unwrap();
+        arrived
+            .iter()
+            .filter_map(|(text, at)| {
+                let stored = stamps.get(text)?;
+                Some(at.duration_since(*stored).ok()?.as_secs_f64() * 1000.0)
+            })
+            .collect()
+    };
+    if !lat.is_empty() {
+        let (med, p90, max) = median(lat.clone());
+        out.push(format!(
+            "ahp: new event stored -> action received by an AHP client: median {med:.0} ms, p90 {p90:.0} ms, max {max:.0} ms over {} live events",
+            lat.len()
+        ));
+    }
+    // listSessions with 10,000 sessions.
+    for i in 500..10_000 {
+        index.insert(&record(&format!("s{i:07}"), i, repo)).unwrap();
+    }
+    let mut list_ms = Vec::new();
+    for _ in 0..4 {
+        let started = std::time::Instant::now();
+        let list: serde_json::Value = client
+            .request("listSessions", json!({"channel": "ahp-root://"}))
+            .await
+            .unwrap();
+        list_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(list["items"].as_array().unwrap().len() > 10_000);
+    }
+    let cold = list_ms.remove(0);
+    let (warm, _, max) = median(list_ms);
+    out.push(format!(
+        "ahp: listSessions of 10,001 sessions: {cold:.0} ms the first time (each session's progress read), then median {warm:.0} ms (max {max:.0})"
+    ));
+    // Subscribing to the long session: the first client makes its projection; a second
+    // shares it.
+    let started = std::time::Instant::now();
+    let (first, _) = client.subscribe(format!("ahp-chat:/{big}")).await.unwrap();
+    let cold = started.elapsed().as_secs_f64() * 1000.0;
+    let turns = match first.snapshot.unwrap().state {
+        ahp_types::state::SnapshotState::Chat(c) => c.turns.len(),
+        _ => 0,
+    };
+    let other = ahp_client(url, "bench-other").await;
+    let started = std::time::Instant::now();
+    let _ = other.subscribe(format!("ahp-chat:/{big}")).await.unwrap();
+    let warm = started.elapsed().as_secs_f64() * 1000.0;
+    out.push(format!(
+        "ahp: subscribe to a {total}-event session until its first snapshot ({turns} turns, the rest a page at a time): {cold:.0} ms, {warm:.0} ms for a second client"
+    ));
+    out
 }

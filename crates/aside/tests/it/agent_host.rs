@@ -982,3 +982,100 @@ fn aside_ui_listens_beyond_loopback_only_when_told_and_says_how_to_use_ssh_inste
         "{ahp}"
     );
 }
+
+/// A real agent's session (Copilot CLI, codex-acp: `.ci/run` installs them) through the
+/// endpoint: listed under its own provider, opened whole, a follow-up streamed.
+async fn real_agent_through_ahp(env: common::Env, agent: &str, first: Vec<Reply>) {
+    let server = common::Ui::start(&env);
+    env.model.push_for(&format!("{agent}-ahp-one"), first);
+    env.model.push_for(
+        &format!("{agent}-ahp-two"),
+        [Reply::text(&format!("Second answer from {agent}."))],
+    );
+    let id = env.new_session(&format!("{agent}-ahp-one: say hello"), &["--agent", agent]);
+    env.wait_status(&id, "completed");
+    let client = connect(&server.ahp).await;
+    client
+        .initialize("real".into(), vec!["0.9.0".into()], vec![])
+        .await
+        .unwrap();
+    let items = list(&client).await;
+    let item = items
+        .iter()
+        .find(|s| s["_meta"]["aside.id"] == id.as_str())
+        .unwrap();
+    assert_eq!(item["provider"], agent);
+    let chat_uri = item["defaultChat"].as_str().unwrap().to_string();
+    let (mut chat, mut sub) = subscribe_chat(&client, &chat_uri).await;
+    let first_turn = parts(&chat, 0).to_string();
+    assert!(
+        first_turn.contains(&format!("Hello from {agent}.")),
+        "{first_turn}"
+    );
+    assert!(
+        first_turn.contains("\"status\":\"completed\""),
+        "a tool call ran: {first_turn}"
+    );
+    client
+        .dispatch(
+            chat_uri.clone(),
+            serde_json::from_value(json!({
+                "type": "chat/turnStarted", "turnId": "real-2", "startedAt": "2026-12-06T10:00:00.000Z",
+                "message": {"text": format!("{agent}-ahp-two: again"), "origin": {"kind": "user"}},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    until(
+        &mut sub,
+        "the second turn's end",
+        |e| {
+            apply_action_to_chat(&mut chat, &e.action);
+        },
+        |e| kind(e) == "chat/turnComplete",
+    )
+    .await;
+    let second = parts(&chat, 1).to_string();
+    assert!(
+        second.contains(&format!("Second answer from {agent}.")),
+        "{second}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_copilot_cli_and_codex_acp_sessions_appear_and_stream() {
+    let mut ran = 0;
+    if let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") {
+        let env = common::copilot_env(&copilot);
+        real_agent_through_ahp(
+            env,
+            "copilot",
+            vec![
+                Reply::tool("bash", json!({"command": "echo hi > hi.txt", "description": "Write hi.txt", "mode": "sync"})),
+                Reply::text("Hello from copilot."),
+            ],
+        )
+        .await;
+        ran += 1;
+    }
+    if let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") {
+        let env = common::codex_env(&codex);
+        real_agent_through_ahp(
+            env,
+            "codex",
+            vec![
+                Reply::tool(
+                    "exec_command",
+                    json!({"cmd": "echo hi > hi.txt", "login": false}),
+                ),
+                Reply::text("Hello from codex."),
+            ],
+        )
+        .await;
+        ran += 1;
+    }
+    if ran == 0 {
+        eprintln!("skipped: set ASIDE_TEST_COPILOT / ASIDE_TEST_CODEX (.ci/run does)");
+    }
+}
