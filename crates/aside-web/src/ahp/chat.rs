@@ -119,25 +119,22 @@ impl Projector {
         })
         .await
         .map_err(|e| e.to_string())??;
-        let provider = summary["provider"].as_str().unwrap_or("aside").to_string();
+        let provider = summary.provider.clone();
         let session_uri = hub
             .alias_of(&id)
             .unwrap_or_else(|| root::session_uri(&provider, &id));
         let chat_uri = root::chat_uri(&id);
-        let title = summary["title"].as_str().unwrap_or_default().to_string();
-        let modified = summary["modifiedAt"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let title = summary.title.clone();
+        let modified = summary.modified_at.clone();
         let mut chat = blank_chat(&chat_uri, &title, &modified)?;
         if since > 0 {
             chat.turns_next_cursor = Some(format!("before:{since}"));
         }
         let session: SessionState = serde_json::from_value(json!({
-            "provider": provider, "title": title, "status": summary["status"],
-            "activity": summary.get("activity"), "lifecycle": "ready", "activeClients": [],
-            "chats": [{"resource": chat_uri, "title": title, "status": summary["status"], "modifiedAt": modified}],
-            "defaultChat": chat_uri, "workingDirectories": summary["workingDirectories"],
+            "provider": provider, "title": title, "status": summary.status,
+            "activity": summary.activity, "lifecycle": "ready", "activeClients": [],
+            "chats": [{"resource": chat_uri, "title": title, "status": summary.status, "modifiedAt": modified}],
+            "defaultChat": chat_uri, "workingDirectories": summary.working_directories,
             "changesets": super::changes::offered(&id),
         }))
         .map_err(|e| format!("session state: {e}"))?;

@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
+/// Where the channels clients chose for the sessions they created are kept.
+const ALIASES: &str = "ahp-channels.json";
+
 /// How many sent actions are kept for clients that reconnect (older ones get snapshots).
 pub const REPLAY: usize = 4096;
 
@@ -33,6 +36,16 @@ struct Followed {
 
 /// A session's projection, with when its last follower left.
 type Projected = (Arc<Projector>, Option<Instant>);
+
+/// Where this server's numbering starts: past any number an earlier `aside ui` gave (a
+/// thousand per millisecond since 1970), so a client that reconnects after a restart is never
+/// replayed another server's actions under numbers it saw.
+fn first_seq() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64 * 1000)
+        .unwrap_or(0)
+}
 
 /// The shared side of the endpoint.
 pub struct Hub {
@@ -62,12 +75,16 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(layout: aside_store::Layout, progress: crate::Progress) -> Arc<Hub> {
+        let aliases = std::fs::read(layout.home.join(ALIASES))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
         Arc::new(Hub {
             layout,
             progress,
-            aliases: Mutex::default(),
+            aliases: Mutex::new(aliases),
             sequence: Mutex::new(Sequence {
-                last: 0,
+                last: first_seq(),
                 ring: VecDeque::new(),
             }),
             actions: broadcast::channel(4096).0,
@@ -80,10 +97,16 @@ impl Hub {
         })
     }
 
-    /// A client created session `id` as `uri`: its channel is that from now on.
+    /// A client created session `id` as `uri`: its channel is that from now on (kept in
+    /// `$ASIDE_HOME/ahp-channels.json`, so it stays after a restart).
     pub fn alias(&self, id: &str, uri: &str) {
         if let Ok(mut aliases) = self.aliases.lock() {
             aliases.insert(id.to_string(), uri.to_string());
+            let kept = serde_json::to_vec(&*aliases).unwrap_or_default();
+            if let Err(e) = aside_core::paths::write_private(&self.layout.home.join(ALIASES), &kept)
+            {
+                tracing::warn!("ahp: cannot keep the channel of session {id}: {e}");
+            }
         }
     }
 

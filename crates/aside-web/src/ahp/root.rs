@@ -2,9 +2,10 @@
 //! (`listSessions`), and the list's changes pushed as `root/session*` notifications.
 
 use super::hub::Hub;
-use crate::api::{with_progress, LIST_LOOK, LIST_RECHECK};
+use crate::api::{LIST_LOOK, LIST_RECHECK};
 use aside_core::{Config, SessionRecord};
-use aside_sessions::Sessions;
+use aside_sessions::{SessionView, Sessions};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -151,18 +152,18 @@ pub fn file_path(uri: &str) -> Option<std::path::PathBuf> {
     path.is_absolute().then_some(path)
 }
 
-/// AHP's status bits of a session as a view shows it.
-pub fn status_bits(view: &Value, read: bool) -> u32 {
-    let mut bits = match view["status"].as_str().unwrap_or_default() {
+/// AHP's status bits of a session as its view shows it.
+pub fn status_bits(view: &SessionView, read: bool) -> u32 {
+    let mut bits = match view.status {
         "running" | "starting" | "queued" | "in_terminal" => 8,
         "needs_input" => 24,
         "failed" | "interrupted" => 2,
         _ => 1,
     };
-    if view["pending_permission"].as_bool() == Some(true) {
+    if view.pending_permission {
         bits = 24;
     }
-    if view["archived"].as_bool() == Some(true) {
+    if view.archived {
         bits |= 64;
     }
     if read {
@@ -171,67 +172,153 @@ pub fn status_bits(view: &Value, read: bool) -> u32 {
     bits
 }
 
-/// AHP session summaries of these sessions (without the read flag: the hub adds it).
+/// How many of the newest sessions a list reads the last line of (each is a read of its log;
+/// the others say their status until they change and become the newest).
+pub const LAST_LINES: usize = 200;
+
+/// A session as AHP lists it (`SessionSummary`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub resource: String,
+    pub provider: String,
+    pub title: String,
+    pub status: u32,
+    pub created_at: String,
+    pub modified_at: String,
+    pub activity: String,
+    pub working_directories: Vec<String>,
+    pub changes: Changes,
+    pub default_chat: String,
+    #[serde(rename = "_meta")]
+    pub meta: Meta,
+}
+
+/// What a session changed (`ChangesSummary`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Changes {
+    pub files: u64,
+    pub additions: u64,
+    pub deletions: u64,
+}
+
+/// What aside adds to a summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Meta {
+    #[serde(rename = "aside.id")]
+    pub id: String,
+    #[serde(rename = "aside.agent")]
+    pub agent: String,
+    #[serde(rename = "aside.branch")]
+    pub branch: Option<String>,
+    #[serde(rename = "aside.status")]
+    pub status: String,
+}
+
+impl Summary {
+    /// A session's summary from its view and the last line of its agent's message.
+    pub fn of(view: &SessionView, line: &str) -> Summary {
+        let provider = provider(view.agent);
+        let line = line.trim();
+        let activity = match (view.status, view.reason) {
+            ("failed" | "interrupted", Some(reason)) => format!("{}: {reason}", view.status),
+            _ if !line.is_empty() => line.to_string(),
+            _ => view.status.replace('_', " "),
+        };
+        Summary {
+            resource: session_uri(&provider, view.id),
+            provider,
+            title: view.title.to_string(),
+            status: status_bits(view, false),
+            created_at: view.created_at.to_string(),
+            modified_at: view.updated_at.to_string(),
+            activity,
+            working_directories: vec![file_uri(view.worktree)],
+            changes: Changes {
+                files: view.changed_files,
+                additions: view.lines_added,
+                deletions: view.lines_removed,
+            },
+            default_chat: chat_uri(view.id),
+            meta: Meta {
+                id: view.id.to_string(),
+                agent: view.agent.to_string(),
+                branch: view.branch.map(str::to_string),
+                status: view.status.to_string(),
+            },
+        }
+    }
+
+    /// The fields that differ from `old`, as `root/sessionSummaryChanged` sends them.
+    pub fn changes_from(&self, old: &Summary) -> serde_json::Map<String, Value> {
+        let (now, before) = (
+            serde_json::to_value(self).unwrap_or_default(),
+            serde_json::to_value(old).unwrap_or_default(),
+        );
+        let mut changes = serde_json::Map::new();
+        for key in [
+            "title",
+            "status",
+            "modifiedAt",
+            "activity",
+            "changes",
+            "_meta",
+        ] {
+            if now[key] != before[key] {
+                changes.insert(key.to_string(), now[key].clone());
+            }
+        }
+        changes
+    }
+}
+
+/// AHP summaries of these sessions, newest first as given (without the read flag: the hub
+/// adds it). The last line of the newest [`LAST_LINES`] is read (once per change: cached with
+/// the web view's list).
 pub fn summaries(
     sessions: &Sessions,
     records: &[SessionRecord],
     cache: &Mutex<HashMap<String, (String, Value)>>,
-) -> Vec<Value> {
-    let views = with_progress(sessions, records, cache).unwrap_or_default();
-    views.iter().map(summary).collect()
+) -> Vec<Summary> {
+    let views = sessions.views(records);
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    records
+        .iter()
+        .zip(views)
+        .enumerate()
+        .map(|(n, (record, view))| {
+            let line = match cache.get(view.id) {
+                Some((at, progress)) if *at == record.updated_at => {
+                    progress["last_line"].as_str().unwrap_or_default().to_string()
+                }
+                _ if n < LAST_LINES => {
+                    let (plan, line) = sessions.progress(record);
+                    let progress = json!({"plan": plan.map(|(done, total)| json!({"done": done, "total": total})), "last_line": line});
+                    cache.insert(view.id.to_string(), (record.updated_at.clone(), progress));
+                    line
+                }
+                _ => String::new(),
+            };
+            Summary::of(&view, &line)
+        })
+        .collect()
 }
 
-/// One session's summary, from its view.
-pub fn summary(view: &Value) -> Value {
-    let id = view["id"].as_str().unwrap_or_default();
-    let provider = provider(view["agent"].as_str().unwrap_or_default());
-    let status = view["status"].as_str().unwrap_or_default();
-    let line = view["last_line"].as_str().unwrap_or_default().trim();
-    let activity = match (status, view["reason"].as_str()) {
-        ("failed" | "interrupted", Some(reason)) => format!("{status}: {reason}"),
-        _ if !line.is_empty() => line.to_string(),
-        _ => status.replace('_', " "),
-    };
-    let worktree = Path::new(view["worktree"].as_str().unwrap_or_default());
-    json!({
-        "resource": session_uri(&provider, id),
-        "provider": provider,
-        "title": view["title"],
-        "status": status_bits(view, false),
-        "createdAt": view["created_at"],
-        "modifiedAt": view["updated_at"],
-        "activity": activity,
-        "workingDirectories": [file_uri(worktree)],
-        "changes": {"files": view["changed_files"], "additions": view["lines_added"], "deletions": view["lines_removed"]},
-        "defaultChat": chat_uri(id),
-        "_meta": {"aside.id": id, "aside.agent": view["agent"], "aside.branch": view["branch"], "aside.status": status},
-    })
-}
-
-/// Every session's summary, newest first, with the read flags clients set.
-pub fn list(hub: &Hub, sessions: &Sessions) -> Result<Vec<Value>, String> {
+/// Every session's summary, newest first, under the channels clients chose, with the read
+/// flags they set.
+pub fn list(hub: &Hub, sessions: &Sessions) -> Result<Vec<Summary>, String> {
     let records = sessions.index.list(true).map_err(|e| e.to_string())?;
     let mut all = summaries(sessions, &records, &hub.progress);
+    let read = hub.read.lock().map(|r| r.clone()).unwrap_or_default();
     for s in &mut all {
-        if let Some(uri) = s["_meta"]["aside.id"]
-            .as_str()
-            .and_then(|id| hub.alias_of(id))
-        {
-            s["resource"] = json!(uri);
+        if let Some(uri) = hub.alias_of(&s.meta.id) {
+            s.resource = uri;
+        }
+        if read.get(&s.meta.id) == Some(&s.modified_at) {
+            s.status |= 32;
         }
     }
-    mark_read(hub, &mut all);
     Ok(all)
-}
-
-fn mark_read(hub: &Hub, all: &mut [Value]) {
-    let Ok(read) = hub.read.lock() else { return };
-    for s in all {
-        let id = s["_meta"]["aside.id"].as_str().unwrap_or_default();
-        if read.get(id).map(String::as_str) == s["modifiedAt"].as_str() {
-            s["status"] = json!(s["status"].as_u64().unwrap_or(1) | 32);
-        }
-    }
 }
 
 /// The root state: one agent per agent aside knows (installed first).
@@ -285,7 +372,7 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
         .ok()
         .flatten()
         .map(|index| std::sync::Arc::new(Mutex::new(index)));
-    let mut known: Option<HashMap<String, Value>> = None;
+    let mut known: Option<HashMap<String, Summary>> = None;
     let mut version: Option<i64> = None;
     let mut read_at: Option<std::time::Instant> = None;
     loop {
@@ -326,9 +413,9 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
             tokio::time::sleep(LIST_RECHECK).await;
             continue;
         };
-        let now: HashMap<String, Value> = listed
+        let now: HashMap<String, Summary> = listed
             .into_iter()
-            .map(|s| (s["resource"].as_str().unwrap_or_default().to_string(), s))
+            .map(|s| (s.resource.clone(), s))
             .collect();
         if let Some(before) = &known {
             for (uri, s) in &now {
@@ -339,37 +426,17 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
                         json!({"channel": ROOT, "summary": s}),
                     ),
                     Some(old) if old != s => {
-                        let mut changes = serde_json::Map::new();
-                        for key in [
-                            "title",
-                            "status",
-                            "modifiedAt",
-                            "activity",
-                            "changes",
-                            "_meta",
-                        ] {
-                            if old[key] != s[key] {
-                                changes.insert(key.to_string(), s[key].clone());
-                            }
-                        }
                         note(
                             hub,
                             "root/sessionSummaryChanged",
-                            json!({"channel": ROOT, "session": uri, "changes": changes}),
+                            json!({"channel": ROOT, "session": uri, "changes": s.changes_from(old)}),
                         );
-                        if let Some(id) = s["_meta"]["aside.id"].as_str() {
-                            if let Some(p) = hub.projected(id) {
-                                p.summary_changed(
-                                    s["status"].as_u64().unwrap_or(1) as u32,
-                                    s["activity"].as_str().map(str::to_string),
-                                );
-                            }
-                            if old["changes"] != s["changes"]
-                                || old["modifiedAt"] != s["modifiedAt"]
-                            {
-                                let (hub, id) = (hub.clone(), id.to_string());
-                                tokio::spawn(async move { hub.changes_changed(&id).await });
-                            }
+                        if let Some(p) = hub.projected(&s.meta.id) {
+                            p.summary_changed(s.status, Some(s.activity.clone()));
+                        }
+                        if old.changes != s.changes || old.modified_at != s.modified_at {
+                            let (hub, id) = (hub.clone(), s.meta.id.clone());
+                            tokio::spawn(async move { hub.changes_changed(&id).await });
                         }
                     }
                     Some(_) => {}

@@ -842,6 +842,20 @@ async fn a_client_creates_a_session_in_a_known_repository_and_reads_only_what_as
         .await
         .unwrap();
     assert_eq!(read["data"], "made by ahp\n");
+    // The channel the client chose stays the session's after aside ui restarts.
+    let (port, env_ahp) = (host.port(), host.server.ahp.clone());
+    let Host { server, env } = host;
+    drop(server);
+    let again = common::Ui::start_on(&env, port);
+    assert_eq!(again.ahp, env_ahp);
+    let client = connect(&again.ahp).await;
+    client
+        .initialize("after".into(), vec!["0.9.0".into()], vec![])
+        .await
+        .unwrap();
+    assert!(list(&client).await.iter().any(|s| s["resource"] == uri));
+    let (_, _) = subscribe_session(&client, uri).await;
+    let host = Host { server: again, env };
     // Disposing archives; the worktree and its work stay.
     let _: Value = client
         .request("disposeSession", json!({"channel": uri}))
@@ -938,6 +952,28 @@ async fn a_dropped_client_is_replayed_what_it_missed_and_long_histories_come_a_p
         matches!(result, ahp_types::commands::ReconnectResult::Snapshot(_)),
         "{result:?}"
     );
+
+    // `aside ui` killed and started again on its port: the same URL works (the token is kept),
+    // and a client that saw the old server's actions gets snapshots, never the new server's
+    // actions under numbers it saw.
+    let (port, url) = (host.port(), host.server.ahp.clone());
+    let Host { server, env } = host;
+    drop(server);
+    let again = common::Ui::start_on(&env, port);
+    assert_eq!(again.ahp, url);
+    let back = connect(&again.ahp).await;
+    let result = back
+        .reconnect("dropper".into(), seen as i64, vec![chat_uri.clone()])
+        .await
+        .unwrap();
+    let ahp_types::commands::ReconnectResult::Snapshot(s) = result else {
+        panic!("expected snapshots after a restart: {result:?}")
+    };
+    let SnapshotState::Chat(chat) = &s.snapshots[0].state else {
+        panic!("{s:?}")
+    };
+    assert_eq!(chat.turns.last().unwrap().message.text, "ahp-later: more");
+    assert!(s.snapshots[0].from_seq as u64 > seen);
 }
 
 #[test]

@@ -508,9 +508,14 @@ impl Drop for Ui {
 
 impl Ui {
     pub fn start(env: &Env) -> Ui {
+        Ui::start_on(env, 0)
+    }
+
+    /// `aside ui --port PORT`.
+    pub fn start_on(env: &Env, port: u16) -> Ui {
         use std::io::BufRead as _;
         let mut server = env
-            .cmd(&["ui", "--port", "0"])
+            .cmd(&["ui", "--port", &port.to_string()])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
