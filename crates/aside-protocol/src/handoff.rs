@@ -11,6 +11,10 @@ use serde_json::Value;
 /// How long a hand-off prompt may be, in characters (the newest turns that fit are kept).
 pub const LIMIT_CHARS: usize = 40_000;
 
+/// What precedes the first prompt of a plan whose agent has no plan mode (aside's own plans,
+/// and a plan-first session an AHP client starts).
+pub const PLAN_ONLY: &str = "(aside: plan only. Explore what you need, then answer with a numbered, step-by-step plan for the task below. Do not change any file and do not run commands that change anything.)";
+
 /// Who spoke a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

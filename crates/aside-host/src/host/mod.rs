@@ -20,6 +20,7 @@ mod spawn;
 use self::recorder::Pending;
 pub use self::spawn::spawn;
 use self::spawn::spawn_refill;
+use aside_protocol::handoff::PLAN_ONLY;
 
 use self::agent::{kill_group, startup_timeout, stop_agent, AgentProcess};
 use self::lifecycle::{
@@ -218,9 +219,6 @@ fn stderr_says(tail: &str) -> String {
 fn is_plan_mode(mode: &agent_client_protocol::v1::schema::SessionMode) -> bool {
     mode.id.0.eq_ignore_ascii_case("plan") || mode.name.to_ascii_lowercase().contains("plan")
 }
-
-/// The first prompt of a plan session whose agent has no plan mode.
-const PLAN_ONLY: &str = "(aside: plan only. Explore what you need, then answer with a numbered, step-by-step plan for the task below. Do not change any file and do not run commands that change anything.)";
 
 /// How often a host with nothing happening checks that its session still exists.
 const GONE_CHECK: Duration = Duration::from_secs(5);

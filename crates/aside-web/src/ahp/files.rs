@@ -237,7 +237,7 @@ pub async fn resolve_config(_conn: &Arc<Conn>, params: &Value) -> Result<Value, 
                     "enumLabels": ["Isolated", "Workspace"],
                     "enumDescriptions": ["In a new git worktree on its own branch (aside's default)", "In the folder itself, beside your own edits"]},
                 "branch": {"type": "string", "title": "Base", "description": "The branch or commit the worktree starts from (empty: what is checked out)", "default": ""},
-                "plan": {"type": "boolean", "title": "Plan first", "description": "The agent plans first; you start the task from the plan", "default": false},
+                "plan": {"type": "boolean", "title": "Plan first", "description": "The first turn only plans (the agent's plan mode, or a plan-only instruction); the turns after it carry the plan out", "default": false},
                 "model": {"type": "string", "title": "Model", "description": "The model the agent uses (empty: the agent's default)", "default": ""},
                 "autoApprove": {"type": "string", "title": "Approvals", "default": "default",
                     "enum": ["default", "all", "edits", "ask"],
@@ -326,6 +326,11 @@ pub async fn create(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError>
     })
     .await?;
     conn.hub.alias(record.id.as_str(), &uri);
+    if plan {
+        if let Ok(mut planning) = conn.hub.plan_first.lock() {
+            planning.insert(record.id.to_string(), false);
+        }
+    }
     Ok(json!({}))
 }
 

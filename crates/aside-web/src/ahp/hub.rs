@@ -69,6 +69,8 @@ pub struct Hub {
     pub(crate) read: Mutex<HashMap<String, String>>,
     /// The changesets clients follow: the session, which one, and the files last sent.
     changesets: Mutex<HashMap<String, Followed>>,
+    /// Sessions a client created to plan first: whether their first turn (the plan) was sent.
+    pub(crate) plan_first: Mutex<HashMap<String, bool>>,
     /// Whether the list is being watched.
     pub(crate) watching: Mutex<bool>,
 }
@@ -93,6 +95,7 @@ impl Hub {
             origins: Mutex::default(),
             read: Mutex::default(),
             changesets: Mutex::default(),
+            plan_first: Mutex::default(),
             watching: Mutex::new(false),
         })
     }

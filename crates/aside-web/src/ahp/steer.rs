@@ -10,6 +10,7 @@ use super::root::ROOT;
 use ahp_types::actions::{ActionOrigin, StateAction};
 use aside_core::{Config, SessionId};
 use aside_protocol::events::acp::PermissionOptionKind;
+use aside_protocol::handoff::PLAN_ONLY;
 use aside_protocol::Choice;
 use aside_sessions::Sessions;
 use serde_json::Value;
@@ -215,7 +216,33 @@ async fn follow_up(
     conn.hub.expect(format!("turn:{turn}"), origin);
     let request = format!("{REQUEST_PREFIX}{turn}");
     let text = text.to_string();
+    // A session created to plan first: its first turn in the agent's plan mode (or with the
+    // plan-only instruction), the next back in its working mode.
+    let stage = conn
+        .hub
+        .plan_first
+        .lock()
+        .ok()
+        .and_then(|mut p| match p.get(id).copied() {
+            Some(false) => {
+                p.insert(id.to_string(), true);
+                Some(false)
+            }
+            Some(true) => p.remove(id).map(|_| true),
+            None => None,
+        });
     on_session(conn, id, move |s, r| {
+        let text = match stage {
+            Some(false) => match s.set_mode(r, "plan") {
+                Ok(_) => text,
+                Err(_) => format!("{PLAN_ONLY}\n\n{text}"),
+            },
+            Some(true) => {
+                let _ = s.set_mode(r, "code");
+                text
+            }
+            None => text,
+        };
         s.send_as(r, &text, &request, &config)
             .map_err(|e| e.to_string())
     })

@@ -1115,3 +1115,78 @@ async fn the_real_copilot_cli_and_codex_acp_sessions_appear_and_stream() {
         eprintln!("skipped: set ASIDE_TEST_COPILOT / ASIDE_TEST_CODEX (.ci/run does)");
     }
 }
+
+/// "Plan first": the first turn in the agent's plan mode (the built-in agent then offers the
+/// model only read-only tools), the next one back in its working mode.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_first_session_plans_in_its_first_turn_and_works_in_the_next() {
+    let host = Host::start();
+    host.model.push_for("ahp-known", [Reply::text("ok")]);
+    let known = host.new_session("ahp-known: hello", &[]);
+    host.wait_status(&known, "completed");
+    host.model.push_for(
+        "plan-one",
+        [Reply::text("1. Read README.md\n2. Add a line")],
+    );
+    host.model.push_for("plan-two", [Reply::text("Done.")]);
+    let client = host.vscode().await;
+    let uri = "builtin:/plan-first-1";
+    let _: Value = client
+        .request(
+            "createSession",
+            json!({"channel": uri, "provider": "builtin",
+                "workingDirectories": [format!("file://{}", host.repo.display())],
+                "config": {"isolation": "worktree", "plan": true}}),
+        )
+        .await
+        .unwrap();
+    let (session, _) = subscribe_session(&client, uri).await;
+    let chat_uri = session.default_chat.clone().unwrap();
+    let (_, mut sub) = subscribe_chat(&client, &chat_uri).await;
+    for (turn, text) in [("p1", "plan-one: add a line"), ("p2", "plan-two: go ahead")] {
+        client
+            .dispatch(
+                chat_uri.clone(),
+                serde_json::from_value(json!({
+                    "type": "chat/turnStarted", "turnId": turn, "startedAt": "2026-12-06T10:00:00.000Z",
+                    "message": {"text": text, "origin": {"kind": "user"}},
+                }))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        until(
+            &mut sub,
+            "the turn's end",
+            |_| {},
+            |e| kind(e) == "chat/turnComplete",
+        )
+        .await;
+    }
+    let tools_for = |marker: &str| -> Vec<String> {
+        let request = host
+            .model
+            .received()
+            .into_iter()
+            .find(|r| r.body.to_string().contains(marker))
+            .unwrap();
+        request.body["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| {
+                t["function"]["name"]
+                    .as_str()
+                    .or(t["name"].as_str())
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    let planning = tools_for("plan-one");
+    let working = tools_for("plan-two");
+    assert!(
+        !planning.contains(&"write_file".to_string()),
+        "{planning:?}"
+    );
+    assert!(working.contains(&"write_file".to_string()), "{working:?}");
+}
