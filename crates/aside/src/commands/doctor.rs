@@ -180,7 +180,7 @@ fn agent_host_check(home: &std::path::Path) -> Check {
     );
     match std::fs::metadata(&token) {
         Ok(meta) if meta.permissions().mode() & 0o077 != 0 => check(
-            "agent host",
+            "ahp",
             Level::Problem,
             format!(
                 "{} can be read by other users ({:o})",
@@ -192,7 +192,7 @@ fn agent_host_check(home: &std::path::Path) -> Check {
                 token.display()
             )),
         ),
-        _ => check("agent host", Level::Ok, detail, None),
+        _ => check("ahp", Level::Ok, detail, None),
     }
 }
 

@@ -68,7 +68,7 @@ fn doctor_tells_what_is_installed_configured_and_left_behind() {
     assert_eq!(mine["level"], "problem");
     assert_eq!(mine["detail"], "not installed (`my-agent` is not on PATH)");
     // Where VS Code's Agents window connects, and a token others could read is a problem.
-    let host = check(&report, "agent host");
+    let host = check(&report, "ahp");
     assert_eq!(host["level"], "ok", "{host}");
     assert!(host["detail"]
         .as_str()
@@ -79,10 +79,18 @@ fn doctor_tells_what_is_installed_configured_and_left_behind() {
     std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (_, loose) = doctor(&env, &[("PATH", &path)]);
-    let host = check(&loose, "agent host");
+    let host = check(&loose, "ahp");
     assert_eq!(host["level"], "problem", "{host}");
     assert!(host["fix"].as_str().unwrap().starts_with("rm "), "{host}");
     std::fs::remove_file(&token).unwrap();
+    // The endpoint is not an agent: the advice names only agents that are ready.
+    let text = env.cmd(&["doctor"]).env("PATH", &path).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let advice = text.lines().find(|l| l.contains("(ready:")).unwrap();
+    assert!(
+        !advice.contains("ahp") && !advice.contains("host"),
+        "{advice}"
+    );
     // The built-in agent's endpoint answers and lists its model.
     assert_eq!(
         check(&report, "model")["detail"],
