@@ -363,11 +363,17 @@ async fn a_session_opens_whole_streams_live_takes_a_follow_up_and_ends_as_a_fres
     );
     host.model.push_for(
         "ahp-follow",
-        [Reply::stream(vec![
-            Chunk::Text("Streaming ".into()),
-            Chunk::Delay(Duration::from_millis(200)),
-            Chunk::Text("the answer.".into()),
-        ])],
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "MORE.md", "content": "more\n"}),
+            ),
+            Reply::stream(vec![
+                Chunk::Text("Streaming ".into()),
+                Chunk::Delay(Duration::from_millis(200)),
+                Chunk::Text("the answer.".into()),
+            ]),
+        ],
     );
     let id = host.new_session("ahp-one: write notes", &["--approve", "all"]);
     host.wait_status(&id, "completed");
@@ -410,6 +416,14 @@ async fn a_session_opens_whole_streams_live_takes_a_follow_up_and_ends_as_a_fres
         .contains("NOTES.md"));
     assert!(first.to_string().contains("Wrote **NOTES.md**."), "{first}");
 
+    // The Changes panel follows the session's changes.
+    let all_changes = serde_json::to_value(&session.changesets).unwrap()[0]["uriTemplate"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (changes, mut changes_sub) = client.subscribe(all_changes).await.unwrap();
+    let changes = serde_json::to_value(changes.snapshot.unwrap().state).unwrap();
+    assert_eq!(changes["files"].as_array().unwrap().len(), 1, "{changes}");
     // A follow-up, as VS Code sends one: the host takes it as `aside send`, and the stream
     // carries the client's own turn id and origin.
     let (_, mut root) = client.subscribe("ahp-root://".into()).await.unwrap();
@@ -455,7 +469,25 @@ async fn a_session_opens_whole_streams_live_takes_a_follow_up_and_ends_as_a_fres
     .await;
     assert!(deltas.into_inner() >= 1);
     assert_eq!(chat.turns.len(), 2);
-    assert_eq!(parts(&chat, 1)[0]["content"], "Streaming the answer.");
+    let second = parts(&chat, 1);
+    let text = second
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "markdown")
+        .unwrap();
+    assert_eq!(text["content"], "Streaming the answer.", "{second}");
+    // The turn's checkpoint reaches the followed changeset.
+    let changed = until(
+        &mut changes_sub,
+        "the changeset's new content",
+        |_| {},
+        |e| kind(e) == "changeset/contentChanged",
+    )
+    .await;
+    let files = serde_json::to_value(&changed.action).unwrap()["files"].clone();
+    assert_eq!(files.as_array().unwrap().len(), 2, "{files}");
+    assert!(files.to_string().contains("MORE.md"), "{files}");
     // The list learned of it too.
     let changed = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
