@@ -150,7 +150,7 @@ impl Projector {
             projection.take(event, &session_uri, &chat_uri, &mut |_, _| {});
         }
         let projector = Arc::new(Projector {
-            born: hub.last_seq() + 1,
+            born: hub.reserve(),
             id: id.clone(),
             session_uri,
             chat_uri,
@@ -191,7 +191,7 @@ impl Projector {
         let (session_uri, chat_uri) = (self.session_uri.clone(), self.chat_uri.clone());
         state.take(event, &session_uri, &chat_uri, &mut |channel, action| {
             let origin = origin_of(hub, &self.id, &action);
-            hub.send(channel, action, origin, None);
+            hub.send(channel, action, origin);
         });
     }
 
@@ -203,14 +203,29 @@ impl Projector {
         } else {
             apply_action_to_session(&mut state.session, &action);
         }
-        hub.send(channel, action, Some(origin), None);
+        hub.send(channel, action, Some(origin));
     }
 
-    /// The session's summary changed (status, title, activity): its snapshots say so.
-    pub fn summary_changed(&self, status: u32, activity: Option<String>) {
+    /// The session's summary changed: its activity, and its chat's status in the session
+    /// state, change by actions (what a snapshot holds is what the actions made). The session's
+    /// own status stays as it was first given: clients read it from the list.
+    pub fn summary_changed(&self, hub: &Hub, status: u32, activity: &str) {
         let mut state = lock(&self.state);
-        state.session.status = status;
-        state.session.activity = activity;
+        let mut made = Vec::new();
+        if state.session.activity.as_deref() != Some(activity) {
+            made.push(action(
+                json!({"type": "session/activityChanged", "activity": activity}),
+            ));
+        }
+        if state.session.chats.first().map(|c| c.status) != Some(status) {
+            made.push(action(json!({
+                "type": "session/chatUpdated", "chat": self.chat_uri, "changes": {"status": status},
+            })));
+        }
+        for a in made {
+            apply_action_to_session(&mut state.session, &a);
+            hub.send(&self.session_uri, a, None);
+        }
     }
 
     /// Loads the page of turns before those the chat holds: `chat/turnsLoaded`, sent before
@@ -243,7 +258,7 @@ impl Projector {
         }));
         apply_action_to_chat(&mut state.chat, &loaded);
         state.since = start;
-        hub.send(&self.chat_uri, loaded, None, None);
+        hub.send_as(&self.chat_uri, loaded, None, false);
         Ok(())
     }
 }
@@ -319,12 +334,13 @@ async fn follow(hub: Arc<Hub>, projector: Weak<Projector>, last: u64) {
     let Some(id) = projector.upgrade().map(|p| p.id.clone()) else {
         return;
     };
-    let mut follower = Follower::new(&hub.layout, &SessionId(id), last);
+    let mut follower = Follower::new(&hub.layout, &SessionId(id.clone()), last);
     loop {
         let step = match follower.next().await {
             Ok(step) => step,
             Err(e) => {
-                tracing::warn!("ahp: following a session stopped: {e}");
+                tracing::warn!("ahp: following session {id} stopped: {e}");
+                hub.forget_projection(&id);
                 return;
             }
         };

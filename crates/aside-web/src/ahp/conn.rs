@@ -5,6 +5,7 @@ use super::chat::Projector;
 use super::hub::Hub;
 use super::root::{self, Channel, ROOT};
 use super::{files, steer, NEW_IN_1_0, VERSIONS};
+use ahp_types::actions::ActionEnvelope;
 use ahp_types::errors::{ahp_error_codes, json_rpc_error_codes};
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt as _, StreamExt as _};
@@ -18,6 +19,14 @@ pub const MAX_SUBSCRIPTIONS: usize = 256;
 
 /// The most requests of one connection answered at once (the rest wait their turn).
 const MAX_INFLIGHT: usize = 16;
+
+/// The most bytes waiting to be written to one connection (a client that reads nothing while
+/// asking for files cannot make aside hold more).
+const OUT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The most actions held for one subscription while its snapshot is on its way (past it, the
+/// connection is closed: the client reconnects).
+const MAX_PENDING: usize = 10_000;
 
 /// A JSON-RPC error: code, message, data.
 #[derive(Debug)]
@@ -46,12 +55,30 @@ pub struct Subscription {
     pub from: u64,
     /// The session's projection it holds (none for the root).
     pub projector: Option<Arc<Projector>>,
+    /// While its snapshot is on its way to the client: the actions that came meanwhile, sent
+    /// right after the snapshot (those it already holds left out).
+    pending: Option<Vec<Arc<ActionEnvelope>>>,
+}
+
+/// What the connection's one sender is asked to send.
+enum Send {
+    /// A request's answer; then the subscriptions it made start receiving actions.
+    Answer(Value, Vec<String>),
+}
+
+/// What the writer writes (the permit holds the message's bytes against [`OUT_BYTES`]).
+enum Outgoing {
+    Text(String, Option<tokio::sync::OwnedSemaphorePermit>),
+    Close,
 }
 
 /// One connection's state.
 pub struct Conn {
     pub hub: Arc<Hub>,
-    out: mpsc::Sender<String>,
+    out: mpsc::Sender<Outgoing>,
+    /// The bytes that may wait to be written.
+    budget: Arc<tokio::sync::Semaphore>,
+    answers: mpsc::Sender<Send>,
     /// The client's id, once it said it.
     pub client_id: Mutex<Option<String>>,
     /// The version negotiated.
@@ -64,12 +91,25 @@ impl Conn {
         self.version.lock().map(|v| v.is_some()).unwrap_or(false)
     }
 
-    /// Sends a message as it is.
-    pub async fn send(&self, message: &Value) {
-        let _ = self.out.send(message.to_string()).await;
+    /// Writes a message (only the sender task calls this: one order for answers and actions).
+    async fn put(&self, text: String) -> bool {
+        let bytes = text.len().clamp(1, OUT_BYTES) as u32;
+        let Ok(permit) = self.budget.clone().acquire_many_owned(bytes).await else {
+            return false;
+        };
+        self.out
+            .send(Outgoing::Text(text, Some(permit)))
+            .await
+            .is_ok()
     }
 
-    /// Follows a channel: its snapshot now, its actions from then on.
+    /// Answers a request through the sender (after what it sent before).
+    pub async fn answer(&self, message: Value, activate: Vec<String>) {
+        let _ = self.answers.send(Send::Answer(message, activate)).await;
+    }
+
+    /// Follows a channel: its snapshot now, its actions from then on (held until the caller's
+    /// answer carrying the snapshot is sent: name the channel in [`Conn::answer`]).
     pub async fn subscribe(&self, uri: &str) -> Result<Value, RpcError> {
         let channel = self.hub.channel(uri).ok_or_else(|| {
             RpcError::new(
@@ -77,8 +117,8 @@ impl Conn {
                 format!("aside serves no channel {uri}"),
             )
         })?;
-        {
-            let subs = self
+        let fresh = {
+            let mut subs = self
                 .subscriptions
                 .lock()
                 .map_err(|_| RpcError::new(-32603, "poisoned"))?;
@@ -88,8 +128,57 @@ impl Conn {
                     format!("too many subscriptions on one connection (at most {MAX_SUBSCRIPTIONS}): unsubscribe from some first"),
                 ));
             }
+            // Actions from now on wait for the snapshot.
+            match subs.get_mut(uri) {
+                Some(sub) => {
+                    sub.pending.get_or_insert_with(Vec::new);
+                    false
+                }
+                None => {
+                    subs.insert(
+                        uri.to_string(),
+                        Subscription {
+                            from: u64::MAX,
+                            projector: None,
+                            pending: Some(Vec::new()),
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        let made = self.snapshot_of(uri, &channel).await;
+        let mut subs = self
+            .subscriptions
+            .lock()
+            .map_err(|_| RpcError::new(-32603, "poisoned"))?;
+        match made {
+            Err(e) => {
+                if fresh {
+                    subs.remove(uri);
+                }
+                // (Still followed as before: what waited goes out after the answer.)
+                Err(e)
+            }
+            Ok((snapshot, from, projector)) => {
+                if let Some(sub) = subs.get_mut(uri) {
+                    sub.from = from;
+                    if let Some(old) = std::mem::replace(&mut sub.projector, projector) {
+                        self.hub.left(&old.id);
+                    }
+                }
+                Ok(snapshot)
+            }
         }
-        let (snapshot, sub) = match &channel {
+    }
+
+    /// A channel's snapshot, its sequence number and the projection it holds.
+    async fn snapshot_of(
+        &self,
+        uri: &str,
+        channel: &Channel,
+    ) -> Result<(Value, u64, Option<Arc<Projector>>), RpcError> {
+        let (snapshot, sub) = match channel {
             Channel::Root => {
                 let from = self.hub.last_seq();
                 let state = tokio::task::spawn_blocking(root::state)
@@ -97,28 +186,24 @@ impl Conn {
                     .unwrap_or_default();
                 (
                     json!({"resource": ROOT, "state": state, "fromSeq": from}),
-                    Subscription {
-                        from,
-                        projector: None,
-                    },
+                    (from, None),
                 )
             }
             Channel::Changes(id, turn) => {
                 let projector = self.hub.projector(id).await.map_err(|e| {
                     RpcError::new(ahp_error_codes::SESSION_NOT_FOUND, format!("{uri}: {e}"))
                 })?;
+                // Numbered before it is read: a change while it is read is sent again (the
+                // whole list each time: harmless).
+                let from = self.hub.last_seq();
                 let state = changeset_state(&self.hub, id, turn.as_deref())
                     .await
                     .map_err(|e| RpcError::new(-32603, format!("{uri}: {e}")))?;
-                let from = self.hub.last_seq();
                 self.hub
                     .follow_changes(uri, id, turn.clone(), state.clone());
                 (
                     json!({"resource": uri, "state": state, "fromSeq": from}),
-                    Subscription {
-                        from,
-                        projector: Some(projector),
-                    },
+                    (from, Some(projector)),
                 )
             }
             Channel::Session(id) | Channel::Chat(id) => {
@@ -131,6 +216,9 @@ impl Conn {
                     projector.session_uri.clone()
                 };
                 if canonical != uri {
+                    let id = projector.id.clone();
+                    drop(projector);
+                    self.hub.left(&id);
                     return Err(RpcError::new(
                         ahp_error_codes::SESSION_NOT_FOUND,
                         format!("{uri}: session {id} is {canonical}"),
@@ -140,21 +228,11 @@ impl Conn {
                 let from = snapshot.from_seq as u64;
                 (
                     serde_json::to_value(&snapshot).unwrap_or_default(),
-                    Subscription {
-                        from,
-                        projector: Some(projector),
-                    },
+                    (from, Some(projector)),
                 )
             }
         };
-        if let Ok(mut subs) = self.subscriptions.lock() {
-            if let Some(old) = subs.insert(uri.to_string(), sub) {
-                if let Some(p) = old.projector {
-                    self.hub.left(&p.id);
-                }
-            }
-        }
-        Ok(snapshot)
+        Ok((snapshot, sub.0, sub.1))
     }
 
     pub fn unsubscribe(&self, uri: &str) {
@@ -163,6 +241,9 @@ impl Conn {
             .lock()
             .ok()
             .and_then(|mut s| s.remove(uri));
+        if let Some(Channel::Changes(..)) = Channel::parse(uri) {
+            self.hub.unfollow_changes(uri);
+        }
         if let Some(p) = old.and_then(|s| s.projector) {
             let id = p.id.clone();
             drop(p);
@@ -223,28 +304,29 @@ fn response(id: &Value, result: Result<Value, RpcError>) -> Value {
 /// Serves one connection until it closes.
 pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
     let (mut sink, mut stream) = socket.split();
-    let (out, mut outgoing) = mpsc::channel::<String>(1024);
+    let (out, mut outgoing) = mpsc::channel::<Outgoing>(256);
     let writer = tokio::spawn(async move {
-        while let Some(text) = outgoing.recv().await {
-            // Nothing to send: the connection is to close.
-            if text.is_empty() {
-                break;
-            }
+        while let Some(Outgoing::Text(text, permit)) = outgoing.recv().await {
             if sink.send(Message::Text(text.into())).await.is_err() {
                 break;
             }
+            drop(permit);
         }
         let _ = sink.close().await;
     });
+    let (answers, answered) = mpsc::channel::<Send>(64);
     let conn = Arc::new(Conn {
         hub: hub.clone(),
         out,
+        budget: Arc::new(tokio::sync::Semaphore::new(OUT_BYTES)),
+        answers,
         client_id: Mutex::new(None),
         version: Mutex::new(None),
         subscriptions: Mutex::new(HashMap::new()),
     });
-    let forward = tokio::spawn(forward(
+    let sender = tokio::spawn(sender(
         conn.clone(),
+        answered,
         hub.actions.subscribe(),
         hub.notes.subscribe(),
     ));
@@ -259,34 +341,27 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
         })
     };
     let inflight = Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT));
+    let refuse =
+        |code: i32, message: &str| response(&Value::Null, Err(RpcError::new(code, message)));
     while let Some(Ok(message)) = stream.next().await {
         let text = match message {
             Message::Text(text) => text,
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Binary(_) => {
-                conn.send(&response(
-                    &Value::Null,
-                    Err(RpcError::new(
-                        json_rpc_error_codes::INVALID_REQUEST,
-                        "AHP messages are JSON text frames; a binary frame was sent",
-                    )),
-                ))
-                .await;
+                let refusal = refuse(
+                    json_rpc_error_codes::INVALID_REQUEST,
+                    "AHP messages are JSON text frames; a binary frame was sent",
+                );
+                conn.answer(refusal, Vec::new()).await;
                 continue;
             }
         };
         let message: Value = match serde_json::from_str(text.as_str()) {
             Ok(v) => v,
             Err(e) => {
-                conn.send(&response(
-                    &Value::Null,
-                    Err(RpcError::new(
-                        json_rpc_error_codes::PARSE_ERROR,
-                        format!("not JSON: {e}"),
-                    )),
-                ))
-                .await;
+                let refusal = refuse(json_rpc_error_codes::PARSE_ERROR, &format!("not JSON: {e}"));
+                conn.answer(refusal, Vec::new()).await;
                 continue;
             }
         };
@@ -294,14 +369,14 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
             // A response (aside asks clients nothing) or something else: an answer only when
             // it carries an id to answer.
             if message.get("result").is_none() && message.get("error").is_none() {
-                conn.send(&response(
+                let refusal = response(
                     message.get("id").unwrap_or(&Value::Null),
                     Err(RpcError::new(
                         json_rpc_error_codes::INVALID_REQUEST,
                         "a JSON-RPC request needs a method",
                     )),
-                ))
-                .await;
+                );
+                conn.answer(refusal, Vec::new()).await;
             }
             continue;
         };
@@ -327,62 +402,116 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
                     break;
                 };
                 tokio::spawn(async move {
-                    let result = request(&conn, &method, params).await;
-                    conn.send(&response(&id, result)).await;
+                    let (result, activate) = request(&conn, &method, params).await;
+                    conn.answer(response(&id, result), activate).await;
                     drop(permit);
                 });
             }
         }
     }
-    forward.abort();
+    sender.abort();
     steering.abort();
     for uri in conn.subscribed() {
         conn.unsubscribe(&uri);
     }
+    let _ = conn.out.send(Outgoing::Close).await;
     drop(conn);
     let _ = writer.await;
 }
 
-/// Sends the connection the actions of its subscriptions (those after each one's snapshot),
-/// known to its version, and the root's notifications; a client too slow to keep up is
-/// disconnected (it reconnects, and is replayed or sent snapshots).
-async fn forward(
+/// The connection's one sender: answers, then the actions of its subscriptions (those after
+/// each one's snapshot, known to its version, held while a snapshot is on its way), and the
+/// root's notifications. A client too slow to keep up is disconnected (it reconnects, and is
+/// replayed or sent snapshots).
+async fn sender(
     conn: Arc<Conn>,
-    mut actions: broadcast::Receiver<Arc<ahp_types::actions::ActionEnvelope>>,
+    mut answers: mpsc::Receiver<Send>,
+    mut actions: broadcast::Receiver<Arc<ActionEnvelope>>,
     mut notes: broadcast::Receiver<Arc<Value>>,
 ) {
+    let close = |conn: Arc<Conn>| async move {
+        let _ = conn.out.send(Outgoing::Close).await;
+    };
     loop {
         tokio::select! {
+            answer = answers.recv() => {
+                let Some(Send::Answer(message, activate)) = answer else { return };
+                if !conn.put(message.to_string()).await {
+                    return;
+                }
+                // What came for its subscriptions while their snapshots were made.
+                let mut held: Vec<Arc<ActionEnvelope>> = Vec::new();
+                match conn.subscriptions.lock() {
+                    Ok(mut subs) => {
+                        for uri in &activate {
+                            if let Some(sub) = subs.get_mut(uri) {
+                                let from = sub.from;
+                                let waited = sub.pending.take().unwrap_or_default();
+                                held.extend(waited.into_iter().filter(|e| e.server_seq > from));
+                            }
+                        }
+                    }
+                    Err(_) => return,
+                }
+                // In the order they were numbered, whichever channel.
+                held.sort_by_key(|e| e.server_seq);
+                for envelope in held {
+                    if !send_action(&conn, &envelope).await {
+                        return;
+                    }
+                }
+            }
             envelope = actions.recv() => {
                 let envelope = match envelope {
                     Ok(e) => e,
-                    Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => {
-                        let _ = conn.out.send(String::new()).await;
-                        return;
-                    }
+                    Err(_) => return close(conn).await,
                 };
-                let wanted = conn
-                    .subscriptions
-                    .lock()
-                    .ok()
-                    .and_then(|s| s.get(&envelope.channel).map(|sub| envelope.server_seq > sub.from))
-                    .unwrap_or(false);
-                if !wanted || !known(&conn, &envelope.action) {
-                    continue;
+                let wanted = match conn.subscriptions.lock() {
+                    Ok(mut subs) => match subs.get_mut(&envelope.channel) {
+                        Some(sub) => match &mut sub.pending {
+                            Some(held) if held.len() >= MAX_PENDING => None,
+                            Some(held) => {
+                                held.push(envelope.clone());
+                                Some(false)
+                            }
+                            None => Some(envelope.server_seq > sub.from),
+                        },
+                        None => Some(false),
+                    },
+                    Err(_) => None,
+                };
+                match wanted {
+                    None => return close(conn).await,
+                    Some(true) => {
+                        if !send_action(&conn, &envelope).await {
+                            return;
+                        }
+                    }
+                    Some(false) => {}
                 }
-                let message = json!({"jsonrpc": "2.0", "method": "action", "params": &*envelope});
-                conn.send(&message).await;
             }
             note = notes.recv() => {
                 match note {
-                    Ok(note) if conn.initialized() => conn.send(&note).await,
+                    Ok(note) if conn.initialized() => {
+                        if !conn.put(note.to_string()).await {
+                            return;
+                        }
+                    }
                     Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
+                    // A list it no longer knows whole: it reconnects and lists again.
+                    Err(_) => return close(conn).await,
                 }
             }
         }
     }
+}
+
+async fn send_action(conn: &Conn, envelope: &ActionEnvelope) -> bool {
+    if !known(conn, &envelope.action) {
+        return true;
+    }
+    let message = json!({"jsonrpc": "2.0", "method": "action", "params": envelope});
+    conn.put(message.to_string()).await
 }
 
 /// Whether the connection's version knows the action.
@@ -409,25 +538,39 @@ fn string(params: &Value, key: &str) -> Result<String, RpcError> {
         .ok_or_else(|| RpcError::invalid(format!("`{key}` is missing (a string)")))
 }
 
-/// Answers one request.
-async fn request(conn: &Arc<Conn>, method: &str, params: Value) -> Result<Value, RpcError> {
+/// Answers one request; with the channels it subscribed to (they receive actions once the
+/// answer is sent).
+async fn request(
+    conn: &Arc<Conn>,
+    method: &str,
+    params: Value,
+) -> (Result<Value, RpcError>, Vec<String>) {
+    let mut subscribed = Vec::new();
+    let result = match method {
+        "ping" => Ok(Value::Null),
+        "initialize" => initialize(conn, &params, &mut subscribed).await,
+        "reconnect" => reconnect(conn, &params, &mut subscribed).await,
+        _ if !conn.initialized() => Err(RpcError::new(
+            json_rpc_error_codes::INVALID_REQUEST,
+            format!("`{method}` before `initialize`: initialize first"),
+        )),
+        "subscribe" => match string(&params, "channel") {
+            Ok(uri) => {
+                subscribed.push(uri.clone());
+                conn.subscribe(&uri)
+                    .await
+                    .map(|snapshot| json!({"snapshot": snapshot}))
+            }
+            Err(e) => Err(e),
+        },
+        _ => served(conn, method, params).await,
+    };
+    (result, subscribed)
+}
+
+/// The requests of an initialized connection that subscribe to nothing.
+async fn served(conn: &Arc<Conn>, method: &str, params: Value) -> Result<Value, RpcError> {
     match method {
-        "ping" => return Ok(Value::Null),
-        "initialize" => return initialize(conn, &params).await,
-        "reconnect" => return reconnect(conn, &params).await,
-        _ if !conn.initialized() => {
-            return Err(RpcError::new(
-                json_rpc_error_codes::INVALID_REQUEST,
-                format!("`{method}` before `initialize`: initialize first"),
-            ))
-        }
-        _ => {}
-    }
-    match method {
-        "subscribe" => {
-            let uri = string(&params, "channel")?;
-            Ok(json!({"snapshot": conn.subscribe(&uri).await?}))
-        }
         "listSessions" => {
             let hub = conn.hub.clone();
             let items = tokio::task::spawn_blocking(move || {
@@ -473,7 +616,11 @@ async fn request(conn: &Arc<Conn>, method: &str, params: Value) -> Result<Value,
     }
 }
 
-async fn initialize(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> {
+async fn initialize(
+    conn: &Arc<Conn>,
+    params: &Value,
+    subscribed: &mut Vec<String>,
+) -> Result<Value, RpcError> {
     let offered: Vec<String> = params["protocolVersions"]
         .as_array()
         .map(|v| {
@@ -514,24 +661,33 @@ async fn initialize(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError>
         .flatten()
         .filter_map(Value::as_str)
     {
+        subscribed.push(uri.to_string());
         snapshots.push(conn.subscribe(uri).await?);
     }
-    let default_directory = tokio::task::spawn_blocking(files::default_directory)
+    let layout = conn.hub.layout.clone();
+    let default_directory = tokio::task::spawn_blocking(move || files::default_directory(layout))
         .await
         .ok()
         .flatten();
-    Ok(json!({
+    let mut result = json!({
         "protocolVersion": version,
         "serverSeq": server_seq,
         "serverInfo": {"name": "aside", "version": env!("CARGO_PKG_VERSION")},
         "snapshots": snapshots,
-        "defaultDirectory": default_directory,
-    }))
+    });
+    if let Some(dir) = default_directory {
+        result["defaultDirectory"] = json!(dir);
+    }
+    Ok(result)
 }
 
 /// `reconnect`: what the client missed since `lastSeenServerSeq` on its subscriptions, when
 /// aside still has all of it; else a snapshot of each.
-async fn reconnect(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> {
+async fn reconnect(
+    conn: &Arc<Conn>,
+    params: &Value,
+    subscribed: &mut Vec<String>,
+) -> Result<Value, RpcError> {
     let client_id = string(params, "clientId")?;
     let last = params["lastSeenServerSeq"]
         .as_i64()
@@ -566,7 +722,7 @@ async fn reconnect(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> 
             Some(c) => c
                 .session()
                 .and_then(|id| conn.hub.projected(id))
-                .is_some_and(|p| p.born <= last + 1),
+                .is_some_and(|p| p.born <= last),
             None => false,
         });
     // Subscribed first: what is sent after each snapshot reaches the client as usual, and the
@@ -574,6 +730,7 @@ async fn reconnect(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> 
     let mut snapshots = Vec::new();
     let mut missing = Vec::new();
     for uri in &wanted {
+        subscribed.push(uri.clone());
         match conn.subscribe(uri).await {
             Ok(snapshot) => snapshots.push(snapshot),
             Err(_) => missing.push(uri.clone()),
@@ -595,7 +752,10 @@ async fn reconnect(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> 
         None
     };
     Ok(match replay {
-        Some(actions) => json!({"type": "replay", "actions": actions, "missing": missing}),
+        Some(actions) => {
+            let actions: Vec<&ActionEnvelope> = actions.iter().map(|e| &**e).collect();
+            json!({"type": "replay", "actions": actions, "missing": missing})
+        }
         None => json!({"type": "snapshot", "snapshots": snapshots}),
     })
 }

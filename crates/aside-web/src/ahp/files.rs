@@ -33,8 +33,8 @@ async fn blocking<T: Send + 'static>(
 
 /// Where a new session's folder picker starts: the repository aside used last, else the
 /// directory `aside ui` runs in.
-pub fn default_directory() -> Option<String> {
-    let sessions = Sessions::open().ok()?;
+pub fn default_directory(layout: aside_store::Layout) -> Option<String> {
+    let sessions = Sessions::open_at(layout).ok()?;
     let repo = sessions
         .index
         .list(true)
@@ -46,6 +46,9 @@ pub fn default_directory() -> Option<String> {
 
 /// The folders a client may see: the repositories aside knows and its sessions' worktrees.
 fn roots(sessions: &Sessions) -> Vec<PathBuf> {
+    // Never a home directory or the whole disk (a workspace session may have run in one).
+    let home = std::env::var_os("HOME").and_then(|h| PathBuf::from(h).canonicalize().ok());
+    let too_wide = |p: &Path| p.parent().is_none() || Some(p) == home.as_deref();
     let mut roots: Vec<PathBuf> = sessions.repos().unwrap_or_default();
     roots.extend(
         sessions
@@ -58,21 +61,22 @@ fn roots(sessions: &Sessions) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = roots
         .into_iter()
         .filter_map(|r| r.canonicalize().ok())
+        .filter(|r| !too_wide(r))
         .collect();
     roots.sort();
     roots.dedup();
     roots
 }
 
-/// A path from a client's URI, as it is on disk (links followed).
+/// A path from a client's URI, as it is on disk (links followed). A path that does not exist
+/// is refused as one outside would be: the answer tells nothing of what exists where.
 fn local(uri: &str) -> Result<PathBuf, RpcError> {
     let path = file_path(uri).ok_or_else(|| {
         RpcError::invalid(format!(
             "{uri} is not an absolute file: URI on this machine"
         ))
     })?;
-    path.canonicalize()
-        .map_err(|_| RpcError::new(ahp_error_codes::NOT_FOUND, format!("{uri} does not exist")))
+    path.canonicalize().map_err(|_| refused(uri))
 }
 
 fn inside(roots: &[PathBuf], path: &Path) -> bool {
@@ -82,7 +86,9 @@ fn inside(roots: &[PathBuf], path: &Path) -> bool {
 fn refused(uri: &str) -> RpcError {
     RpcError::new(
         ahp_error_codes::PERMISSION_DENIED,
-        format!("{uri} is outside the repositories aside knows and its sessions' worktrees"),
+        format!(
+            "{uri} is outside the repositories aside knows and its sessions' worktrees, or missing"
+        ),
     )
 }
 
@@ -258,15 +264,50 @@ pub async fn resolve_config(_conn: &Arc<Conn>, params: &Value) -> Result<Value, 
 /// message (the client sends it as the first turn), under the channel the client chose.
 pub async fn create(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> {
     let uri = params["channel"].as_str().unwrap_or_default().to_string();
-    let (scheme, rest) = uri
-        .split_once(":/")
-        .ok_or_else(|| RpcError::invalid(format!("`channel` {uri:?} is not a session URI")))?;
-    if rest.is_empty() || rest.len() > 200 || uri.chars().any(char::is_control) {
-        return Err(RpcError::invalid(format!(
-            "`channel` {uri:?} is not a session URI"
-        )));
+    let shape = || {
+        RpcError::invalid(format!(
+            "`channel` {uri:?} is not a new session's URI: PROVIDER:/ID, PROVIDER one of the root state's agents"
+        ))
+    };
+    let (scheme, rest) = uri.split_once(":/").ok_or_else(shape)?;
+    let rest = rest.trim_start_matches('/');
+    if scheme.is_empty()
+        || !scheme.chars().all(|c| c.is_ascii_alphanumeric())
+        || rest.is_empty()
+        || rest.len() > 200
+        || uri.chars().any(char::is_control)
+    {
+        return Err(shape());
     }
     let provider = params["provider"].as_str().unwrap_or(scheme).to_string();
+    if provider != scheme {
+        return Err(shape());
+    }
+    // A channel that names a session already (aside's own, or one a client chose) is not
+    // taken over.
+    let taken = match conn.hub.channel(&uri) {
+        Some(root::Channel::Session(id)) => {
+            conn.hub.alias_of(&id).as_deref() == Some(uri.as_str()) || {
+                let layout = conn.hub.layout.clone();
+                tokio::task::spawn_blocking(move || {
+                    Sessions::open_at(layout)
+                        .ok()
+                        .and_then(|s| s.index.get(&aside_core::SessionId(id)).ok().flatten())
+                        .is_some()
+                })
+                .await
+                .unwrap_or(true)
+            }
+        }
+        Some(_) => true,
+        None => false,
+    };
+    if taken {
+        return Err(RpcError::new(
+            ahp_error_codes::CONFLICT,
+            format!("{uri} is a session already: choose a new URI for a new session"),
+        ));
+    }
     let agent = tokio::task::spawn_blocking({
         let provider = provider.clone();
         move || root::agent_of(&provider)

@@ -32,6 +32,8 @@ struct Followed {
     turn: Option<String>,
     /// Its files as last sent.
     sent: Value,
+    /// How many subscriptions follow it.
+    followers: usize,
 }
 
 /// A session's projection, with when its last follower left.
@@ -73,6 +75,10 @@ pub struct Hub {
     pub(crate) plan_first: Mutex<HashMap<String, bool>>,
     /// Whether the list is being watched.
     pub(crate) watching: Mutex<bool>,
+    /// Whether projections are being swept.
+    sweeping: Mutex<bool>,
+    /// Sessions whose changesets are being read again, and whether they changed meanwhile.
+    rereading: Mutex<HashMap<String, bool>>,
 }
 
 impl Hub {
@@ -97,6 +103,8 @@ impl Hub {
             changesets: Mutex::default(),
             plan_first: Mutex::default(),
             watching: Mutex::new(false),
+            sweeping: Mutex::new(false),
+            rereading: Mutex::default(),
         })
     }
 
@@ -120,6 +128,12 @@ impl Hub {
 
     /// Reads a channel URI (one a client chose for its session among them).
     pub fn channel(&self, uri: &str) -> Option<Channel> {
+        // The channels aside names itself are never a client's alias.
+        if let Some(c @ (Channel::Root | Channel::Chat(_) | Channel::Changes(..))) =
+            Channel::parse(uri)
+        {
+            return Some(c);
+        }
         let aliased = self.aliases.lock().ok().and_then(|a| {
             a.iter()
                 .find(|(_, u)| u.as_str() == uri)
@@ -131,18 +145,36 @@ impl Hub {
         }
     }
 
+    /// A number of its own (nothing is sent under it): a projection's birth, a rejection sent
+    /// to one client.
+    pub fn reserve(&self) -> u64 {
+        match self.sequence.lock() {
+            Ok(mut sequence) => {
+                sequence.last += 1;
+                sequence.last
+            }
+            Err(_) => 0,
+        }
+    }
+
     /// The newest sequence number sent.
     pub fn last_seq(&self) -> u64 {
         self.sequence.lock().map(|s| s.last).unwrap_or(0)
     }
 
     /// Numbers and sends an action (with the origin of the client whose dispatch it answers).
-    pub fn send(
+    pub fn send(&self, channel: &str, action: StateAction, origin: Option<ActionOrigin>) -> u64 {
+        self.send_as(channel, action, origin, true)
+    }
+
+    /// [`Hub::send`], kept for replay or not (a page of earlier turns is large, and a client
+    /// that missed it asks again).
+    pub fn send_as(
         &self,
         channel: &str,
         action: StateAction,
         origin: Option<ActionOrigin>,
-        rejection: Option<String>,
+        kept: bool,
     ) -> u64 {
         let Ok(mut sequence) = self.sequence.lock() else {
             return 0;
@@ -153,19 +185,24 @@ impl Hub {
             action,
             server_seq: sequence.last,
             origin,
-            rejection_reason: rejection,
+            rejection_reason: None,
         });
-        if sequence.ring.len() == REPLAY {
-            sequence.ring.pop_front();
+        if kept {
+            if sequence.ring.len() == REPLAY {
+                sequence.ring.pop_front();
+            }
+            sequence.ring.push_back(envelope.clone());
+        } else {
+            // A replay across it would miss it: none is offered.
+            sequence.ring.clear();
         }
-        sequence.ring.push_back(envelope.clone());
         // Sent under the lock, so every connection receives them in order.
         let _ = self.actions.send(envelope);
         sequence.last
     }
 
     /// The actions after `seq` on these channels, or None when some are no longer kept.
-    pub fn replay(&self, seq: u64, channels: &[String]) -> Option<Vec<ActionEnvelope>> {
+    pub fn replay(&self, seq: u64, channels: &[String]) -> Option<Vec<Arc<ActionEnvelope>>> {
         let sequence = self.sequence.lock().ok()?;
         if seq > sequence.last {
             return None;
@@ -182,7 +219,7 @@ impl Hub {
                 .ring
                 .iter()
                 .filter(|e| e.server_seq > seq && channels.contains(&e.channel))
-                .map(|e| (**e).clone())
+                .cloned()
                 .collect(),
         )
     }
@@ -190,11 +227,21 @@ impl Hub {
     /// Remembers whose dispatch `key` answers.
     pub fn expect(&self, key: String, origin: ActionOrigin) {
         if let Ok(mut origins) = self.origins.lock() {
-            // Bounded: a client whose dispatches never come back cannot grow it.
-            if origins.len() > 4096 {
-                origins.clear();
+            // Bounded: one per session (a follow-up, a cancel) or waiting call at a time in
+            // practice; past this many, the oldest keys are not told apart.
+            if origins.len() >= 4096 {
+                if let Some(any) = origins.keys().next().cloned() {
+                    origins.remove(&any);
+                }
             }
             origins.insert(key, origin);
+        }
+    }
+
+    /// A dispatch that failed: nothing will carry its origin.
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut origins) = self.origins.lock() {
+            origins.remove(key);
         }
     }
 
@@ -206,6 +253,7 @@ impl Hub {
     /// The session's projection, made (from its stored events) if nobody follows it now.
     pub async fn projector(self: &Arc<Hub>, id: &str) -> Result<Arc<Projector>, String> {
         self.sweep();
+        self.keep_sweeping();
         if let Some(p) = self.projectors.lock().ok().and_then(|mut all| {
             let entry = all.get_mut(id)?;
             entry.1 = None;
@@ -226,48 +274,114 @@ impl Hub {
         self.projectors.lock().ok()?.get(id).map(|e| e.0.clone())
     }
 
-    /// A connection stopped following the session.
-    pub fn left(&self, id: &str) {
+    /// A connection stopped following the session (its reference is dropped by now).
+    pub fn left(&self, _id: &str) {
+        self.sweep();
+    }
+
+    /// The session's projection stopped following it (its log could not be read): the next
+    /// subscriber makes a new one.
+    pub fn forget_projection(&self, id: &str) {
         if let Ok(mut all) = self.projectors.lock() {
-            if let Some(entry) = all.get_mut(id) {
-                // The hub's own reference, and this one being dropped.
-                if Arc::strong_count(&entry.0) <= 2 {
-                    entry.1 = Some(Instant::now());
+            all.remove(id);
+        }
+    }
+
+    /// Notes when each projection lost its last follower, and stops projecting those nobody
+    /// followed for [`LINGER`].
+    pub fn sweep(&self) {
+        if let Ok(mut all) = self.projectors.lock() {
+            all.retain(|_, (p, since)| {
+                if Arc::strong_count(p) > 1 {
+                    *since = None;
+                    return true;
+                }
+                since.get_or_insert_with(Instant::now).elapsed() < LINGER
+            });
+        }
+    }
+
+    /// Sweeps every few seconds while any session is projected.
+    fn keep_sweeping(self: &Arc<Hub>) {
+        let Ok(mut sweeping) = self.sweeping.lock() else {
+            return;
+        };
+        if *sweeping {
+            return;
+        }
+        *sweeping = true;
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let Some(hub) = hub.upgrade() else { return };
+                hub.sweep();
+                let empty = hub.projectors.lock().map(|p| p.is_empty()).unwrap_or(true);
+                if empty {
+                    if let Ok(mut sweeping) = hub.sweeping.lock() {
+                        *sweeping = false;
+                    }
+                    return;
+                }
+            }
+        });
+    }
+
+    /// A client follows this changeset, sent as `state` (what was sent before stays what later
+    /// states are compared with).
+    pub fn follow_changes(&self, uri: &str, id: &str, turn: Option<String>, state: Value) {
+        if let Ok(mut all) = self.changesets.lock() {
+            let entry = all.entry(uri.to_string()).or_insert(Followed {
+                session: id.to_string(),
+                turn,
+                sent: state,
+                followers: 0,
+            });
+            entry.followers += 1;
+        }
+    }
+
+    /// A client no longer follows this changeset.
+    pub fn unfollow_changes(&self, uri: &str) {
+        if let Ok(mut all) = self.changesets.lock() {
+            if let Some(entry) = all.get_mut(uri) {
+                entry.followers = entry.followers.saturating_sub(1);
+                if entry.followers == 0 {
+                    all.remove(uri);
                 }
             }
         }
     }
 
-    /// Stops projecting sessions nobody followed for [`LINGER`].
-    pub fn sweep(&self) {
-        if let Ok(mut all) = self.projectors.lock() {
-            all.retain(|_, (p, since)| {
-                Arc::strong_count(p) > 1 || since.is_none_or(|t| t.elapsed() < LINGER)
-            });
-        }
-    }
-
-    /// A client follows this changeset, sent as `state`.
-    pub fn follow_changes(&self, uri: &str, id: &str, turn: Option<String>, state: Value) {
-        if let Ok(mut all) = self.changesets.lock() {
-            // Bounded: the oldest are no longer kept up to date past this many.
-            if all.len() >= 1024 && !all.contains_key(uri) {
-                all.clear();
-            }
-            all.insert(
-                uri.to_string(),
-                Followed {
-                    session: id.to_string(),
-                    turn,
-                    sent: state,
-                },
-            );
-        }
-    }
-
     /// The session's work changed (a checkpoint): its followed changesets are read again and
-    /// what changed is sent.
+    /// what changed is sent. One reading per session at a time; a change meanwhile reads again
+    /// once it is done.
     pub async fn changes_changed(self: &Arc<Hub>, id: &str) {
+        {
+            let Ok(mut rereading) = self.rereading.lock() else {
+                return;
+            };
+            if let Some(again) = rereading.get_mut(id) {
+                *again = true;
+                return;
+            }
+            rereading.insert(id.to_string(), false);
+        }
+        loop {
+            self.reread_changes(id).await;
+            let Ok(mut rereading) = self.rereading.lock() else {
+                return;
+            };
+            if rereading.get(id) == Some(&true) {
+                rereading.insert(id.to_string(), false);
+                continue;
+            }
+            rereading.remove(id);
+            return;
+        }
+    }
+
+    async fn reread_changes(self: &Arc<Hub>, id: &str) {
         let followed: Vec<(String, Option<String>)> = match self.changesets.lock() {
             Ok(all) => all
                 .iter()
@@ -290,7 +404,7 @@ impl Hub {
                 let action = super::map::action(serde_json::json!({
                     "type": "changeset/contentChanged", "files": state["files"],
                 }));
-                self.send(&uri, action, None, None);
+                self.send(&uri, action, None);
             }
         }
     }

@@ -432,9 +432,10 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
                             json!({"channel": ROOT, "session": uri, "changes": s.changes_from(old)}),
                         );
                         if let Some(p) = hub.projected(&s.meta.id) {
-                            p.summary_changed(s.status, Some(s.activity.clone()));
+                            p.summary_changed(hub, s.status, &s.activity);
                         }
-                        if old.changes != s.changes || old.modified_at != s.modified_at {
+                        // A checkpoint (or a status change: a turn ended) changes the work.
+                        if old.changes != s.changes || old.meta.status != s.meta.status {
                             let (hub, id) = (hub.clone(), s.meta.id.clone());
                             tokio::spawn(async move { hub.changes_changed(&id).await });
                         }

@@ -13,7 +13,7 @@ use aside_protocol::events::acp::PermissionOptionKind;
 use aside_protocol::handoff::PLAN_ONLY;
 use aside_protocol::Choice;
 use aside_sessions::Sessions;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The longest id a client may give a turn or a queued message.
@@ -38,8 +38,31 @@ pub async fn dispatch(conn: &Arc<Conn>, params: Value) {
         serde_json::from_value(raw.clone()).unwrap_or_else(|_| StateAction::Unknown(raw.clone()));
     let result = carry_out(conn, &channel, &parsed, &raw, origin.clone()).await;
     if let Err(reason) = result {
-        conn.hub.send(&channel, parsed, Some(origin), Some(reason));
+        // Sent back to this client only, and not kept: it is its own write refused.
+        tell(conn, &channel, raw, origin, Some(reason)).await;
     }
+}
+
+/// An action sent back to the client that dispatched it alone, under a number of its own.
+async fn tell(
+    conn: &Conn,
+    channel: &str,
+    action: Value,
+    origin: ActionOrigin,
+    rejection: Option<String>,
+) {
+    let mut envelope = json!({
+        "channel": channel, "action": action, "serverSeq": conn.hub.reserve(),
+        "origin": origin,
+    });
+    if let Some(reason) = rejection {
+        envelope["rejectionReason"] = json!(reason);
+    }
+    conn.answer(
+        json!({"jsonrpc": "2.0", "method": "action", "params": envelope}),
+        Vec::new(),
+    )
+    .await;
 }
 
 fn valid_id(id: &str) -> Result<(), String> {
@@ -91,7 +114,7 @@ async fn carry_out(
             // VS Code pushes its own settings on connecting: taken, and ignored (aside's
             // decisions are its own config's).
             StateAction::RootConfigChanged(_) => {
-                hub.send(channel, parsed.clone(), Some(origin), None);
+                tell(conn, channel, raw.clone(), origin, None).await;
                 Ok(())
             }
             _ => Err(format!("aside does not take `{kind}` from clients")),
@@ -130,9 +153,12 @@ async fn carry_out(
             if projector.with(|p| p.mapper.turn() != Some(a.turn_id.as_str())) {
                 return Err(format!("turn {} is not running", a.turn_id));
             }
-            hub.expect(format!("cancel:{id}"), origin);
-            on_session(conn, &id, |s, r| s.cancel(r).map(|_| ()).map_err(|e| e.to_string()))
-                .await
+            let key = format!("cancel:{id}");
+            hub.expect(key.clone(), origin);
+            let done =
+                on_session(conn, &id, |s, r| s.cancel(r).map(|_| ()).map_err(|e| e.to_string()))
+                    .await;
+            forget_on_error(hub, &key, done)
         }
         StateAction::ChatToolCallConfirmed(a) => {
             let asked = projector.with(|p| p.mapper.asked().map(|(id, o)| (id.to_string(), o.to_vec())));
@@ -159,12 +185,14 @@ async fn carry_out(
                     Choice::Allow
                 }
             };
-            hub.expect(format!("confirm:{}", a.tool_call_id), origin);
+            let key = format!("confirm:{}", a.tool_call_id);
+            hub.expect(key.clone(), origin);
             // First answer wins: the host refuses a second one (nothing waits any more).
-            on_session(conn, &id, move |s, r| {
+            let done = on_session(conn, &id, move |s, r| {
                 s.answer(r, choice).map_err(|e| e.to_string())
             })
-            .await
+            .await;
+            forget_on_error(hub, &key, done)
         }
         StateAction::ChatTurnResume(_) => {
             let config = Config::load_user().map_err(|e| e.to_string())?;
@@ -213,7 +241,8 @@ async fn follow_up(
     origin: ActionOrigin,
 ) -> Result<(), String> {
     let config = Config::load_user().map_err(|e| e.to_string())?;
-    conn.hub.expect(format!("turn:{turn}"), origin);
+    let key = format!("turn:{turn}");
+    conn.hub.expect(key.clone(), origin);
     let request = format!("{REQUEST_PREFIX}{turn}");
     let text = text.to_string();
     // A session created to plan first: its first turn in the agent's plan mode (or with the
@@ -231,7 +260,7 @@ async fn follow_up(
             Some(true) => p.remove(id).map(|_| true),
             None => None,
         });
-    on_session(conn, id, move |s, r| {
+    let done = on_session(conn, id, move |s, r| {
         let text = match stage {
             Some(false) => match s.set_mode(r, "plan") {
                 Ok(_) => text,
@@ -246,5 +275,18 @@ async fn follow_up(
         s.send_as(r, &text, &request, &config)
             .map_err(|e| e.to_string())
     })
-    .await
+    .await;
+    forget_on_error(&conn.hub, &key, done)
+}
+
+/// A dispatch aside could not carry out leaves no origin waiting for an action.
+fn forget_on_error(
+    hub: &super::hub::Hub,
+    key: &str,
+    done: Result<(), String>,
+) -> Result<(), String> {
+    if done.is_err() {
+        hub.forget(key);
+    }
+    done
 }

@@ -769,6 +769,26 @@ async fn a_client_creates_a_session_in_a_known_repository_and_reads_only_what_as
         "{etc}"
     );
 
+    // A new session cannot take over a channel aside or another session names.
+    for taken in [
+        "ahp-root://",
+        &format!("builtin:/{known}"),
+        &format!("ahp-chat:/{known}"),
+    ] {
+        let refused = error_of(
+            client
+                .request::<_, Value>(
+                    "createSession",
+                    json!({"channel": taken, "provider": "builtin", "workingDirectories": [repo_uri]}),
+                )
+                .await,
+        );
+        assert!(
+            refused.contains("is a session already") || refused.contains("not a new session's URI"),
+            "{taken}: {refused}"
+        );
+    }
+    client.ping().await.unwrap();
     let uri = "builtin:/6f1c2a9e-0b7d-4c1e-9a55-2f0d3c4b5a61";
     let created: Value = client
         .request(
