@@ -91,6 +91,9 @@ pub struct Config {
     /// How sessions' worktrees are made (`[worktree]`).
     #[serde(default)]
     pub worktree: WorktreeConfig,
+    /// Other machines sessions can run on (`[machines.NAME]`), reached over SSH.
+    #[serde(default)]
+    pub machines: std::collections::BTreeMap<String, MachineConfig>,
     /// An untrusted repository's `[defaults] approve`, applied only where it is no looser than
     /// the user's own ([`Config::approve_for`]).
     #[serde(skip)]
@@ -280,6 +283,58 @@ impl SessionsConfig {
     }
 }
 
+/// `[machines.NAME]` in config.toml: another machine, reached with OpenSSH (its port, key and
+/// jump hosts are `~/.ssh/config`'s business).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MachineConfig {
+    /// What `ssh` is given: `user@host`, `host`, or a `~/.ssh/config` alias.
+    pub ssh: String,
+    /// The aside to run there (default `aside`, found on that machine's PATH).
+    pub aside: Option<String>,
+}
+
+impl MachineConfig {
+    /// Checks what ssh would be given: a destination, never an option.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        if !machine_name_ok(name) {
+            return Err(format!(
+                "machine name `{name}`: use letters, digits, - and _ (and not `local`)"
+            ));
+        }
+        let dest = self.ssh.trim();
+        if dest.is_empty() {
+            return Err(format!(
+                "machines.{name}.ssh is empty: say how ssh reaches it, e.g. user@build-box"
+            ));
+        }
+        if dest.starts_with('-') || dest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "machines.{name}.ssh is `{dest}`: a destination (user@host or a ~/.ssh/config alias), without spaces and not starting with -"
+            ));
+        }
+        if let Some(aside) = &self.aside {
+            if aside.trim().is_empty() || aside.chars().any(char::is_control) {
+                return Err(format!(
+                    "machines.{name}.aside is empty or unreadable: the path of aside on that machine"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` may name a machine.
+pub fn machine_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name != "local"
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// `[agents.NAME]` in config.toml: an ACP agent started as `command`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -394,6 +449,9 @@ impl Config {
         self.defaults.check()?;
         for server in &self.mcp_servers {
             server.check()?;
+        }
+        for (name, machine) in &self.machines {
+            machine.check(name)?;
         }
         Ok(())
     }

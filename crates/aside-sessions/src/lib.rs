@@ -8,6 +8,7 @@
 pub mod editor;
 pub mod external;
 pub mod import;
+pub mod machines;
 mod takeover;
 pub mod terminal;
 

@@ -12,6 +12,7 @@ pub mod fake_model;
 pub mod procs;
 pub mod repo;
 pub mod rng;
+pub mod sshd;
 pub mod vscode;
 
 pub use acp::AcpClient;

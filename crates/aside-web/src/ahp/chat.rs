@@ -349,6 +349,11 @@ async fn follow(hub: Arc<Hub>, projector: Weak<Projector>, last: u64) {
         };
         if let Step::Event(event) = step {
             projector.take(&hub, &event);
+            // A checkpoint is new work (and names its turn's): the changesets followed are
+            // read again.
+            if event.kind == "checkpoint" {
+                hub.reread_changes_soon(&id);
+            }
         }
     }
 }

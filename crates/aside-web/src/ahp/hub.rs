@@ -381,6 +381,12 @@ impl Hub {
         }
     }
 
+    /// [`Hub::changes_changed`], on a task of its own.
+    pub fn reread_changes_soon(self: &Arc<Hub>, id: &str) {
+        let (hub, id) = (self.clone(), id.to_string());
+        tokio::spawn(async move { hub.changes_changed(&id).await });
+    }
+
     async fn reread_changes(self: &Arc<Hub>, id: &str) {
         let followed: Vec<(String, Option<String>)> = match self.changesets.lock() {
             Ok(all) => all

@@ -436,8 +436,7 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
                         }
                         // A checkpoint (or a status change: a turn ended) changes the work.
                         if old.changes != s.changes || old.meta.status != s.meta.status {
-                            let (hub, id) = (hub.clone(), s.meta.id.clone());
-                            tokio::spawn(async move { hub.changes_changed(&id).await });
+                            hub.reread_changes_soon(&s.meta.id);
                         }
                     }
                     Some(_) => {}

@@ -27,7 +27,7 @@ enum Action {
     Unset { key: String },
 }
 
-fn load(path: &std::path::Path) -> anyhow::Result<DocumentMut> {
+pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<DocumentMut> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -138,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Writes `doc` to `path` (through a temporary file) if aside can read it back; else says what
 /// is wrong and leaves the file as it was.
-fn save(path: &std::path::Path, doc: &DocumentMut) -> anyhow::Result<()> {
+pub(crate) fn save(path: &std::path::Path, doc: &DocumentMut) -> anyhow::Result<()> {
     let text = doc.to_string();
     let config = toml::from_str::<aside_core::Config>(&text).map_err(|e| {
         anyhow::anyhow!(

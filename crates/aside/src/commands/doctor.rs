@@ -356,6 +356,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     checks.push(endpoint_check(&config));
     checks.push(agent_host_check(&aside_core::paths::aside_home()));
+    // Each machine sessions can run on: reachable, with an aside that can work with this one.
+    for (name, machine) in &config.machines {
+        let found = aside_sessions::machines::check(machine);
+        let (detail, fix) = found.describe(name, machine);
+        let level = if found.ready() {
+            Level::Ok
+        } else {
+            Level::Problem
+        };
+        checks.push(check(&format!("machine {name}"), level, detail, fix));
+    }
     match super::common::open() {
         Ok(ctx) => {
             let records = ctx.index.list(true)?;

@@ -17,6 +17,7 @@ pub mod host;
 mod live;
 pub mod logs;
 pub mod ls;
+pub mod machine;
 pub mod merge;
 pub mod new;
 pub mod open;

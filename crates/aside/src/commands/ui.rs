@@ -62,9 +62,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}:{}", args.listen, args.port))?;
         // First the page's URL, then the Agent Host Protocol endpoint's (what VS Code's
         // Agents window is given): one line each, for scripts and the VS Code extension.
-        // One write, so a reader that takes the first line and closes the pipe cannot make
-        // the second fail.
-        println!("{}\n{}", server.url, server.ahp_url);
+        // One write (println! would write line by line), and a reader that took the first line
+        // and closed the pipe is no error: the server goes on.
+        {
+            use std::io::Write as _;
+            let lines = format!("{}\n{}\n", server.url, server.ahp_url);
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(lines.as_bytes()).and_then(|()| out.flush());
+        }
         eprintln!(
             "aside ui: serving the Agents view on http://{} (Ctrl-C stops it; sessions go on)",
             server.addr

@@ -11,6 +11,7 @@ mod completions;
 mod config;
 mod doctor;
 mod external;
+mod machines;
 mod open;
 mod pool;
 mod scripts;

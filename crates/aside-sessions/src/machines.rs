@@ -1,0 +1,204 @@
+//! Other machines (`[machines.NAME]`): reached with the user's own OpenSSH (keys, ports, jump
+//! hosts and host keys are its business: aside passes a destination and never prompts), and
+//! checked before anything runs there: that SSH gets in, that aside is installed, and that its
+//! version can work with this one.
+
+use aside_core::config::MachineConfig;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// This aside's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How long a check waits for SSH to connect.
+pub const CONNECT_TIMEOUT_SECS: u32 = 10;
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// SSH works and aside there can work with this one.
+    Ready {
+        /// Its version.
+        version: String,
+        /// How long the round trip took.
+        took: Duration,
+    },
+    /// SSH does not get in.
+    Unreachable {
+        /// What ssh said (its last line).
+        why: String,
+    },
+    /// SSH works; aside is not there (or not on the PATH a command over SSH gets).
+    NoAside {
+        /// The program that was run.
+        program: String,
+    },
+    /// aside is there, at a version that cannot work with this one.
+    Incompatible {
+        /// Its version.
+        version: String,
+    },
+}
+
+impl Found {
+    /// Whether sessions can run there.
+    pub fn ready(&self) -> bool {
+        matches!(self, Found::Ready { .. })
+    }
+
+    /// What the user reads: what was found, and how to fix it.
+    pub fn describe(&self, name: &str, machine: &MachineConfig) -> (String, Option<String>) {
+        match self {
+            Found::Ready { version, took } => (
+                format!(
+                    "{} over SSH: aside {version} ({} ms)",
+                    machine.ssh,
+                    took.as_millis()
+                ),
+                None,
+            ),
+            Found::Unreachable { why } => (
+                format!("cannot reach {name} over SSH ({}): {why}", machine.ssh),
+                Some(format!(
+                    "make `ssh {}` log in without a password prompt (a key in ssh-agent or IdentityFile in ~/.ssh/config) and accept its host key once; then aside machine check {name}",
+                    machine.ssh
+                )),
+            ),
+            Found::NoAside { program } => (
+                format!(
+                    "SSH works, but `{program}` is not found on {name} (a command over SSH gets a non-interactive shell's PATH)"
+                ),
+                Some(format!(
+                    "install aside {VERSION} there, or name it: aside machine add {name} --ssh {} --aside /path/to/aside",
+                    machine.ssh
+                )),
+            ),
+            Found::Incompatible { version } => (
+                format!("{name} has aside {version}; this is aside {VERSION}: they cannot work together"),
+                Some(format!("install aside {VERSION} on {name} (or this one's version there)")),
+            ),
+        }
+    }
+}
+
+/// Whether two aside versions can work together: the same major version, and while it is 0 the
+/// same minor one.
+pub fn compatible(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.trim()
+            .split(['.', '-', '+'])
+            .take(2)
+            .map(|p| p.parse().unwrap_or(u64::MAX))
+            .collect()
+    };
+    let (a, b) = (parts(a), parts(b));
+    match (a.first(), b.first()) {
+        (Some(0), Some(0)) => a.get(1) == b.get(1),
+        (Some(x), Some(y)) => x == y && *x != u64::MAX,
+        _ => false,
+    }
+}
+
+/// The ssh program: `ssh`, or what `ASIDE_SSH` names (a wrapper adding options, as `GIT_SSH`).
+pub fn ssh_program() -> std::ffi::OsString {
+    std::env::var_os("ASIDE_SSH")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "ssh".into())
+}
+
+/// The `ssh` command that runs `remote` (a shell command line) on the machine: batch mode (no
+/// prompt ever), a connect timeout, the destination after `--`.
+pub fn ssh(machine: &MachineConfig, remote: &str) -> Command {
+    let mut cmd = Command::new(ssh_program());
+    cmd.args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        &format!("ConnectTimeout={CONNECT_TIMEOUT_SECS}"),
+        "-o",
+        "ServerAliveInterval=15",
+        "--",
+        machine.ssh.trim(),
+        remote,
+    ])
+    .stdin(Stdio::null());
+    cmd
+}
+
+/// The aside program a machine runs.
+pub fn program(machine: &MachineConfig) -> String {
+    machine.aside.clone().unwrap_or_else(|| "aside".to_string())
+}
+
+/// Checks a machine: SSH, aside there, its version.
+pub fn check(machine: &MachineConfig) -> Found {
+    let program = program(machine);
+    let started = Instant::now();
+    let out = match ssh(
+        machine,
+        &format!("{} --version", crate::shell_word(&program)),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            return Found::Unreachable {
+                why: format!("cannot run ssh: {e} (install OpenSSH's client)"),
+            }
+        }
+    };
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = |text: &str| {
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    match out.status.code() {
+        // ssh's own failures.
+        Some(255) | None => Found::Unreachable {
+            why: {
+                let why = last(&stderr);
+                if why.is_empty() {
+                    "ssh failed".to_string()
+                } else {
+                    why
+                }
+            },
+        },
+        // The shell there found no such program.
+        Some(126 | 127) => Found::NoAside { program },
+        Some(0) => match stdout.trim().strip_prefix("aside ") {
+            Some(version) if compatible(version, VERSION) => Found::Ready {
+                version: version.trim().to_string(),
+                took,
+            },
+            Some(version) => Found::Incompatible {
+                version: version.trim().to_string(),
+            },
+            // Something else answered to that name.
+            None => Found::NoAside { program },
+        },
+        Some(_) => Found::NoAside { program },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_work_together_within_a_minor_version_while_major_is_zero() {
+        assert!(compatible("0.1.0", "0.1.7"));
+        assert!(!compatible("0.1.0", "0.2.0"));
+        assert!(compatible("1.2.0", "1.9.3"));
+        assert!(!compatible("1.2.0", "2.0.0"));
+        assert!(!compatible("garbage", "0.1.0"));
+    }
+}
