@@ -189,6 +189,119 @@ pub fn check(machine: &MachineConfig) -> Found {
     }
 }
 
+/// git's ssh for pushes to a machine: the same program and options as every other call.
+pub fn ssh_command() -> String {
+    format!(
+        "{} -o BatchMode=yes -o ConnectTimeout={CONNECT_TIMEOUT_SECS}",
+        crate::shell_word(&ssh_program().to_string_lossy())
+    )
+}
+
+/// Where aside keeps its checkout of local repository `repo` on a machine (relative to the
+/// machine's HOME): `aside-checkouts/<name>-<hash of the local path>`.
+pub fn checkout_of(repo: &std::path::Path) -> String {
+    let path = repo.display().to_string();
+    // FNV-1a: stable across versions and machines (std's hasher is not).
+    let hash = path.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    let name: String = repo
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("aside-checkouts/{name}-{:08x}", hash as u32)
+}
+
+/// Runs a shell command line on the machine; its standard output, or what went wrong.
+pub fn run(machine: &MachineConfig, remote: &str, input: Option<&str>) -> Result<String, String> {
+    use std::io::Write as _;
+    let mut child = ssh(machine, remote)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run ssh: {e}"))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| format!("ssh: {e}"))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let why = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("it failed")
+        .trim()
+        .to_string();
+    Err(why)
+}
+
+/// Runs aside there with `args` (each quoted for its shell), in `dir` (relative to its HOME)
+/// when given, with `input` on its standard input.
+pub fn run_aside(
+    machine: &MachineConfig,
+    dir: Option<&str>,
+    args: &[&str],
+    input: Option<&str>,
+) -> Result<String, String> {
+    let mut line = String::new();
+    if let Some(dir) = dir {
+        line.push_str(&format!("cd {} && ", crate::shell_word(dir)));
+    }
+    line.push_str(&crate::shell_word(&program(machine)));
+    for arg in args {
+        line.push(' ');
+        line.push_str(&crate::shell_word(arg));
+    }
+    run(machine, &line, input)
+}
+
+/// Puts commit `base` of local repository `repo` into aside's checkout of it on the machine
+/// (made the first time), pushed over the same SSH; the checkout's path there.
+pub fn send_base(
+    machine: &MachineConfig,
+    repo: &std::path::Path,
+    base: &str,
+) -> Result<String, String> {
+    let checkout = checkout_of(repo);
+    let quoted = crate::shell_word(&checkout);
+    // A checkout whose HEAD is the base: aside there starts worktrees from it.
+    run(
+        machine,
+        &format!("git init -q {quoted} && git -C {quoted} config receive.denyCurrentBranch updateInstead"),
+        None,
+    )?;
+    aside_git::push_over_ssh(
+        repo,
+        &format!("{}:{checkout}", machine.ssh.trim()),
+        &format!("{base}:refs/aside/base"),
+        &ssh_command(),
+    )
+    .map_err(|e| format!("cannot push the base commit to it: {e}"))?;
+    run(
+        machine,
+        &format!("git -C {quoted} -c advice.detachedHead=false checkout -q --detach {base}"),
+        None,
+    )?;
+    Ok(checkout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

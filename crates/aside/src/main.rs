@@ -67,6 +67,11 @@ fn main() -> ExitCode {
     // A shell asking what to complete (COMPLETE=bash aside -- aside sh…) is answered, and that
     // is all.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
+    // A session on another machine (`MACHINE:ID`): its aside there does it.
+    let raw: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
+    if let Some(code) = raw.as_deref().and_then(commands::machine::forwarded) {
+        return code;
+    }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Tui(commands::tui::Args {}));
     // Commands that print and exit end quietly on a closed pipe (`aside ls | head`); the

@@ -32,6 +32,73 @@ fn cut(text: &str, max: usize) -> String {
     format!("{kept}…")
 }
 
+/// A machine's name, its sessions as it answered (or why it did not), and those last seen.
+type MachineSessions = (
+    String,
+    Result<Vec<serde_json::Value>, String>,
+    Vec<serde_json::Value>,
+);
+
+/// The sessions of each configured machine (each asked over SSH, at once), marked with the
+/// machine and named `MACHINE:ID`; an unreachable machine's as last seen (kept in
+/// `$ASIDE_HOME/machines/NAME.json`), with why it is unreachable.
+fn machine_sessions(config: &aside_core::Config, all: bool) -> Vec<MachineSessions> {
+    let cache_dir = aside_core::paths::aside_home().join("machines");
+    let asked: Vec<_> = config
+        .machines
+        .iter()
+        .map(|(name, machine)| {
+            let (name, machine) = (name.clone(), machine.clone());
+            std::thread::spawn(move || {
+                let mut args = vec!["ls", "--json"];
+                if all {
+                    args.push("--all");
+                }
+                let answer = aside_sessions::machines::run_aside(&machine, None, &args, None)
+                    .and_then(|out| {
+                        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+                            .map_err(|e| format!("its aside answered something unexpected ({e})"))
+                    });
+                (name, answer)
+            })
+        })
+        .collect();
+    asked
+        .into_iter()
+        .filter_map(|t| t.join().ok())
+        .map(|(name, answer)| {
+            let cache = cache_dir.join(format!("{name}.json"));
+            let mark = |list: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+                list.into_iter()
+                    .filter(|s| s["external"] != true)
+                    .map(|mut s| {
+                        let id = s["id"].as_str().unwrap_or_default().to_string();
+                        s["id"] = serde_json::json!(format!("{name}:{id}"));
+                        s["machine"] = serde_json::json!(name);
+                        s
+                    })
+                    .collect()
+            };
+            match answer {
+                Ok(list) => {
+                    let _ = aside_core::paths::write_private(
+                        &cache,
+                        serde_json::to_string(&list).unwrap_or_default().as_bytes(),
+                    );
+                    (name.clone(), Ok(mark(list)), Vec::new())
+                }
+                Err(why) => {
+                    let seen = std::fs::read(&cache)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok())
+                        .unwrap_or_default();
+                    (name.clone(), Err(why), mark(seen))
+                }
+            }
+        })
+        .collect()
+}
+
 /// One line of the table.
 struct Row {
     cells: [String; 7],
@@ -77,6 +144,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .filter(|(_, repo)| repo.is_some() || (args.all_repos && only.is_none()))
         .collect();
     let elsewhere = found_elsewhere - externals.len();
+    let remote = if only.is_some() {
+        Vec::new()
+    } else {
+        machine_sessions(&config, args.all)
+    };
+    for (name, answer, _) in &remote {
+        if let Err(why) = answer {
+            eprintln!(
+                "machine {name} is unreachable ({}); its sessions as last seen are marked (unreachable): aside machine check {name}",
+                super::render::terminal_safe(why)
+            );
+        }
+    }
+    let remote_items: Vec<serde_json::Value> = remote
+        .iter()
+        .flat_map(|(_, answer, seen)| match answer {
+            Ok(list) => list.clone(),
+            Err(_) => seen
+                .iter()
+                .cloned()
+                .map(|mut s| {
+                    s["unreachable"] = serde_json::json!(true);
+                    s
+                })
+                .collect(),
+        })
+        .collect();
     if args.json {
         // aside's own sessions come newest first from the index; the others join them in order.
         #[derive(serde::Serialize)]
@@ -102,6 +196,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             list.push(Item::Own(view));
         }
         list.extend(others.map(Item::External));
+        list.extend(remote_items.into_iter().map(Item::External));
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, &list)?;
         writeln!(out)?;
@@ -114,7 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             super::render::plural(elsewhere, "more session", "more sessions")
         )
     });
-    if sessions.is_empty() && externals.is_empty() {
+    if sessions.is_empty() && externals.is_empty() && remote_items.is_empty() {
         if args.repo.is_some() {
             eprintln!("no sessions in that repository; start one with: aside new \"<task>\"");
         } else {
@@ -204,6 +299,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 cut(&s.summary.title, 60),
             ],
             updated_at,
+        }
+    }));
+    rows.extend(remote_items.iter().map(|s| {
+        let text = |key: &str| s[key].as_str().unwrap_or_default().to_string();
+        let mut status = text("status");
+        if status == "needs_input" {
+            status = "NEEDS_INPUT".into();
+        }
+        if s["unreachable"] == true {
+            status.push_str(" (unreachable)");
+        }
+        Row {
+            cells: [
+                text("id"),
+                status,
+                text("agent"),
+                name_of(std::path::Path::new(s["repo"].as_str().unwrap_or_default())),
+                s["changed_files"].as_u64().unwrap_or(0).to_string(),
+                short_time(&text("updated_at")),
+                cut(&text("title"), 60),
+            ],
+            updated_at: text("updated_at"),
         }
     }));
     rows.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));

@@ -189,3 +189,57 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The commands that act on a session by its id, which a `MACHINE:ID` sends to that machine's
+/// aside (over SSH, its output streamed back as it comes: `logs -f` follows it live).
+const FORWARDED: [&str; 10] = [
+    "show", "logs", "send", "cancel", "stop", "approve", "deny", "resume", "wait", "diff",
+];
+
+/// Runs `aside ARGS` on a machine when they name one of its sessions (`MACHINE:ID`); None when
+/// they do not (they run here).
+pub fn forwarded(args: &[String]) -> Option<std::process::ExitCode> {
+    let command = args.get(1)?;
+    if !FORWARDED.contains(&command.as_str()) {
+        return None;
+    }
+    let named = args.iter().skip(2).position(|a| {
+        a.split_once(':')
+            .is_some_and(|(m, id)| machine_name_ok(m) && aside_core::SessionId::is_valid(id))
+    })? + 2;
+    let (name, id) = args[named].split_once(':')?;
+    let config = aside_core::Config::load_user().ok()?;
+    let Some(machine) = config.machines.get(name) else {
+        eprintln!(
+            "aside: no machine `{name}` (in {}): aside machine ls",
+            args[named]
+        );
+        return Some(std::process::ExitCode::from(2));
+    };
+    let mut line = aside_sessions::shell_word(&machines::program(machine));
+    for (n, arg) in args.iter().enumerate().skip(1) {
+        line.push(' ');
+        line.push_str(&aside_sessions::shell_word(if n == named {
+            id
+        } else {
+            arg
+        }));
+    }
+    let status = machines::ssh(machine, &line)
+        .stdin(std::process::Stdio::inherit())
+        .status();
+    Some(match status {
+        Ok(s) if s.code() == Some(255) => {
+            eprintln!(
+                "aside: cannot reach {name} over SSH ({}): aside machine check {name}",
+                machine.ssh
+            );
+            std::process::ExitCode::from(255)
+        }
+        Ok(s) => std::process::ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("aside: cannot run ssh: {e}");
+            std::process::ExitCode::from(1)
+        }
+    })
+}

@@ -58,6 +58,10 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Run it on another machine (`aside machine add`): in a worktree of aside's checkout of
+    /// this repository there, at the same base commit (pushed over SSH first).
+    #[arg(long, value_name = "MACHINE", conflicts_with_all = ["workspace", "from_chat"])]
+    on: Option<String>,
 }
 
 /// The conversation SOURCE names: a file, `-`, or an aside session.
@@ -138,12 +142,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 title,
             )
         }
-        None => (task_text(args.task, args.task_file.as_ref())?, None),
+        None => (task_text(args.task.clone(), args.task_file.as_ref())?, None),
     };
-    let dir = match args.repo {
+    let dir = match args.repo.clone() {
         Some(dir) => dir,
         None => std::env::current_dir().context("while reading the current directory")?,
     };
+    if let Some(machine) = args.on.clone() {
+        return on_machine(&machine, &task, &dir, &args);
+    }
     let config = repo_config(&dir)?;
     let agent = args.agent.unwrap_or_else(|| config.defaults.agent());
     if uses_builtin(&agent, &config) {
@@ -203,6 +210,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("  branch:   {branch}");
     }
     eprintln!("  follow:   aside logs -f {id}    attach: aside attach {id}");
+    Ok(())
+}
+
+/// `aside new --on MACHINE`: the base commit pushed to aside's checkout there, then the
+/// session made by the aside there; printed as `MACHINE:ID`.
+fn on_machine(name: &str, task: &str, dir: &std::path::Path, args: &Args) -> anyhow::Result<()> {
+    use aside_sessions::machines;
+    let config = Config::load_user()?;
+    let machine = config.machines.get(name).ok_or_else(|| {
+        anyhow::anyhow!("no machine `{name}`: add it with aside machine add {name} --ssh USER@HOST")
+    })?;
+    let found = machines::check(machine);
+    if !found.ready() {
+        let (detail, fix) = found.describe(name, machine);
+        anyhow::bail!(
+            "{detail}{}",
+            fix.map(|f| format!("\nfix: {f}")).unwrap_or_default()
+        );
+    }
+    let repo = aside_git::repo_root(dir)
+        .map_err(|_| anyhow::anyhow!("{} is not in a git repository", dir.display()))?;
+    let base = aside_git::resolve_commit(&repo, args.base.as_deref().unwrap_or("HEAD"))
+        .map_err(|e| anyhow::anyhow!("cannot read the base commit: {e}"))?;
+    let checkout =
+        machines::send_base(machine, &repo, &base).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let mut remote: Vec<&str> = vec!["new", "--json", "--base", &base];
+    let options = [
+        ("--agent", args.agent.as_deref()),
+        ("--approve", args.approve.as_deref()),
+        ("--name", args.name.as_deref()),
+        ("--model", args.model.as_deref()),
+    ];
+    for (flag, value) in &options {
+        if let Some(value) = value {
+            remote.extend([*flag, *value]);
+        }
+    }
+    if args.no_submodules {
+        remote.push("--no-submodules");
+    }
+    remote.push("-");
+    let out = machines::run_aside(machine, Some(&checkout), &remote, Some(task))
+        .map_err(|e| anyhow::anyhow!("{name}: aside new failed there: {e}"))?;
+    let mut session: serde_json::Value = serde_json::from_str(&out)
+        .map_err(|e| anyhow::anyhow!("{name}: aside there answered something unexpected ({e})"))?;
+    let id = format!("{name}:{}", session["id"].as_str().unwrap_or_default());
+    if args.json {
+        session["machine"] = serde_json::json!(name);
+        session["id"] = serde_json::json!(id);
+        println!("{}", serde_json::to_string_pretty(&session)?);
+        return Ok(());
+    }
+    println!("{id}");
+    eprintln!(
+        "started {id} on {name}: {}",
+        super::render::terminal_safe(session["title"].as_str().unwrap_or_default())
+    );
+    eprintln!(
+        "  worktree: {name}:{}",
+        session["worktree"].as_str().unwrap_or_default()
+    );
+    eprintln!("  follow:   aside logs -f {id}    follow-up: aside send {id} \"...\"");
     Ok(())
 }
 

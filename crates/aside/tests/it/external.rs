@@ -497,7 +497,9 @@ async fn the_web_view_lists_shows_and_adopts_a_session_started_in_copilot() {
     let page = b
         .wait(
             "the conversation",
-            "const c = document.querySelector('#conversation'); return c.textContent.includes('Seen from the web.') && document.body.innerText",
+            // The conversation (its event stream) and the header (the session, asked
+            // separately: under load it may come second).
+            "const c = document.querySelector('#conversation'); return c.textContent.includes('Seen from the web.') && !document.body.innerText.includes('Loading…') && document.body.innerText",
         )
         .await;
     let page = page.as_str().unwrap();

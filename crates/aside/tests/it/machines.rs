@@ -25,20 +25,43 @@ fn with_machine() -> Option<(common::Env, Sshd)> {
         .display()
         .to_string();
     std::fs::create_dir_all(remote.join("home")).unwrap();
-    let machine_env = vec![
+    let home = remote.join("home");
+    let mut machine_env: Vec<(String, String)> = [
+        ("HOME", home.display().to_string()),
         (
-            "HOME".to_string(),
-            remote.join("home").display().to_string(),
+            "XDG_CONFIG_HOME",
+            home.join(".config").display().to_string(),
         ),
         (
-            "ASIDE_HOME".to_string(),
+            "XDG_DATA_HOME",
+            home.join(".local/share").display().to_string(),
+        ),
+        (
+            "ASIDE_HOME",
             remote.join("aside-home").display().to_string(),
         ),
-        (
-            "PATH".to_string(),
-            format!("{bin}:/usr/local/bin:/usr/bin:/bin"),
-        ),
-    ];
+        ("PATH", format!("{bin}:/usr/local/bin:/usr/bin:/bin")),
+        // The machine's own model endpoint: the test's fake model, reached over loopback.
+        ("ASIDE_PROVIDER", "openai".into()),
+        ("ASIDE_BASE_URL", env.model.openai_base()),
+        ("ASIDE_MODEL", "fake".into()),
+        ("ASIDE_API_KEY", String::new()),
+        ("ASIDE_MAX_RETRIES", "0".into()),
+        ("ASIDE_HOST_IDLE_SECS", "3".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    machine_env.extend(
+        [
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), "aside-test".to_string())),
+    );
     let server = Sshd::start(
         &remote.join("sshd"),
         &machine_env,
@@ -212,4 +235,93 @@ fn machines_are_added_listed_checked_and_removed_with_what_is_wrong_said() {
         gone.contains("no machine `deadbox`") && gone.contains("machines: box1, noaside, oldbox"),
         "{gone}"
     );
+}
+
+/// Stops what runs on the machine when the test ends (its hosts outlive the SSH connection
+/// that started them, as they should).
+struct StopThere(std::path::PathBuf);
+
+impl Drop for StopThere {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.0)
+            .args(["-o", "BatchMode=yes", "box1", "aside stop --all"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_session_runs_on_another_machine_beside_local_ones_and_an_unreachable_one_is_said() {
+    let Some((env, server)) = with_machine() else {
+        return;
+    };
+    let stop = StopThere(server.ssh.clone());
+    env.ok(&["machine", "add", "box1", "--ssh", "box1", "--no-check"]);
+    env.model
+        .push_for("local-one", [aside_testkit::Reply::text("Here.")]);
+    let local = env.new_session("local-one: say hi", &[]);
+    env.model.push_for(
+        "remote-one",
+        [
+            aside_testkit::Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "REMOTE.md", "content": "made there\n"}),
+            ),
+            aside_testkit::Reply::text("Wrote it there."),
+        ],
+    );
+    env.model
+        .push_for("remote-two", [aside_testkit::Reply::text("Second there.")]);
+    let id = env.ok(&["new", "--on", "box1", "remote-one: write a file"]);
+    assert!(id.starts_with("box1:"), "{id}");
+    let waited = env.ok(&["wait", &id]);
+    assert!(waited.contains("completed"), "{waited}");
+    env.wait_status(&local, "completed");
+    // One list: the local session and the machine's, marked.
+    let table = env.ok(&["ls"]);
+    assert!(table.contains(&local) && table.contains(&id), "{table}");
+    let list: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    let there = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{list:#}"));
+    assert_eq!(there["machine"], "box1");
+    assert_eq!(there["status"], "completed");
+    assert_eq!(there["changed_files"], 1);
+    // Its conversation and its diff, from here.
+    let logs = env.ok(&["logs", &id]);
+    assert!(logs.contains("Wrote it there."), "{logs}");
+    let diff = env.ok(&["diff", &id]);
+    assert!(diff.contains("+made there"), "{diff}");
+    // A follow-up, sent from here, taken there.
+    env.ok(&["send", &id, "remote-two: again"]);
+    let waited = env.ok(&["wait", &id]);
+    assert!(waited.contains("completed"), "{waited}");
+    let logs = env.ok(&["logs", &id]);
+    assert!(logs.contains("Second there."), "{logs}");
+    // The machine goes away: local sessions still list and work; its sessions are shown as
+    // last seen, marked, and acting on one says why it cannot.
+    drop(stop);
+    drop(server);
+    let out = env.run(&["ls"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(table.contains(&local), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("(unreachable)")),
+        "{table}"
+    );
+    assert!(stderr.contains("machine box1 is unreachable"), "{stderr}");
+    let refused = env.fails(&["show", &id]);
+    assert!(refused.contains("cannot reach box1 over SSH"), "{refused}");
 }
