@@ -77,6 +77,21 @@ pub fn push_over_ssh(dir: &Path, remote: &str, refspec: &str, ssh_command: &str)
     crate::cmd::check(&args, out).map(|_| ())
 }
 
+/// Fetches `refspec` from `remote` (a `host:path` over SSH) into `dir`, with `ssh_command` as
+/// git's ssh.
+pub fn fetch_over_ssh(dir: &Path, remote: &str, refspec: &str, ssh_command: &str) -> Result<()> {
+    let args = [
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        remote,
+        refspec,
+    ];
+    let out = git_env(dir, &args, &[("GIT_SSH_COMMAND", ssh_command)], None)?;
+    crate::cmd::check(&args, out).map(|_| ())
+}
+
 /// Files changed from commit `from` to commit `to` (a turn's checkpoint against the one before).
 pub fn changed_between(dir: &Path, from: &str, to: &str) -> Result<Vec<FileChange>> {
     let out = git(

@@ -197,10 +197,11 @@ const FORWARDED: [&str; 10] = [
 ];
 
 /// Runs `aside ARGS` on a machine when they name one of its sessions (`MACHINE:ID`); None when
-/// they do not (they run here).
+/// they do not (they run here). `apply` and `merge` of such a session bring its work here.
 pub fn forwarded(args: &[String]) -> Option<std::process::ExitCode> {
     let command = args.get(1)?;
-    if !FORWARDED.contains(&command.as_str()) {
+    let home = matches!(command.as_str(), "apply" | "merge");
+    if !FORWARDED.contains(&command.as_str()) && !home {
         return None;
     }
     let named = args.iter().skip(2).position(|a| {
@@ -216,6 +217,21 @@ pub fn forwarded(args: &[String]) -> Option<std::process::ExitCode> {
         );
         return Some(std::process::ExitCode::from(2));
     };
+    if home {
+        let squash = args.iter().any(|a| a == "--squash");
+        return Some(
+            match bring_home(name, machine, id, command == "merge", squash) {
+                Ok(said) => {
+                    println!("{said}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("aside: {e:#}");
+                    std::process::ExitCode::from(1)
+                }
+            },
+        );
+    }
     let mut line = aside_sessions::shell_word(&machines::program(machine));
     for (n, arg) in args.iter().enumerate().skip(1) {
         line.push(' ');
@@ -241,5 +257,76 @@ pub fn forwarded(args: &[String]) -> Option<std::process::ExitCode> {
             eprintln!("aside: cannot run ssh: {e}");
             std::process::ExitCode::from(1)
         }
+    })
+}
+
+/// `apply` / `merge` of a session on a machine: its branch fetched over SSH into this
+/// repository (`refs/aside/machines/NAME/ID`), then the same 3-way apply (all or nothing, the
+/// user's uncommitted work kept) or merge as for a local session.
+fn bring_home(
+    name: &str,
+    machine: &MachineConfig,
+    id: &str,
+    merge: bool,
+    squash: bool,
+) -> anyhow::Result<String> {
+    let shown = machines::run_aside(machine, None, &["show", "--json", id], None)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let session: serde_json::Value = serde_json::from_str(&shown)
+        .map_err(|e| anyhow::anyhow!("{name}: aside there answered something unexpected ({e})"))?;
+    let session = session.get("session").cloned().unwrap_or(session);
+    let text = |key: &str| session[key].as_str().unwrap_or_default().to_string();
+    if matches!(
+        text("status").as_str(),
+        "running" | "starting" | "needs_input" | "queued"
+    ) {
+        anyhow::bail!(
+            "session {name}:{id} is still working ({}); wait for the turn to end (aside wait {name}:{id}), or aside cancel {name}:{id}",
+            text("status")
+        );
+    }
+    let (branch, base, there) = (text("branch"), text("base"), text("repo"));
+    if branch.is_empty() || base.is_empty() {
+        anyhow::bail!(
+            "session {name}:{id} has no branch to bring here (a workspace session there)"
+        );
+    }
+    let here = std::env::current_dir()?;
+    let repo = aside_git::repo_root(&here)
+        .map_err(|_| anyhow::anyhow!("{} is not in a git repository", here.display()))?;
+    aside_git::resolve_commit(&repo, &base).map_err(|_| {
+        anyhow::anyhow!(
+            "this repository ({}) does not have the session's base commit {}: run it in the repository the session was started from",
+            repo.display(),
+            &base[..base.len().min(12)]
+        )
+    })?;
+    let local_ref = format!("refs/aside/machines/{name}/{id}");
+    aside_git::fetch_over_ssh(
+        &repo,
+        &format!("{}:{there}", machine.ssh.trim()),
+        &format!("+refs/heads/{branch}:{local_ref}"),
+        &machines::ssh_command(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot fetch the session's branch from {name}: {e}"))?;
+    if merge {
+        let message = format!("{} (aside session {name}:{id})", text("title"));
+        let commit = aside_git::merge(&repo, &local_ref, squash, &message)?;
+        return Ok(format!("merged {name}:{id} as {commit}"));
+    }
+    // A worktree of the fetched work, here, for the 3-way apply; gone after.
+    let scratch = aside_core::paths::aside_home()
+        .join("machines")
+        .join(format!("apply-{name}-{id}"));
+    let scratch_branch = format!("aside/from-{name}-{id}");
+    let _ = aside_git::remove_worktree(&repo, &scratch, Some(&scratch_branch), false);
+    aside_git::create_worktree(&repo, &scratch, &scratch_branch, &local_ref)?;
+    let applied = aside_git::apply(&repo, &scratch, &base);
+    let _ = aside_git::remove_worktree(&repo, &scratch, Some(&scratch_branch), false);
+    let files = applied?;
+    Ok(if files.is_empty() {
+        format!("Nothing to apply: {name}:{id} changed no files")
+    } else {
+        format!("applied {name}:{id}: {}", files.join(", "))
     })
 }

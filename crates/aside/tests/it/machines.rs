@@ -302,6 +302,18 @@ fn a_session_runs_on_another_machine_beside_local_ones_and_an_unreachable_one_is
     assert!(waited.contains("completed"), "{waited}");
     let logs = env.ok(&["logs", &id]);
     assert!(logs.contains("Second there."), "{logs}");
+    // Its work comes home: fetched over SSH, applied 3-way with the user's own edit kept.
+    std::fs::write(env.repo.join("README.md"), "# proj\nmine, not committed\n").unwrap();
+    let applied = env.ok(&["apply", &id]);
+    assert!(applied.contains("REMOTE.md"), "{applied}");
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("REMOTE.md")).unwrap(),
+        "made there\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        "# proj\nmine, not committed\n"
+    );
     // The machine goes away: local sessions still list and work; its sessions are shown as
     // last seen, marked, and acting on one says why it cannot.
     drop(stop);
