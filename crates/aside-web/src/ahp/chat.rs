@@ -96,11 +96,7 @@ impl Projector {
         let lookup = id.clone();
         let (summary, since, events) = tokio::task::spawn_blocking(move || {
             let sessions = Sessions::open_at(layout).map_err(|e| e.to_string())?;
-            let record = sessions
-                .index
-                .get(&SessionId(lookup.clone()))
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no session {lookup}"))?;
+            let record = root::record(&sessions, &lookup)?;
             let summary = root::summaries(&sessions, std::slice::from_ref(&record), &cache)
                 .pop()
                 .ok_or_else(|| format!("no session {lookup}"))?;

@@ -273,19 +273,10 @@ pub async fn changeset_state(
                 .with(|p| p.mapper.checkpoint(turn).map(str::to_string)),
         ),
     };
-    let layout = hub.layout.clone();
-    let id = id.to_string();
-    tokio::task::spawn_blocking(move || {
-        let sessions = aside_sessions::Sessions::open_at(layout).map_err(|e| e.to_string())?;
-        let record = sessions
-            .index
-            .get(&aside_core::SessionId(id.clone()))
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("no session {id}"))?;
-        super::changes::state(&sessions, &record, checkpoint)
+    hub.on_session(id, move |sessions, record| {
+        super::changes::state(sessions, record, checkpoint)
     })
     .await
-    .map_err(|e| e.to_string())?
 }
 
 fn response(id: &Value, result: Result<Value, RpcError>) -> Value {
@@ -531,6 +522,18 @@ fn known(conn: &Conn, action: &ahp_types::actions::StateAction) -> bool {
     !NEW_IN_1_0.contains(&kind.as_str())
 }
 
+/// The strings of an array parameter (others left out; none when it is missing).
+fn strings(params: &Value, key: &str) -> Vec<String> {
+    params[key]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn string(params: &Value, key: &str) -> Result<String, RpcError> {
     params[key]
         .as_str()
@@ -621,14 +624,7 @@ async fn initialize(
     params: &Value,
     subscribed: &mut Vec<String>,
 ) -> Result<Value, RpcError> {
-    let offered: Vec<String> = params["protocolVersions"]
-        .as_array()
-        .map(|v| {
-            v.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let offered = strings(params, "protocolVersions");
     let version = VERSIONS
         .iter()
         .find(|v| offered.iter().any(|o| o == *v))
@@ -693,14 +689,7 @@ async fn reconnect(
         .as_i64()
         .ok_or_else(|| RpcError::invalid("`lastSeenServerSeq` is missing (a number)"))?
         .max(0) as u64;
-    let wanted: Vec<String> = params["subscriptions"]
-        .as_array()
-        .map(|v| {
-            v.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let wanted = strings(params, "subscriptions");
     if wanted.len() > MAX_SUBSCRIPTIONS {
         return Err(RpcError::invalid(format!(
             "too many subscriptions (at most {MAX_SUBSCRIPTIONS})"

@@ -162,16 +162,8 @@ pub async fn read(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError> {
     let uri = params["uri"].as_str().unwrap_or_default().to_string();
     if let Some((id, rev, path)) = super::changes::parse_at_commit(&uri) {
         return blocking(conn, move |sessions| {
-            let record = sessions
-                .index
-                .get(&aside_core::SessionId(id.clone()))
-                .map_err(internal)?
-                .ok_or_else(|| {
-                    RpcError::new(
-                        ahp_error_codes::SESSION_NOT_FOUND,
-                        format!("no session {id}"),
-                    )
-                })?;
+            let record = root::record(sessions, &id)
+                .map_err(|e| RpcError::new(ahp_error_codes::SESSION_NOT_FOUND, e))?;
             let bytes = sessions
                 .file_at(&record, &rev, &path)
                 .map_err(|e| RpcError::invalid(e.to_string()))?
@@ -292,8 +284,7 @@ pub async fn create(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError>
                 tokio::task::spawn_blocking(move || {
                     Sessions::open_at(layout)
                         .ok()
-                        .and_then(|s| s.index.get(&aside_core::SessionId(id)).ok().flatten())
-                        .is_some()
+                        .is_some_and(|s| root::record(&s, &id).is_ok())
                 })
                 .await
                 .unwrap_or(true)
@@ -390,16 +381,8 @@ pub async fn dispose(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError
             )
         })?;
     blocking(conn, move |sessions| {
-        let record = sessions
-            .index
-            .get(&aside_core::SessionId(id.clone()))
-            .map_err(internal)?
-            .ok_or_else(|| {
-                RpcError::new(
-                    ahp_error_codes::SESSION_NOT_FOUND,
-                    format!("no session {id}"),
-                )
-            })?;
+        let record = root::record(sessions, &id)
+            .map_err(|e| RpcError::new(ahp_error_codes::SESSION_NOT_FOUND, e))?;
         sessions.archive(&record, true).map_err(internal)
     })
     .await?;

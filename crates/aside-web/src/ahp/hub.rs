@@ -145,6 +145,25 @@ impl Hub {
         }
     }
 
+    /// Runs aside work on session `id` (named exactly) off the async threads.
+    pub async fn on_session<T: Send + 'static>(
+        &self,
+        id: &str,
+        work: impl FnOnce(&aside_sessions::Sessions, &aside_core::SessionRecord) -> Result<T, String>
+            + Send
+            + 'static,
+    ) -> Result<T, String> {
+        let layout = self.layout.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let sessions = aside_sessions::Sessions::open_at(layout).map_err(|e| e.to_string())?;
+            let record = root::record(&sessions, &id)?;
+            work(&sessions, &record)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
     /// A number of its own (nothing is sent under it): a projection's birth, a rejection sent
     /// to one client.
     pub fn reserve(&self) -> u64 {

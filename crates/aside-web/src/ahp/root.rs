@@ -2,7 +2,7 @@
 //! (`listSessions`), and the list's changes pushed as `root/session*` notifications.
 
 use super::hub::Hub;
-use crate::api::{LIST_LOOK, LIST_RECHECK};
+use crate::api::{IndexProbe, LIST_LOOK, LIST_RECHECK};
 use aside_core::{Config, SessionRecord};
 use aside_sessions::{SessionView, Sessions};
 use serde::Serialize;
@@ -304,6 +304,15 @@ pub fn summaries(
         .collect()
 }
 
+/// The aside session `id` names exactly (a client names sessions by their whole id).
+pub fn record(sessions: &Sessions, id: &str) -> Result<SessionRecord, String> {
+    sessions
+        .index
+        .get(&aside_core::SessionId(id.to_string()))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no session {id}"))
+}
+
 /// Every session's summary, newest first, under the channels clients chose, with the read
 /// flags they set.
 pub fn list(hub: &Hub, sessions: &Sessions) -> Result<Vec<Summary>, String> {
@@ -367,11 +376,7 @@ pub fn agent_of(provider_id: &str) -> Option<String> {
 /// notification to every connection.
 pub async fn watch(hub: &std::sync::Arc<Hub>) {
     let layout = hub.layout.clone();
-    let probe = tokio::task::spawn_blocking(move || aside_store::Index::open(&layout).ok())
-        .await
-        .ok()
-        .flatten()
-        .map(|index| std::sync::Arc::new(Mutex::new(index)));
+    let probe = IndexProbe::open(layout).await;
     let mut known: Option<HashMap<String, Summary>> = None;
     let mut version: Option<i64> = None;
     let mut read_at: Option<std::time::Instant> = None;
@@ -385,16 +390,7 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
                 return;
             }
         }
-        let now = match &probe {
-            Some(probe) => {
-                let probe = probe.clone();
-                tokio::task::spawn_blocking(move || probe.lock().ok()?.data_version().ok())
-                    .await
-                    .ok()
-                    .flatten()
-            }
-            None => None,
-        };
+        let now = probe.data_version().await;
         let due = read_at.is_none_or(|t| t.elapsed() >= LIST_RECHECK);
         if now.is_some() && now == version && !due {
             tokio::time::sleep(LIST_LOOK).await;

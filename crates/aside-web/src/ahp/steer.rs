@@ -8,11 +8,10 @@ use super::conn::Conn;
 use super::map::REQUEST_PREFIX;
 use super::root::ROOT;
 use ahp_types::actions::{ActionOrigin, StateAction};
-use aside_core::{Config, SessionId};
+use aside_core::Config;
 use aside_protocol::events::acp::PermissionOptionKind;
 use aside_protocol::handoff::PLAN_ONLY;
 use aside_protocol::Choice;
-use aside_sessions::Sessions;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -72,27 +71,6 @@ fn valid_id(id: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Runs an aside operation on the session, off the async threads.
-async fn on_session<T: Send + 'static>(
-    conn: &Conn,
-    id: &str,
-    work: impl FnOnce(&Sessions, &aside_core::SessionRecord) -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    let layout = conn.hub.layout.clone();
-    let id = id.to_string();
-    tokio::task::spawn_blocking(move || {
-        let sessions = Sessions::open_at(layout).map_err(|e| e.to_string())?;
-        let record = sessions
-            .index
-            .get(&SessionId(id.clone()))
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("no session {id}"))?;
-        work(&sessions, &record)
-    })
-    .await
-    .map_err(|e| e.to_string())?
 }
 
 async fn carry_out(
@@ -156,7 +134,7 @@ async fn carry_out(
             let key = format!("cancel:{id}");
             hub.expect(key.clone(), origin);
             let done =
-                on_session(conn, &id, |s, r| s.cancel(r).map(|_| ()).map_err(|e| e.to_string()))
+                conn.hub.on_session(&id, |s, r| s.cancel(r).map(|_| ()).map_err(|e| e.to_string()))
                     .await;
             forget_on_error(hub, &key, done)
         }
@@ -188,7 +166,7 @@ async fn carry_out(
             let key = format!("confirm:{}", a.tool_call_id);
             hub.expect(key.clone(), origin);
             // First answer wins: the host refuses a second one (nothing waits any more).
-            let done = on_session(conn, &id, move |s, r| {
+            let done = conn.hub.on_session(&id, move |s, r| {
                 s.answer(r, choice).map_err(|e| e.to_string())
             })
             .await;
@@ -196,19 +174,19 @@ async fn carry_out(
         }
         StateAction::ChatTurnResume(_) => {
             let config = Config::load_user().map_err(|e| e.to_string())?;
-            on_session(conn, &id, move |s, r| s.resume(r, &config).map_err(|e| e.to_string()))
+            conn.hub.on_session(&id, move |s, r| s.resume(r, &config).map_err(|e| e.to_string()))
                 .await
         }
         StateAction::SessionIsArchivedChanged(a) => {
             let archived = a.is_archived;
-            on_session(conn, &id, move |s, r| s.archive(r, archived).map_err(|e| e.to_string()))
+            conn.hub.on_session(&id, move |s, r| s.archive(r, archived).map_err(|e| e.to_string()))
                 .await?;
             projector.apply(hub, &projector.session_uri, parsed.clone(), origin);
             Ok(())
         }
         StateAction::SessionIsReadChanged(a) => {
             let read = a.is_read;
-            let modified = on_session(conn, &id, |_, r| Ok(r.updated_at.clone())).await?;
+            let modified = conn.hub.on_session(&id, |_, r| Ok(r.updated_at.clone())).await?;
             if let Ok(mut marks) = hub.read.lock() {
                 if read {
                     marks.insert(id.clone(), modified);
@@ -260,22 +238,24 @@ async fn follow_up(
             Some(true) => p.remove(id).map(|_| true),
             None => None,
         });
-    let done = on_session(conn, id, move |s, r| {
-        let text = match stage {
-            Some(false) => match s.set_mode(r, "plan") {
-                Ok(_) => text,
-                Err(_) => format!("{PLAN_ONLY}\n\n{text}"),
-            },
-            Some(true) => {
-                let _ = s.set_mode(r, "code");
-                text
-            }
-            None => text,
-        };
-        s.send_as(r, &text, &request, &config)
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    let done = conn
+        .hub
+        .on_session(id, move |s, r| {
+            let text = match stage {
+                Some(false) => match s.set_mode(r, "plan") {
+                    Ok(_) => text,
+                    Err(_) => format!("{PLAN_ONLY}\n\n{text}"),
+                },
+                Some(true) => {
+                    let _ = s.set_mode(r, "code");
+                    text
+                }
+                None => text,
+            };
+            s.send_as(r, &text, &request, &config)
+                .map_err(|e| e.to_string())
+        })
+        .await;
     forget_on_error(&conn.hub, &key, done)
 }
 

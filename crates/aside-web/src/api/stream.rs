@@ -344,6 +344,31 @@ pub(crate) fn follow_external(
     }
 }
 
+/// A connection to the index kept open to ask whether it changed (its `data_version`: cheap
+/// enough to ask every [`LIST_LOOK`]); what every live list watches.
+pub(crate) struct IndexProbe(Option<std::sync::Arc<std::sync::Mutex<aside_store::Index>>>);
+
+impl IndexProbe {
+    pub(crate) async fn open(layout: aside_store::Layout) -> IndexProbe {
+        IndexProbe(
+            tokio::task::spawn_blocking(move || aside_store::Index::open(&layout).ok())
+                .await
+                .ok()
+                .flatten()
+                .map(|index| std::sync::Arc::new(std::sync::Mutex::new(index))),
+        )
+    }
+
+    /// The index's `data_version` now; None when it cannot be read.
+    pub(crate) async fn data_version(&self) -> Option<i64> {
+        let probe = self.0.clone()?;
+        tokio::task::spawn_blocking(move || probe.lock().ok()?.data_version().ok())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
 /// The list, live: every change of a session (status, activity, files) as it is stored.
 pub async fn list_stream(
     State(state): State<AppState>,
@@ -362,11 +387,7 @@ pub async fn list_stream(
         // connection kept open), or every few seconds for what no commit tells (a host that
         // died).
         let layout = state.layout.clone();
-        let probe = tokio::task::spawn_blocking(move || aside_store::Index::open(&layout).ok())
-            .await
-            .ok()
-            .flatten()
-            .map(|index| std::sync::Arc::new(std::sync::Mutex::new(index)));
+        let probe = IndexProbe::open(layout).await;
         let mut version: Option<i64> = None;
         let mut read_at: Option<std::time::Instant> = None;
         loop {
@@ -381,16 +402,7 @@ pub async fn list_stream(
                 externals = read;
                 externals_read = Some(std::time::Instant::now());
             }
-            let now = match &probe {
-                Some(probe) => {
-                    let probe = probe.clone();
-                    tokio::task::spawn_blocking(move || probe.lock().ok()?.data_version().ok())
-                        .await
-                        .ok()
-                        .flatten()
-                }
-                None => None,
-            };
+            let now = probe.data_version().await;
             changed |= now.is_none() || now != version;
             version = now;
             if !changed {
