@@ -291,6 +291,18 @@ fn bring_home(
             "session {name}:{id} has no branch to bring here (a workspace session there)"
         );
     }
+    // What the machine answered is data: a branch and a commit id of the shapes aside makes,
+    // never an option or a second refspec.
+    if !plain_branch(&branch)
+        || base.len() < 7
+        || !base.chars().all(|c| c.is_ascii_hexdigit())
+        || there.starts_with('-')
+        || there.chars().any(char::is_control)
+    {
+        anyhow::bail!(
+            "{name} answered a session {id} aside cannot use (branch {branch:?}, base {base:?}): nothing was fetched"
+        );
+    }
     let here = std::env::current_dir()?;
     let repo = aside_git::repo_root(&here)
         .map_err(|_| anyhow::anyhow!("{} is not in a git repository", here.display()))?;
@@ -329,4 +341,29 @@ fn bring_home(
     } else {
         format!("applied {name}:{id}: {}", files.join(", "))
     })
+}
+
+/// Whether `branch` is a branch name as aside makes them: no option, no second refspec, no
+/// walk up.
+fn plain_branch(branch: &str) -> bool {
+    !branch.is_empty()
+        && !branch.starts_with(['-', '/'])
+        && !branch.contains("..")
+        && branch
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_branch_names_are_fetched() {
+        assert!(plain_branch("aside/fix-the-test"));
+        assert!(!plain_branch("x:refs/heads/main"));
+        assert!(!plain_branch("--upload-pack=sh"));
+        assert!(!plain_branch("a/../b"));
+        assert!(!plain_branch("a b"));
+    }
 }
