@@ -423,6 +423,9 @@ fn attach_native_opens_copilots_own_ui_on_the_session_and_takes_it_back() {
     }
     tmux.keys(&["native-second question", "Enter"]);
     tmux.wait_for("Answered in the terminal.");
+    // Copilot queues what is typed while its status line says "Working", and a queued /exit
+    // may never run.
+    tmux.wait_quiet("Working");
     tmux.keys(&["/exit", "Enter"]);
     let screen = tmux.wait_for("EXITED=");
     assert!(

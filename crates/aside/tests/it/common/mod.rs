@@ -597,6 +597,26 @@ impl Tmux {
         }
     }
 
+    /// Waits until `busy` has been off the screen for a whole second: a terminal UI that takes
+    /// typed keys while it works may queue them instead of running them.
+    pub fn wait_quiet(&self, busy: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut quiet_since = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(busy) {
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= Duration::from_secs(1) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{busy:?} stayed on the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn keys(&self, keys: &[&str]) {
         for key in keys {
             Command::new("tmux")
