@@ -9,6 +9,7 @@ pub mod editor;
 pub mod external;
 pub mod import;
 pub mod machines;
+pub mod remote;
 mod takeover;
 pub mod terminal;
 

@@ -42,6 +42,8 @@ pub struct AppState {
     pub ahp_token: Arc<str>,
     /// What AHP connections share.
     pub hub: Arc<ahp::hub::Hub>,
+    /// The sessions of the configured machines, as they last answered.
+    pub machines: Arc<api::MachineLists>,
 }
 
 /// Each session's progress as last read, by id (see [`AppState::progress`]).
@@ -123,6 +125,7 @@ pub async fn bind_on(
         progress,
         streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
         ahp_token: ahp_token.clone().into(),
+        machines: Default::default(),
     };
     let router = Router::new()
         .route("/", get(api::list_page))

@@ -58,6 +58,8 @@ enum Command {
     Guard(commands::guard::Args),
     #[command(hide = true)]
     Refill(commands::pool::RefillArgs),
+    #[command(hide = true)]
+    Stream(commands::stream::Args),
 }
 
 fn main() -> ExitCode {
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Command::Pool(args) => commands::pool::run(args),
         Command::Trust(args) => commands::trust::run(args),
         Command::Refill(args) => commands::pool::refill(args),
+        Command::Stream(args) => commands::stream::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

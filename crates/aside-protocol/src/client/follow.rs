@@ -69,8 +69,9 @@ struct Streaming {
 /// What a follower hands on of each event it receives: stored events once, in order; pieces of
 /// streamed text as they come, when it has every piece of their row from the first; and a stored
 /// row whose pieces it gave with only the text they did not cover (empty, usually), so a reader
-/// still learns that row's seq.
-struct Dedup {
+/// still learns that row's seq. A follower of a session on another machine keeps one across
+/// reconnections, so nothing is given twice.
+pub struct Dedup {
     last: u64,
     streaming: Option<Streaming>,
 }
@@ -80,13 +81,29 @@ fn chunk_text(event: &Event) -> Option<&str> {
 }
 
 impl Dedup {
-    fn pass(&mut self, mut event: Event) -> Option<Event> {
+    /// Hands on what comes after stored event `since`.
+    pub fn new(since: u64) -> Dedup {
+        Dedup {
+            last: since,
+            streaming: None,
+        }
+    }
+
+    /// The last stored event handed on.
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// The event to hand on for `event`, if any.
+    pub fn pass(&mut self, mut event: Event) -> Option<Event> {
         if event.seq <= self.last {
             return None;
         }
         if let Some(piece) = event.piece {
             let text = chunk_text(&event)?.to_string();
             match &mut self.streaming {
+                // Given already (a stream joined again from the row's first piece).
+                Some(s) if s.seq == event.seq && piece < s.next => return None,
                 Some(s) if s.seq == event.seq && s.next == piece => {
                     s.next += 1;
                     s.text.push_str(&text);
@@ -149,10 +166,7 @@ impl Follower {
         Follower {
             layout: layout.clone(),
             id: id.clone(),
-            dedup: Dedup {
-                last: since,
-                streaming: None,
-            },
+            dedup: Dedup::new(since),
             read: VecDeque::new(),
             phase: Phase::Look { wait: false },
             looked: None,

@@ -3,7 +3,7 @@
 
 mod follow;
 
-pub use follow::{follow, follow_until, Flow, Follower, Step, Stopper};
+pub use follow::{follow, follow_until, Dedup, Flow, Follower, Step, Stopper};
 
 use crate::codec::{encode, read_frame, MAX_REPLY};
 use crate::{Done, Envelope, Reply, Request, VERSION};

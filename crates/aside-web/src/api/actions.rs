@@ -93,6 +93,11 @@ pub async fn action(
 ) -> Result<Json<Value>, ApiError> {
     let action = Action::parse(&action)?;
     let body: ActionBody = json_body(&headers, body).await?.unwrap_or_default();
+    if let Some((name, machine, there)) = super::machines::machine_of(&id)? {
+        return Ok(Json(
+            super::machines::act(name, machine, there, action, body.text, body.always).await?,
+        ));
+    }
     let config = if action.reads_config() {
         Config::load_user().map_err(|e| bad_request(e.to_string()))?
     } else {

@@ -3,10 +3,12 @@
 //! (`stream`) in rooms of their own. Writes go through `aside_sessions`.
 
 mod actions;
+mod machines;
 mod sessions;
 mod stream;
 
 pub use self::actions::*;
+pub use self::machines::MachineLists;
 pub use self::sessions::*;
 pub use self::stream::*;
 use crate::AppState;

@@ -93,14 +93,16 @@ pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    Ok(Json(
-        with_sessions(&state.clone(), move |s| {
-            let mut list = list_with_progress(s, q.all, &state.progress)?;
-            list.extend(externals_json(s, q.repo.as_deref())?);
-            Ok(list)
-        })
-        .await?,
-    ))
+    let all = q.all;
+    let mut list = with_sessions(&state.clone(), move |s| {
+        let mut list = list_with_progress(s, q.all, &state.progress)?;
+        list.extend(externals_json(s, q.repo.as_deref())?);
+        Ok(list)
+    })
+    .await?;
+    // Each configured machine's sessions, as it answers (or as last seen, marked unreachable).
+    list.extend(state.machines.answered(all).await);
+    Ok(Json(list))
 }
 
 pub async fn meta(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -207,6 +209,9 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some((name, machine, there)) = machines::machine_of(&id)? {
+        return Ok(Json(machines::show(name, machine, there).await?));
+    }
     let out = with_sessions(&state, move |s| {
         let record = match s.locate(&id)? {
             aside_sessions::Located::Own(record) => *record,
@@ -276,6 +281,9 @@ pub async fn diff(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some((name, machine, there)) = machines::machine_of(&id)? {
+        return Ok(Json(machines::diff(name, machine, there).await?));
+    }
     let files = with_sessions(&state, move |s| {
         let record = s.resolve(&id)?;
         Ok(split_diff(&s.diff(&record, false)?))

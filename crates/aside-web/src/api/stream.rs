@@ -30,6 +30,10 @@ pub async fn earlier(
     Query(q): Query<EarlierQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(1000).clamp(1, MAX_WINDOW);
+    if super::machines::machine_of(&id)?.is_some() {
+        // Its stream gave the page the whole session.
+        return Ok(Json(json!({"start": 0, "events": []})));
+    }
     let out = with_sessions(&state, move |s| {
         let record = s.resolve(&id)?;
         let log = aside_store::EventLog::open(&s.layout, &record.id).map_err(internal)?;
@@ -147,13 +151,19 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let permit = stream_permit(&state)?;
-    let lookup = id.clone();
-    let found = with_sessions(&state, move |s| Ok(s.locate(&lookup)?)).await?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
+    if let Some((name, machine, there)) = super::machines::machine_of(&id)? {
+        let since = last_event_id.or(q.since);
+        let tail = since.is_none() && q.tail.is_some();
+        super::machines::follow(name, machine, there, since.unwrap_or(0), tail, tx, permit);
+        return Ok(sse_of(rx));
+    }
+    let lookup = id.clone();
+    let found = with_sessions(&state, move |s| Ok(s.locate(&lookup)?)).await?;
     let layout = state.layout.clone();
     let record = match found {
         aside_sessions::Located::Own(record) => *record,
@@ -382,6 +392,8 @@ pub async fn list_stream(
         let mut first = true;
         // Sessions started elsewhere are read from the tools' files: less often.
         let mut externals: Vec<Value> = Vec::new();
+        // Those of other machines as they last answered (asked in the background).
+        let mut remote: Vec<Value> = Vec::new();
         let mut externals_read: Option<std::time::Instant> = None;
         // The index is read again only when a commit changed it (its data_version, asked on a
         // connection kept open), or every few seconds for what no commit tells (a host that
@@ -402,12 +414,16 @@ pub async fn list_stream(
                 externals = read;
                 externals_read = Some(std::time::Instant::now());
             }
+            let answered = state.machines.items(all);
+            changed |= answered != remote;
+            remote = answered;
             let now = probe.data_version().await;
             changed |= now.is_none() || now != version;
             version = now;
             if !changed {
                 tokio::select! {
                     _ = tokio::time::sleep(LIST_LOOK) => {}
+                    _ = state.machines.changed.notified() => {}
                     _ = tx.closed() => return,
                 }
                 continue;
@@ -418,6 +434,7 @@ pub async fn list_stream(
                 .await
                 .unwrap_or_default();
             list.extend(externals.iter().cloned());
+            list.extend(remote.iter().cloned());
             let mut upsert = Vec::new();
             let mut seen = std::collections::HashSet::new();
             for session in list {

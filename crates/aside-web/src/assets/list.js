@@ -25,6 +25,8 @@ export function listPage() {
       el("td", { class: "title" }, el("a", { href: `/s/${s.id}`, text: s.title }),
         el("div", { class: "sub" }, el("code", { text: shownId }), s.archived ? " · archived" : "",
           s.external ? el("span", { class: "tag", text: "external" }) : "",
+          s.machine ? el("span", { class: "tag machine", title: "runs on this machine (over SSH)", text: `on ${s.machine}` }) : "",
+          s.unreachable ? el("span", { class: "tag unreachable", title: "the machine cannot be reached now: this is how it was last seen", text: "unreachable" }) : "",
           s.integrated ? el("span", { class: `tag ${s.integrated}`, text: s.integrated }) : "",
           s.plan && s.plan.total ? el("span", { class: "tag plan", title: "plan steps done", text: `plan ${s.plan.done}/${s.plan.total}` }) : ""),
         s.last_line ? el("div", { class: "last-line", text: s.last_line }) : ""),

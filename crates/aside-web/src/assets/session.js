@@ -62,6 +62,16 @@ export function sessionPage() {
     // A plan changes nothing: there is nothing to apply or merge.
     $("act-apply").hidden = $("act-merge").hidden = s.kind === "plan";
     $("act-archive").textContent = s.archived ? "Unarchive" : "Archive";
+    if (s.machine) {
+      // On another machine: driven from here, its worktree there; its work comes home with
+      // `aside apply` in the repository it was started from.
+      $("meta").append(` · on machine ${s.machine}`);
+      for (const hide of ["open-editor", "open-vscode", "act-fork", "act-archive", "act-remove"]) $(hide).hidden = true;
+      for (const off of ["act-apply", "act-merge"]) {
+        $(off).disabled = true;
+        $(off).title = `Run \`aside ${off.slice(4)} ${s.id}\` in the repository it was started from`;
+      }
+    }
   }
   // A status event that arrives while the session is being fetched is newer than what the
   // fetch may bring back: the page fetches again once it has landed.
@@ -130,13 +140,22 @@ export function sessionPage() {
   stream.addEventListener("open", () => setLive(true));
   stream.addEventListener("error", () => setLive(false));
   stream.addEventListener("event", (m) => {
+    $("machine-note").hidden = true;
     queue.push(JSON.parse(m.data));
     if (!scheduled) { scheduled = true; requestAnimationFrame(drain); }
   });
   // The session as readers see it, sent when it changes without an event (its host died).
   stream.addEventListener("session", (m) => {
+    $("machine-note").hidden = true;
     session = JSON.parse(m.data);
     renderHead();
+  });
+  // A session on another machine whose connection broke: it goes on there; the stream
+  // connects again and catches up.
+  stream.addEventListener("machine", (m) => {
+    const d = JSON.parse(m.data);
+    $("machine-note").textContent = `The connection to ${d.machine} broke (${d.lost}); reconnecting. The session goes on there.`;
+    $("machine-note").hidden = false;
   });
 
   // Actions.

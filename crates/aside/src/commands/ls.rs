@@ -32,73 +32,6 @@ fn cut(text: &str, max: usize) -> String {
     format!("{kept}…")
 }
 
-/// A machine's name, its sessions as it answered (or why it did not), and those last seen.
-type MachineSessions = (
-    String,
-    Result<Vec<serde_json::Value>, String>,
-    Vec<serde_json::Value>,
-);
-
-/// The sessions of each configured machine (each asked over SSH, at once), marked with the
-/// machine and named `MACHINE:ID`; an unreachable machine's as last seen (kept in
-/// `$ASIDE_HOME/machines/NAME.json`), with why it is unreachable.
-fn machine_sessions(config: &aside_core::Config, all: bool) -> Vec<MachineSessions> {
-    let cache_dir = aside_core::paths::aside_home().join("machines");
-    let asked: Vec<_> = config
-        .machines
-        .iter()
-        .map(|(name, machine)| {
-            let (name, machine) = (name.clone(), machine.clone());
-            std::thread::spawn(move || {
-                let mut args = vec!["ls", "--json"];
-                if all {
-                    args.push("--all");
-                }
-                let answer = aside_sessions::machines::run_aside(&machine, None, &args, None)
-                    .and_then(|out| {
-                        serde_json::from_str::<Vec<serde_json::Value>>(&out)
-                            .map_err(|e| format!("its aside answered something unexpected ({e})"))
-                    });
-                (name, answer)
-            })
-        })
-        .collect();
-    asked
-        .into_iter()
-        .filter_map(|t| t.join().ok())
-        .map(|(name, answer)| {
-            let cache = cache_dir.join(format!("{name}.json"));
-            let mark = |list: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
-                list.into_iter()
-                    .filter(|s| s["external"] != true)
-                    .map(|mut s| {
-                        let id = s["id"].as_str().unwrap_or_default().to_string();
-                        s["id"] = serde_json::json!(format!("{name}:{id}"));
-                        s["machine"] = serde_json::json!(name);
-                        s
-                    })
-                    .collect()
-            };
-            match answer {
-                Ok(list) => {
-                    let _ = aside_core::paths::write_private(
-                        &cache,
-                        serde_json::to_string(&list).unwrap_or_default().as_bytes(),
-                    );
-                    (name.clone(), Ok(mark(list)), Vec::new())
-                }
-                Err(why) => {
-                    let seen = std::fs::read(&cache)
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok())
-                        .unwrap_or_default();
-                    (name.clone(), Err(why), mark(seen))
-                }
-            }
-        })
-        .collect()
-}
-
 /// One line of the table.
 struct Row {
     cells: [String; 7],
@@ -147,9 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let remote = if only.is_some() {
         Vec::new()
     } else {
-        machine_sessions(&config, args.all)
+        aside_sessions::remote::sessions(&config.machines, args.all)
     };
-    for (name, answer, _) in &remote {
+    for aside_sessions::remote::MachineSessions { name, answer, .. } in &remote {
         if let Err(why) = answer {
             eprintln!(
                 "machine {name} is unreachable ({}); its sessions as last seen are marked (unreachable): aside machine check {name}",
@@ -157,20 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let remote_items: Vec<serde_json::Value> = remote
-        .iter()
-        .flat_map(|(_, answer, seen)| match answer {
-            Ok(list) => list.clone(),
-            Err(_) => seen
-                .iter()
-                .cloned()
-                .map(|mut s| {
-                    s["unreachable"] = serde_json::json!(true);
-                    s
-                })
-                .collect(),
-        })
-        .collect();
+    let remote_items: Vec<serde_json::Value> = remote.iter().flat_map(|m| m.items()).collect();
     if args.json {
         // aside's own sessions come newest first from the index; the others join them in order.
         #[derive(serde::Serialize)]

@@ -29,6 +29,7 @@ pub mod rm;
 pub mod send;
 pub mod show;
 pub mod stop;
+pub mod stream;
 pub mod trust;
 pub mod tui;
 pub mod ui;

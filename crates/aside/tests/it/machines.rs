@@ -337,3 +337,282 @@ fn a_session_runs_on_another_machine_beside_local_ones_and_an_unreachable_one_is
     let refused = env.fails(&["show", &id]);
     assert!(refused.contains("cannot reach box1 over SSH"), "{refused}");
 }
+
+/// The frames of a live SSE stream as they come: (event name, data).
+type Frames = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+
+/// Reads `GET path` of the web view as SSE into `frames` until the stream ends.
+fn read_sse(ui: &common::Ui, path: &str) -> (Frames, tokio::task::JoinHandle<()>) {
+    let frames: Frames = Default::default();
+    let (url, token, into) = (
+        format!("{}{path}", ui.base),
+        ui.token.clone(),
+        frames.clone(),
+    );
+    let task = tokio::spawn(async move {
+        let mut response = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        let mut text = String::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let frame: String = text.drain(..end + 2).collect();
+                let name = frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event: "))
+                    .unwrap_or_default()
+                    .to_string();
+                let data: String = frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if let Ok(data) = serde_json::from_str(&data) {
+                    into.lock().unwrap().push((name, data));
+                }
+            }
+        }
+    });
+    (frames, task)
+}
+
+/// Waits until a frame satisfies `found`.
+async fn until(frames: &Frames, what: &str, found: impl Fn(&str, &Value) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if frames.lock().unwrap().iter().any(|(n, d)| found(n, d)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw {what}: {:#?}",
+            frames.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The web view shows a machine's session beside local ones and follows it live over SSH;
+/// a permission is approved and a follow-up sent from the page's API; the SSH connection killed
+/// mid-turn loses nothing: the session completes there and the page's stream catches up with
+/// every event, none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_view_follows_and_drives_a_session_on_another_machine_across_a_dropped_connection()
+{
+    use aside_testkit::{Chunk, Reply};
+    let Some((env, server)) = with_machine() else {
+        return;
+    };
+    let _stop = StopThere(server.ssh.clone());
+    env.ok(&["machine", "add", "box1", "--ssh", "box1", "--no-check"]);
+    env.model.push_for("web-local", [Reply::text("Local.")]);
+    let local = env.new_session("web-local: say hi", &[]);
+    env.model.push_for(
+        "web-remote",
+        [
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "there.txt", "content": "made there\n"}),
+            ),
+            Reply::stream(vec![
+                Chunk::Text("part one. ".into()),
+                Chunk::Delay(std::time::Duration::from_secs(4)),
+                Chunk::Text("part two.".into()),
+            ]),
+            Reply::text("Followed up."),
+        ],
+    );
+    let id = env.ok(&[
+        "new",
+        "--on",
+        "box1",
+        "--approve",
+        "ask",
+        "web-remote: write there.txt",
+    ]);
+    let there = id.strip_prefix("box1:").unwrap().to_string();
+    env.wait_status(&local, "completed");
+    let ui = common::Ui::start(&env);
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client
+            .get(format!("{}{path}", ui.base))
+            .bearer_auth(&ui.token);
+        async move { request.send().await.unwrap() }
+    };
+    // One list: the local session and the machine's, marked with it.
+    let list: Value = get("/api/sessions?all=true".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&local.as_str()) && ids.contains(&id.as_str()),
+        "{list:#}"
+    );
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["machine"], "box1");
+    // Its page's stream, live from the machine.
+    let (frames, _reader) = read_sse(&ui, &format!("/api/sessions/{id}/events?tail=1000"));
+    until(&frames, "the permission request", |n, d| {
+        n == "event" && d["kind"] == "permission_request"
+    })
+    .await;
+    let approved = client
+        .post(format!("{}/api/sessions/{id}/approve", ui.base))
+        .bearer_auth(&ui.token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        approved.status().is_success(),
+        "{}",
+        approved.text().await.unwrap()
+    );
+    until(&frames, "part one streamed", |n, d| {
+        n == "event" && d.to_string().contains("part one")
+    })
+    .await;
+    // The SSH connection drops mid-turn (its ssh and the stream there killed).
+    let killed = std::process::Command::new("pkill")
+        .args(["-f", &format!("stream {there} --since")])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no stream connection to kill");
+    until(&frames, "the lost connection said", |n, d| {
+        n == "machine" && d["machine"] == "box1"
+    })
+    .await;
+    until(&frames, "the turn completed", |n, d| {
+        n == "event" && d["kind"] == "status" && d["data"]["status"] == "completed"
+    })
+    .await;
+    // Every stored event once, in order, from the first; the streamed text whole, once.
+    let check = |frames: &Frames| {
+        let frames = frames.lock().unwrap();
+        let stored: Vec<u64> = frames
+            .iter()
+            .filter(|(n, d)| n == "event" && d["piece"].is_null())
+            .map(|(_, d)| d["seq"].as_u64().unwrap())
+            .collect();
+        let expected: Vec<u64> = (1..=*stored.last().unwrap()).collect();
+        assert_eq!(stored, expected, "{frames:#?}");
+        frames
+            .iter()
+            .filter(|(n, d)| n == "event" && d["kind"] == "agent_message_chunk")
+            .filter_map(|(_, d)| d["data"]["content"]["text"].as_str())
+            .collect::<String>()
+    };
+    let text = check(&frames);
+    assert_eq!(text.matches("part one. part two.").count(), 1, "{text}");
+    // The session as the page reads it, and its diff, from there.
+    let shown: Value = get(format!("/api/sessions/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["session"]["id"], id.as_str());
+    assert_eq!(shown["session"]["machine"], "box1");
+    assert_eq!(shown["session"]["status"], "completed");
+    assert_eq!(shown["changed_files"][0]["path"], "there.txt");
+    let diff: Value = get(format!("/api/sessions/{id}/diff"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        diff["files"][0]["patch"]
+            .as_str()
+            .unwrap()
+            .contains("+made there"),
+        "{diff}"
+    );
+    // A follow-up from the page, taken there, streamed here.
+    let sent = client
+        .post(format!("{}/api/sessions/{id}/prompt", ui.base))
+        .bearer_auth(&ui.token)
+        .json(&serde_json::json!({"text": "web-remote: once more"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let text = check(&frames);
+        if text.contains("Followed up.") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never followed up: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(text.matches("Followed up.").count(), 1, "{text}");
+    // What only the repository it came from can do is said, with the command.
+    let refused = client
+        .post(format!("{}/api/sessions/{id}/apply", ui.base))
+        .bearer_auth(&ui.token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let said: Value = refused.json().await.unwrap();
+    assert!(
+        said["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("aside apply {id}")),
+        "{said}"
+    );
+    // In a real browser: the list marks the machine's row, its page shows the conversation
+    // from there and says where it runs.
+    use aside_testkit::browser::{self, Browser};
+    if !browser::available() {
+        assert!(
+            std::env::var_os("ASIDE_REQUIRE_BROWSER").is_none(),
+            "ASIDE_REQUIRE_BROWSER is set but chromium/chromedriver are missing"
+        );
+        return;
+    }
+    let b = Browser::start().await;
+    b.goto(&ui.url).await;
+    let tag = b
+        .wait(
+            "the machine's session in the list, marked",
+            &format!("const r = document.querySelector('tr[data-id=\"{id}\"] .tag.machine'); return r && r.textContent"),
+        )
+        .await;
+    assert_eq!(tag, "on box1");
+    b.goto(&format!("{}/s/{id}", ui.base)).await;
+    b.wait(
+        "the conversation from the machine",
+        "return document.body.innerText.includes('Followed up.') && document.body.innerText.includes('part one. part two.')",
+    )
+    .await;
+    let meta = b
+        .eval(
+            "return document.getElementById('meta').textContent",
+            serde_json::json!([]),
+        )
+        .await;
+    assert!(meta.as_str().unwrap().contains("on machine box1"), "{meta}");
+}

@@ -1,0 +1,318 @@
+//! Sessions on other machines as every view sees them: the machines' lists (asked at once, the
+//! last answer kept for when one cannot be reached), and one session followed live.
+//!
+//! A session there is followed through `aside stream ID --since SEQ` run over SSH: its events
+//! exactly as they are stored there (streamed text as it streams), as JSON lines, and its record
+//! when it changes without an event. Nothing listens on either machine for it: it is SSH's own
+//! channel, and it ends with the connection. When the connection drops, the follower connects
+//! again and asks for the events after the last one it handed on, so a view misses nothing and
+//! repeats nothing; the session itself goes on there regardless.
+
+use crate::machines;
+use aside_core::config::MachineConfig;
+use aside_core::Event;
+use aside_protocol::client::Dedup;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+
+/// A session id that names a machine: `NAME:ID`.
+pub fn split(id: &str) -> Option<(&str, &str)> {
+    id.split_once(':').filter(|(name, id)| {
+        aside_core::config::machine_name_ok(name) && aside_core::SessionId::is_valid(id)
+    })
+}
+
+/// One machine's sessions: what it answered (or why it could not), and what it answered last,
+/// for when it cannot.
+pub struct MachineSessions {
+    /// The machine's name.
+    pub name: String,
+    /// Its sessions now (marked with the machine, ids `NAME:ID`), or why they could not be asked.
+    pub answer: Result<Vec<Value>, String>,
+    /// Its sessions as last seen, when it could not be asked.
+    pub seen: Vec<Value>,
+}
+
+impl MachineSessions {
+    /// The sessions to show: those it answered, or those last seen marked `unreachable`.
+    pub fn items(&self) -> Vec<Value> {
+        match &self.answer {
+            Ok(list) => list.clone(),
+            Err(_) => self
+                .seen
+                .iter()
+                .cloned()
+                .map(|mut s| {
+                    s["unreachable"] = Value::Bool(true);
+                    s
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Each session of `list` (as `aside ls --json` there printed it) named `NAME:ID` and marked with
+/// its machine; sessions started in that machine's agents' CLIs are left there.
+fn mark(name: &str, list: Vec<Value>) -> Vec<Value> {
+    list.into_iter()
+        .filter(|s| s["external"] != true)
+        .map(|mut s| {
+            let id = s["id"].as_str().unwrap_or_default().to_string();
+            s["id"] = Value::String(format!("{name}:{id}"));
+            s["machine"] = Value::String(name.to_string());
+            s
+        })
+        .collect()
+}
+
+/// The sessions of every machine in `machines`, each asked over SSH (`aside ls --json`) at once;
+/// each answer is kept in `$ASIDE_HOME/machines/NAME.json` and shown from there when the machine
+/// cannot be reached.
+pub fn sessions(machines: &BTreeMap<String, MachineConfig>, all: bool) -> Vec<MachineSessions> {
+    let cache_dir = aside_core::paths::aside_home().join("machines");
+    let asked: Vec<_> = machines
+        .iter()
+        .map(|(name, machine)| {
+            let (name, machine) = (name.clone(), machine.clone());
+            std::thread::spawn(move || {
+                let mut args = vec!["ls", "--json"];
+                if all {
+                    args.push("--all");
+                }
+                let answer = machines::run_aside(&machine, None, &args, None).and_then(|out| {
+                    serde_json::from_str::<Vec<Value>>(&out)
+                        .map_err(|e| format!("its aside answered something unexpected ({e})"))
+                });
+                (name, answer)
+            })
+        })
+        .collect();
+    asked
+        .into_iter()
+        .filter_map(|t| t.join().ok())
+        .map(|(name, answer)| {
+            let cache = cache_dir.join(format!("{name}.json"));
+            match answer {
+                Ok(list) => {
+                    let _ = aside_core::paths::write_private(
+                        &cache,
+                        serde_json::to_string(&list).unwrap_or_default().as_bytes(),
+                    );
+                    MachineSessions {
+                        answer: Ok(mark(&name, list)),
+                        seen: Vec::new(),
+                        name,
+                    }
+                }
+                Err(why) => {
+                    let seen = std::fs::read(&cache)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Vec<Value>>(&b).ok())
+                        .unwrap_or_default();
+                    MachineSessions {
+                        answer: Err(why),
+                        seen: mark(&name, seen),
+                        name,
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// One line of `aside stream`.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Line {
+    /// The session's next event.
+    Event(Event),
+    /// The session's record as `show --json` gives it, when it changed without an event (its
+    /// host went away, it was archived).
+    Session(Value),
+}
+
+/// One step of following a session on a machine.
+#[derive(Debug)]
+pub enum Step {
+    /// Its next event, in order (see `aside_protocol::client::Follower`).
+    Event(Event),
+    /// Its record changed.
+    Session(Value),
+    /// The connection to the machine broke (why); the follower connects again on the next call
+    /// and goes on after the last event it gave.
+    Lost(String),
+}
+
+/// How long a follower waits before it connects again after a lost connection: growing from
+/// the first up to the last.
+const RETRY: [Duration; 4] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+];
+
+/// Follows session `id` on `machine` after its stored event `since`: every event once, in order,
+/// across dropped connections (see the module's notes). Dropping it ends its SSH connection.
+pub struct Follower {
+    machine: MachineConfig,
+    id: String,
+    dedup: Dedup,
+    /// The connection and its lines, while there is one.
+    live: Option<(
+        tokio::process::Child,
+        tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    )>,
+    /// Connections lost in a row (how long to wait before the next).
+    lost: usize,
+}
+
+impl Follower {
+    /// A follower of session `id` (its id there) on `machine`, after stored event `since`.
+    pub fn new(machine: &MachineConfig, id: &str, since: u64) -> Follower {
+        Follower {
+            machine: machine.clone(),
+            id: id.to_string(),
+            dedup: Dedup::new(since),
+            live: None,
+            lost: 0,
+        }
+    }
+
+    /// The last stored event given.
+    pub fn last(&self) -> u64 {
+        self.dedup.last()
+    }
+
+    /// The ssh process of the connection now, if there is one (a test kills it).
+    pub fn ssh_pid(&self) -> Option<u32> {
+        self.live.as_ref().and_then(|(child, _)| child.id())
+    }
+
+    fn connect(&mut self) -> Result<(), String> {
+        let line = format!(
+            "{} stream {} --since {}",
+            crate::shell_word(&machines::program(&self.machine)),
+            crate::shell_word(&self.id),
+            self.dedup.last()
+        );
+        let std = machines::ssh(&self.machine, &line);
+        let mut cmd = tokio::process::Command::from(std);
+        // aside there ends its stream when its standard input closes: when this end drops.
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| format!("cannot run ssh: {e}"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| "ssh gave no output".to_string())?;
+        self.live = Some((child, tokio::io::BufReader::new(stdout).lines()));
+        Ok(())
+    }
+
+    /// Why the connection ended: ssh's (or aside's there) last line.
+    async fn ended(mut child: tokio::process::Child) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let mut stderr = String::new();
+        if let Some(mut err) = child.stderr.take() {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), err.read_to_string(&mut stderr)).await;
+        }
+        let _ = child.start_kill();
+        let status = child.wait().await.ok().and_then(|s| s.code());
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        match (status, last.is_empty()) {
+            (_, false) => last,
+            (Some(255) | None, true) => "the SSH connection broke".to_string(),
+            (Some(code), true) => format!("aside there stopped (exit {code})"),
+        }
+    }
+
+    /// The next step.
+    pub async fn next(&mut self) -> Step {
+        loop {
+            if self.live.is_none() {
+                if self.lost > 0 {
+                    tokio::time::sleep(RETRY[(self.lost - 1).min(RETRY.len() - 1)]).await;
+                }
+                if let Err(why) = self.connect() {
+                    self.lost += 1;
+                    return Step::Lost(why);
+                }
+            }
+            let Some((_, lines)) = self.live.as_mut() else {
+                continue;
+            };
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    self.lost = 0;
+                    match serde_json::from_str::<Line>(&line) {
+                        Ok(Line::Event(event)) => {
+                            if let Some(event) = self.dedup.pass(event) {
+                                return Step::Event(event);
+                            }
+                        }
+                        Ok(Line::Session(record)) => return Step::Session(record),
+                        // A line of a newer aside this one does not know: passed over.
+                        Err(_) => {}
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    self.lost += 1;
+                    let why = match self.live.take() {
+                        Some((child, _)) => Follower::ended(child).await,
+                        None => "the SSH connection broke".to_string(),
+                    };
+                    return Step::Lost(why);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `aside ARGS` on `machine` for one of its sessions (the id there among the args) with
+/// `input` on its standard input: its output, or what it (or ssh) said went wrong.
+pub fn act(machine: &MachineConfig, args: &[&str], input: Option<&str>) -> Result<String, String> {
+    machines::run_aside(machine, None, args, input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_machine_session_id_names_the_machine_and_a_valid_id() {
+        assert_eq!(split("box:abc123"), Some(("box", "abc123")));
+        assert_eq!(split("abc123"), None);
+        assert_eq!(split("box:../x"), None);
+        assert_eq!(split("-o:abc"), None);
+    }
+
+    #[test]
+    fn the_sessions_a_machine_lists_are_named_after_it_and_its_external_ones_left_there() {
+        let list = vec![
+            serde_json::json!({"id": "abc", "status": "working"}),
+            serde_json::json!({"id": "ext", "external": true}),
+        ];
+        let marked = mark("box", list);
+        assert_eq!(marked.len(), 1);
+        assert_eq!(marked[0]["id"], "box:abc");
+        assert_eq!(marked[0]["machine"], "box");
+        let unreachable = MachineSessions {
+            name: "box".into(),
+            answer: Err("no route".into()),
+            seen: marked,
+        };
+        assert_eq!(unreachable.items()[0]["unreachable"], true);
+    }
+}
