@@ -280,6 +280,33 @@ impl Follower {
     }
 }
 
+/// Follows session `id` on `machine` after `since` on this thread (for the terminal view), giving
+/// each step to `on` until it says stop or `stopper` stops it, at once.
+pub fn follow_until(
+    machine: &MachineConfig,
+    id: &str,
+    since: u64,
+    stopper: &aside_protocol::client::Stopper,
+    mut on: impl FnMut(Step) -> aside_protocol::client::Flow,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut follower = Follower::new(machine, id, since);
+    runtime.block_on(async {
+        loop {
+            let step = tokio::select! {
+                step = follower.next() => step,
+                () = stopper.wait() => return,
+            };
+            if on(step) == aside_protocol::client::Flow::Stop {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Runs `aside ARGS` on `machine` for one of its sessions (the id there among the args) with
 /// `input` on its standard input: its output, or what it (or ssh) said went wrong.
 pub fn act(machine: &MachineConfig, args: &[&str], input: Option<&str>) -> Result<String, String> {

@@ -5,14 +5,16 @@
 
 use crate::app::{App, Command, Row, Screen};
 use crate::theme::Theme;
+use aside_core::config::MachineConfig;
 use aside_core::{Config, Mode, SessionKind};
 use aside_protocol::client::{follow_until, Flow, Step, Stopper};
 use aside_protocol::Choice;
 use aside_sessions::{NewSession, Outcome, Sessions};
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the loop needs besides the sessions.
@@ -64,7 +66,20 @@ fn last_line(ctx: &Sessions, id: &aside_core::SessionId) -> String {
         .collect()
 }
 
+/// The configured machines' sessions, asked over SSH on a thread of its own at most every
+/// [`MACHINE_EVERY`]: the list never waits for a machine.
+#[derive(Default)]
+struct MachineLists {
+    items: Vec<serde_json::Value>,
+    asked_at: Option<Instant>,
+    asking: bool,
+}
+
+const MACHINE_EVERY: Duration = Duration::from_secs(5);
+
 struct Loader {
+    machines: BTreeMap<String, MachineConfig>,
+    remote: Arc<Mutex<MachineLists>>,
     externals: Vec<aside_sessions::external::External>,
     externals_at: Option<Instant>,
     /// id → (updated_at, last line), so a log is read again only when its session changed.
@@ -119,6 +134,7 @@ impl Loader {
                 .collect();
             self.externals_at = Some(Instant::now());
         }
+        rows.extend(self.machine_rows());
         rows.extend(self.externals.iter().map(|s| Row {
             id: s.summary.id.clone(),
             title: s.summary.title.clone(),
@@ -133,6 +149,62 @@ impl Loader {
             archived: false,
         }));
         rows
+    }
+}
+
+impl Loader {
+    /// The machines' sessions as they last answered (asked again in the background when
+    /// that is old), each marked with its machine; an unreachable one's as last seen.
+    fn machine_rows(&self) -> Vec<Row> {
+        if self.machines.is_empty() {
+            return Vec::new();
+        }
+        let mut lists = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        if !lists.asking && lists.asked_at.is_none_or(|t| t.elapsed() >= MACHINE_EVERY) {
+            lists.asking = true;
+            let (machines, into) = (self.machines.clone(), self.remote.clone());
+            std::thread::spawn(move || {
+                let items = aside_sessions::remote::sessions(&machines, false)
+                    .iter()
+                    .flat_map(|m| m.items())
+                    .collect();
+                let mut lists = into.lock().unwrap_or_else(|e| e.into_inner());
+                *lists = MachineLists {
+                    items,
+                    asked_at: Some(Instant::now()),
+                    asking: false,
+                };
+            });
+        }
+        let text =
+            |s: &serde_json::Value, key: &str| s[key].as_str().unwrap_or_default().to_string();
+        lists
+            .items
+            .iter()
+            .map(|s| {
+                let repo = std::path::Path::new(&text(s, "repo"))
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Row {
+                    id: text(s, "id"),
+                    title: text(s, "title"),
+                    repo: format!("{}:{repo}", text(s, "machine")),
+                    agent: text(s, "agent"),
+                    mode: text(s, "mode"),
+                    status: text(s, "status"),
+                    files: s["changed_files"].as_u64().unwrap_or(0),
+                    updated_at: text(s, "updated_at"),
+                    last_line: if s["unreachable"] == true {
+                        format!("{} cannot be reached: as last seen", text(s, "machine"))
+                    } else {
+                        String::new()
+                    },
+                    external: false,
+                    archived: s["archived"] == true,
+                }
+            })
+            .collect()
     }
 }
 
@@ -190,6 +262,8 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
     let mut app = App::new(theme, agents);
     app.default_agent = default_agent;
     let mut loader = Loader {
+        machines: config.machines.clone(),
+        remote: Default::default(),
         externals: Vec::new(),
         externals_at: None,
         lines: HashMap::new(),
@@ -224,7 +298,7 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
             Screen::Session(id) => {
                 // aside's own session: what its follower brought since (streamed text as it
                 // streams); one started elsewhere: its file, read again every so often.
-                if !follow(&ctx, &mut app, &id, &mut follower)
+                if !follow(&ctx, &loader.machines, &mut app, &id, &mut follower)
                     && events_at.is_none_or(|t| t.elapsed() >= EVENTS_EVERY)
                 {
                     load_external(&mut app, &id, &mut external_seen, &loader);
@@ -277,7 +351,7 @@ struct Follower {
     /// Which opening of the screen it fills (each starts an empty transcript).
     opened: u64,
     events: std::sync::mpsc::Receiver<aside_core::Event>,
-    stopper: std::sync::Arc<Stopper>,
+    stopper: Arc<Stopper>,
 }
 
 impl Drop for Follower {
@@ -289,11 +363,48 @@ impl Drop for Follower {
 /// Takes what the follower of aside's session `id` brought into the transcript, starting one
 /// when the screen was just opened. False when `id` is not one of aside's sessions (one started
 /// in an agent's own CLI).
-fn follow(ctx: &Sessions, app: &mut App, id: &str, follower: &mut Option<Follower>) -> bool {
+fn follow(
+    ctx: &Sessions,
+    machines: &BTreeMap<String, MachineConfig>,
+    app: &mut App,
+    id: &str,
+    follower: &mut Option<Follower>,
+) -> bool {
     let current = follower
         .as_ref()
         .is_some_and(|f| f.id == id && f.opened == app.opened);
-    if !current {
+    let there = aside_sessions::remote::split(id)
+        .and_then(|(name, there)| Some((machines.get(name)?.clone(), there.to_string())));
+    if !current && there.is_some() {
+        // A session on another machine: followed over SSH from its start, across dropped
+        // connections.
+        *follower = None;
+        let Some((machine, there)) = there else {
+            return false;
+        };
+        let (tx, events) = std::sync::mpsc::channel();
+        let stopper = Arc::new(Stopper::default());
+        let (stop, since) = (stopper.clone(), app.transcript.last_seq());
+        std::thread::spawn(move || {
+            let _ = aside_sessions::remote::follow_until(&machine, &there, since, &stop, |step| {
+                let gone = match step {
+                    aside_sessions::remote::Step::Event(event) => tx.send(event).is_err(),
+                    _ => false,
+                };
+                if gone || stop.stopped() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            });
+        });
+        *follower = Some(Follower {
+            id: id.to_string(),
+            opened: app.opened,
+            events,
+            stopper,
+        });
+    } else if !current {
         *follower = None;
         let Ok(record) = ctx.resolve(id) else {
             return false;
@@ -383,6 +494,9 @@ fn carry_out(
 ) -> Result<Option<String>, String> {
     let resolve = |id: &str| ctx.resolve(id).map_err(|e| e.to_string());
     let done = |text: String| Ok(Some(text));
+    if let Some(said) = on_machine(config, options, app, &command) {
+        return said;
+    }
     match command {
         Command::Quit => Ok(None),
         Command::Trust { repo, asks, then } => {
@@ -549,6 +663,107 @@ fn carry_out(
             Ok(None)
         }
     }
+}
+
+/// What a command does to a session on another machine (`NAME:ID`): what `aside` does with it
+/// there, over SSH (apply and merge bring its work into the repository here, as `aside apply
+/// NAME:ID` does); None for a local session.
+fn on_machine(
+    config: &Config,
+    options: &Options,
+    app: &mut App,
+    command: &Command,
+) -> Option<Result<Option<String>, String>> {
+    let id = match command {
+        Command::Send(id, _)
+        | Command::Approve(id, _)
+        | Command::Deny(id)
+        | Command::Cancel(id)
+        | Command::Stop(id)
+        | Command::Resume(id)
+        | Command::Apply(id)
+        | Command::Merge(id)
+        | Command::Archive(id)
+        | Command::Editor(id)
+        | Command::Native(id)
+        | Command::LoadDiff(id) => id,
+        // `aside attach NAME:ID` runs there itself.
+        _ => return None,
+    };
+    let (name, there) = aside_sessions::remote::split(id)?;
+    let Some(machine) = config.machines.get(name) else {
+        return Some(Err(format!(
+            "no machine `{name}` is configured: aside machine ls"
+        )));
+    };
+    let run = |args: &[&str]| {
+        aside_sessions::remote::act(machine, args, None)
+            .map_err(|why| format!("on machine {name}: {why}"))
+    };
+    let said = |out: String, fallback: String| {
+        let out = out.trim();
+        if out.is_empty() {
+            fallback
+        } else {
+            out.lines().last().unwrap_or(out).to_string()
+        }
+    };
+    Some(match command {
+        Command::Send(_, text) => run(&["send", there, "--", text]).map(|out| {
+            app.scroll = 0;
+            Some(said(out, format!("sent to {id}")))
+        }),
+        Command::Approve(_, always) => {
+            let mut args = vec!["approve", there];
+            if *always {
+                args.push("--always");
+            }
+            run(&args).map(|out| Some(said(out, format!("approved ({id})"))))
+        }
+        Command::Deny(_) => {
+            run(&["deny", there]).map(|out| Some(said(out, format!("denied ({id})"))))
+        }
+        Command::Cancel(_) => {
+            run(&["cancel", there]).map(|out| Some(said(out, format!("cancelling {id}'s turn"))))
+        }
+        Command::Stop(_) => {
+            run(&["stop", there]).map(|out| Some(said(out, format!("stopped {id}"))))
+        }
+        Command::Resume(_) => {
+            run(&["resume", there]).map(|out| Some(said(out, format!("resumed {id}"))))
+        }
+        Command::LoadDiff(_) => run(&["diff", there]).map(|out| {
+            app.diff = out.lines().map(str::to_string).collect();
+            None
+        }),
+        // Its work comes into the repository the view was opened in, as `aside apply` does.
+        Command::Apply(_) | Command::Merge(_) => {
+            let verb = if matches!(command, Command::Apply(_)) {
+                "apply"
+            } else {
+                "merge"
+            };
+            match std::process::Command::new(&options.exe)
+                .args([verb, id])
+                .current_dir(&options.dir)
+                .output()
+            {
+                Ok(out) if out.status.success() => Ok(Some(said(
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    format!("{verb} {id}: done"),
+                ))),
+                Ok(out) => Err(said(
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                    format!("aside {verb} {id} failed"),
+                )),
+                Err(e) => Err(format!("cannot run aside {verb}: {e}")),
+            }
+        }
+        _ => Err(format!(
+            "not for a session on another machine from here: run `aside` on {name} (ssh {}) for it",
+            machine.ssh
+        )),
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use aside_core::{Approve, Mode, SessionId, SessionRecord, Status};
 use aside_store::{Index, Layout};
 use aside_testkit::sshd::{self, Sshd};
-use aside_testkit::{FakeModel, Reply};
+use aside_testkit::{Chunk, FakeModel, Reply};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -146,6 +146,83 @@ fn main() {
     println!(
         "machines: aside ls with 3 machines x 200 sessions (each asked over SSH at once): median {:.0} ms",
         median(ls)
+    );
+    // Event latency: a session streaming 30 pieces of text 100 ms apart, followed live from
+    // here (stored time there, or the piece's send time, to its arrival here: one clock, since
+    // both "machines" are this one), over SSH and, for comparison, a local one.
+    std::env::set_var("ASIDE_SSH", &servers[0].ssh);
+    let streamed = || {
+        Reply::stream(
+            (0..30)
+                .flat_map(|i| {
+                    [
+                        Chunk::Delay(Duration::from_millis(100)),
+                        Chunk::Text(format!("p{i} ")),
+                    ]
+                })
+                .collect(),
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lag = |event: &aside_core::Event| {
+        let sent = aside_core::time::parse_rfc3339(&event.ts).unwrap();
+        std::time::SystemTime::now()
+            .duration_since(sent)
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0
+    };
+    let done =
+        |event: &aside_core::Event| event.kind == "status" && event.data["status"] == "completed";
+    model.push([streamed()]);
+    let id = aside(&["new", "--on", "box1", "latency there"]);
+    let there = id.trim().strip_prefix("box1:").unwrap().to_string();
+    let machine = aside_core::config::MachineConfig {
+        ssh: "box1".into(),
+        aside: None,
+    };
+    let remote_lags = runtime.block_on(async {
+        let mut follower = aside_sessions::remote::Follower::new(&machine, &there, 0);
+        let mut lags = Vec::new();
+        loop {
+            if let aside_sessions::remote::Step::Event(event) = follower.next().await {
+                if event.piece.is_some() {
+                    lags.push(lag(&event));
+                }
+                if done(&event) {
+                    return lags;
+                }
+            }
+        }
+    });
+    model.push([streamed()]);
+    let id = aside(&["new", "latency here"]);
+    let layout = Layout::new(root.join("aside-home"));
+    let local_lags = runtime.block_on(async {
+        let mut follower =
+            aside_protocol::client::Follower::new(&layout, &SessionId(id.trim().to_string()), 0);
+        let mut lags = Vec::new();
+        loop {
+            if let Ok(aside_protocol::client::Step::Event(event)) = follower.next().await {
+                if event.piece.is_some() {
+                    lags.push(lag(&event));
+                }
+                if done(&event) {
+                    return lags;
+                }
+            }
+        }
+    });
+    let (rn, ln) = (remote_lags.len(), local_lags.len());
+    println!(
+        "machines: streamed text from the agent to a view: over SSH (loopback) median {:.1} ms, max {:.1} ms ({rn} pieces); local median {:.1} ms, max {:.1} ms ({ln} pieces)",
+        median(remote_lags.clone()),
+        remote_lags.iter().copied().fold(0.0, f64::max),
+        median(local_lags.clone()),
+        local_lags.iter().copied().fold(0.0, f64::max),
     );
     let _ = aside(&["stop", "--all"]);
     for name in names {

@@ -262,6 +262,13 @@ impl Stopper {
     pub fn stopped(&self) -> bool {
         self.stopped.load(std::sync::atomic::Ordering::SeqCst)
     }
+
+    /// Returns once it is stopped (for one waiter at a time).
+    pub async fn wait(&self) {
+        while !self.stopped() {
+            self.wake.notified().await;
+        }
+    }
 }
 
 /// Follows session `id` after `since` (see [`Follower`]), giving each step to `on` until it says

@@ -192,8 +192,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The commands that act on a session by its id, which a `MACHINE:ID` sends to that machine's
 /// aside (over SSH, its output streamed back as it comes: `logs -f` follows it live).
-const FORWARDED: [&str; 10] = [
-    "show", "logs", "send", "cancel", "stop", "approve", "deny", "resume", "wait", "diff",
+const FORWARDED: [&str; 11] = [
+    "show", "logs", "attach", "send", "cancel", "stop", "approve", "deny", "resume", "wait", "diff",
 ];
 
 /// Runs `aside ARGS` on a machine when they name one of its sessions (`MACHINE:ID`); None when

@@ -616,3 +616,60 @@ async fn the_web_view_follows_and_drives_a_session_on_another_machine_across_a_d
         .await;
     assert!(meta.as_str().unwrap().contains("on machine box1"), "{meta}");
 }
+
+/// The terminal view lists a machine's session, follows it live over SSH, approves its
+/// permission request there and applies its work to the repository here.
+#[test]
+fn the_terminal_view_follows_approves_and_applies_a_session_on_another_machine() {
+    use aside_testkit::Reply;
+    if !common::tmux_available() {
+        return;
+    }
+    let Some((env, server)) = with_machine() else {
+        return;
+    };
+    let _stop = StopThere(server.ssh.clone());
+    env.ok(&["machine", "add", "box1", "--ssh", "box1", "--no-check"]);
+    env.model.push_for(
+        "tui-remote",
+        [
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "from-box1.txt", "content": "made on box1\n"}),
+            ),
+            Reply::text("Wrote it on box1."),
+        ],
+    );
+    let id = env.ok(&[
+        "new",
+        "--on",
+        "box1",
+        "--approve",
+        "ask",
+        "tui-remote: write a file",
+    ]);
+    let tmux = common::Tmux::start_in(
+        &env.vars(),
+        &env.repo,
+        &format!("'{}'", env!("CARGO_BIN_EXE_aside")),
+    );
+    // Its row names the machine with the repository.
+    let screen = tmux.wait_for("tui-remote: write a file");
+    assert!(screen.contains("box1:proj"), "{screen}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("a approve · A always · x deny");
+    tmux.keys(&["a"]);
+    tmux.wait_for("Wrote it on box1.");
+    let waited = env.ok(&["wait", &id]);
+    assert!(waited.contains("completed"), "{waited}");
+    tmux.keys(&["p"]);
+    tmux.wait_for("Apply session");
+    tmux.keys(&["y"]);
+    tmux.wait_for(&format!("applied {id}: from-box1.txt"));
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("from-box1.txt")).unwrap(),
+        "made on box1\n"
+    );
+    tmux.keys(&["Escape", "q"]);
+    tmux.wait_for("EXITED=0");
+}
