@@ -122,6 +122,74 @@ pub fn sessions(machines: &BTreeMap<String, MachineConfig>, all: bool) -> Vec<Ma
         .collect()
 }
 
+/// A session as a machine's `ls --json` lists it, owned, to be read as a local one's view.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Listed {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub task: String,
+    pub agent: String,
+    pub mode: String,
+    pub approve: String,
+    pub status: String,
+    #[serde(default)]
+    pub host: bool,
+    pub reason: Option<String>,
+    pub repo: std::path::PathBuf,
+    pub worktree: std::path::PathBuf,
+    pub branch: Option<String>,
+    pub base: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub changed_files: u64,
+    #[serde(default)]
+    pub lines_added: u64,
+    #[serde(default)]
+    pub lines_removed: u64,
+    #[serde(default)]
+    pub pending_permission: bool,
+    #[serde(default)]
+    pub archived: bool,
+    pub integrated: Option<String>,
+    #[serde(default)]
+    pub kind: String,
+    pub agent_session_id: Option<String>,
+}
+
+impl Listed {
+    /// It as a local session's view.
+    pub fn view(&self) -> crate::SessionView<'_> {
+        crate::SessionView {
+            id: &self.id,
+            title: &self.title,
+            task: &self.task,
+            agent: &self.agent,
+            mode: &self.mode,
+            approve: &self.approve,
+            status: &self.status,
+            host: self.host,
+            reason: self.reason.as_deref(),
+            repo: &self.repo,
+            worktree: &self.worktree,
+            branch: self.branch.as_deref(),
+            base: self.base.as_deref(),
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+            changed_files: self.changed_files,
+            lines_added: self.lines_added,
+            lines_removed: self.lines_removed,
+            pending_permission: self.pending_permission,
+            archived: self.archived,
+            integrated: self.integrated.as_deref(),
+            kind: &self.kind,
+            external: false,
+            agent_session_id: self.agent_session_id.as_deref(),
+        }
+    }
+}
+
 /// One line of `aside stream`.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -116,16 +116,17 @@ pub async fn bind_on(
     let token = random_token()?;
     let ahp_token = ahp_token(&layout)?;
     let progress: Progress = Default::default();
+    let machines: Arc<api::MachineLists> = Default::default();
     let state = AppState {
         token: token.clone().into(),
         port: addr.port(),
         listen: (!ip.is_loopback()).then_some(ip),
-        hub: ahp::hub::Hub::new(layout.clone(), progress.clone()),
+        hub: ahp::hub::Hub::new(layout.clone(), progress.clone(), machines.clone()),
         layout,
         progress,
         streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
         ahp_token: ahp_token.clone().into(),
-        machines: Default::default(),
+        machines,
     };
     let router = Router::new()
         .route("/", get(api::list_page))

@@ -91,30 +91,12 @@ pub fn fold(events: &[Event], uri: &str) -> Result<ChatState, String> {
 impl Projector {
     /// Reads the session's record and the end of its log, then follows it.
     pub async fn start(hub: Arc<Hub>, id: String) -> Result<Arc<Projector>, String> {
-        let layout = hub.layout.clone();
-        let cache = hub.progress.clone();
-        let lookup = id.clone();
-        let (summary, since, events) = tokio::task::spawn_blocking(move || {
-            let sessions = Sessions::open_at(layout).map_err(|e| e.to_string())?;
-            let record = root::record(&sessions, &lookup)?;
-            let summary = root::summaries(&sessions, std::slice::from_ref(&record), &cache)
-                .pop()
-                .ok_or_else(|| format!("no session {lookup}"))?;
-            let log = aside_store::EventLog::open(&sessions.layout, &record.id)
-                .map_err(|e| e.to_string())?;
-            let since = log.tail_start(TAIL).map_err(|e| e.to_string())?;
-            let mut events = Vec::new();
-            let mut at = since;
-            loop {
-                let window = log.window(at, 1000).map_err(|e| e.to_string())?;
-                let Some(last) = window.last() else { break };
-                at = last.seq;
-                events.extend(window);
-            }
-            Ok::<_, String>((summary, since, events))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let remote = aside_sessions::remote::split(&id).is_some();
+        let (summary, since, events) = if remote {
+            remote_start(&hub, &id).await?
+        } else {
+            local_start(&hub, &id).await?
+        };
         let provider = summary.provider.clone();
         let session_uri = hub
             .alias_of(&id)
@@ -123,22 +105,28 @@ impl Projector {
         let title = summary.title.clone();
         let modified = summary.modified_at.clone();
         let mut chat = blank_chat(&chat_uri, &title, &modified)?;
-        if since > 0 {
+        // A session on another machine opens at its end, without its earlier turns.
+        if since > 0 && !remote {
             chat.turns_next_cursor = Some(format!("before:{since}"));
         }
+        let changesets = if remote {
+            json!([])
+        } else {
+            super::changes::offered(&id)
+        };
         let session: SessionState = serde_json::from_value(json!({
             "provider": provider, "title": title, "status": summary.status,
             "activity": summary.activity, "lifecycle": "ready", "activeClients": [],
             "chats": [{"resource": chat_uri, "title": title, "status": summary.status, "modifiedAt": modified}],
             "defaultChat": chat_uri, "workingDirectories": summary.working_directories,
-            "changesets": super::changes::offered(&id),
+            "changesets": changesets,
         }))
         .map_err(|e| format!("session state: {e}"))?;
         let mut projection = Projection {
             session,
             chat,
             mapper: Mapper::new(),
-            since,
+            since: if remote { 0 } else { since },
         };
         let mut last = since;
         for event in &events {
@@ -153,7 +141,11 @@ impl Projector {
             state: Mutex::new(projection),
             task: Mutex::new(None),
         });
-        let task = tokio::spawn(follow(hub, Arc::downgrade(&projector), last));
+        let task = if remote {
+            tokio::spawn(follow_remote(hub, Arc::downgrade(&projector), last))
+        } else {
+            tokio::spawn(follow(hub, Arc::downgrade(&projector), last))
+        };
         if let Ok(mut slot) = projector.task.lock() {
             *slot = Some(task);
         }
@@ -312,6 +304,52 @@ impl Projection {
     }
 }
 
+/// What a projection of a session here starts from: its summary, where the events it holds
+/// start, and the end of its log.
+async fn local_start(hub: &Hub, id: &str) -> Result<(root::Summary, u64, Vec<Event>), String> {
+    let layout = hub.layout.clone();
+    let cache = hub.progress.clone();
+    let lookup = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        let sessions = Sessions::open_at(layout).map_err(|e| e.to_string())?;
+        let record = root::record(&sessions, &lookup)?;
+        let summary = root::summaries(&sessions, std::slice::from_ref(&record), &cache)
+            .pop()
+            .ok_or_else(|| format!("no session {lookup}"))?;
+        let log =
+            aside_store::EventLog::open(&sessions.layout, &record.id).map_err(|e| e.to_string())?;
+        let since = log.tail_start(TAIL).map_err(|e| e.to_string())?;
+        let mut events = Vec::new();
+        let mut at = since;
+        loop {
+            let window = log.window(at, 1000).map_err(|e| e.to_string())?;
+            let Some(last) = window.last() else { break };
+            at = last.seq;
+            events.extend(window);
+        }
+        Ok::<_, String>((summary, since, events))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// The same for a session on another machine (`NAME:ID`): read there with `aside show --json`
+/// (its record and about its last 1,000 events, from a turn's start).
+async fn remote_start(hub: &Hub, id: &str) -> Result<(root::Summary, u64, Vec<Event>), String> {
+    let out = hub.on_machine(id, &["show", "--json", "{id}"]).await?;
+    let mut shown: Value = serde_json::from_str(&out)
+        .map_err(|e| format!("its aside answered something unexpected ({e})"))?;
+    let mut record = shown["session"].take();
+    record["id"] = json!(id);
+    let summary = root::remote_summaries(&[record])
+        .pop()
+        .ok_or_else(|| format!("session {id} could not be read"))?;
+    let since = shown["earlier_events"].as_u64().unwrap_or(0);
+    let events: Vec<Event> = serde_json::from_value(shown["events"].take())
+        .map_err(|e| format!("its aside answered something unexpected ({e})"))?;
+    Ok((summary, since, events))
+}
+
 /// The client whose dispatch an action carries out, if any.
 fn origin_of(hub: &Hub, session: &str, action: &StateAction) -> Option<ActionOrigin> {
     match action {
@@ -322,6 +360,43 @@ fn origin_of(hub: &Hub, session: &str, action: &StateAction) -> Option<ActionOri
         | StateAction::ChatError(_) => hub.origin(&format!("cancel:{session}")),
         StateAction::ChatToolCallConfirmed(a) => hub.origin(&format!("confirm:{}", a.tool_call_id)),
         _ => None,
+    }
+}
+
+/// Follows a session on another machine for its projection, from after `last`, while the
+/// projection lasts: across dropped SSH connections (see `aside_sessions::remote`); its record,
+/// when it changes without an event, changes the summary.
+async fn follow_remote(hub: Arc<Hub>, projector: Weak<Projector>, last: u64) {
+    use aside_sessions::remote;
+    let Some(id) = projector.upgrade().map(|p| p.id.clone()) else {
+        return;
+    };
+    let machine = remote::split(&id).and_then(|(name, there)| {
+        let config = aside_core::Config::load_user().ok()?;
+        Some((config.machines.get(name)?.clone(), there.to_string()))
+    });
+    let Some((machine, there)) = machine else {
+        hub.forget_projection(&id);
+        return;
+    };
+    let mut follower = remote::Follower::new(&machine, &there, last);
+    loop {
+        let step = follower.next().await;
+        let Some(projector) = projector.upgrade() else {
+            return;
+        };
+        match step {
+            remote::Step::Event(event) => projector.take(&hub, &event),
+            remote::Step::Session(mut record) => {
+                record["id"] = json!(id);
+                if let Some(summary) = root::remote_summaries(&[record]).pop() {
+                    projector.summary_changed(&hub, summary.status, &summary.activity);
+                }
+            }
+            remote::Step::Lost(why) => {
+                tracing::info!("ahp: the connection for session {id} broke ({why}); reconnecting");
+            }
+        }
     }
 }
 

@@ -79,10 +79,16 @@ pub struct Hub {
     sweeping: Mutex<bool>,
     /// Sessions whose changesets are being read again, and whether they changed meanwhile.
     rereading: Mutex<HashMap<String, bool>>,
+    /// The configured machines' sessions (shared with the web view's list).
+    pub(crate) machines: Arc<crate::api::MachineLists>,
 }
 
 impl Hub {
-    pub fn new(layout: aside_store::Layout, progress: crate::Progress) -> Arc<Hub> {
+    pub fn new(
+        layout: aside_store::Layout,
+        progress: crate::Progress,
+        machines: Arc<crate::api::MachineLists>,
+    ) -> Arc<Hub> {
         let aliases = std::fs::read(layout.home.join(ALIASES))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -105,7 +111,34 @@ impl Hub {
             watching: Mutex::new(false),
             sweeping: Mutex::new(false),
             rereading: Mutex::default(),
+            machines,
         })
+    }
+
+    /// Runs `aside ARGS` on the machine a `NAME:ID` session is on (the id there put in for
+    /// the first `{id}`: a message after it stays as it is), off the async threads; what it
+    /// said, or why it failed.
+    pub async fn on_machine(&self, id: &str, args: &[&str]) -> Result<String, String> {
+        let (name, there) = aside_sessions::remote::split(id)
+            .ok_or_else(|| format!("{id} is not a session on another machine"))?;
+        let machine = aside_core::Config::load_user()
+            .map_err(|e| e.to_string())?
+            .machines
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("no machine `{name}` is configured: aside machine ls"))?;
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if let Some(slot) = args.iter_mut().find(|a| *a == "{id}") {
+            *slot = there.to_string();
+        }
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            aside_sessions::remote::act(&machine, &args, None)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|why| format!("on machine {name}: {why}"))
     }
 
     /// A client created session `id` as `uri`: its channel is that from now on (kept in

@@ -73,7 +73,8 @@ impl Channel {
             };
         }
         let id = rest.trim_start_matches('/');
-        if !aside_core::SessionId::is_valid(id) {
+        // A session here, or one on another machine (`NAME:ID`).
+        if !aside_core::SessionId::is_valid(id) && aside_sessions::remote::split(id).is_none() {
             return None;
         }
         match scheme {
@@ -304,6 +305,28 @@ pub fn summaries(
         .collect()
 }
 
+/// The summaries of sessions on other machines, as their lists gave them (ids `NAME:ID`): no
+/// working directory (it is on that machine, not one a client here can open).
+pub fn remote_summaries(items: &[Value]) -> Vec<Summary> {
+    items
+        .iter()
+        .filter_map(|item| {
+            let listed: aside_sessions::remote::Listed =
+                serde_json::from_value(item.clone()).ok()?;
+            let mut summary = Summary::of(&listed.view(), "");
+            if item["unreachable"] == true {
+                summary.activity = format!(
+                    "{} cannot be reached: as last seen ({})",
+                    item["machine"].as_str().unwrap_or("its machine"),
+                    summary.activity
+                );
+            }
+            summary.working_directories.clear();
+            Some(summary)
+        })
+        .collect()
+}
+
 /// The aside session `id` names exactly (a client names sessions by their whole id).
 pub fn record(sessions: &Sessions, id: &str) -> Result<SessionRecord, String> {
     sessions
@@ -318,6 +341,7 @@ pub fn record(sessions: &Sessions, id: &str) -> Result<SessionRecord, String> {
 pub fn list(hub: &Hub, sessions: &Sessions) -> Result<Vec<Summary>, String> {
     let records = sessions.index.list(true).map_err(|e| e.to_string())?;
     let mut all = summaries(sessions, &records, &hub.progress);
+    all.extend(remote_summaries(&hub.machines.items(true)));
     let read = hub.read.lock().map(|r| r.clone()).unwrap_or_default();
     for s in &mut all {
         if let Some(uri) = hub.alias_of(&s.meta.id) {
@@ -380,6 +404,7 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
     let mut known: Option<HashMap<String, Summary>> = None;
     let mut version: Option<i64> = None;
     let mut read_at: Option<std::time::Instant> = None;
+    let mut remote: Vec<Value> = Vec::new();
     loop {
         if hub.notes.receiver_count() == 0 {
             let Ok(mut watching) = hub.watching.lock() else {
@@ -392,7 +417,10 @@ pub async fn watch(hub: &std::sync::Arc<Hub>) {
         }
         let now = probe.data_version().await;
         let due = read_at.is_none_or(|t| t.elapsed() >= LIST_RECHECK);
-        if now.is_some() && now == version && !due {
+        let answered = hub.machines.items(true);
+        let moved = answered != remote;
+        remote = answered;
+        if now.is_some() && now == version && !due && !moved {
             tokio::time::sleep(LIST_LOOK).await;
             continue;
         }

@@ -111,6 +111,8 @@ async fn carry_out(
         .ok()
         .and_then(|s| s.get(channel).and_then(|sub| sub.projector.clone()))
         .ok_or_else(|| format!("subscribe to {channel} before dispatching to it"))?;
+    // A session on another machine: what aside there does with it.
+    let remote = aside_sessions::remote::split(&id).is_some();
     match parsed {
         StateAction::ChatTurnStarted(a) => {
             valid_id(&a.turn_id)?;
@@ -133,9 +135,12 @@ async fn carry_out(
             }
             let key = format!("cancel:{id}");
             hub.expect(key.clone(), origin);
-            let done =
+            let done = if remote {
+                hub.on_machine(&id, &["cancel", "{id}"]).await.map(|_| ())
+            } else {
                 conn.hub.on_session(&id, |s, r| s.cancel(r).map(|_| ()).map_err(|e| e.to_string()))
-                    .await;
+                    .await
+            };
             forget_on_error(hub, &key, done)
         }
         StateAction::ChatToolCallConfirmed(a) => {
@@ -166,12 +171,29 @@ async fn carry_out(
             let key = format!("confirm:{}", a.tool_call_id);
             hub.expect(key.clone(), origin);
             // First answer wins: the host refuses a second one (nothing waits any more).
-            let done = conn.hub.on_session(&id, move |s, r| {
-                s.answer(r, choice).map_err(|e| e.to_string())
-            })
-            .await;
+            let done = if remote {
+                let args: &[&str] = match choice {
+                    Choice::Deny => &["deny", "{id}"],
+                    Choice::AllowAlways => &["approve", "{id}", "--always"],
+                    _ => &["approve", "{id}"],
+                };
+                hub.on_machine(&id, args).await.map(|_| ())
+            } else {
+                conn.hub.on_session(&id, move |s, r| {
+                    s.answer(r, choice).map_err(|e| e.to_string())
+                })
+                .await
+            };
             forget_on_error(hub, &key, done)
         }
+        StateAction::ChatTurnResume(_) if remote => {
+            hub.on_machine(&id, &["resume", "{id}"]).await.map(|_| ())
+        }
+        StateAction::SessionIsArchivedChanged(_) if remote => Err(format!(
+            "a session on another machine is archived there: aside archive {} on {}",
+            remote_id(&id),
+            remote_name(&id)
+        )),
         StateAction::ChatTurnResume(_) => {
             let config = Config::load_user().map_err(|e| e.to_string())?;
             conn.hub.on_session(&id, move |s, r| s.resume(r, &config).map_err(|e| e.to_string()))
@@ -186,7 +208,16 @@ async fn carry_out(
         }
         StateAction::SessionIsReadChanged(a) => {
             let read = a.is_read;
-            let modified = conn.hub.on_session(&id, |_, r| Ok(r.updated_at.clone())).await?;
+            let modified = if remote {
+                hub.machines
+                    .items(true)
+                    .iter()
+                    .find(|s| s["id"] == id.as_str())
+                    .and_then(|s| s["updated_at"].as_str().map(str::to_string))
+                    .unwrap_or_default()
+            } else {
+                conn.hub.on_session(&id, |_, r| Ok(r.updated_at.clone())).await?
+            };
             if let Ok(mut marks) = hub.read.lock() {
                 if read {
                     marks.insert(id.clone(), modified);
@@ -223,6 +254,14 @@ async fn follow_up(
     conn.hub.expect(key.clone(), origin);
     let request = format!("{REQUEST_PREFIX}{turn}");
     let text = text.to_string();
+    if aside_sessions::remote::split(id).is_some() {
+        let done = conn
+            .hub
+            .on_machine(id, &["send", "{id}", "--request", &request, "--", &text])
+            .await
+            .map(|_| ());
+        return forget_on_error(&conn.hub, &key, done);
+    }
     // A session created to plan first: its first turn in the agent's plan mode (or with the
     // plan-only instruction), the next back in its working mode.
     let stage = conn
@@ -269,4 +308,14 @@ fn forget_on_error(
         hub.forget(key);
     }
     done
+}
+
+/// The machine of a `NAME:ID` session.
+fn remote_name(id: &str) -> &str {
+    aside_sessions::remote::split(id).map_or(id, |(name, _)| name)
+}
+
+/// The id there of a `NAME:ID` session.
+fn remote_id(id: &str) -> &str {
+    aside_sessions::remote::split(id).map_or(id, |(_, there)| there)
 }

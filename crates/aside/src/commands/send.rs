@@ -11,13 +11,20 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// The follow-up's request id (what an AHP client named its turn, for a session on
+    /// another machine).
+    #[arg(long, hide = true)]
+    request: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = super::common::open()?;
     let record = ctx.resolve(&args.id)?;
     let config = aside_core::Config::load_user()?;
-    ctx.send(&record, &args.text, &config)?;
+    match &args.request {
+        Some(request) => ctx.send_as(&record, &args.text, request, &config)?,
+        None => ctx.send(&record, &args.text, &config)?,
+    }
     if args.json {
         let now = ctx.resolve(record.id.as_str())?;
         println!("{}", serde_json::to_string_pretty(&ctx.json(&now))?);

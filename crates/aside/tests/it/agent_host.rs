@@ -14,7 +14,7 @@ use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
 /// What VS Code 1.139/1.140 offers (recorded by third-party hosts).
-const VSCODE_VERSIONS: [&str; 5] = ["0.9.0", "0.7.0", "0.6.0", "0.5.2", "0.5.1"];
+pub(crate) const VSCODE_VERSIONS: [&str; 5] = ["0.9.0", "0.7.0", "0.6.0", "0.5.2", "0.5.1"];
 
 struct Host {
     server: common::Ui,
@@ -71,14 +71,14 @@ impl Host {
     }
 }
 
-fn rand() -> u64 {
+pub(crate) fn rand() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as u64
 }
 
-async fn connect(url: &str) -> Client {
+pub(crate) async fn connect(url: &str) -> Client {
     let transport = ahp_ws::WebSocketTransport::connect(url).await.unwrap();
     Client::connect(transport, ClientConfig::default())
         .await
@@ -113,7 +113,7 @@ fn raw_status(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
 }
 
 /// The next action on a subscription that `pred` accepts (others are given to `seen`).
-async fn until(
+pub(crate) async fn until(
     sub: &mut ahp::SessionSubscription,
     what: &str,
     mut seen: impl FnMut(&ActionEnvelope),
@@ -138,14 +138,17 @@ async fn until(
         .unwrap_or_else(|_| panic!("no {what} within 60 s"))
 }
 
-fn kind(env: &ActionEnvelope) -> String {
+pub(crate) fn kind(env: &ActionEnvelope) -> String {
     serde_json::to_value(&env.action).unwrap()["type"]
         .as_str()
         .unwrap_or_default()
         .to_string()
 }
 
-async fn subscribe_chat(client: &Client, uri: &str) -> (ChatState, ahp::SessionSubscription) {
+pub(crate) async fn subscribe_chat(
+    client: &Client,
+    uri: &str,
+) -> (ChatState, ahp::SessionSubscription) {
     let (result, sub) = client.subscribe(uri.to_string()).await.unwrap();
     match result.snapshot.unwrap().state {
         SnapshotState::Chat(chat) => (*chat, sub),
@@ -153,7 +156,10 @@ async fn subscribe_chat(client: &Client, uri: &str) -> (ChatState, ahp::SessionS
     }
 }
 
-async fn subscribe_session(client: &Client, uri: &str) -> (SessionState, ahp::SessionSubscription) {
+pub(crate) async fn subscribe_session(
+    client: &Client,
+    uri: &str,
+) -> (SessionState, ahp::SessionSubscription) {
     let (result, sub) = client.subscribe(uri.to_string()).await.unwrap();
     match result.snapshot.unwrap().state {
         SnapshotState::Session(s) => (*s, sub),
@@ -161,7 +167,7 @@ async fn subscribe_session(client: &Client, uri: &str) -> (SessionState, ahp::Se
     }
 }
 
-async fn list(client: &Client) -> Vec<Value> {
+pub(crate) async fn list(client: &Client) -> Vec<Value> {
     let list: Value = client
         .request("listSessions", json!({"channel": "ahp-root://"}))
         .await
@@ -176,7 +182,7 @@ fn error_of<T>(result: Result<T, ahp::ClientError>) -> String {
     }
 }
 
-fn parts(chat: &ChatState, turn: usize) -> Value {
+pub(crate) fn parts(chat: &ChatState, turn: usize) -> Value {
     serde_json::to_value(&chat.turns[turn].response_parts).unwrap()
 }
 

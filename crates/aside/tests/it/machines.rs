@@ -673,3 +673,202 @@ fn the_terminal_view_follows_approves_and_applies_a_session_on_another_machine()
     tmux.keys(&["Escape", "q"]);
     tmux.wait_for("EXITED=0");
 }
+
+/// The text of a chat turn's markdown parts.
+fn turn_text(chat: &ahp_types::state::ChatState, turn: usize) -> String {
+    crate::agent_host::parts(chat, turn)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "markdown")
+        .filter_map(|p| p["content"].as_str())
+        .collect()
+}
+
+/// The AHP endpoint (what VS Code's Agents window attaches to) lists a machine's session
+/// beside local ones, opens and follows it, confirms its tool call and sends it a follow-up,
+/// all carried out there; the SSH connection killed mid-turn loses nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_host_endpoint_shows_and_steers_a_session_on_another_machine() {
+    use crate::agent_host::{connect, kind, list, subscribe_chat, subscribe_session, until};
+    use ahp::reducers::apply_action_to_chat;
+    use ahp_types::actions::StateAction;
+    use aside_testkit::{Chunk, Reply};
+    use serde_json::json;
+    let Some((env, server)) = with_machine() else {
+        return;
+    };
+    let _stop = StopThere(server.ssh.clone());
+    env.ok(&["machine", "add", "box1", "--ssh", "box1", "--no-check"]);
+    env.model.push_for("ahp-local", [Reply::text("Local.")]);
+    let local = env.new_session("ahp-local: say hi", &[]);
+    env.model.push_for(
+        "ahp-remote",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "ahp.txt", "content": "from ahp\n"}),
+            ),
+            Reply::stream(vec![
+                Chunk::Text("part one. ".into()),
+                Chunk::Delay(std::time::Duration::from_secs(4)),
+                Chunk::Text("part two.".into()),
+            ]),
+            Reply::text("Followed up there."),
+        ],
+    );
+    let id = env.ok(&[
+        "new",
+        "--on",
+        "box1",
+        "--approve",
+        "ask",
+        "ahp-remote: write ahp.txt",
+    ]);
+    let there = id.strip_prefix("box1:").unwrap().to_string();
+    env.wait_status(&local, "completed");
+    let ui = common::Ui::start(&env);
+    let client = connect(&ui.ahp).await;
+    let _: serde_json::Value = client
+        .request(
+            "initialize",
+            json!({"channel": "ahp-root://", "protocolVersions": ["1.0.0"],
+                "clientId": "machines-test", "initialSubscriptions": ["ahp-root://"]}),
+        )
+        .await
+        .unwrap();
+    // Listed beside the local one (the machine is asked in the background: soon).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let item = loop {
+        let items = list(&client).await;
+        if let Some(item) = items.iter().find(|s| s["_meta"]["aside.id"] == id.as_str()) {
+            assert!(
+                items
+                    .iter()
+                    .any(|s| s["_meta"]["aside.id"] == local.as_str()),
+                "{items:#?}"
+            );
+            break item.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listed: {items:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let resource = item["resource"].as_str().unwrap().to_string();
+    assert!(resource.ends_with(&format!(":/{id}")), "{resource}");
+    // Opened: its tool call waits for a confirmation, as a local one's does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let session = loop {
+        let (session, _sub) = subscribe_session(&client, &resource).await;
+        if session.input_needed.as_ref().is_some_and(|w| !w.is_empty()) {
+            break session;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never waited: {session:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    let chat_uri = session.default_chat.clone().unwrap();
+    let (mut chat, mut sub) = subscribe_chat(&client, &chat_uri).await;
+    let turn = chat.active_turn.clone().unwrap();
+    let call = serde_json::to_value(&turn.response_parts).unwrap()[0]["toolCall"].clone();
+    assert_eq!(call["status"], "pending-confirmation", "{call}");
+    let allow = call["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "approve")
+        .unwrap()["id"]
+        .clone();
+    let confirm: StateAction = serde_json::from_value(json!({
+        "type": "chat/toolCallConfirmed", "turnId": turn.id, "toolCallId": call["toolCallId"],
+        "approved": true, "selectedOptionId": allow,
+    }))
+    .unwrap();
+    client.dispatch(chat_uri.clone(), confirm).await.unwrap();
+    until(
+        &mut sub,
+        "part one",
+        |e| {
+            apply_action_to_chat(&mut chat, &e.action);
+        },
+        |e| {
+            serde_json::to_value(&e.action)
+                .unwrap()
+                .to_string()
+                .contains("part one")
+        },
+    )
+    .await;
+    // The SSH connection drops mid-turn: the projection reconnects and catches up.
+    let killed = std::process::Command::new("pkill")
+        .args(["-f", &format!("stream {there} --since")])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no stream connection to kill");
+    until(
+        &mut sub,
+        "the turn's end",
+        |e| {
+            apply_action_to_chat(&mut chat, &e.action);
+        },
+        |e| kind(e) == "chat/turnComplete",
+    )
+    .await;
+    assert_eq!(
+        turn_text(&chat, 0).matches("part one. part two.").count(),
+        1,
+        "{chat:?}"
+    );
+    // A follow-up under the client's own turn id, taken there.
+    client
+        .dispatch(
+            chat_uri.clone(),
+            serde_json::from_value(json!({
+                "type": "chat/turnStarted", "turnId": "remote-turn-1",
+                "startedAt": "2026-12-06T10:00:00.000Z",
+                "message": {"text": "ahp-remote: again", "origin": {"kind": "user"}},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let started = until(
+        &mut sub,
+        "the follow-up's turn",
+        |e| {
+            apply_action_to_chat(&mut chat, &e.action);
+        },
+        |e| kind(e) == "chat/turnStarted",
+    )
+    .await;
+    let StateAction::ChatTurnStarted(a) = &started.action else {
+        panic!()
+    };
+    assert_eq!(a.turn_id, "remote-turn-1");
+    until(
+        &mut sub,
+        "the follow-up's end",
+        |e| {
+            apply_action_to_chat(&mut chat, &e.action);
+        },
+        |e| kind(e) == "chat/turnComplete",
+    )
+    .await;
+    assert_eq!(turn_text(&chat, 1), "Followed up there.");
+    // A fresh client's snapshot is what the actions made.
+    let other = connect(&ui.ahp).await;
+    let _: serde_json::Value = other
+        .request(
+            "initialize",
+            json!({"channel": "ahp-root://", "protocolVersions": ["1.0.0"], "clientId": "machines-test-2"}),
+        )
+        .await
+        .unwrap();
+    let (fresh, _) = subscribe_chat(&other, &chat_uri).await;
+    assert_eq!(turn_text(&fresh, 0), turn_text(&chat, 0));
+    assert_eq!(turn_text(&fresh, 1), "Followed up there.");
+}
