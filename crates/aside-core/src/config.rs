@@ -292,6 +292,11 @@ pub struct MachineConfig {
     pub ssh: String,
     /// The aside to run there (default `aside`, found on that machine's PATH).
     pub aside: Option<String>,
+    /// Checkouts the user keeps there, by the local repository they are of: local path → path
+    /// there (relative to its HOME, or absolute). Sessions of a repository not named here run
+    /// in a checkout aside makes and keeps there.
+    #[serde(default)]
+    pub checkouts: std::collections::BTreeMap<String, String>,
 }
 
 impl MachineConfig {

@@ -69,6 +69,14 @@ pub struct FileChange {
     pub removed: u64,
 }
 
+/// The URL of remote `name` of the repository at `dir`, if it has one.
+pub fn remote_url(dir: &Path, name: &str) -> Option<String> {
+    git(dir, &["remote", "get-url", name])
+        .ok()
+        .map(|url| url.trim().to_string())
+        .filter(|url| !url.is_empty())
+}
+
 /// Pushes `refspec` from `dir` to `remote` (a `host:path` over SSH), with `ssh_command` as
 /// git's ssh (`GIT_SSH_COMMAND`); forced: the refs aside writes there are its own.
 pub fn push_over_ssh(dir: &Path, remote: &str, refspec: &str, ssh_command: &str) -> Result<()> {

@@ -272,33 +272,90 @@ pub fn run_aside(
     run(machine, &line, input)
 }
 
-/// Puts commit `base` of local repository `repo` into aside's checkout of it on the machine
-/// (made the first time), pushed over the same SSH; the checkout's path there.
+/// The checkout on the machine that sessions of local repository `repo` run in: the one the
+/// user named for it (`[machines.NAME] checkouts`), or aside's own; and whether it is the user's.
+pub fn checkout_for(machine: &MachineConfig, repo: &std::path::Path) -> (String, bool) {
+    let key = repo.display().to_string();
+    match machine.checkouts.get(&key) {
+        Some(there) => (there.strip_prefix("~/").unwrap_or(there).to_string(), true),
+        None => (checkout_of(repo), false),
+    }
+}
+
+/// Whether a remote's URL can mean the same repository on another machine: a network URL or
+/// an absolute path (a relative one would be read from the checkout there).
+fn reachable_elsewhere(url: &str) -> bool {
+    url.contains("://")
+        || url.starts_with('/')
+        || url
+            .split_once(':')
+            .is_some_and(|(host, _)| !host.contains('/'))
+}
+
+/// Puts commit `base` of local repository `repo` into its checkout on the machine and returns
+/// that checkout's path there. aside's own checkout is made the first time (its `origin` the
+/// local repository's, when that can be reached from there) with HEAD at the base; a checkout the
+/// user named must exist and is left on its own branch. The base is fetched there from the
+/// checkout's `origin` when it lacks it (no prompt; most repositories' commits are there), and
+/// pushed from here over the same SSH when that fails.
 pub fn send_base(
     machine: &MachineConfig,
     repo: &std::path::Path,
     base: &str,
 ) -> Result<String, String> {
-    let checkout = checkout_of(repo);
-    let quoted = crate::shell_word(&checkout);
-    // A checkout whose HEAD is the base: aside there starts worktrees from it.
-    run(
-        machine,
-        &format!("git init -q {quoted} && git -C {quoted} config receive.denyCurrentBranch updateInstead"),
-        None,
-    )?;
-    aside_git::push_over_ssh(
-        repo,
-        &format!("{}:{checkout}", machine.ssh.trim()),
-        &format!("{base}:refs/aside/base"),
-        &ssh_command(),
-    )
-    .map_err(|e| format!("cannot push the base commit to it: {e}"))?;
-    run(
-        machine,
-        &format!("git -C {quoted} -c advice.detachedHead=false checkout -q --detach {base}"),
-        None,
-    )?;
+    let (checkout, named) = checkout_for(machine, repo);
+    let q = crate::shell_word(&checkout);
+    let b = crate::shell_word(base);
+    let origin = aside_git::remote_url(repo, "origin").filter(|u| reachable_elsewhere(u));
+    // One connection: make (or find) the checkout, then look for the base, fetching it when
+    // it is missing; says whether it is there now.
+    let mut script = String::new();
+    if named {
+        script.push_str(&format!(
+            "git -C {q} rev-parse --git-dir >/dev/null 2>&1 || {{ echo 'no-checkout'; exit 0; }}; "
+        ));
+    } else {
+        script.push_str(&format!(
+            "git init -q {q} && git -C {q} config receive.denyCurrentBranch updateInstead || exit 1; "
+        ));
+        if let Some(url) = &origin {
+            script.push_str(&format!(
+                "git -C {q} remote get-url origin >/dev/null 2>&1 || git -C {q} remote add origin {}; ",
+                crate::shell_word(url)
+            ));
+        }
+    }
+    script.push_str(&format!(
+        "if ! git -C {q} cat-file -e {b}^{{commit}} 2>/dev/null; then \
+         GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes' \
+         git -C {q} fetch -q --no-tags origin {b} >/dev/null 2>&1; fi; \
+         if git -C {q} cat-file -e {b}^{{commit}} 2>/dev/null; then echo have; else echo need; fi"
+    ));
+    let answer = run(machine, &script, None)?;
+    let answer = answer.trim();
+    if answer == "no-checkout" {
+        return Err(format!(
+            "the checkout named for {} ({checkout}) is not a git repository there: clone it there, or change [machines.NAME] checkouts in config.toml",
+            repo.display()
+        ));
+    }
+    if answer != "have" {
+        aside_git::push_over_ssh(
+            repo,
+            &format!("{}:{checkout}", machine.ssh.trim()),
+            &format!("{base}:refs/aside/base"),
+            &ssh_command(),
+        )
+        .map_err(|e| format!("cannot push the base commit to it: {e}"))?;
+    }
+    // aside's own checkout: HEAD at the base (the user's is left as it is).
+    if !named {
+        run(
+            machine,
+            &format!("git -C {q} -c advice.detachedHead=false checkout -q --detach {b}"),
+            None,
+        )?;
+    }
     Ok(checkout)
 }
 

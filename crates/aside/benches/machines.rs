@@ -183,6 +183,7 @@ fn main() {
     let machine = aside_core::config::MachineConfig {
         ssh: "box1".into(),
         aside: None,
+        checkouts: Default::default(),
     };
     let remote_lags = runtime.block_on(async {
         let mut follower = aside_sessions::remote::Follower::new(&machine, &there, 0);

@@ -37,9 +37,10 @@ function renderHead() {
   if (!s) return;
   $("title").textContent = s.title;
   $("status").replaceWith(Object.assign(pill(s.status), { id: "status" }));
+  const where = s.machine ? `on machine ${s.machine}: ${s.worktree}` : s.worktree;
   $("meta").textContent = s.external
     ? `${s.agent} · started in its own CLI · ${s.worktree}`
-    : `${s.agent} · ${s.mode} · approvals: ${s.approve}${s.branch ? ` · branch ${s.branch}` : ""}${s.integrated ? ` · ${s.integrated}` : ""} · ${s.worktree}`;
+    : `${s.agent} · ${s.mode} · approvals: ${s.approve}${s.branch ? ` · branch ${s.branch}` : ""}${s.integrated ? ` · ${s.integrated}` : ""} · ${where}`;
   $("reason").textContent = s.reason || "";
   const working = ["queued", "starting", "running", "needs_input"].includes(s.status);
   $("act-cancel").hidden = !working || s.external;

@@ -110,6 +110,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
   const commands: SessionCommands = {
     async openDiff(session: Session, file: string) {
+      if (session.machine) {
+        // Its worktree is on that machine: the file's patch, as aside there gives it.
+        const out = await server.api("GET", `/api/sessions/${encodeURIComponent(session.id)}/diff`);
+        const found = (out.files || []).find((f: { path: string }) => f.path === file);
+        const doc = await vscode.workspace.openTextDocument({ language: "diff", content: found ? found.patch : `${file}: no change` });
+        await vscode.window.showTextDocument(doc, { preview: true });
+        return;
+      }
       const base = session.base || "HEAD";
       const left = vscode.Uri.from({ scheme: BASE_SCHEME, path: `/${file}`, query: JSON.stringify({ worktree: session.worktree, base }) });
       const onDisk = path.join(session.worktree, file);
@@ -120,6 +128,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     },
     async run(command: string, id: string) {
       await vscode.commands.executeCommand(command, id);
+    },
+    bringHome(session: Session, action: string): Promise<string> {
+      return new Promise((resolve, reject) => {
+        if (!folder) {
+          reject(new Error(`Open the repository it was started from, then ${action} it (aside ${action} ${session.id})`));
+          return;
+        }
+        execFile(program, [action, session.id], { cwd: folder }, (err, stdout, stderr) => {
+          if (err) reject(new Error(stderr.trim().replace(/^aside: /, "") || err.message));
+          else resolve(stdout.trim());
+        });
+      });
     },
   };
 

@@ -11,6 +11,9 @@ import { Session } from "./tree";
 export interface SessionCommands {
   openDiff(session: Session, file: string): Promise<void>;
   run(command: string, id: string): Promise<void>;
+  /** `aside apply|merge NAME:ID` for a session on another machine, in the workspace's
+   * repository: what it said. */
+  bringHome(session: Session, action: string): Promise<string>;
 }
 
 export class SessionPanel {
@@ -114,6 +117,17 @@ export class SessionPanel {
         await this.refresh();
         return;
       case "act": {
+        // A session on another machine: its work comes into this workspace's repository.
+        if (this.session?.machine && (m.action === "apply" || m.action === "merge")) {
+          try {
+            const said = await this.commands.bringHome(this.session, m.action);
+            this.post({ type: "result", ok: true, message: said, action: m.action, out: {} });
+          } catch (e) {
+            this.post({ type: "result", ok: false, message: (e as Error).message, action: m.action });
+          }
+          await this.refresh();
+          return;
+        }
         try {
           const out = await this.server.api("POST", `/api/sessions/${encodeURIComponent(this.id)}/${m.action}`, m.body || {});
           this.post({ type: "result", ok: true, message: describe(m.action, out), action: m.action, out });

@@ -31,6 +31,16 @@ export interface Session {
   last_line?: string | null;
   plan?: { done: number; total: number } | null;
   resume_command?: string[];
+  /** The machine it runs on (`aside machine add`); its id is then `NAME:ID`. */
+  machine?: string;
+  /** Its machine cannot be reached: this is how it was last seen. */
+  unreachable?: boolean;
+}
+
+/** Where a session is grouped: its repository, or for one on another machine, the machine's
+ * checkout of it (a path there). */
+export function repoOf(s: Session): string {
+  return s.machine ? `${s.machine}:${s.repo}` : s.repo;
 }
 
 /** Statuses in which a session is still working. */
@@ -121,7 +131,7 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
   /** Every repository that has sessions, the workspace's first. */
   repos(): string[] {
     const first = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-    const repos = [...new Set(this.all().map((s) => s.repo))];
+    const repos = [...new Set(this.all().map(repoOf))];
     repos.sort((a, b) => (a === first ? -1 : b === first ? 1 : a.localeCompare(b)));
     return repos;
   }
@@ -130,7 +140,7 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
     const newest = (a: Session, b: Session) => b.updated_at.localeCompare(a.updated_at);
     if (!node) {
       if (this.only !== undefined) {
-        return this.all().filter((s) => s.repo === this.only).sort(newest).map((session) => ({ session }));
+        return this.all().filter((s) => repoOf(s) === this.only).sort(newest).map((session) => ({ session }));
       }
       const repos = this.repos();
       // One repository: its sessions at the top, without a heading.
@@ -138,7 +148,7 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
       return repos.map((repo) => ({ repo }));
     }
     if ("repo" in node) {
-      return this.all().filter((s) => s.repo === node.repo).sort(newest).map((session) => ({ session }));
+      return this.all().filter((s) => repoOf(s) === node.repo).sort(newest).map((session) => ({ session }));
     }
     return [];
   }
@@ -157,7 +167,8 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
     const changes = s.changed_files ? `${s.changed_files} file${s.changed_files === 1 ? "" : "s"}` : "";
     const plan = s.plan ? `${s.plan.done}/${s.plan.total}` : "";
     // The last line of the agent's message ends the row (VS Code cuts what does not fit).
-    item.description = [statusText(s.status), s.external ? `${s.agent} (its own CLI)` : s.agent, s.mode, plan, changes, s.last_line || ""]
+    const where = s.machine ? `on ${s.machine}${s.unreachable ? " (unreachable: as last seen)" : ""}` : "";
+    item.description = [statusText(s.status), s.external ? `${s.agent} (its own CLI)` : s.agent, s.mode, where, plan, changes, s.last_line || ""]
       .filter(Boolean)
       .join(" · ");
     const tip = new vscode.MarkdownString(undefined, false);
@@ -165,12 +176,12 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
     tip.supportHtml = false;
     tip.appendText(`${s.title}\n\n${statusText(s.status)} · ${s.agent} · ${s.mode}${s.reason ? ` · ${s.reason}` : ""}\n`);
     if (s.last_line) tip.appendText(`\n${s.last_line}\n`);
-    tip.appendText(`\n${s.worktree}`);
+    tip.appendText(s.machine ? `\non machine ${s.machine}: ${s.worktree}` : `\n${s.worktree}`);
     item.tooltip = tip;
     const [icon, color] = ICONS[s.status] || ["circle-outline", undefined];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     const state = ACTIVE.includes(s.status) ? "active" : "rest";
-    item.contextValue = `session.${state}.${s.external ? "external" : "own"}`;
+    item.contextValue = `session.${state}.${s.external ? "external" : s.machine ? "machine" : "own"}`;
     item.command = { command: "aside.openSession", title: "Open Session", arguments: [s.id] };
     return item;
   }

@@ -24,6 +24,11 @@ enum Action {
         /// The aside to run there, when it is not on the PATH a command over SSH gets.
         #[arg(long, value_name = "PATH")]
         aside: Option<String>,
+        /// A checkout of yours there for a repository here, as LOCAL=THERE (THERE relative to
+        /// its HOME, or absolute); repeatable. Other repositories' sessions run in a checkout
+        /// aside makes there.
+        #[arg(long, value_name = "LOCAL=THERE")]
+        checkout: Vec<String>,
         /// Do not connect to check it.
         #[arg(long)]
         no_check: bool,
@@ -90,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             name,
             ssh,
             aside,
+            checkout,
             no_check,
         } => {
             if !machine_name_ok(&name) {
@@ -97,9 +103,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "`{name}` cannot name a machine: use letters, digits, - and _ (and not `local`)"
                 );
             }
+            let mut checkouts = std::collections::BTreeMap::new();
+            for pair in &checkout {
+                let Some((local, there)) = pair
+                    .split_once('=')
+                    .filter(|(l, t)| !l.is_empty() && !t.is_empty())
+                else {
+                    anyhow::bail!("--checkout {pair}: give it as LOCAL=THERE, a repository here and its checkout there");
+                };
+                let repo = aside_git::repo_root(std::path::Path::new(local)).map_err(|_| {
+                    anyhow::anyhow!("--checkout {pair}: {local} is not in a git repository here")
+                })?;
+                checkouts.insert(repo.display().to_string(), there.to_string());
+            }
             let machine = MachineConfig {
                 ssh: ssh.trim().to_string(),
                 aside,
+                checkouts,
             };
             machine.check(&name).map_err(|e| anyhow::anyhow!(e))?;
             let mut doc = super::config::load(&path)?;
@@ -116,6 +136,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             entry.insert("ssh", toml_edit::value(machine.ssh.clone()));
             if let Some(aside) = &machine.aside {
                 entry.insert("aside", toml_edit::value(aside.clone()));
+            }
+            if !machine.checkouts.is_empty() {
+                let mut table = toml_edit::InlineTable::new();
+                for (local, there) in &machine.checkouts {
+                    table.insert(local, there.as_str().into());
+                }
+                entry.insert("checkouts", toml_edit::value(table));
             }
             machines.insert(&name, toml_edit::Item::Table(entry));
             super::config::save(&path, &doc)?;
@@ -135,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if json {
                 let list: Vec<_> = all
                     .iter()
-                    .map(|(name, m)| json!({"name": name, "ssh": m.ssh, "aside": machines::program(m)}))
+                    .map(|(name, m)| json!({"name": name, "ssh": m.ssh, "aside": machines::program(m), "checkouts": m.checkouts}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if all.is_empty() {

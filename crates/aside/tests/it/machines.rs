@@ -872,3 +872,131 @@ async fn the_agent_host_endpoint_shows_and_steers_a_session_on_another_machine()
     assert_eq!(turn_text(&fresh, 0), turn_text(&chat, 0));
     assert_eq!(turn_text(&fresh, 1), "Followed up there.");
 }
+
+/// A base commit the repository's remote has is fetched there from it (nothing pushed from
+/// here); one only here is pushed; a checkout the user named is used as it is, on its own
+/// branch; a named checkout that is not there is refused with the fix.
+#[test]
+fn the_base_comes_from_the_remote_when_it_can_and_a_named_checkout_is_used() {
+    use aside_testkit::repo::git;
+    use aside_testkit::Reply;
+    let Some((env, server)) = with_machine() else {
+        return;
+    };
+    let _stop = StopThere(server.ssh.clone());
+    env.ok(&["machine", "add", "box1", "--ssh", "box1", "--no-check"]);
+    // The repository's remote: a bare repository both "machines" reach by its path.
+    let origin = env.root.join("origin.git");
+    git(
+        &env.root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            env.repo.to_str().unwrap(),
+            origin.to_str().unwrap(),
+        ],
+    );
+    git(
+        &env.repo,
+        &["remote", "add", "origin", origin.to_str().unwrap()],
+    );
+    env.model.push_for(
+        "from-origin",
+        [Reply::text("Based on origin."), Reply::text("Based here.")],
+    );
+    let id = env.ok(&["new", "--on", "box1", "from-origin: look"]);
+    let waited = env.ok(&["wait", &id]);
+    assert!(waited.contains("completed"), "{waited}");
+    let home = env.root.join("box1/home");
+    let checkout = home.join(aside_sessions::machines::checkout_of(&env.repo));
+    let fetched = std::fs::read_to_string(checkout.join(".git/FETCH_HEAD")).unwrap();
+    // (git names a remote without its `.git`)
+    assert!(
+        fetched.contains(origin.to_str().unwrap().trim_end_matches(".git")),
+        "{fetched}"
+    );
+    let pushed = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&checkout)
+        .args(["rev-parse", "--verify", "-q", "refs/aside/base"])
+        .output()
+        .unwrap();
+    assert!(!pushed.status.success(), "the base was pushed, not fetched");
+    // A commit only here: pushed.
+    std::fs::write(env.repo.join("LOCAL.md"), "only here\n").unwrap();
+    git(&env.repo, &["add", "LOCAL.md"]);
+    git(&env.repo, &["commit", "-q", "-m", "only here"]);
+    let head = git(&env.repo, &["rev-parse", "HEAD"]);
+    let id = env.ok(&["new", "--on", "box1", "from-origin: again"]);
+    env.ok(&["wait", &id]);
+    assert_eq!(git(&checkout, &["rev-parse", "refs/aside/base"]), head);
+    // A checkout of the user's there, named for this repository: sessions run from it, and it
+    // stays on its branch.
+    let mine = home.join("src/proj");
+    git(
+        &home,
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            mine.to_str().unwrap(),
+        ],
+    );
+    let local = format!("{}=src/proj", env.repo.display());
+    env.ok(&[
+        "machine",
+        "add",
+        "box1",
+        "--ssh",
+        "box1",
+        "--checkout",
+        &local,
+        "--no-check",
+    ]);
+    let listed: Value = serde_json::from_str(&env.ok(&["machine", "ls", "--json"])).unwrap();
+    assert_eq!(
+        listed[0]["checkouts"][env.repo.display().to_string()],
+        "src/proj"
+    );
+    env.model
+        .push_for("named-checkout", [Reply::text("In your checkout.")]);
+    let out = env.ok(&["new", "--on", "box1", "--json", "named-checkout: look"]);
+    let session: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        session["worktree"]
+            .as_str()
+            .unwrap()
+            .contains("src/proj.worktrees/"),
+        "{session}"
+    );
+    assert_eq!(git(&mine, &["symbolic-ref", "--short", "HEAD"]), "main");
+    env.ok(&["wait", session["id"].as_str().unwrap()]);
+    // Named, but not there: refused, with what to do.
+    let wrong = format!("{}=nowhere/proj", env.repo.display());
+    env.ok(&[
+        "machine",
+        "add",
+        "box1",
+        "--ssh",
+        "box1",
+        "--checkout",
+        &wrong,
+        "--no-check",
+    ]);
+    let refused = env.fails(&["new", "--on", "box1", "named-checkout: again"]);
+    assert!(
+        refused.contains("(nowhere/proj) is not a git repository there: clone it there"),
+        "{refused}"
+    );
+    let bad = env.fails(&[
+        "machine",
+        "add",
+        "box1",
+        "--ssh",
+        "box1",
+        "--checkout",
+        "nope",
+    ]);
+    assert!(bad.contains("give it as LOCAL=THERE"), "{bad}");
+}
