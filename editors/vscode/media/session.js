@@ -49,6 +49,8 @@ function renderHead() {
   $("act-apply").hidden = $("act-merge").hidden = s.external || s.kind === "plan" || s.mode !== "isolated";
   $("act-apply").disabled = $("act-merge").disabled = working;
   $("act-adopt").hidden = !s.external;
+  // Its worktree is on another machine: no window here can open it.
+  $("act-window").hidden = !!s.machine;
   $("follow-up").hidden = s.external;
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// A test environment with a second machine `box1` (aside installed there: this build) and a
 /// name `deadbox` that reaches nothing.
-fn with_machine() -> Option<(common::Env, Sshd)> {
+pub(crate) fn with_machine() -> Option<(common::Env, Sshd)> {
     if !sshd::available() {
         if std::env::var_os("ASIDE_REQUIRE_SSHD").is_some() {
             panic!("sshd is not installed: apt-get install openssh-server openssh-client");
@@ -239,7 +239,7 @@ fn machines_are_added_listed_checked_and_removed_with_what_is_wrong_said() {
 
 /// Stops what runs on the machine when the test ends (its hosts outlive the SSH connection
 /// that started them, as they should).
-struct StopThere(std::path::PathBuf);
+pub(crate) struct StopThere(pub(crate) std::path::PathBuf);
 
 impl Drop for StopThere {
     fn drop(&mut self) {

@@ -848,3 +848,115 @@ async fn a_session_started_in_codex_s_own_cli_is_listed_shown_and_adopted() {
     }
     shot(&b, "43-codex-native-terminal").await;
 }
+
+/// A session on another machine (over a real sshd) in the Agents view, marked with its
+/// machine; its editor follows it, answers its permission request there, and applies its work
+/// into the workspace's repository.
+#[tokio::test]
+async fn a_session_on_another_machine_is_listed_answered_and_applied_from_vs_code() {
+    let Some((server, vsix)) = installed() else {
+        return;
+    };
+    let Some((env, sshd)) = crate::machines::with_machine() else {
+        return;
+    };
+    let _stop = crate::machines::StopThere(sshd.ssh.clone());
+    env.ok(&["machine", "add", "box1", "--ssh", "box1", "--no-check"]);
+    env.model.push_for(
+        "vscode-remote",
+        [
+            Reply::tool(
+                "write_file",
+                json!({"path": "FROM_BOX1.md", "content": "made on box1\n"}),
+            ),
+            Reply::text("Wrote it on box1."),
+        ],
+    );
+    let id = env.ok(&[
+        "new",
+        "--on",
+        "box1",
+        "--approve",
+        "ask",
+        "vscode-remote: write a file there",
+    ]);
+    let (code, b) = workbench(&env, &server, &vsix).await;
+    let row = wait_row(&b, "vscode-remote: write a file there", "needs input").await;
+    assert!(row.contains("on box1"), "{row}");
+    // As VS Code gets the item: its context value keeps the worktree-only commands off it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let check = code.check();
+        let item = check["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["label"] == "vscode-remote: write a file there")
+            .cloned();
+        if let Some(item) = item {
+            assert_eq!(item["context"], "session.active.machine", "{check}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{check}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shot(&b, "40-machine-session-listed").await;
+    b.eval(
+        "[...document.querySelectorAll('.pane-body .monaco-list-row')].find(r => r.textContent.includes('vscode-remote: write a file there')).click()",
+        json!([]),
+    )
+    .await;
+    let asked = b
+        .wait(
+            "the permission request from the machine",
+            &in_editor("return doc.querySelector('.permission') && doc.querySelector('.permission').textContent"),
+        )
+        .await;
+    assert!(asked.as_str().unwrap().contains("FROM_BOX1.md"), "{asked}");
+    let meta = b
+        .eval(
+            &in_editor("return doc.querySelector('#meta').textContent"),
+            json!([]),
+        )
+        .await;
+    assert!(meta.as_str().unwrap().contains("on machine box1"), "{meta}");
+    let window = b
+        .eval(
+            &in_editor("return doc.querySelector('#act-window').hidden"),
+            json!([]),
+        )
+        .await;
+    assert_eq!(window, true, "a window here cannot open its worktree");
+    b.eval(
+        &in_editor("doc.querySelector('.permission .opts button[data-kind=allow_once]').click()"),
+        json!([]),
+    )
+    .await;
+    b.wait(
+        "the reply from the machine",
+        &in_editor("return [...doc.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('Wrote it on box1.'))"),
+    )
+    .await;
+    wait_row(&b, "vscode-remote: write a file there", "^completed").await;
+    // Its work comes into the workspace's repository, the user's own edit kept.
+    std::fs::write(env.repo.join("README.md"), "# proj\n\nmy own edit\n").unwrap();
+    b.eval(
+        &in_editor("doc.querySelector('#act-apply').click()"),
+        json!([]),
+    )
+    .await;
+    b.wait(
+        "the apply",
+        &in_editor("const r = doc.querySelector('#result'); return r && r.classList.contains('good') && r.textContent.includes('FROM_BOX1.md')"),
+    )
+    .await;
+    shot(&b, "41-machine-session-applied").await;
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("FROM_BOX1.md")).unwrap(),
+        "made on box1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        "# proj\n\nmy own edit\n"
+    );
+}
