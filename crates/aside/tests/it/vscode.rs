@@ -950,6 +950,16 @@ async fn a_session_on_another_machine_is_listed_answered_and_applied_from_vs_cod
         &in_editor("const r = doc.querySelector('#result'); return r && r.classList.contains('good') && r.textContent.includes('FROM_BOX1.md')"),
     )
     .await;
+    let said = b
+        .eval(
+            &in_editor("return doc.querySelector('#result').textContent"),
+            json!([]),
+        )
+        .await;
+    assert!(
+        said.as_str().unwrap().contains(&format!("applied {id}")),
+        "{said}"
+    );
     shot(&b, "41-machine-session-applied").await;
     assert_eq!(
         std::fs::read_to_string(env.repo.join("FROM_BOX1.md")).unwrap(),
