@@ -251,6 +251,20 @@ pub struct Settings {
     /// Its worktree is made without the repository's submodules (`--no-submodules`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_submodules: bool,
+    /// Where its worktree starts when it continues a session moved from another machine
+    /// (`aside move`): that session's branch and its uncommitted work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Start>,
+}
+
+/// A moved session's work: its worktree starts on branch commit `tip` with `snapshot` (a commit
+/// whose tree is the worktree as it was, uncommitted work included) checked out, uncommitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Start {
+    /// The commit its branch was at.
+    pub tip: String,
+    /// Its worktree as it was, as a commit (child of `tip`).
+    pub snapshot: String,
 }
 
 impl Settings {

@@ -31,7 +31,8 @@ pub use pool::{
 };
 pub use snapshot::{
     blob, changed_between, changed_files, changed_in_submodules, checkpoint, diff, drop_snapshot,
-    fetch_over_ssh, push_over_ssh, remote_url, snapshot_commit, snapshot_tree, FileChange,
+    fetch_over_ssh, push_over_ssh, remote_url, reset_keeping_files, snapshot_commit, snapshot_tree,
+    FileChange,
 };
 pub use submodules::{has_submodules, populate_submodules, submodule_paths, SubmoduleFailure};
 pub use worktree::{

@@ -69,6 +69,12 @@ pub struct FileChange {
     pub removed: u64,
 }
 
+/// Moves the branch checked out in `dir` to `commit`, and its index with it, leaving the files
+/// as they are (`git reset --mixed`): what differs shows as uncommitted work.
+pub fn reset_keeping_files(dir: &Path, commit: &str) -> Result<()> {
+    git(dir, &["reset", "-q", commit, "--"]).map(|_| ())
+}
+
 /// The URL of remote `name` of the repository at `dir`, if it has one.
 pub fn remote_url(dir: &Path, name: &str) -> Option<String> {
     git(dir, &["remote", "get-url", name])

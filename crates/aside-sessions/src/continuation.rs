@@ -146,9 +146,10 @@ impl Sessions {
             new(task),
             config,
             Some(TakeOver {
-                agent_session: own,
+                agent_session: Some(own),
                 transcript: Some(transcript),
                 history: Vec::new(),
+                start: None,
             }),
         );
         if let (Err(_), Some(copy)) = (&created, copy) {

@@ -120,6 +120,7 @@ impl Sessions {
                 .filter(|m| !m.is_empty())
                 .map(str::to_string),
             no_submodules: new.no_submodules,
+            start: takes_over.as_ref().and_then(|t| t.start.clone()),
         };
         if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {
             std::fs::create_dir_all(self.layout.session_dir(&id))
@@ -219,13 +220,13 @@ impl Sessions {
             changed_files: 0,
             lines_added: 0,
             lines_removed: 0,
-            acp_session_id: takes_over.as_ref().map(|t| t.agent_session.clone()),
+            acp_session_id: takes_over.as_ref().and_then(|t| t.agent_session.clone()),
             integrated: None,
             kind: new.kind,
             settings,
         };
-        if let Some(takes_over) = &takes_over {
-            takeover::prepare(&record.agent, &takes_over.agent_session, &record.worktree);
+        if let Some(agent_session) = takes_over.as_ref().and_then(|t| t.agent_session.as_ref()) {
+            takeover::prepare(&record.agent, agent_session, &record.worktree);
         }
         let mut record = record;
         if !history.is_empty() {

@@ -10,6 +10,7 @@ pub mod external;
 pub mod import;
 pub mod machines;
 pub mod remote;
+pub use moving::Packed;
 mod takeover;
 pub mod terminal;
 
@@ -17,6 +18,7 @@ mod continuation;
 mod control;
 mod create;
 mod integrate;
+mod moving;
 mod remove;
 mod views;
 
@@ -180,11 +182,13 @@ pub struct NewSession {
 /// An agent session a new aside session goes on with.
 struct TakeOver {
     /// The agent's own session id, loaded (or resumed) by the host.
-    agent_session: String,
+    agent_session: Option<String>,
     /// The conversation as a hand-off prompt, sent instead when the agent cannot load it.
     transcript: Option<String>,
     /// Events to store first: the conversation so far, when it is not in aside's log yet.
-    history: Vec<(&'static str, Value)>,
+    history: Vec<(String, Value)>,
+    /// Where the worktree starts (a moved session's work).
+    start: Option<aside_core::session::Start>,
 }
 
 /// A session as an id names it: aside's own, or one started in an agent's own CLI.

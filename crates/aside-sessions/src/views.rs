@@ -175,9 +175,14 @@ impl Sessions {
             },
             config,
             Some(TakeOver {
-                agent_session: session.summary.id.clone(),
+                agent_session: Some(session.summary.id.clone()),
                 transcript: None,
-                history: conversation.to_events(),
+                history: conversation
+                    .to_events()
+                    .into_iter()
+                    .map(|(kind, data)| (kind.to_string(), data))
+                    .collect(),
+                start: None,
             }),
         )
     }

@@ -36,6 +36,7 @@ enum Command {
     Diff(commands::diff::Args),
     Apply(commands::apply::Args),
     Merge(commands::merge::Args),
+    Move(commands::moves::Args),
     Attach(commands::attach::Args),
     Resume(commands::resume::Args),
     Rm(commands::rm::Args),
@@ -60,6 +61,10 @@ enum Command {
     Refill(commands::pool::RefillArgs),
     #[command(hide = true)]
     Stream(commands::stream::Args),
+    #[command(hide = true)]
+    Pack(commands::moves::PackArgs),
+    #[command(hide = true)]
+    Receive(commands::moves::ReceiveArgs),
 }
 
 fn main() -> ExitCode {
@@ -132,6 +137,9 @@ fn main() -> ExitCode {
         Command::Trust(args) => commands::trust::run(args),
         Command::Refill(args) => commands::pool::refill(args),
         Command::Stream(args) => commands::stream::run(args),
+        Command::Move(args) => commands::moves::run(args),
+        Command::Pack(args) => commands::moves::pack(args),
+        Command::Receive(args) => commands::moves::receive(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

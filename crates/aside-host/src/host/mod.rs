@@ -325,8 +325,15 @@ impl Host {
             let (repo, path) = (self.record.repo.clone(), self.record.worktree.clone());
             let branch = self.record.branch.clone().unwrap_or_default();
             let base = self.record.base.clone().unwrap_or_default();
-            let pool = self.pool_size;
+            let start = self.record.settings.start.clone();
+            let pool = if start.is_some() { 0 } else { self.pool_size };
             let not_copied = tokio::task::spawn_blocking(move || {
+                // A moved session's work: its worktree as it was, on a branch at its tip.
+                if let Some(start) = start {
+                    aside_git::create_worktree(&repo, &path, &branch, &start.snapshot)?;
+                    aside_git::reset_keeping_files(&path, &start.tip)?;
+                    return aside_git::copy_worktree_includes(&repo, &path);
+                }
                 // A spare from the pool when there is one; a fresh checkout otherwise.
                 let claimed = pool > 0
                     && aside_git::pool_claim(&repo, &path, &branch, &base).unwrap_or(false);

@@ -19,6 +19,7 @@ pub mod logs;
 pub mod ls;
 pub mod machine;
 pub mod merge;
+pub mod moves;
 pub mod new;
 pub mod open;
 pub mod plan;

@@ -1000,3 +1000,151 @@ fn the_base_comes_from_the_remote_when_it_can_and_a_named_checkout_is_used() {
     ]);
     assert!(bad.contains("give it as LOCAL=THERE"), "{bad}");
 }
+
+/// `aside move` takes a session to another machine and back: its branch (a commit on it), its
+/// uncommitted work and its history go with it, the built-in agent goes on with its own
+/// conversation there, and the session it was is archived; a working session is refused.
+#[test]
+fn a_session_moves_to_another_machine_and_back_with_its_work_and_history() {
+    use aside_testkit::repo::git;
+    use aside_testkit::Reply;
+    let Some((env, server)) = with_machine() else {
+        return;
+    };
+    let _stop = StopThere(server.ssh.clone());
+    env.ok(&["machine", "add", "box1", "--ssh", "box1", "--no-check"]);
+    env.model.push_for(
+        "move-a",
+        [
+            Reply::tool(
+                "write_file",
+                serde_json::json!({"path": "NOTES.md", "content": "draft\n"}),
+            ),
+            Reply::text("Wrote the notes."),
+            Reply::text("Carried on there."),
+            Reply::text("Back home."),
+        ],
+    );
+    let id = env.new_session("move-a: write notes", &[]);
+    let s = env.wait_status(&id, "completed");
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    // (Each turn's work is committed on the session's branch.) A commit of the user's on it,
+    // and work not committed: an edit and a new file.
+    std::fs::write(worktree.join("COMMITTED.md"), "on the branch\n").unwrap();
+    git(&worktree, &["add", "COMMITTED.md"]);
+    git(
+        &worktree,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "committed by hand",
+        ],
+    );
+    std::fs::write(worktree.join("NOTES.md"), "draft, edited\n").unwrap();
+    std::fs::write(worktree.join("LOOSE.md"), "not committed\n").unwrap();
+    // (as `git status --porcelain` says it, trimmed)
+    let uncommitted = "M NOTES.md\n?? LOOSE.md";
+    assert_eq!(git(&worktree, &["status", "--porcelain"]), uncommitted);
+    // A session that waits for an answer does not move.
+    env.model.push_for(
+        "move-b",
+        [Reply::tool(
+            "write_file",
+            serde_json::json!({"path": "X.md", "content": "x\n"}),
+        )],
+    );
+    let busy = env.new_session("move-b: ask first", &["--approve", "ask"]);
+    env.wait_status(&busy, "needs_input");
+    let refused = env.fails(&["move", &busy, "--to", "box1"]);
+    assert!(
+        refused.contains(&format!("session {busy} is needs_input: wait for its turn to end, or cancel it (aside cancel {busy}), then move it")),
+        "{refused}"
+    );
+    // The worktree of a moved session, once its host has made it.
+    let worktree_of = |id: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let shown: Value = serde_json::from_str(&env.ok(&["show", id, "--json"])).unwrap();
+            let dir = std::path::PathBuf::from(shown["session"]["worktree"].as_str().unwrap());
+            if dir.join("NOTES.md").exists() {
+                return dir;
+            }
+            assert!(std::time::Instant::now() < deadline, "no worktree: {shown}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    // There: the branch with its commits, the uncommitted work uncommitted.
+    let moved = env.ok(&["move", &id, "--to", "box1"]);
+    assert!(moved.starts_with("box1:"), "{moved}");
+    let there = worktree_of(&moved);
+    assert_eq!(git(&there, &["status", "--porcelain"]), uncommitted);
+    assert_eq!(
+        git(&there, &["log", "-1", "--format=%s"]),
+        "committed by hand"
+    );
+    assert_eq!(env.session(&id)["archived"], true);
+    // Its agent goes on there with its own conversation.
+    env.ok(&["send", &moved, "move-a: carry on"]);
+    let waited = env.ok(&["wait", &moved]);
+    assert!(waited.contains("completed"), "{waited}");
+    let logs = env.ok(&["logs", &moved]);
+    assert!(
+        logs.contains("Wrote the notes.") && logs.contains("Carried on there."),
+        "{logs}"
+    );
+    let asked = env.model.received().last().unwrap().body.to_string();
+    assert!(
+        asked.contains("Wrote the notes.") && asked.contains("move-a: carry on"),
+        "{asked}"
+    );
+    // And back here (its turn's work is committed there now), with a follow-up.
+    std::fs::write(there.join("LATE.md"), "left there\n").unwrap();
+    // Not into a repository without its base: refused with where to run it, nothing moved.
+    let elsewhere = env.root.join("elsewhere");
+    aside_testkit::repo::init_repo(&elsewhere, &[("OTHER.md", "other\n")]);
+    let out = env
+        .cmd(&["move", &moved, "--to", "local"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("does not have the session's base commit")
+            && said.contains("run aside move in the repository it was started from"),
+        "{said}"
+    );
+    let shown: Value = serde_json::from_str(&env.ok(&["show", &moved, "--json"])).unwrap();
+    assert_eq!(shown["session"]["archived"], false);
+    let back = env.ok(&["move", &moved, "--to", "local", "move-a: come back"]);
+    let s = env.wait_status(&back, "completed");
+    let home = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(home.join("NOTES.md")).unwrap(),
+        "draft, edited\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join("LATE.md")).unwrap(),
+        "left there\n"
+    );
+    let logs = env.ok(&["logs", &back]);
+    assert!(
+        logs.contains("Carried on there.") && logs.contains("Back home."),
+        "{logs}"
+    );
+    let shown: Value = serde_json::from_str(&env.ok(&["show", &moved, "--json"])).unwrap();
+    assert_eq!(shown["session"]["archived"], true);
+    // Its work applies here like any session's.
+    let applied = env.ok(&["apply", &back]);
+    assert!(
+        applied.contains("NOTES.md")
+            && applied.contains("COMMITTED.md")
+            && applied.contains("LATE.md"),
+        "{applied}"
+    );
+}
