@@ -348,6 +348,73 @@ impl Follower {
     }
 }
 
+/// What a session started on a machine is given (as `aside new` there takes it).
+#[derive(Debug, Default, Clone)]
+pub struct StartThere {
+    pub task: String,
+    pub agent: Option<String>,
+    pub approve: Option<String>,
+    pub name: Option<String>,
+    pub model: Option<String>,
+    /// The commit to start from (default: HEAD of the repository).
+    pub base: Option<String>,
+    pub no_submodules: bool,
+}
+
+/// Starts a session of the local repository holding `dir` on machine `name`: the machine
+/// checked, the base put into its checkout there (`machines::send_base`), then `aside new`
+/// there. Its record as aside there gave it, named `NAME:ID` and marked with the machine.
+pub fn start(
+    name: &str,
+    machine: &MachineConfig,
+    dir: &std::path::Path,
+    what: &StartThere,
+) -> Result<Value, String> {
+    let found = machines::check(machine);
+    if !found.ready() {
+        let (detail, fix) = found.describe(name, machine);
+        return Err(format!(
+            "{detail}{}",
+            fix.map(|f| format!("\nfix: {f}")).unwrap_or_default()
+        ));
+    }
+    let repo = aside_git::repo_root(dir)
+        .map_err(|_| format!("{} is not in a git repository", dir.display()))?;
+    let base = aside_git::resolve_commit(&repo, what.base.as_deref().unwrap_or("HEAD"))
+        .map_err(|e| format!("cannot read the base commit: {e}"))?;
+    let checkout =
+        machines::send_base(machine, &repo, &base).map_err(|e| format!("{name}: {e}"))?;
+    let mut args: Vec<&str> = vec!["new", "--json", "--base", &base];
+    let options = [
+        ("--agent", what.agent.as_deref()),
+        ("--approve", what.approve.as_deref()),
+        ("--name", what.name.as_deref()),
+        ("--model", what.model.as_deref()),
+    ];
+    for (flag, value) in &options {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            args.extend([*flag, value]);
+        }
+    }
+    if what.no_submodules {
+        args.push("--no-submodules");
+    }
+    args.push("-");
+    let out = machines::run_aside(machine, Some(&checkout), &args, Some(&what.task))
+        .map_err(|e| format!("{name}: aside new failed there: {e}"))?;
+    let mut session: Value = serde_json::from_str(&out)
+        .map_err(|e| format!("{name}: aside there answered something unexpected ({e})"))?;
+    let id = session["id"].as_str().unwrap_or_default().to_string();
+    if !aside_core::SessionId::is_valid(&id) {
+        return Err(format!(
+            "{name}: aside there answered an id aside cannot use"
+        ));
+    }
+    session["id"] = Value::String(format!("{name}:{id}"));
+    session["machine"] = Value::String(name.to_string());
+    Ok(session)
+}
+
 /// Follows session `id` on `machine` after `since` on this thread (for the terminal view), giving
 /// each step to `on` until it says stop or `stopper` stops it, at once.
 pub fn follow_until(

@@ -70,8 +70,31 @@ pub struct NewForm {
     pub isolated: bool,
     pub approve: usize,
     pub base: Input,
-    /// Which field has the cursor: 0 task, 1 agent, 2 mode, 3 approvals, 4 base.
+    /// Where it runs: this machine (0) or one of `machines` (1…).
+    pub machines: Vec<String>,
+    pub machine: usize,
+    /// Which field has the cursor: 0 task, 1 agent, 2 mode, 3 approvals, 4 base, 5 machine
+    /// (when there are machines).
     pub field: usize,
+}
+
+impl NewForm {
+    /// How many fields it has.
+    pub fn fields(&self) -> usize {
+        if self.machines.is_empty() {
+            5
+        } else {
+            6
+        }
+    }
+
+    /// Where it runs, in words.
+    pub fn runs_on(&self) -> &str {
+        match self.machine {
+            0 => "this machine",
+            n => self.machines.get(n - 1).map_or("?", String::as_str),
+        }
+    }
 }
 
 /// Approval policies as the form offers them (the first: the mode's default).
@@ -101,6 +124,8 @@ pub enum Command {
         isolated: bool,
         approve: Option<String>,
         base: Option<String>,
+        /// Another machine to run it on (`aside new --on`).
+        machine: Option<String>,
     },
     Send(String, String),
     Approve(String, bool),
@@ -164,6 +189,8 @@ pub struct App {
     pub agents: Vec<String>,
     /// The agent the new-session form starts on.
     pub default_agent: usize,
+    /// The configured machines a new session may run on.
+    pub machines: Vec<String>,
     pub theme: Theme,
 }
 
@@ -198,6 +225,7 @@ impl App {
             message: None,
             agents,
             default_agent: 0,
+            machines: Vec::new(),
             theme,
         }
     }
@@ -330,6 +358,8 @@ impl App {
                     isolated: true,
                     approve: 0,
                     base: Input::default(),
+                    machines: self.machines.clone(),
+                    machine: 0,
                     field: 0,
                 });
                 return None;
@@ -475,8 +505,10 @@ impl App {
     fn form_key(&mut self, form: &mut NewForm, key: KeyEvent) -> Option<Command> {
         match key.code {
             KeyCode::Esc => return None,
-            KeyCode::Tab | KeyCode::Down => form.field = (form.field + 1) % 5,
-            KeyCode::BackTab | KeyCode::Up => form.field = (form.field + 4) % 5,
+            KeyCode::Tab | KeyCode::Down => form.field = (form.field + 1) % form.fields(),
+            KeyCode::BackTab | KeyCode::Up => {
+                form.field = (form.field + form.fields() - 1) % form.fields()
+            }
             KeyCode::Enter => {
                 if form.task.text.trim().is_empty() {
                     self.note("say what the agent should do", true);
@@ -487,6 +519,9 @@ impl App {
                         isolated: form.isolated,
                         approve: (form.approve > 0).then(|| APPROVALS[form.approve].to_string()),
                         base: Some(form.base.text.trim().to_string()).filter(|b| !b.is_empty()),
+                        machine: (form.machine > 0)
+                            .then(|| form.machines.get(form.machine - 1).cloned())
+                            .flatten(),
                     });
                 }
             }
@@ -503,6 +538,7 @@ impl App {
                     1 => form.agent = step(form.agent, form.agents.len()),
                     2 => form.isolated = !form.isolated,
                     3 => form.approve = step(form.approve, APPROVALS.len()),
+                    5 => form.machine = step(form.machine, form.machines.len() + 1),
                     _ => {}
                 }
             }

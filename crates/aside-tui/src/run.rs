@@ -261,6 +261,7 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
         .unwrap_or(0);
     let mut app = App::new(theme, agents);
     app.default_agent = default_agent;
+    app.machines = config.machines.keys().cloned().collect();
     let mut loader = Loader {
         machines: config.machines.clone(),
         remote: Default::default(),
@@ -511,6 +512,37 @@ fn carry_out(
             isolated,
             ref approve,
             ref base,
+            machine: Some(ref name),
+        } => {
+            // On another machine: `aside new --on`, in its own worktree there.
+            if !isolated {
+                return Err(format!(
+                    "a session on {name} works in its own worktree there: choose isolated"
+                ));
+            }
+            let machine = config
+                .machines
+                .get(name)
+                .ok_or_else(|| format!("no machine `{name}` is configured: aside machine ls"))?;
+            let what = aside_sessions::remote::StartThere {
+                task: task.clone(),
+                agent: Some(agent.clone()),
+                approve: approve.clone(),
+                base: base.clone(),
+                ..Default::default()
+            };
+            let session = aside_sessions::remote::start(name, machine, &options.dir, &what)?;
+            let id = session["id"].as_str().unwrap_or_default().to_string();
+            app.open(id.clone());
+            done(format!("started {id} on {name} in the background"))
+        }
+        Command::Create {
+            ref task,
+            ref agent,
+            isolated,
+            ref approve,
+            ref base,
+            machine: None,
         } => {
             let create = command.clone();
             let (task, agent, approve, base) =

@@ -353,7 +353,7 @@ fn draw_overlay(frame: &mut Frame, app: &App) {
         }
         Overlay::Filter(input) => input_box(frame, &input.text, " filter "),
         Overlay::New(form) => {
-            let r = centered(area, 72, 9);
+            let r = centered(area, 72, if form.machines.is_empty() { 9 } else { 10 });
             frame.render_widget(Clear, r);
             let field = |n: usize, name: &str, value: String| {
                 let style = if form.field == n {
@@ -366,7 +366,7 @@ fn draw_overlay(frame: &mut Frame, app: &App) {
                     Span::styled(value, style),
                 ])
             };
-            let lines = vec![
+            let mut lines = vec![
                 field(0, "task", format!("{}▏", form.task.text)),
                 field(
                     1,
@@ -404,12 +404,15 @@ fn draw_overlay(frame: &mut Frame, app: &App) {
                         }
                     ),
                 ),
-                Line::default(),
-                Line::from(Span::styled(
-                    "Enter starts it in the background · Esc cancels",
-                    t.dim,
-                )),
             ];
+            if !form.machines.is_empty() {
+                lines.push(field(5, "runs on", format!("‹ {} ›", form.runs_on())));
+            }
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(
+                "Enter starts it in the background · Esc cancels",
+                t.dim,
+            )));
             frame.render_widget(
                 Paragraph::new(lines).block(
                     Block::default()

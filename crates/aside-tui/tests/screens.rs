@@ -223,8 +223,36 @@ fn the_new_session_form() {
             isolated: true,
             approve: None,
             base: None,
+            machine: None,
         })
     );
+}
+
+#[test]
+fn the_new_session_form_offers_the_configured_machines() {
+    let mut with = app();
+    with.machines = vec!["box1".into()];
+    with.on_key(key(KeyCode::Char('n')));
+    for c in "Run the suite".chars() {
+        with.on_key(key(KeyCode::Char(c)));
+    }
+    for _ in 0..5 {
+        with.on_key(key(KeyCode::Tab));
+    }
+    assert!(draw(&mut with).contains("runs on ‹ this machine ›"));
+    with.on_key(key(KeyCode::Right));
+    assert!(draw(&mut with).contains("runs on ‹ box1 ›"));
+    match with.on_key(key(KeyCode::Enter)) {
+        Some(Command::Create { machine, task, .. }) => {
+            assert_eq!(machine.as_deref(), Some("box1"));
+            assert_eq!(task, "Run the suite");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without machines the form has no such line.
+    let mut plain = app();
+    plain.on_key(key(KeyCode::Char('n')));
+    assert!(!draw(&mut plain).contains("runs on"));
 }
 
 #[test]

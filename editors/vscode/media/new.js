@@ -19,6 +19,10 @@ window.addEventListener("message", (e) => {
     if (m.agent) $("agent").value = m.agent;
     $(m.mode === "workspace" ? "mode-workspace" : "mode-isolated").checked = true;
     if (m.task) $("task").value = m.task;
+    // Other machines (`aside machine add`): the session can run there, over SSH.
+    const machines = m.machines || [];
+    $("machine-field").hidden = machines.length === 0;
+    $("machine").replaceChildren(el("option", { value: "", text: "This machine" }), ...machines.map((name) => el("option", { value: name, text: name })));
     note();
   }
   if (m.type === "result") {
@@ -43,6 +47,7 @@ $("new-form").addEventListener("submit", (e) => {
     mode: $("mode-workspace").checked ? "workspace" : "isolated",
     plan: $("plan").checked,
     model: $("model").value.trim(),
+    machine: $("machine").value,
   });
 });
 

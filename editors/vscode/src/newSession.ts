@@ -38,6 +38,7 @@ export function openNewSession(
   </fieldset>
   <label><input type="checkbox" id="plan"> Plan first (the agent plans; you start it from the plan)</label>
   <label>Model <input id="model" placeholder="the agent's default"></label>
+  <label id="machine-field" hidden>Runs on <select id="machine"><option value="">This machine</option></select></label>
   <div><button type="submit" class="primary" id="start">Start</button></div>
   <div id="result" class="notice" hidden></div>
 </form>
@@ -54,6 +55,7 @@ export function openNewSession(
           mode: config.get<string>("defaultMode") || "isolated",
           task,
           repo: repo || meta.cwd,
+          machines: meta.machines || [],
         });
       } catch (e) {
         void panel.webview.postMessage({ type: "result", ok: false, message: (e as Error).message });
@@ -73,6 +75,7 @@ export function openNewSession(
           mode: m.mode,
           plan: !!m.plan,
           model: m.model || undefined,
+          machine: m.machine || undefined,
         });
         panel.dispose();
         started(s.id, s.title);

@@ -121,6 +121,28 @@ fn marked(name: &str, mut session: Value) -> Value {
     session
 }
 
+/// `POST /api/sessions` with a machine: `aside new --on NAME` (the base is the repository's HEAD).
+pub(crate) async fn start(
+    config: &Config,
+    name: String,
+    repo: std::path::PathBuf,
+    what: remote::StartThere,
+) -> Result<Value, ApiError> {
+    let machine = config.machines.get(&name).cloned().ok_or_else(|| {
+        bad_request(format!(
+            "no machine `{name}` is configured: aside machine ls"
+        ))
+    })?;
+    tokio::task::spawn_blocking(move || remote::start(&name, &machine, &repo, &what))
+        .await
+        .map_err(internal)?
+        .map_err(|why| ApiError {
+            status: StatusCode::BAD_GATEWAY,
+            message: why,
+            trust: None,
+        })
+}
+
 /// `GET /api/sessions/NAME:ID`.
 pub(crate) async fn show(
     name: String,

@@ -121,8 +121,9 @@ pub async fn meta(State(state): State<AppState>) -> Result<Json<Value>, ApiError
         })
         .collect();
     let cwd = std::env::current_dir().ok();
+    let machines: Vec<&String> = config.machines.keys().collect();
     Ok(Json(
-        json!({"repos": repos, "agents": agents, "default_agent": config.defaults.agent(), "cwd": cwd}),
+        json!({"repos": repos, "agents": agents, "default_agent": config.defaults.agent(), "cwd": cwd, "machines": machines}),
     ))
 }
 
@@ -142,6 +143,9 @@ pub struct CreateBody {
     /// The model the agent is to use (as `aside new --model`); empty: the agent's default.
     #[serde(default)]
     model: Option<String>,
+    /// Another machine to run it on (`aside new --on`); empty: this one.
+    #[serde(default)]
+    machine: Option<String>,
 }
 
 pub async fn create(
@@ -172,6 +176,23 @@ pub async fn create(
         return Err(bad_request("choose the repository the agent works in"));
     }
     let config = Config::load_user().map_err(|e| bad_request(e.to_string()))?;
+    if let Some(name) = body.machine.clone().filter(|m| !m.is_empty()) {
+        if mode != Mode::Isolated || body.plan {
+            return Err(bad_request(
+                "a session on another machine works in its own worktree there: plan first and workspace sessions run on this machine",
+            ));
+        }
+        let what = aside_sessions::remote::StartThere {
+            task: body.task,
+            agent: body.agent.filter(|a| !a.is_empty()),
+            approve: approve.map(|a| a.as_str().to_string()),
+            model: body.model.filter(|m| !m.trim().is_empty()),
+            ..Default::default()
+        };
+        return Ok(Json(
+            machines::start(&config, name, body.repo.into(), what).await?,
+        ));
+    }
     let new = NewSession {
         task: body.task.clone(),
         agent: body

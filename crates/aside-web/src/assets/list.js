@@ -96,6 +96,11 @@ export function listPage() {
           value: a.name, text: a.installed ? a.name : `${a.name} (not installed: ${a.install})`,
         })));
         $("new-agent").value = meta.default_agent;
+        // Other machines (`aside machine add`): the session runs there, over SSH.
+        const machines = meta.machines || [];
+        $("new-machine-field").hidden = machines.length === 0;
+        $("new-machine").replaceChildren(el("option", { value: "", text: "This machine" }),
+          ...machines.map((m) => el("option", { value: m, text: m })));
       } catch (err) { $("new-error").textContent = err.message; }
     }
   });
@@ -110,6 +115,7 @@ export function listPage() {
       const s = await api("POST", "/api/sessions", {
         task: $("new-task").value, repo: $("new-repo").value, agent: $("new-agent").value,
         mode: $("new-mode").value, approve: $("new-approve").value, plan: $("new-plan").checked,
+        machine: $("new-machine").value,
       });
       window.location.href = `/s/${s.id}`;
     } catch (err) {

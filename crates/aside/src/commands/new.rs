@@ -216,49 +216,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// `aside new --on MACHINE`: the base commit pushed to aside's checkout there, then the
 /// session made by the aside there; printed as `MACHINE:ID`.
 fn on_machine(name: &str, task: &str, dir: &std::path::Path, args: &Args) -> anyhow::Result<()> {
-    use aside_sessions::machines;
     let config = Config::load_user()?;
     let machine = config.machines.get(name).ok_or_else(|| {
         anyhow::anyhow!("no machine `{name}`: add it with aside machine add {name} --ssh USER@HOST")
     })?;
-    let found = machines::check(machine);
-    if !found.ready() {
-        let (detail, fix) = found.describe(name, machine);
-        anyhow::bail!(
-            "{detail}{}",
-            fix.map(|f| format!("\nfix: {f}")).unwrap_or_default()
-        );
-    }
-    let repo = aside_git::repo_root(dir)
-        .map_err(|_| anyhow::anyhow!("{} is not in a git repository", dir.display()))?;
-    let base = aside_git::resolve_commit(&repo, args.base.as_deref().unwrap_or("HEAD"))
-        .map_err(|e| anyhow::anyhow!("cannot read the base commit: {e}"))?;
-    let checkout =
-        machines::send_base(machine, &repo, &base).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    let mut remote: Vec<&str> = vec!["new", "--json", "--base", &base];
-    let options = [
-        ("--agent", args.agent.as_deref()),
-        ("--approve", args.approve.as_deref()),
-        ("--name", args.name.as_deref()),
-        ("--model", args.model.as_deref()),
-    ];
-    for (flag, value) in &options {
-        if let Some(value) = value {
-            remote.extend([*flag, *value]);
-        }
-    }
-    if args.no_submodules {
-        remote.push("--no-submodules");
-    }
-    remote.push("-");
-    let out = machines::run_aside(machine, Some(&checkout), &remote, Some(task))
-        .map_err(|e| anyhow::anyhow!("{name}: aside new failed there: {e}"))?;
-    let mut session: serde_json::Value = serde_json::from_str(&out)
-        .map_err(|e| anyhow::anyhow!("{name}: aside there answered something unexpected ({e})"))?;
-    let id = format!("{name}:{}", session["id"].as_str().unwrap_or_default());
+    let what = aside_sessions::remote::StartThere {
+        task: task.to_string(),
+        agent: args.agent.clone(),
+        approve: args.approve.clone(),
+        name: args.name.clone(),
+        model: args.model.clone(),
+        base: args.base.clone(),
+        no_submodules: args.no_submodules,
+    };
+    let session =
+        aside_sessions::remote::start(name, machine, dir, &what).map_err(|e| anyhow::anyhow!(e))?;
+    let id = session["id"].as_str().unwrap_or_default().to_string();
     if args.json {
-        session["machine"] = serde_json::json!(name);
-        session["id"] = serde_json::json!(id);
         println!("{}", serde_json::to_string_pretty(&session)?);
         return Ok(());
     }

@@ -583,6 +583,46 @@ async fn the_web_view_follows_and_drives_a_session_on_another_machine_across_a_d
             .contains(&format!("aside apply {id}")),
         "{said}"
     );
+    // The new-session form's API: the machines offered, a session started there.
+    let meta: Value = get("/api/meta".into()).await.json().await.unwrap();
+    assert_eq!(meta["machines"], serde_json::json!(["box1"]));
+    env.model
+        .push_for("web-form", [Reply::text("From the form.")]);
+    let post = |body: Value| {
+        let request = client
+            .post(format!("{}/api/sessions", ui.base))
+            .bearer_auth(&ui.token)
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let refused = post(
+        serde_json::json!({"task": "web-form: plan", "repo": env.repo,
+        "machine": "box1", "plan": true}),
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    let said: Value = refused.json().await.unwrap();
+    assert!(
+        said["error"]
+            .as_str()
+            .unwrap()
+            .contains("plan first and workspace sessions run on this machine"),
+        "{said}"
+    );
+    let made: Value = post(
+        serde_json::json!({"task": "web-form: from the form", "repo": env.repo,
+        "machine": "box1"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let made_id = made["id"].as_str().unwrap();
+    assert!(made_id.starts_with("box1:"), "{made}");
+    assert_eq!(made["machine"], "box1");
+    let waited = env.ok(&["wait", made_id]);
+    assert!(waited.contains("completed"), "{waited}");
+    assert!(env.ok(&["logs", made_id]).contains("From the form."));
     // In a real browser: the list marks the machine's row, its page shows the conversation
     // from there and says where it runs.
     use aside_testkit::browser::{self, Browser};
@@ -602,6 +642,13 @@ async fn the_web_view_follows_and_drives_a_session_on_another_machine_across_a_d
         )
         .await;
     assert_eq!(tag, "on box1");
+    // Its new-session form offers the machine.
+    b.click("#new-toggle").await;
+    b.wait(
+        "the machine in the new-session form",
+        "const f = document.getElementById('new-machine-field'); return f && !f.hidden && !!document.querySelector('#new-machine option[value=\"box1\"]')",
+    )
+    .await;
     b.goto(&format!("{}/s/{id}", ui.base)).await;
     b.wait(
         "the conversation from the machine",
@@ -669,6 +716,24 @@ fn the_terminal_view_follows_approves_and_applies_a_session_on_another_machine()
     assert_eq!(
         std::fs::read_to_string(env.repo.join("from-box1.txt")).unwrap(),
         "made on box1\n"
+    );
+    // The new-session form offers the machine.
+    env.model
+        .push_for("tui-form", [Reply::text("From the terminal's form.")]);
+    tmux.keys(&["Escape", "n", "tui-form: over there"]);
+    tmux.keys(&["Tab", "Tab", "Tab", "Tab", "Tab"]);
+    tmux.wait_for("runs on ‹ this machine ›");
+    tmux.keys(&["Right"]);
+    tmux.wait_for("runs on ‹ box1 ›");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("From the terminal's form.");
+    let list: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["machine"] == "box1" && s["title"] == "tui-form: over there"),
+        "{list:#}"
     );
     tmux.keys(&["Escape", "q"]);
     tmux.wait_for("EXITED=0");

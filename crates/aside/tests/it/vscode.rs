@@ -872,15 +872,34 @@ async fn a_session_on_another_machine_is_listed_answered_and_applied_from_vs_cod
             Reply::text("Wrote it on box1."),
         ],
     );
-    let id = env.ok(&[
-        "new",
-        "--on",
-        "box1",
-        "--approve",
-        "ask",
-        "vscode-remote: write a file there",
-    ]);
+    // Asking before each edit there ([defaults] approve, as that machine's config has it).
+    let config_there = env.root.join("box1/home/.config/aside");
+    std::fs::create_dir_all(&config_there).unwrap();
+    std::fs::write(
+        config_there.join("config.toml"),
+        "[defaults]\napprove = \"ask\"\n",
+    )
+    .unwrap();
     let (code, b) = workbench(&env, &server, &vsix).await;
+    // Started from the New Background Session form, on box1.
+    b.wait(
+        "the workbench to take keys",
+        "return document.querySelector('.monaco-workbench .part.editor')",
+    )
+    .await;
+    palette(&b, "New Background Session").await;
+    let machines = b
+        .wait(
+            "the form's machines",
+            &in_form("const f = doc.querySelector('#machine-field'); return f && !f.hidden && [...doc.querySelectorAll('#machine option')].map(o => o.value)"),
+        )
+        .await;
+    assert_eq!(machines, json!(["", "box1"]));
+    b.eval(
+        &in_form("doc.querySelector('#task').value = 'vscode-remote: write a file there'; doc.querySelector('#machine').value = 'box1'; doc.querySelector('#start').click()"),
+        json!([]),
+    )
+    .await;
     let row = wait_row(&b, "vscode-remote: write a file there", "needs input").await;
     assert!(row.contains("on box1"), "{row}");
     // As VS Code gets the item: its context value keeps the worktree-only commands off it.
@@ -956,10 +975,7 @@ async fn a_session_on_another_machine_is_listed_answered_and_applied_from_vs_cod
             json!([]),
         )
         .await;
-    assert!(
-        said.as_str().unwrap().contains(&format!("applied {id}")),
-        "{said}"
-    );
+    assert!(said.as_str().unwrap().contains("applied box1:"), "{said}");
     shot(&b, "41-machine-session-applied").await;
     assert_eq!(
         std::fs::read_to_string(env.repo.join("FROM_BOX1.md")).unwrap(),
