@@ -146,7 +146,10 @@ impl Sessions {
                 }
             }
         }
-        self.create_with(
+        // What it changed, as the list shows it, before its first turn here counts it again.
+        let changed =
+            aside_git::changed_between(dir, &packed.base, &packed.snapshot).unwrap_or_default();
+        let record = self.create_with(
             NewSession {
                 task: String::new(),
                 agent: packed.agent,
@@ -170,7 +173,21 @@ impl Sessions {
                     snapshot: packed.snapshot,
                 }),
             }),
-        )
+        )?;
+        let (files, added, removed) = (
+            changed.len() as u64,
+            changed.iter().map(|f| f.added).sum(),
+            changed.iter().map(|f| f.removed).sum(),
+        );
+        self.index.update(
+            &record.id,
+            aside_store::Change::Changes {
+                files,
+                added,
+                removed,
+            },
+        )?;
+        Ok(self.index.get(&record.id)?.unwrap_or(record))
     }
 
     /// After a move: the session here is archived and its snapshot unpinned (its worktree and

@@ -227,6 +227,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if status == "needs_input" {
             status = "NEEDS_INPUT".into();
         }
+        if s["archived"] == true {
+            status.push_str(" (archived)");
+        }
         if s["unreachable"] == true {
             status.push_str(" (unreachable)");
         }

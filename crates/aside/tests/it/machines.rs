@@ -1148,6 +1148,17 @@ fn a_session_moves_to_another_machine_and_back_with_its_work_and_history() {
     assert!(moved.starts_with("box1:"), "{moved}");
     let there = worktree_of(&moved);
     assert_eq!(git(&there, &["status", "--porcelain"]), uncommitted);
+    // Listed with what it changed (its branch's commits and the uncommitted work).
+    let list: Value = serde_json::from_str(&env.ok(&["ls", "--json"])).unwrap();
+    let item = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == moved.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{list:#}"));
+    // NOTES.md, COMMITTED.md, LOOSE.md
+    assert_eq!(item["changed_files"], 3, "{item}");
     assert_eq!(
         git(&there, &["log", "-1", "--format=%s"]),
         "committed by hand"
@@ -1204,6 +1215,13 @@ fn a_session_moves_to_another_machine_and_back_with_its_work_and_history() {
     );
     let shown: Value = serde_json::from_str(&env.ok(&["show", &moved, "--json"])).unwrap();
     assert_eq!(shown["session"]["archived"], true);
+    let table = env.ok(&["ls", "--all"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&moved) && l.contains("(archived)")),
+        "{table}"
+    );
     // Its work applies here like any session's.
     let applied = env.ok(&["apply", &back]);
     assert!(
