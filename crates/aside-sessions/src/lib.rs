@@ -106,7 +106,9 @@ pub enum Commands {
 /// `s` as one shell word (quoted when it needs to be), for commands a message tells the user
 /// to run.
 pub fn shell_word(s: &str) -> String {
+    // (A leading `=` is quoted: zsh, macOS's login shell, expands `=cmd` to a path.)
     if !s.is_empty()
+        && !s.starts_with('=')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c))
     {

@@ -252,6 +252,78 @@ pub fn run(machine: &MachineConfig, remote: &str, input: Option<&str>) -> Result
     Err(why)
 }
 
+/// [`run`] given at most `limit`: a machine that lets SSH in but whose answer hangs (a lock, a
+/// slow disk) is said not to answer, its ssh killed.
+pub fn run_within(
+    machine: &MachineConfig,
+    remote: &str,
+    limit: Duration,
+) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut child = ssh(machine, remote)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run ssh: {e}"))?;
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let err = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("it did not answer within {} s", limit.as_secs()));
+            }
+        }
+    };
+    let (out, err) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    if status.success() {
+        return Ok(out);
+    }
+    Err(err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("it failed")
+        .trim()
+        .to_string())
+}
+
+/// The words of `aside ARGS` there, each quoted for its shell.
+pub fn aside_line(machine: &MachineConfig, args: &[&str]) -> String {
+    let mut line = crate::shell_word(&program(machine));
+    for arg in args {
+        line.push(' ');
+        line.push_str(&crate::shell_word(arg));
+    }
+    line
+}
+
 /// Runs aside there with `args` (each quoted for its shell), in `dir` (relative to its HOME)
 /// when given, with `input` on its standard input.
 pub fn run_aside(
@@ -264,11 +336,7 @@ pub fn run_aside(
     if let Some(dir) = dir {
         line.push_str(&format!("cd {} && ", crate::shell_word(dir)));
     }
-    line.push_str(&crate::shell_word(&program(machine)));
-    for arg in args {
-        line.push(' ');
-        line.push_str(&crate::shell_word(arg));
-    }
+    line.push_str(&aside_line(machine, args));
     run(machine, &line, input)
 }
 

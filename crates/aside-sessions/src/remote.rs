@@ -57,7 +57,12 @@ impl MachineSessions {
 /// its machine; sessions started in that machine's agents' CLIs are left there.
 fn mark(name: &str, list: Vec<Value>) -> Vec<Value> {
     list.into_iter()
-        .filter(|s| s["external"] != true)
+        .filter(|s| {
+            s["external"] != true
+                && s["id"]
+                    .as_str()
+                    .is_some_and(aside_core::SessionId::is_valid)
+        })
         .map(|mut s| {
             let id = s["id"].as_str().unwrap_or_default().to_string();
             s["id"] = Value::String(format!("{name}:{id}"));
@@ -65,6 +70,16 @@ fn mark(name: &str, list: Vec<Value>) -> Vec<Value> {
             s
         })
         .collect()
+}
+
+/// How long a machine may take to list its sessions: 20 s (`ASIDE_MACHINE_LIST_SECS` changes it).
+pub fn list_limit() -> Duration {
+    Duration::from_secs(
+        std::env::var("ASIDE_MACHINE_LIST_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20),
+    )
 }
 
 /// The sessions of every machine in `machines`, each asked over SSH (`aside ls --json`) at once;
@@ -81,7 +96,8 @@ pub fn sessions(machines: &BTreeMap<String, MachineConfig>, all: bool) -> Vec<Ma
                 if all {
                     args.push("--all");
                 }
-                let answer = machines::run_aside(&machine, None, &args, None).and_then(|out| {
+                let line = machines::aside_line(&machine, &args);
+                let answer = machines::run_within(&machine, &line, list_limit()).and_then(|out| {
                     serde_json::from_str::<Vec<Value>>(&out)
                         .map_err(|e| format!("its aside answered something unexpected ({e})"))
                 });
@@ -235,6 +251,9 @@ pub struct Follower {
     )>,
     /// Connections lost in a row (how long to wait before the next).
     lost: usize,
+    /// The last line ssh (or aside there) wrote on its error output, read as it comes (a pipe
+    /// left unread would stall the stream once full).
+    said: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Follower {
@@ -246,6 +265,7 @@ impl Follower {
             dedup: Dedup::new(since),
             live: None,
             lost: 0,
+            said: Default::default(),
         }
     }
 
@@ -278,27 +298,33 @@ impl Follower {
             .stdout
             .take()
             .ok_or_else(|| "ssh gave no output".to_string())?;
+        if let Some(err) = child.stderr.take() {
+            let said = self.said.clone();
+            if let Ok(mut s) = said.lock() {
+                s.clear();
+            }
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if !line.trim().is_empty() {
+                        if let Ok(mut s) = said.lock() {
+                            *s = line.trim().chars().take(500).collect();
+                        }
+                    }
+                }
+            });
+        }
         self.live = Some((child, tokio::io::BufReader::new(stdout).lines()));
         Ok(())
     }
 
     /// Why the connection ended: ssh's (or aside's there) last line.
-    async fn ended(mut child: tokio::process::Child) -> String {
-        use tokio::io::AsyncReadExt as _;
-        let mut stderr = String::new();
-        if let Some(mut err) = child.stderr.take() {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), err.read_to_string(&mut stderr)).await;
-        }
+    async fn ended(&self, mut child: tokio::process::Child) -> String {
         let _ = child.start_kill();
         let status = child.wait().await.ok().and_then(|s| s.code());
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        // What it wrote last comes through its reader a moment after the exit.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let last = self.said.lock().map(|s| s.clone()).unwrap_or_default();
         match (status, last.is_empty()) {
             (_, false) => last,
             (Some(255) | None, true) => "the SSH connection broke".to_string(),
@@ -323,9 +349,11 @@ impl Follower {
             };
             match lines.next_line().await {
                 Ok(Some(line)) => {
-                    self.lost = 0;
                     match serde_json::from_str::<Line>(&line) {
                         Ok(Line::Event(event)) => {
+                            // Connected for real (its first line, the record, is not enough:
+                            // an aside there that fails after it would be asked again at once).
+                            self.lost = 0;
                             if let Some(event) = self.dedup.pass(event) {
                                 return Step::Event(event);
                             }
@@ -338,7 +366,7 @@ impl Follower {
                 Ok(None) | Err(_) => {
                     self.lost += 1;
                     let why = match self.live.take() {
-                        Some((child, _)) => Follower::ended(child).await,
+                        Some((child, _)) => self.ended(child).await,
                         None => "the SSH connection broke".to_string(),
                     };
                     return Step::Lost(why);

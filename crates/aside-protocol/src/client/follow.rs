@@ -70,7 +70,8 @@ struct Streaming {
 /// streamed text as they come, when it has every piece of their row from the first; and a stored
 /// row whose pieces it gave with only the text they did not cover (empty, usually), so a reader
 /// still learns that row's seq. A follower of a session on another machine keeps one across
-/// reconnections, so nothing is given twice.
+/// reconnections, so nothing is given twice (a host never sends pieces again: a stream joined
+/// in the middle of a row skips its pieces; a row's piece 0 again is a new host's, started over).
 pub struct Dedup {
     last: u64,
     streaming: Option<Streaming>,
@@ -102,8 +103,6 @@ impl Dedup {
         if let Some(piece) = event.piece {
             let text = chunk_text(&event)?.to_string();
             match &mut self.streaming {
-                // Given already (a stream joined again from the row's first piece).
-                Some(s) if s.seq == event.seq && piece < s.next => return None,
                 Some(s) if s.seq == event.seq && s.next == piece => {
                     s.next += 1;
                     s.text.push_str(&text);

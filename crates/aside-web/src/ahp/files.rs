@@ -278,6 +278,8 @@ pub async fn create(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError>
     // A channel that names a session already (aside's own, or one a client chose) is not
     // taken over.
     let taken = match conn.hub.channel(&uri) {
+        // One on another machine's (`NAME:ID`) is that machine's.
+        Some(root::Channel::Session(id)) if aside_sessions::remote::split(&id).is_some() => true,
         Some(root::Channel::Session(id)) => {
             conn.hub.alias_of(&id).as_deref() == Some(uri.as_str()) || {
                 let layout = conn.hub.layout.clone();

@@ -172,10 +172,12 @@ async fn carry_out(
             hub.expect(key.clone(), origin);
             // First answer wins: the host refuses a second one (nothing waits any more).
             let done = if remote {
+                // Only the call the client saw waiting: a newer one may be waiting there now.
+                let call = a.tool_call_id.as_str();
                 let args: &[&str] = match choice {
-                    Choice::Deny => &["deny", "{id}"],
-                    Choice::AllowAlways => &["approve", "{id}", "--always"],
-                    _ => &["approve", "{id}"],
+                    Choice::Deny => &["deny", "{id}", "--call", call],
+                    Choice::AllowAlways => &["approve", "{id}", "--always", "--call", call],
+                    _ => &["approve", "{id}", "--call", call],
                 };
                 hub.on_machine(&id, args).await.map(|_| ())
             } else {

@@ -59,15 +59,19 @@ impl MachineLists {
             .collect()
     }
 
-    /// [`items`](Self::items), waiting for the machines' first answer.
+    /// [`items`](Self::items), waiting for the machines' first answer (each machine is given
+    /// at most `remote::list_limit()`).
     pub(crate) async fn answered(self: &std::sync::Arc<Self>, all: bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + remote::list_limit() + Duration::from_secs(2);
         loop {
             let told = self.changed.notified();
             let items = self.items(all);
             if self.inner.lock().map(|l| l.answered).unwrap_or(true) {
                 return items;
             }
-            told.await;
+            if tokio::time::timeout_at(deadline, told).await.is_err() {
+                return items;
+            }
         }
     }
 }

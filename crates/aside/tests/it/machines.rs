@@ -314,6 +314,41 @@ fn a_session_runs_on_another_machine_beside_local_ones_and_an_unreachable_one_is
         std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
         "# proj\nmine, not committed\n"
     );
+    // A machine that lets SSH in but never answers is given a time limit, then said.
+    let slow = server.dir.join("slow-aside");
+    std::fs::write(&slow, "#!/bin/sh\nexec sleep 617\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.ok(&[
+        "machine",
+        "add",
+        "slowbox",
+        "--ssh",
+        "box1",
+        "--aside",
+        slow.to_str().unwrap(),
+        "--no-check",
+    ]);
+    let out = env
+        .cmd(&["ls"])
+        .env("ASIDE_MACHINE_LIST_SECS", "2")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (table, said) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(table.contains(&local) && table.contains(&id), "{table}");
+    assert!(
+        said.contains("machine slowbox is unreachable (it did not answer within 2 s)"),
+        "{said}"
+    );
+    env.ok(&["machine", "rm", "slowbox"]);
+    // (What still sleeps there is the test's own.)
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "sleep 617"])
+        .status();
     // The machine goes away: local sessions still list and work; its sessions are shown as
     // last seen, marked, and acting on one says why it cannot.
     drop(stop);
@@ -1125,6 +1160,14 @@ fn a_session_moves_to_another_machine_and_back_with_its_work_and_history() {
     );
     let busy = env.new_session("move-b: ask first", &["--approve", "ask"]);
     env.wait_status(&busy, "needs_input");
+    // An answer meant for another tool call (what a client far away saw) is refused.
+    let stale = env.fails(&["approve", &busy, "--call", "call_old_0"]);
+    assert!(
+        stale.contains(
+            "tool call call_old_0 is not the one waiting for an answer (call_write_file_0 is)"
+        ),
+        "{stale}"
+    );
     let refused = env.fails(&["move", &busy, "--to", "box1"]);
     assert!(
         refused.contains(&format!("session {busy} is needs_input: wait for its turn to end, or cancel it (aside cancel {busy}), then move it")),
