@@ -470,6 +470,117 @@ pub fn follow_until(
     Ok(())
 }
 
+/// `apply` / `merge` of a session on a machine: its branch fetched over SSH into this
+/// repository (`refs/aside/machines/NAME/ID`), then the same 3-way apply (all or nothing, the
+/// user's uncommitted work kept) or merge as for a local session.
+pub fn bring_home(
+    name: &str,
+    machine: &MachineConfig,
+    id: &str,
+    repo: &std::path::Path,
+    merge: bool,
+    squash: bool,
+) -> Result<String, String> {
+    let shown = machines::run_aside(machine, None, &["show", "--json", id], None)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let session: serde_json::Value = serde_json::from_str(&shown)
+        .map_err(|e| format!("{name}: aside there answered something unexpected ({e})"))?;
+    let session = session.get("session").cloned().unwrap_or(session);
+    let text = |key: &str| session[key].as_str().unwrap_or_default().to_string();
+    if matches!(
+        text("status").as_str(),
+        "running" | "starting" | "needs_input" | "queued"
+    ) {
+        return Err(format!(
+            "session {name}:{id} is still working ({}); wait for the turn to end (aside wait {name}:{id}), or aside cancel {name}:{id}",
+            text("status")
+        ));
+    }
+    let (branch, base, there) = (text("branch"), text("base"), text("repo"));
+    if branch.is_empty() || base.is_empty() {
+        return Err(format!(
+            "session {name}:{id} has no branch to bring here (a workspace session there)"
+        ));
+    }
+    // What the machine answered is data: a branch and a commit id of the shapes aside makes,
+    // never an option or a second refspec.
+    if !plain_branch(&branch)
+        || base.len() < 7
+        || !base.chars().all(|c| c.is_ascii_hexdigit())
+        || there.starts_with('-')
+        || there.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "{name} answered a session {id} aside cannot use (branch {branch:?}, base {base:?}): nothing was fetched"
+        ));
+    }
+    aside_git::resolve_commit(repo, &base).map_err(|_| {
+        format!(
+            "this repository ({}) does not have the session's base commit {}: run it in the repository the session was started from",
+            repo.display(),
+            &base[..base.len().min(12)]
+        )
+    })?;
+    let local_ref = format!("refs/aside/machines/{name}/{id}");
+    aside_git::fetch_over_ssh(
+        repo,
+        &format!("{}:{there}", machine.ssh.trim()),
+        &format!("+refs/heads/{branch}:{local_ref}"),
+        &machines::ssh_command(),
+    )
+    .map_err(|e| format!("cannot fetch the session's branch from {name}: {e}"))?;
+    if merge {
+        let message = format!("{} (aside session {name}:{id})", text("title"));
+        let commit =
+            aside_git::merge(repo, &local_ref, squash, &message).map_err(|e| e.to_string())?;
+        return Ok(format!("merged {name}:{id} as {commit}"));
+    }
+    // A worktree of the fetched work, here, for the 3-way apply; gone after.
+    let scratch = aside_core::paths::aside_home()
+        .join("machines")
+        .join(format!("apply-{name}-{id}"));
+    let scratch_branch = format!("aside/from-{name}-{id}");
+    let _ = aside_git::remove_worktree(repo, &scratch, Some(&scratch_branch), false);
+    aside_git::create_worktree(repo, &scratch, &scratch_branch, &local_ref)
+        .map_err(|e| e.to_string())?;
+    let applied = aside_git::apply(repo, &scratch, &base);
+    let _ = aside_git::remove_worktree(repo, &scratch, Some(&scratch_branch), false);
+    let files = applied.map_err(|e| e.to_string())?;
+    Ok(if files.is_empty() {
+        format!("Nothing to apply: {name}:{id} changed no files")
+    } else {
+        format!("applied {name}:{id}: {}", files.join(", "))
+    })
+}
+
+/// Whether `branch` is a branch name as aside makes them: no option, no second refspec, no
+/// walk up.
+fn plain_branch(branch: &str) -> bool {
+    !branch.is_empty()
+        && !branch.starts_with(['-', '/'])
+        && !branch.contains("..")
+        && branch
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+}
+
+/// The local repository a machine's session (whose repository there is `there`) was started
+/// from, among `repos`: the one whose checkout there (`machines::checkout_for`) it is.
+pub fn local_repo_of(
+    machine: &MachineConfig,
+    there: &str,
+    repos: &[std::path::PathBuf],
+) -> Option<std::path::PathBuf> {
+    repos
+        .iter()
+        .find(|repo| {
+            let (checkout, _) = machines::checkout_for(machine, repo);
+            let checkout = checkout.trim_end_matches('/');
+            there == checkout || there.ends_with(&format!("/{checkout}"))
+        })
+        .cloned()
+}
+
 /// Runs `aside ARGS` on `machine` for one of its sessions (the id there among the args) with
 /// `input` on its standard input: its output, or what it (or ssh) said went wrong.
 pub fn act(machine: &MachineConfig, args: &[&str], input: Option<&str>) -> Result<String, String> {
@@ -479,6 +590,38 @@ pub fn act(machine: &MachineConfig, args: &[&str], input: Option<&str>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_branch_names_are_fetched() {
+        assert!(plain_branch("aside/fix-the-test"));
+        assert!(!plain_branch("x:refs/heads/main"));
+        assert!(!plain_branch("--upload-pack=sh"));
+        assert!(!plain_branch("a/../b"));
+        assert!(!plain_branch("a b"));
+    }
+
+    #[test]
+    fn a_session_there_is_traced_to_the_repository_here_it_came_from() {
+        let machine = MachineConfig {
+            ssh: "box".into(),
+            aside: None,
+            checkouts: [("/src/named".to_string(), "work/named".to_string())].into(),
+        };
+        let repos = vec![
+            std::path::PathBuf::from("/src/proj"),
+            std::path::PathBuf::from("/src/named"),
+        ];
+        let own = format!("/home/me/{}", machines::checkout_of(&repos[0]));
+        assert_eq!(
+            local_repo_of(&machine, &own, &repos),
+            Some(repos[0].clone())
+        );
+        assert_eq!(
+            local_repo_of(&machine, "/home/me/work/named", &repos),
+            Some(repos[1].clone())
+        );
+        assert_eq!(local_repo_of(&machine, "/home/me/other", &repos), None);
+    }
 
     #[test]
     fn a_machine_session_id_names_the_machine_and_a_valid_id() {

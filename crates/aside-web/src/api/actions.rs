@@ -95,7 +95,17 @@ pub async fn action(
     let body: ActionBody = json_body(&headers, body).await?.unwrap_or_default();
     if let Some((name, machine, there)) = super::machines::machine_of(&id)? {
         return Ok(Json(
-            super::machines::act(name, machine, there, action, body.text, body.always).await?,
+            super::machines::act(
+                &state,
+                name,
+                machine,
+                there,
+                action,
+                body.text,
+                body.always,
+                body.squash,
+            )
+            .await?,
         ));
     }
     let config = if action.reads_config() {

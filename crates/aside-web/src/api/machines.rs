@@ -177,14 +177,18 @@ pub(crate) async fn diff(
     Ok(json!({"files": split_diff(&out)}))
 }
 
-/// `POST /api/sessions/NAME:ID/ACTION`: what the CLI does there with `aside ACTION ID`.
+/// `POST /api/sessions/NAME:ID/ACTION`: what the CLI does there with `aside ACTION ID`; apply
+/// and merge bring its work into the repository here it was started from.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn act(
+    state: &AppState,
     name: String,
     machine: MachineConfig,
     id: String,
     action: Action,
     text: String,
     always: bool,
+    squash: bool,
 ) -> Result<Value, ApiError> {
     let args: Vec<String> = match action {
         Action::Prompt => vec!["send".into(), id, "--".into(), text],
@@ -195,11 +199,31 @@ pub(crate) async fn act(
         Action::Approve => vec!["approve".into(), id],
         Action::Deny => vec!["deny".into(), id],
         Action::Apply | Action::Merge => {
-            return Err(OpError::Refused(format!(
-                "a session on machine {name} is brought home from your repository: run `aside {} {name}:{id}` there",
-                if action == Action::Apply { "apply" } else { "merge" }
-            ))
-            .into())
+            let merge = action == Action::Merge;
+            let verb = if merge { "merge" } else { "apply" };
+            let shown = show(name.clone(), machine.clone(), id.clone()).await?;
+            let there = shown["session"]["repo"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let repos = with_sessions(state, |s| Ok(s.repos()?)).await?;
+            let Some(repo) = remote::local_repo_of(&machine, &there, &repos) else {
+                return Err(OpError::Refused(format!(
+                    "no repository here is the one session {name}:{id} was started from: run `aside {verb} {name}:{id}` in it"
+                ))
+                .into());
+            };
+            let said = tokio::task::spawn_blocking(move || {
+                remote::bring_home(&name, &machine, &id, &repo, merge, squash)
+            })
+            .await
+            .map_err(internal)?
+            .map_err(|why| ApiError {
+                status: StatusCode::CONFLICT,
+                message: why,
+                trust: None,
+            })?;
+            return Ok(json!({"message": said}));
         }
         _ => {
             return Err(OpError::Refused(format!(

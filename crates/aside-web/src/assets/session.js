@@ -68,8 +68,7 @@ export function sessionPage() {
       $("meta").append(` · on machine ${s.machine}`);
       for (const hide of ["open-editor", "open-vscode", "act-fork", "act-archive", "act-remove"]) $(hide).hidden = true;
       for (const off of ["act-apply", "act-merge"]) {
-        $(off).disabled = true;
-        $(off).title = `Run \`aside ${off.slice(4)} ${s.id}\` in the repository it was started from`;
+        $(off).title = "Brings its work from that machine into the repository here it was started from";
       }
     }
   }

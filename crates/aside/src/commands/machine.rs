@@ -287,9 +287,7 @@ pub fn forwarded(args: &[String]) -> Option<std::process::ExitCode> {
     })
 }
 
-/// `apply` / `merge` of a session on a machine: its branch fetched over SSH into this
-/// repository (`refs/aside/machines/NAME/ID`), then the same 3-way apply (all or nothing, the
-/// user's uncommitted work kept) or merge as for a local session.
+/// `apply` / `merge` of a session on a machine, in the repository the command runs in.
 fn bring_home(
     name: &str,
     machine: &MachineConfig,
@@ -297,100 +295,9 @@ fn bring_home(
     merge: bool,
     squash: bool,
 ) -> anyhow::Result<String> {
-    let shown = machines::run_aside(machine, None, &["show", "--json", id], None)
-        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    let session: serde_json::Value = serde_json::from_str(&shown)
-        .map_err(|e| anyhow::anyhow!("{name}: aside there answered something unexpected ({e})"))?;
-    let session = session.get("session").cloned().unwrap_or(session);
-    let text = |key: &str| session[key].as_str().unwrap_or_default().to_string();
-    if matches!(
-        text("status").as_str(),
-        "running" | "starting" | "needs_input" | "queued"
-    ) {
-        anyhow::bail!(
-            "session {name}:{id} is still working ({}); wait for the turn to end (aside wait {name}:{id}), or aside cancel {name}:{id}",
-            text("status")
-        );
-    }
-    let (branch, base, there) = (text("branch"), text("base"), text("repo"));
-    if branch.is_empty() || base.is_empty() {
-        anyhow::bail!(
-            "session {name}:{id} has no branch to bring here (a workspace session there)"
-        );
-    }
-    // What the machine answered is data: a branch and a commit id of the shapes aside makes,
-    // never an option or a second refspec.
-    if !plain_branch(&branch)
-        || base.len() < 7
-        || !base.chars().all(|c| c.is_ascii_hexdigit())
-        || there.starts_with('-')
-        || there.chars().any(char::is_control)
-    {
-        anyhow::bail!(
-            "{name} answered a session {id} aside cannot use (branch {branch:?}, base {base:?}): nothing was fetched"
-        );
-    }
     let here = std::env::current_dir()?;
     let repo = aside_git::repo_root(&here)
         .map_err(|_| anyhow::anyhow!("{} is not in a git repository", here.display()))?;
-    aside_git::resolve_commit(&repo, &base).map_err(|_| {
-        anyhow::anyhow!(
-            "this repository ({}) does not have the session's base commit {}: run it in the repository the session was started from",
-            repo.display(),
-            &base[..base.len().min(12)]
-        )
-    })?;
-    let local_ref = format!("refs/aside/machines/{name}/{id}");
-    aside_git::fetch_over_ssh(
-        &repo,
-        &format!("{}:{there}", machine.ssh.trim()),
-        &format!("+refs/heads/{branch}:{local_ref}"),
-        &machines::ssh_command(),
-    )
-    .map_err(|e| anyhow::anyhow!("cannot fetch the session's branch from {name}: {e}"))?;
-    if merge {
-        let message = format!("{} (aside session {name}:{id})", text("title"));
-        let commit = aside_git::merge(&repo, &local_ref, squash, &message)?;
-        return Ok(format!("merged {name}:{id} as {commit}"));
-    }
-    // A worktree of the fetched work, here, for the 3-way apply; gone after.
-    let scratch = aside_core::paths::aside_home()
-        .join("machines")
-        .join(format!("apply-{name}-{id}"));
-    let scratch_branch = format!("aside/from-{name}-{id}");
-    let _ = aside_git::remove_worktree(&repo, &scratch, Some(&scratch_branch), false);
-    aside_git::create_worktree(&repo, &scratch, &scratch_branch, &local_ref)?;
-    let applied = aside_git::apply(&repo, &scratch, &base);
-    let _ = aside_git::remove_worktree(&repo, &scratch, Some(&scratch_branch), false);
-    let files = applied?;
-    Ok(if files.is_empty() {
-        format!("Nothing to apply: {name}:{id} changed no files")
-    } else {
-        format!("applied {name}:{id}: {}", files.join(", "))
-    })
-}
-
-/// Whether `branch` is a branch name as aside makes them: no option, no second refspec, no
-/// walk up.
-fn plain_branch(branch: &str) -> bool {
-    !branch.is_empty()
-        && !branch.starts_with(['-', '/'])
-        && !branch.contains("..")
-        && branch
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_plain_branch_names_are_fetched() {
-        assert!(plain_branch("aside/fix-the-test"));
-        assert!(!plain_branch("x:refs/heads/main"));
-        assert!(!plain_branch("--upload-pack=sh"));
-        assert!(!plain_branch("a/../b"));
-        assert!(!plain_branch("a b"));
-    }
+    aside_sessions::remote::bring_home(name, machine, id, &repo, merge, squash)
+        .map_err(|e| anyhow::anyhow!(e))
 }

@@ -601,22 +601,34 @@ async fn the_web_view_follows_and_drives_a_session_on_another_machine_across_a_d
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(text.matches("Followed up.").count(), 1, "{text}");
-    // What only the repository it came from can do is said, with the command.
-    let refused = client
+    // Applied from the page into the repository here it was started from, the user's own
+    // uncommitted edit kept.
+    std::fs::write(env.repo.join("README.md"), "# proj\nmine, not committed\n").unwrap();
+    let applied = client
         .post(format!("{}/api/sessions/{id}/apply", ui.base))
         .bearer_auth(&ui.token)
         .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 409);
-    let said: Value = refused.json().await.unwrap();
     assert!(
-        said["error"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("aside apply {id}")),
+        applied.status().is_success(),
+        "{}",
+        applied.text().await.unwrap()
+    );
+    let said: Value = applied.json().await.unwrap();
+    assert_eq!(
+        said["message"],
+        format!("applied {id}: there.txt"),
         "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("there.txt")).unwrap(),
+        "made there\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        "# proj\nmine, not committed\n"
     );
     // The new-session form's API: the machines offered, a session started there.
     let meta: Value = get("/api/meta".into()).await.json().await.unwrap();
@@ -1173,6 +1185,29 @@ fn a_session_moves_to_another_machine_and_back_with_its_work_and_history() {
         refused.contains(&format!("session {busy} is needs_input: wait for its turn to end, or cancel it (aside cancel {busy}), then move it")),
         "{refused}"
     );
+    // An agent that machine does not have: refused, with its own words, and nothing lost here.
+    let file = env.root.join("home/.config/aside/config.toml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{config}\n[agents.mine]\ncommand = [\"{}\", \"agent\"]\n",
+            env!("CARGO_BIN_EXE_aside")
+        ),
+    )
+    .unwrap();
+    env.model.push_for("move-c", [Reply::text("Mine, here.")]);
+    let mine = env.new_session("move-c: with my own agent", &["--agent", "mine"]);
+    env.wait_status(&mine, "completed");
+    let refused = env.fails(&["move", &mine, "--to", "box1"]);
+    assert!(
+        refused.contains("box1 could not take it: ")
+            && refused.contains("unknown agent `mine`")
+            && refused.contains(&format!("session {mine} stays here")),
+        "{refused}"
+    );
+    let kept = env.session(&mine);
+    assert_eq!(kept["archived"], false, "{kept}");
     // The worktree of a moved session, once its host has made it.
     let worktree_of = |id: &str| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
