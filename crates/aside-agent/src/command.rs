@@ -29,7 +29,7 @@ pub struct Finished {
 }
 
 /// Environment variables never passed to commands the model runs.
-const SECRET_VARS: &[&str] = &["ASIDE_API_KEY"];
+const SECRET_VARS: &[&str] = &["ASIDE_API_KEY", aside_core::sandbox::ENV];
 
 /// Runs `sh -c command` in `cwd`.
 pub async fn run(
@@ -39,9 +39,23 @@ pub async fn run(
     cap: usize,
     cancel: &CancellationToken,
 ) -> std::io::Result<Finished> {
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
+    let argv = ["sh".to_string(), "-c".to_string(), command.to_string()];
+    run_argv(&argv, cwd, timeout, cap, cancel).await
+}
+
+/// Runs `argv` (its program first) in `cwd`, as [`run`] does.
+pub async fn run_argv(
+    argv: &[String],
+    cwd: &Path,
+    timeout: Duration,
+    cap: usize,
+    cancel: &CancellationToken,
+) -> std::io::Result<Finished> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(std::io::Error::other("nothing to run"));
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

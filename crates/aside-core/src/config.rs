@@ -94,6 +94,9 @@ pub struct Config {
     /// Other machines sessions can run on (`[machines.NAME]`), reached over SSH.
     #[serde(default)]
     pub machines: std::collections::BTreeMap<String, MachineConfig>,
+    /// The OS sandbox the built-in agent's commands run in (`[sandbox]`).
+    #[serde(default)]
+    pub sandbox: crate::sandbox::SandboxConfig,
     /// An untrusted repository's `[defaults] approve`, applied only where it is no looser than
     /// the user's own ([`Config::approve_for`]).
     #[serde(skip)]
@@ -458,6 +461,7 @@ impl Config {
         for (name, machine) in &self.machines {
             machine.check(name)?;
         }
+        self.sandbox.check()?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod config;
 pub mod paths;
 pub mod process;
+pub mod sandbox;
 pub mod session;
 pub mod text;
 pub mod time;

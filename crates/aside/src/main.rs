@@ -50,6 +50,8 @@ enum Command {
     Wait(commands::wait::Args),
     Pool(commands::pool::Args),
     Trust(commands::trust::Args),
+    /// The sandbox the built-in agent's commands run in, and whether it works here.
+    Sandbox(commands::sandbox::Args),
     /// The terminal Agents view (what `aside` alone opens).
     Tui(commands::tui::Args),
     Agent(commands::agent::Args),
@@ -138,6 +140,7 @@ fn main() -> ExitCode {
         Command::Refill(args) => commands::pool::refill(args),
         Command::Stream(args) => commands::stream::run(args),
         Command::Move(args) => commands::moves::run(args),
+        Command::Sandbox(args) => commands::sandbox::run(args),
         Command::Pack(args) => commands::moves::pack(args),
         Command::Receive(args) => commands::moves::receive(args),
     };

@@ -26,23 +26,65 @@ pub(crate) fn describe(
     }
 }
 
+/// The sandbox the host gave this agent's commands (`ASIDE_SANDBOX`), and whether it works
+/// here (Err: why not, with the fix); read once.
+fn sandbox() -> Option<&'static (aside_core::sandbox::Policy, Result<(), String>)> {
+    static SANDBOX: std::sync::OnceLock<Option<(aside_core::sandbox::Policy, Result<(), String>)>> =
+        std::sync::OnceLock::new();
+    SANDBOX
+        .get_or_init(|| {
+            let policy: aside_core::sandbox::Policy =
+                serde_json::from_str(&std::env::var(aside_core::sandbox::ENV).ok()?).ok()?;
+            Some((policy, aside_core::sandbox::probe()))
+        })
+        .as_ref()
+}
+
 pub(crate) async fn run_locally(
     session: &Session,
     command: &str,
     timeout: std::time::Duration,
     cancel: &CancellationToken,
 ) -> RunResult {
-    match command::run(
-        command,
-        session.roots.cwd(),
-        timeout,
-        tools::OUTPUT_CAP,
-        cancel,
-    )
-    .await
-    {
+    let cwd = session.roots.cwd();
+    let plain = vec!["sh".to_string(), "-c".to_string(), command.to_string()];
+    // In the sandbox when the host asked for one; where it cannot work, refused (or run
+    // unsandboxed, said, when the user's config allows it): never silently.
+    let (argv, sandboxed, note) = match sandbox() {
+        None => (plain, None, None),
+        Some((policy, Ok(()))) => (
+            policy.wrap(&aside_core::sandbox::bwrap_program(), cwd, &plain),
+            Some(policy),
+            None,
+        ),
+        Some((policy, Err(why))) if policy.run_unsandboxed => (
+            plain,
+            None,
+            Some(format!("[aside: ran without a sandbox: {why}]")),
+        ),
+        Some((_, Err(why))) => {
+            return RunResult::Done(Err(format!(
+                "[aside: not run: commands run in a sandbox and {why}]"
+            )))
+        }
+    };
+    match command::run_argv(&argv, cwd, timeout, tools::OUTPUT_CAP, cancel).await {
         Ok(done) if done.ending == Ending::Cancelled => RunResult::Cancelled(done.output),
-        Ok(done) => RunResult::Done(describe(&done.ending, &done.output, timeout)),
+        Ok(done) => {
+            let said = describe(&done.ending, &done.output, timeout);
+            let said = match (said, sandboxed) {
+                // What failed inside the sandbox says what the sandbox allows, so the model
+                // (and the user) can tell a blocked write or host from a bug.
+                (Err(text), Some(policy)) => Err(format!("{text}\n{}", policy.explain())),
+                (said, _) => said,
+            };
+            RunResult::Done(match note {
+                Some(note) => said
+                    .map(|t| format!("{t}\n{note}"))
+                    .map_err(|t| format!("{t}\n{note}")),
+                None => said,
+            })
+        }
         Err(e) => RunResult::Done(Err(format!("cannot start the command: {e}"))),
     }
 }

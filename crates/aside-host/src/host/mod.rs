@@ -142,6 +142,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         last_touch: std::time::Instant::now(),
         notify: config.notify.clone(),
         agent_config: config.agents.get(&agent_name).cloned().unwrap_or_default(),
+        sandbox: config.sandbox.clone(),
         mcp_servers: config.mcp_servers.clone(),
         pending: None,
         seed: None,
@@ -182,6 +183,8 @@ struct Host {
     notify: aside_core::config::NotifyConfig,
     /// The session's agent's own settings (`[agents.NAME]`: env, model).
     agent_config: aside_core::AgentConfig,
+    /// `[sandbox]`: where the built-in agent's commands run.
+    sandbox: aside_core::sandbox::SandboxConfig,
     /// MCP servers given to the agent with its session (`[[mcp_servers]]`).
     mcp_servers: Vec<aside_core::config::McpServerConfig>,
     /// Streamed text not stored yet.
@@ -371,6 +374,25 @@ impl Host {
             .map(|_| ())
     }
 
+    /// The sandbox the built-in agent's commands run in, when `[sandbox]` has it on (other
+    /// agents run their commands themselves).
+    fn sandbox_policy(&self) -> Option<aside_core::sandbox::Policy> {
+        let builtin = self.record.agent == aside_core::agents::BUILTIN
+            && self.agent_config.command.is_empty();
+        if !builtin || !self.sandbox.enabled {
+            return None;
+        }
+        let git_dir = Some(self.record.repo.join(".git")).filter(|g| g.is_dir());
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from)?;
+        Some(aside_core::sandbox::Policy::for_session(
+            &self.sandbox,
+            &self.record.worktree,
+            git_dir.as_deref(),
+            &home,
+            &self.layout.home,
+        ))
+    }
+
     async fn drive_agent(
         &mut self,
         mut ctl: mpsc::Receiver<Control>,
@@ -378,6 +400,13 @@ impl Host {
     ) -> anyhow::Result<Ending> {
         agent::stop_leftover(&self.layout, &self.record.id, &self.record.worktree);
         let model = agent::wanted_model(&self.record, &self.agent_config);
+        let mut env = self.record.settings.port_env();
+        if let Some(policy) = self.sandbox_policy() {
+            env.push((
+                aside_core::sandbox::ENV.to_string(),
+                serde_json::to_string(&policy)?,
+            ));
+        }
         let AgentProcess {
             mut child,
             pgid,
@@ -387,7 +416,7 @@ impl Host {
         } = AgentProcess::start(
             &self.record,
             &self.agent_config,
-            self.record.settings.port_env(),
+            env,
             model.as_deref(),
             &agent::pgid_file(&self.layout, &self.record.id),
         )?;

@@ -27,6 +27,7 @@ pub mod pool;
 mod render;
 pub mod resume;
 pub mod rm;
+pub mod sandbox;
 pub mod send;
 pub mod show;
 pub mod stop;

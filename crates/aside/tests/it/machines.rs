@@ -52,6 +52,7 @@ pub(crate) fn with_machine() -> Option<(common::Env, Sshd)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    machine_env.extend(common::sandbox_fallback());
     machine_env.extend(
         [
             "GIT_AUTHOR_NAME",

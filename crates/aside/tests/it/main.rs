@@ -14,6 +14,7 @@ mod external;
 mod machines;
 mod open;
 mod pool;
+mod sandbox;
 mod scripts;
 mod security;
 mod sessions;

@@ -625,6 +625,10 @@ fn stop_leaves_nothing_running_even_what_daemonized() {
     // The host stays while the test looks (an idle host stops its agent too).
     env.extra
         .push(("ASIDE_HOST_IDLE_SECS".into(), "120".into()));
+    // Unsandboxed: in the sandbox (its own pid namespace) nothing outlives its command at all.
+    let config = env.root.join("home/.config/aside/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[sandbox]\nenabled = false\n").unwrap();
     let daemon = ["sleep", "31337.25"];
     env.model.push_for(
         "daemon",

@@ -42,9 +42,22 @@ impl Env {
         )
     }
 
+    /// [`Env::new`] rooted outside /tmp (under cargo's target directory): for what a private
+    /// /tmp would hide, such as the sandbox's.
+    pub fn outside_tmp() -> Env {
+        Env::with_repo_at(
+            tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap(),
+            "proj",
+            &[("README.md", "# proj\n")],
+        )
+    }
+
     /// An environment whose repository is `name` (under the temporary root) holding `files`.
     pub fn with_repo(name: &str, files: &[(&str, &str)]) -> Env {
-        let dir = tempfile::tempdir().unwrap();
+        Env::with_repo_at(tempfile::tempdir().unwrap(), name, files)
+    }
+
+    fn with_repo_at(dir: tempfile::TempDir, name: &str, files: &[(&str, &str)]) -> Env {
         let root = dir.path().canonicalize().unwrap();
         let repo = root.join(name);
         std::fs::create_dir_all(root.join("home")).unwrap();
@@ -87,6 +100,7 @@ impl Env {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        vars.extend(sandbox_fallback());
         vars.extend(self.extra.iter().cloned());
         vars
     }
@@ -535,6 +549,20 @@ impl Ui {
             ahp: ahp.trim().to_string(),
         }
     }
+}
+
+/// On a machine where bubblewrap does not work, the built-in agent's commands run unsandboxed
+/// (said in their output) instead of being refused, so the tests of everything else still run;
+/// where it works (`.ci/run` installs it) every test's commands run in the sandbox.
+pub fn sandbox_fallback() -> Option<(String, String)> {
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let works = *WORKS.get_or_init(|| {
+        Command::new("bwrap")
+            .args(["--ro-bind", "/", "/", "--unshare-net", "true"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    (!works).then(|| ("ASIDE_SANDBOX_UNAVAILABLE".to_string(), "run".to_string()))
 }
 
 /// A tmux server of the test's own, for a terminal UI driven by keys.
