@@ -233,6 +233,25 @@ impl Policy {
     }
 }
 
+/// A session's sandbox in a line, as `show` and the views say it: for the built-in agent (run by
+/// `agent`'s own command or not: `builtin`), by `config`.
+pub fn describe(config: &SandboxConfig, agent: &str, builtin: bool) -> String {
+    if !builtin {
+        return format!("{agent} runs its commands itself (not confined by aside)");
+    }
+    if !config.enabled {
+        return "off: commands run unconfined ([sandbox] enabled = false)".to_string();
+    }
+    format!(
+        "commands write only the worktree; HOME's credentials hidden; {}",
+        if config.network().unwrap_or(false) {
+            "network allowed"
+        } else {
+            "no network"
+        }
+    )
+}
+
 /// The bubblewrap program (`ASIDE_BWRAP` names another).
 pub fn bwrap_program() -> String {
     std::env::var("ASIDE_BWRAP")

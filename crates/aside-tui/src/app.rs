@@ -191,6 +191,9 @@ pub struct App {
     pub default_agent: usize,
     /// The configured machines a new session may run on.
     pub machines: Vec<String>,
+    /// What the built-in agent's commands may do, in a few words (`[sandbox]`), for its
+    /// sessions' headers.
+    pub sandbox: Option<String>,
     pub theme: Theme,
 }
 
@@ -226,6 +229,7 @@ impl App {
             agents,
             default_agent: 0,
             machines: Vec::new(),
+            sandbox: None,
             theme,
         }
     }

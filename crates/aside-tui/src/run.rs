@@ -262,6 +262,17 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
     let mut app = App::new(theme, agents);
     app.default_agent = default_agent;
     app.machines = config.machines.keys().cloned().collect();
+    app.sandbox = Some(
+        match (
+            config.sandbox.enabled,
+            config.sandbox.network().unwrap_or(false),
+        ) {
+            (false, _) => "no sandbox",
+            (true, false) => "sandboxed, no network",
+            (true, true) => "sandboxed, network allowed",
+        }
+        .to_string(),
+    );
     let mut loader = Loader {
         machines: config.machines.clone(),
         remote: Default::default(),

@@ -238,8 +238,11 @@ fn draw_session(frame: &mut Frame, app: &mut App, id: &str, area: Rect) {
                         format!(" · {} files changed", r.files)
                     } else {
                         String::new()
-                    }
-                ),
+                    },
+                ) + &match (&app.sandbox, r.agent == "builtin" && !r.external) {
+                    (Some(sandbox), true) => format!(" · {sandbox}"),
+                    _ => String::new(),
+                },
                 app.theme.dim,
             )),
         ],

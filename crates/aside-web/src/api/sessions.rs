@@ -256,7 +256,14 @@ pub async fn show(
         } else {
             None
         };
-        Ok(json!({"session": s.json(&record), "changed_files": files, "plan": plan}))
+        let config = Config::load_user().unwrap_or_default();
+        let builtin = record.agent == aside_core::agents::BUILTIN
+            && config
+                .agents
+                .get(&record.agent)
+                .is_none_or(|a| a.command.is_empty());
+        let sandbox = aside_core::sandbox::describe(&config.sandbox, &record.agent, builtin);
+        Ok(json!({"session": s.json(&record), "changed_files": files, "plan": plan, "sandbox": sandbox}))
     })
     .await?;
     Ok(Json(out))

@@ -87,6 +87,9 @@ export function sessionPage() {
       $("plan-panel").hidden = !planReady;
       if (planReady && !$("plan-text").value) $("plan-text").value = out.plan;
       $("diff-count").textContent = out.changed_files.length ? `(${out.changed_files.length})` : "";
+      // What the agent's commands may do (the OS sandbox).
+      $("sandbox").hidden = !out.sandbox;
+      $("sandbox").textContent = out.sandbox ? `Sandbox: ${out.sandbox}` : "";
     } catch (err) { $("title").textContent = err.message; }
     fetching = false;
     if (stale) { stale = false; refresh(); }

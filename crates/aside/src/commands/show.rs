@@ -75,6 +75,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         record.agent, record.mode, record.approve
     )?;
     writeln!(out, "worktree: {}", record.worktree.display())?;
+    if let Ok(config) = aside_core::Config::load_user() {
+        let builtin = record.agent == aside_core::agents::BUILTIN
+            && config
+                .agents
+                .get(&record.agent)
+                .is_none_or(|a| a.command.is_empty());
+        writeln!(
+            out,
+            "sandbox:  {}",
+            aside_core::sandbox::describe(&config.sandbox, &record.agent, builtin)
+        )?;
+    }
     if let Some(agent_session) = &record.acp_session_id {
         writeln!(out, "agent session: {agent_session}")?;
     }

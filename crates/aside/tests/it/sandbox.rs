@@ -115,6 +115,12 @@ fn commands_write_only_the_worktree_read_no_secrets_and_reach_no_network() {
     let id = env.new_session("sbx-b: connect", &[]);
     env.wait_status(&id, "completed");
     assert!(results(&env).contains("CONNECTED"));
+    // Each session says it, as its agent's commands run now.
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("sandbox:  commands write only the worktree; HOME's credentials hidden; network allowed"),
+        "{shown}"
+    );
     // `aside sandbox` says what it allows and that it works.
     let said = env.ok(&["sandbox"]);
     assert!(
