@@ -25,8 +25,9 @@ pub struct SandboxConfig {
     /// More paths commands may write (a build's caches: `~/.cargo/registry`, `~/.npm`).
     #[serde(default)]
     pub writable: Vec<String>,
-    /// Where the sandbox cannot work on this machine: `refuse` (default: commands are not run,
-    /// and the agent is told why) or `run` (unsandboxed, said in each command's output).
+    /// Where the sandbox cannot work on this machine: `ask` (default: each command waits for
+    /// the user's yes, whatever the approval policy), `refuse` (not run, the agent told why) or
+    /// `run` (unsandboxed, said in each command's output).
     #[serde(default)]
     pub unavailable: Option<String>,
 }
@@ -51,10 +52,10 @@ impl SandboxConfig {
     pub fn check(&self) -> Result<(), String> {
         self.network()?;
         match self.unavailable.as_deref() {
-            None | Some("refuse" | "run") => {}
+            None | Some("ask" | "refuse" | "run") => {}
             Some(other) => {
                 return Err(format!(
-                    "sandbox.unavailable is `{other}`: use refuse or run"
+                    "sandbox.unavailable is `{other}`: use ask, refuse or run"
                 ))
             }
         }
@@ -84,13 +85,15 @@ impl SandboxConfig {
         }
     }
 
-    /// Whether an unusable sandbox means commands run anyway (`ASIDE_SANDBOX_UNAVAILABLE`,
-    /// `refuse` or `run`, overrides the file).
-    pub fn runs_unsandboxed(&self) -> bool {
+    /// What an unusable sandbox means for commands: `ask`, `refuse` or `run`
+    /// (`ASIDE_SANDBOX_UNAVAILABLE` overrides the file).
+    pub fn when_unavailable(&self) -> String {
         let chosen = std::env::var("ASIDE_SANDBOX_UNAVAILABLE")
             .ok()
-            .filter(|s| !s.is_empty());
-        chosen.as_deref().or(self.unavailable.as_deref()) == Some("run")
+            .filter(|s| matches!(s.as_str(), "ask" | "refuse" | "run"));
+        chosen
+            .or_else(|| self.unavailable.clone())
+            .unwrap_or_else(|| "ask".to_string())
     }
 }
 
@@ -105,8 +108,9 @@ pub struct Policy {
     pub hidden: Vec<PathBuf>,
     /// Whether commands reach the network.
     pub network: bool,
-    /// When the sandbox does not work here: run unsandboxed (true) or refuse.
-    pub run_unsandboxed: bool,
+    /// When the sandbox does not work here: `ask` the user for each command, `refuse`, or
+    /// `run` unsandboxed.
+    pub unavailable: String,
 }
 
 /// HOME's secrets no command needs: keys, cloud and forge credentials.
@@ -160,7 +164,7 @@ impl Policy {
             read_only,
             hidden,
             network: config.network().unwrap_or(false),
-            run_unsandboxed: config.runs_unsandboxed(),
+            unavailable: config.when_unavailable(),
         }
     }
 
@@ -357,7 +361,7 @@ mod tests {
         assert!(parse("unavailable = \"maybe\"")
             .check()
             .unwrap_err()
-            .contains("use refuse or run"));
+            .contains("use ask, refuse or run"));
         assert!(parse("writable = [\"rel/path\"]").check().is_err());
     }
 }

@@ -26,6 +26,15 @@ pub(crate) fn describe(
     }
 }
 
+/// Why a command would run without its sandbox, when the user is to be asked first (the
+/// sandbox cannot work here and `[sandbox] unavailable` is `ask`).
+pub(crate) fn unsandboxed_ask() -> Option<&'static str> {
+    match sandbox()? {
+        (policy, Err(why)) if policy.unavailable == "ask" => Some(why.as_str()),
+        _ => None,
+    }
+}
+
 /// The sandbox the host gave this agent's commands (`ASIDE_SANDBOX`), and whether it works
 /// here (Err: why not, with the fix); read once.
 fn sandbox() -> Option<&'static (aside_core::sandbox::Policy, Result<(), String>)> {
@@ -57,7 +66,8 @@ pub(crate) async fn run_locally(
             Some(policy),
             None,
         ),
-        Some((policy, Err(why))) if policy.run_unsandboxed => (
+        // Run anyway by the user's config, or by the user's yes just given (`ask`).
+        Some((policy, Err(why))) if policy.unavailable != "refuse" => (
             plain,
             None,
             Some(format!("[aside: ran without a sandbox: {why}]")),

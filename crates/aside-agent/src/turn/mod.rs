@@ -313,8 +313,16 @@ async fn tool_call(
     let mut content = diff_content(&prepared.action);
     out.emit(announced(call, &prepared, &content));
 
+    // A command that would run without its sandbox waits for the user's yes, every time.
+    let unsandboxed = matches!(prepared.action, Action::Run { .. })
+        .then(commands::unsandboxed_ask)
+        .flatten();
     if let Some(permission) = prepared.permission {
-        match ask(session, cx, call, &prepared, permission, &content, cancel).await {
+        let answer = match unsandboxed {
+            Some(why) => ask_unsandboxed(session, cx, call, &prepared, &content, why, cancel).await,
+            None => ask(session, cx, call, &prepared, permission, &content, cancel).await,
+        };
+        match answer {
             Answer::Allowed => {}
             Answer::Rejected => {
                 out.emit(failed(&call.id, "Rejected by the user"));

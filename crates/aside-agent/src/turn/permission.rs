@@ -35,6 +35,45 @@ pub(crate) fn permission_request(
     )
 }
 
+/// Asks before a command runs without its sandbox (it cannot work here): never remembered as
+/// "always", marked so the client asks the user whatever its approval policy
+/// (`_meta["aside.unsandboxed"]`), the reason in its title.
+pub(crate) async fn ask_unsandboxed(
+    session: &Session,
+    cx: &ConnectionTo<Client>,
+    call: &ToolUse,
+    prepared: &Prepared,
+    content: &[ToolCallContent],
+    why: &str,
+    cancel: &CancellationToken,
+) -> Answer {
+    let mut marked = prepared.clone();
+    marked.title = format!("Without a sandbox ({why}): {}", prepared.title);
+    let mut request = permission_request(&session.id, call, &marked, Permission::Execute, content);
+    let mut meta = serde_json::Map::new();
+    meta.insert("aside.unsandboxed".into(), serde_json::Value::Bool(true));
+    request.tool_call = request.tool_call.meta(meta);
+    request
+        .options
+        .retain(|o| o.kind != PermissionOptionKind::AllowAlways);
+    let response = tokio::select! {
+        r = cx.send_request(request).block_task() => r,
+        _ = cancel.cancelled() => return Answer::Cancelled,
+    };
+    match response {
+        Ok(response) => match response.outcome {
+            RequestPermissionOutcome::Selected(selected)
+                if selected.option_id.0.as_ref() == "allow_once" =>
+            {
+                Answer::Allowed
+            }
+            RequestPermissionOutcome::Cancelled => Answer::Cancelled,
+            _ => Answer::Rejected,
+        },
+        Err(_) => Answer::Rejected,
+    }
+}
+
 pub(crate) enum Answer {
     Allowed,
     Rejected,

@@ -16,11 +16,17 @@ impl Host {
         // The request's tool call is an update: what it leaves out (the command
         // line, the diff) is in the tool call announced before. The user sees
         // the whole of it.
+        let users = for_the_user(&request.tool_call);
         let asked = PermissionAsked {
             tool_call: tool_calls.whole(&request.tool_call),
             options: request.options,
         };
-        if let Some(option) = auto_answer(self.record.approve, &asked.tool_call, &asked.options) {
+        let settled = if users {
+            None
+        } else {
+            auto_answer(self.record.approve, &asked.tool_call, &asked.options)
+        };
+        if let Some(option) = settled {
             self.emit(Body::Permission(Box::new(PermissionAllowed {
                 tool_call: asked.tool_call,
                 options: asked.options,

@@ -26,7 +26,7 @@ use self::agent::{kill_group, startup_timeout, stop_agent, AgentProcess};
 use self::lifecycle::{
     plural, taken_requests, waiting_follow_ups, Accepted, Asked, Lifecycle, Queued,
 };
-use self::policy::{auto_answer, cancelled_answer, choose, selected};
+use self::policy::{auto_answer, cancelled_answer, choose, for_the_user, selected};
 use self::signals::{listen_for_signals, stop_signal, Signals};
 use self::socket::{accept_loop, Control};
 use crate::liveness;

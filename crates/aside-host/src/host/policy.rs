@@ -44,6 +44,14 @@ fn touches_git_dir(call: &ToolCallUpdate) -> bool {
             .is_some_and(|input| any_path(input, false))
 }
 
+/// Whether the agent marked the request as the user's to answer, whatever the policy: a command
+/// it would run without its sandbox (the sandbox cannot work there).
+pub(crate) fn for_the_user(call: &ToolCallUpdate) -> bool {
+    call.meta
+        .as_ref()
+        .is_some_and(|m| m.get("aside.unsandboxed") == Some(&Value::Bool(true)))
+}
+
 /// The option a permission request gets without asking, under the session's policy: `all`
 /// allows everything; `edits` reads, searches and edits (an edit of git's own files can make git
 /// run programs: that is a command, and asks); `ask` only reads and searches.

@@ -34,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "enabled": sandbox.enabled,
             "works": works.is_ok(),
             "problem": works.as_ref().err(),
-            "when_it_cannot_work": if sandbox.runs_unsandboxed() { "run" } else { "refuse" },
+            "when_it_cannot_work": sandbox.when_unavailable(),
             "policy": policy,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -77,11 +77,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Err(why) => {
             println!("✗ {why}");
             println!(
-                "  until then, commands are {}",
-                if sandbox.runs_unsandboxed() {
-                    "run without a sandbox, said in each command's output ([sandbox] unavailable = \"run\")"
-                } else {
-                    "not run, and the agent is told why ([sandbox] unavailable = \"run\" runs them unsandboxed)"
+                "  until then, commands {}",
+                match sandbox.when_unavailable().as_str() {
+                    "run" => "run without a sandbox, said in each command's output ([sandbox] unavailable = \"run\")",
+                    "refuse" => "are not run, and the agent is told why ([sandbox] unavailable = \"refuse\")",
+                    _ => "wait for your yes each time, whatever the approval policy ([sandbox] unavailable = \"ask\"; \"refuse\" or \"run\" instead)",
                 }
             );
             std::process::exit(1);

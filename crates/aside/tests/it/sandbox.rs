@@ -155,11 +155,29 @@ fn where_the_sandbox_cannot_work_commands_are_refused_unless_the_user_allows_the
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         said.contains("✗ bubblewrap (/nonexistent/bwrap) is not installed")
-            && said.contains("not run, and the agent is told why"),
+            && said.contains("are not run, and the agent is told why"),
         "{said}"
     );
-    // Allowed by the user: run unsandboxed, and said so.
+    // By default, each such command waits for the user's yes, even under "allow everything".
     env.set("ASIDE_SANDBOX_UNAVAILABLE", "");
+    env.model.push_for(
+        "sbx-e",
+        [run("echo ASKED > asked.txt"), Reply::text("Asked first.")],
+    );
+    let id = env.new_session("sbx-e: ask first", &[]);
+    let s = env.wait_status(&id, "needs_input");
+    assert_eq!(s["approve"], "all");
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("Without a sandbox (bubblewrap (/nonexistent/bwrap) is not installed"),
+        "{shown}"
+    );
+    env.ok(&["approve", &id]);
+    let s = env.wait_status(&id, "completed");
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    assert!(worktree.join("asked.txt").exists());
+    assert!(results(&env).contains("[aside: ran without a sandbox: bubblewrap"));
+    // Allowed by the user's config: run unsandboxed, unasked, and said so.
     let config = env.root.join("home/.config/aside/config.toml");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, "[sandbox]\nunavailable = \"run\"\n").unwrap();
