@@ -171,6 +171,45 @@ fn endpoint_check(config: &Config) -> Check {
 /// Session directories the index does not know (with `repair`: put back first).
 /// The Agent Host Protocol endpoint (VS Code's Agents window): where it is served, and whether
 /// its token is kept as it must be.
+/// Whether the built-in agent's commands get their sandbox here.
+fn sandbox_check(config: &Config) -> Check {
+    if !config.sandbox.enabled {
+        return check(
+            "sandbox",
+            Level::Note,
+            "off: the built-in agent's commands run unconfined ([sandbox] enabled = false)",
+            None,
+        );
+    }
+    match aside_core::sandbox::probe() {
+        Ok(()) => check(
+            "sandbox",
+            Level::Ok,
+            "the built-in agent's commands run in bubblewrap (aside sandbox shows what it allows)",
+            None,
+        ),
+        // Commands still run where the user says yes (or unasked by their choice): a note;
+        // refused, they do not: a problem.
+        Err(why) => check(
+            "sandbox",
+            if config.sandbox.when_unavailable() == "refuse" {
+                Level::Problem
+            } else {
+                Level::Note
+            },
+            format!(
+                "the built-in agent's commands cannot be sandboxed here, so each {}",
+                match config.sandbox.when_unavailable().as_str() {
+                    "run" => "runs unconfined (unavailable = \"run\")",
+                    "refuse" => "is refused (unavailable = \"refuse\")",
+                    _ => "waits for your yes (unavailable = \"ask\")",
+                }
+            ),
+            Some(why),
+        ),
+    }
+}
+
 fn agent_host_check(home: &std::path::Path) -> Check {
     use std::os::unix::fs::PermissionsExt as _;
     let token = home.join("ahp-token");
@@ -356,6 +395,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     checks.push(endpoint_check(&config));
     checks.push(agent_host_check(&aside_core::paths::aside_home()));
+    checks.push(sandbox_check(&config));
     // Each machine sessions can run on: reachable, with an aside that can work with this one.
     for (name, machine) in &config.machines {
         let found = aside_sessions::machines::check(machine);

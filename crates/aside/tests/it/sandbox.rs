@@ -150,6 +150,24 @@ fn where_the_sandbox_cannot_work_commands_are_refused_unless_the_user_allows_the
     );
     let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
     assert!(!worktree.join("ran.txt").exists());
+    // Doctor says it too, with the fix.
+    let out = env.run(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let line = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "sandbox")
+        .cloned()
+        .unwrap();
+    assert_eq!(line["level"], "problem", "{line}");
+    assert!(
+        line["fix"]
+            .as_str()
+            .unwrap()
+            .contains("apt-get install bubblewrap"),
+        "{line}"
+    );
     let out = env.run(&["sandbox"]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stdout);
