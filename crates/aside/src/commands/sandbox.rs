@@ -61,7 +61,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .filter(|p| p.exists())
         .cloned()
         .collect();
-    println!("not readable:\n{}", list(&hidden));
+    if hidden.is_empty() {
+        println!("not readable: HOME's credentials (~/.ssh, ~/.aws, ~/.config/gh, ~/.netrc, …) and aside's state, when they exist (none here yet)");
+    } else {
+        println!("not readable:\n{}", list(&hidden));
+    }
     println!("everything else: read-only");
     println!(
         "network: {}",
