@@ -88,6 +88,15 @@ pub fn agent_command(name: &str, config: &Config, aside_exe: &str) -> Result<Vec
     Ok(base.into_iter().chain(extra).collect())
 }
 
+/// Whether `agent` is aside's own agent (not a command of the user's under that name).
+pub fn uses_builtin(agent: &str, config: &Config) -> bool {
+    agent == BUILTIN
+        && config
+            .agents
+            .get(agent)
+            .is_none_or(|a| a.command.is_empty())
+}
+
 /// Where `program` is: a path as given, or the first executable of that name on `PATH`.
 pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;

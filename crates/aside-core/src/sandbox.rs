@@ -237,12 +237,13 @@ impl Policy {
     }
 }
 
-/// A session's sandbox in a line, as `show` and the views say it: for the built-in agent (run by
-/// `agent`'s own command or not: `builtin`), by `config`.
-pub fn describe(config: &SandboxConfig, agent: &str, builtin: bool) -> String {
-    if !builtin {
+/// A session's sandbox in a line, as `show` and the views say it, by the user's `config`: only
+/// the built-in agent's commands are aside's to confine.
+pub fn describe(config: &crate::Config, agent: &str) -> String {
+    if !crate::agents::uses_builtin(agent, config) {
         return format!("{agent} runs its commands itself (not confined by aside)");
     }
+    let config = &config.sandbox;
     if !config.enabled {
         return "off: commands run unconfined ([sandbox] enabled = false)".to_string();
     }

@@ -366,6 +366,40 @@ struct Follower {
     stopper: Arc<Stopper>,
 }
 
+impl Follower {
+    /// A follower of session `id` (this opening of its screen) whose thread runs `follow`,
+    /// which gives each step to `hand` (an event, or none) and stops when it says so: when the
+    /// screen has closed.
+    fn start(
+        id: &str,
+        opened: u64,
+        follow: impl FnOnce(&Stopper, &mut dyn FnMut(Option<aside_core::Event>) -> Flow)
+            + Send
+            + 'static,
+    ) -> Follower {
+        let (tx, events) = std::sync::mpsc::channel();
+        let stopper = Arc::new(Stopper::default());
+        let stop = stopper.clone();
+        std::thread::spawn(move || {
+            let mut hand = |event: Option<aside_core::Event>| {
+                let gone = event.is_some_and(|e| tx.send(e).is_err());
+                if gone || stop.stopped() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            };
+            follow(&stop, &mut hand);
+        });
+        Follower {
+            id: id.to_string(),
+            opened,
+            events,
+            stopper,
+        }
+    }
+}
+
 impl Drop for Follower {
     fn drop(&mut self) {
         self.stopper.stop();
@@ -394,28 +428,15 @@ fn follow(
         let Some((machine, there)) = there else {
             return false;
         };
-        let (tx, events) = std::sync::mpsc::channel();
-        let stopper = Arc::new(Stopper::default());
-        let (stop, since) = (stopper.clone(), app.transcript.last_seq());
-        std::thread::spawn(move || {
-            let _ = aside_sessions::remote::follow_until(&machine, &there, since, &stop, |step| {
-                let gone = match step {
-                    aside_sessions::remote::Step::Event(event) => tx.send(event).is_err(),
-                    _ => false,
-                };
-                if gone || stop.stopped() {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                }
+        let since = app.transcript.last_seq();
+        *follower = Some(Follower::start(id, app.opened, move |stop, hand| {
+            let _ = aside_sessions::remote::follow_until(&machine, &there, since, stop, |step| {
+                hand(match step {
+                    aside_sessions::remote::Step::Event(event) => Some(event),
+                    _ => None,
+                })
             });
-        });
-        *follower = Some(Follower {
-            id: id.to_string(),
-            opened: app.opened,
-            events,
-            stopper,
-        });
+        }));
     } else if !current {
         *follower = None;
         let Ok(record) = ctx.resolve(id) else {
@@ -429,32 +450,15 @@ fn follow(
             start,
             format!("{start} earlier events: `aside show {id} --all` prints them"),
         );
-        let (tx, events) = std::sync::mpsc::channel();
-        let stopper = std::sync::Arc::new(Stopper::default());
-        let (layout, stop, since) = (
-            ctx.layout.clone(),
-            stopper.clone(),
-            app.transcript.last_seq(),
-        );
-        std::thread::spawn(move || {
-            let _ = follow_until(&layout, &record.id, since, &stop, |step| {
-                let gone = match step {
-                    Step::Event(event) => tx.send(event).is_err(),
-                    Step::NoHost => false,
-                };
-                if gone || stop.stopped() {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                }
+        let (layout, since) = (ctx.layout.clone(), app.transcript.last_seq());
+        *follower = Some(Follower::start(id, app.opened, move |stop, hand| {
+            let _ = follow_until(&layout, &record.id, since, stop, |step| {
+                hand(match step {
+                    Step::Event(event) => Some(event),
+                    Step::NoHost => None,
+                })
             });
-        });
-        *follower = Some(Follower {
-            id: id.to_string(),
-            opened: app.opened,
-            events,
-            stopper,
-        });
+        }));
     }
     if let Some(f) = follower {
         while let Ok(event) = f.events.try_recv() {

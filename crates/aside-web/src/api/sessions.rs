@@ -257,12 +257,7 @@ pub async fn show(
             None
         };
         let config = Config::load_user().unwrap_or_default();
-        let builtin = record.agent == aside_core::agents::BUILTIN
-            && config
-                .agents
-                .get(&record.agent)
-                .is_none_or(|a| a.command.is_empty());
-        let sandbox = aside_core::sandbox::describe(&config.sandbox, &record.agent, builtin);
+        let sandbox = aside_core::sandbox::describe(&config, &record.agent);
         Ok(json!({"session": s.json(&record), "changed_files": files, "plan": plan, "sandbox": sandbox}))
     })
     .await?;

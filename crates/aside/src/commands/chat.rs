@@ -167,7 +167,7 @@ fn switch_agent(
 {
     // A model chosen for the previous agent is not this one's.
     std::env::remove_var(aside_core::agents::MODEL_VAR);
-    if super::new::uses_builtin(agent, config) {
+    if aside_core::agents::uses_builtin(agent, config) {
         super::new::check_model(config)
             .map_err(|e| aside_sessions::OpError::Refused(e.to_string()))?;
     }
@@ -219,7 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .agent
         .clone()
         .unwrap_or_else(|| config.defaults.agent());
-    if super::new::uses_builtin(&agent, &config) {
+    if aside_core::agents::uses_builtin(&agent, &config) {
         super::new::check_model(&config)?;
     }
     if let Some(model) = &args.model {

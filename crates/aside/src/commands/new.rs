@@ -153,7 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let config = repo_config(&dir)?;
     let agent = args.agent.unwrap_or_else(|| config.defaults.agent());
-    if uses_builtin(&agent, &config) {
+    if aside_core::agents::uses_builtin(&agent, &config) {
         check_model(&config)?;
     }
     let workspace =
@@ -261,15 +261,6 @@ pub(crate) fn repo_config(dir: &std::path::Path) -> anyhow::Result<Config> {
 
 /// The built-in agent needs a model endpoint: checked before the session starts, so a missing
 /// setting is an error here rather than a failed session later.
-/// Whether `agent` is aside's own agent (not a command of the user's under that name).
-pub(crate) fn uses_builtin(agent: &str, config: &Config) -> bool {
-    agent == aside_core::agents::BUILTIN
-        && config
-            .agents
-            .get(agent)
-            .is_none_or(|a| a.command.is_empty())
-}
-
 pub(crate) fn check_model(config: &Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

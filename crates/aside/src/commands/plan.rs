@@ -69,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .agent
         .clone()
         .unwrap_or_else(|| config.defaults.agent());
-    if super::new::uses_builtin(&agent, &config) {
+    if aside_core::agents::uses_builtin(&agent, &config) {
         super::new::check_model(&config)?;
     }
     let ctx = super::common::open()?;

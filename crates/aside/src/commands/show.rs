@@ -76,15 +76,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     writeln!(out, "worktree: {}", record.worktree.display())?;
     if let Ok(config) = aside_core::Config::load_user() {
-        let builtin = record.agent == aside_core::agents::BUILTIN
-            && config
-                .agents
-                .get(&record.agent)
-                .is_none_or(|a| a.command.is_empty());
         writeln!(
             out,
             "sandbox:  {}",
-            aside_core::sandbox::describe(&config.sandbox, &record.agent, builtin)
+            aside_core::sandbox::describe(&config, &record.agent)
         )?;
     }
     if let Some(agent_session) = &record.acp_session_id {
