@@ -40,7 +40,7 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> std::io::Result<Finished> {
     let argv = ["sh".to_string(), "-c".to_string(), command.to_string()];
-    run_argv(&argv, cwd, timeout, cap, cancel).await
+    run_argv(&argv, cwd, timeout, cap, cancel, &|_| {}).await
 }
 
 /// Runs `argv` (its program first) in `cwd`, as [`run`] does.
@@ -50,6 +50,7 @@ pub async fn run_argv(
     timeout: Duration,
     cap: usize,
     cancel: &CancellationToken,
+    prepare: &(dyn Fn(&mut std::process::Command) + Sync),
 ) -> std::io::Result<Finished> {
     let Some((program, args)) = argv.split_first() else {
         return Err(std::io::Error::other("nothing to run"));
@@ -64,6 +65,7 @@ pub async fn run_argv(
     for var in SECRET_VARS {
         cmd.env_remove(var);
     }
+    prepare(&mut cmd);
     let mut child = tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .spawn()?;

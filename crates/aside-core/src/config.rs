@@ -359,6 +359,15 @@ pub struct AgentConfig {
     pub env: std::collections::BTreeMap<String, String>,
     /// The model it uses, where aside can choose it (builtin, copilot, claude, codex).
     pub model: Option<String>,
+    /// Whether the whole agent process runs in aside's sandbox (default false; `aside new
+    /// --sandbox` / `--no-sandbox` decide per session).
+    pub sandbox: Option<bool>,
+    /// In its sandbox: more paths it writes (its state beyond what aside knows of it).
+    #[serde(default)]
+    pub writable: Vec<String>,
+    /// In its sandbox: more hosts it reaches (its model API when aside cannot tell it).
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 /// `[defaults]` in config.toml and in a repository's `.aside.toml` (which wins): what `aside
@@ -462,6 +471,19 @@ impl Config {
             machine.check(name)?;
         }
         self.sandbox.check()?;
+        for (name, agent) in &self.agents {
+            for host in &agent.hosts {
+                crate::sandbox::net::check_entry(host)
+                    .map_err(|e| format!("agents.{name}.hosts: {e}"))?;
+            }
+            for path in &agent.writable {
+                if !(path.starts_with('/') || path.starts_with("~/")) {
+                    return Err(format!(
+                        "agents.{name}.writable has `{path}`: give absolute paths (or ~/…)"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -251,6 +251,10 @@ pub struct Settings {
     /// Its worktree is made without the repository's submodules (`--no-submodules`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_submodules: bool,
+    /// Whether it runs in aside's sandbox, when its start said (`--sandbox`, `--no-sandbox`);
+    /// the user's config decides otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<bool>,
     /// Where its worktree starts when it continues a session moved from another machine
     /// (`aside move`): that session's branch and its uncommitted work.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -58,6 +58,7 @@ impl Sessions {
                 model: None,
                 title: Some(record.task.lines().next().unwrap_or_default().to_string()),
                 no_submodules: record.settings.no_submodules,
+                sandbox: record.settings.sandbox,
             },
             config,
         )?;
@@ -123,6 +124,7 @@ impl Sessions {
             model: None,
             title: Some(title.clone()),
             no_submodules: record.settings.no_submodules,
+            sandbox: record.settings.sandbox,
         };
         // The agent takes the conversation as its own where it can: the built-in agent a copy of
         // its stored session, other agents (once the chat has stopped) the chat's own session,

@@ -120,6 +120,7 @@ impl Sessions {
                 .filter(|m| !m.is_empty())
                 .map(str::to_string),
             no_submodules: new.no_submodules,
+            sandbox: new.sandbox,
             start: takes_over.as_ref().and_then(|t| t.start.clone()),
         };
         if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {

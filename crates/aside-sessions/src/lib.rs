@@ -179,6 +179,9 @@ pub struct NewSession {
     pub model: Option<String>,
     /// Its worktree is made without the repository's submodules (`--no-submodules`).
     pub no_submodules: bool,
+    /// Whether it runs in aside's sandbox (`--sandbox`, `--no-sandbox`); None: as the user's
+    /// config says.
+    pub sandbox: Option<bool>,
 }
 
 /// An agent session a new aside session goes on with.

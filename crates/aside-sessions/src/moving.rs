@@ -162,6 +162,7 @@ impl Sessions {
                 model: packed.model,
                 title: Some(packed.title),
                 no_submodules: packed.no_submodules,
+                sandbox: None,
             },
             config,
             Some(TakeOver {

@@ -387,6 +387,8 @@ pub struct StartThere {
     /// The commit to start from (default: HEAD of the repository).
     pub base: Option<String>,
     pub no_submodules: bool,
+    /// `--sandbox` / `--no-sandbox`.
+    pub sandbox: Option<bool>,
 }
 
 /// Starts a session of the local repository holding `dir` on machine `name`: the machine
@@ -426,6 +428,11 @@ pub fn start(
     }
     if what.no_submodules {
         args.push("--no-submodules");
+    }
+    match what.sandbox {
+        Some(true) => args.push("--sandbox"),
+        Some(false) => args.push("--no-sandbox"),
+        None => {}
     }
     args.push("-");
     let out = machines::run_aside(machine, Some(&checkout), &args, Some(&what.task))

@@ -172,6 +172,7 @@ impl Sessions {
                 model: None,
                 title: Some(session.summary.title.clone()),
                 no_submodules: false,
+                sandbox: None,
             },
             config,
             Some(TakeOver {

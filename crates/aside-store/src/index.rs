@@ -71,6 +71,7 @@ fn loose_settings(dir: &std::path::Path) -> aside_core::Settings {
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty()),
         no_submodules: dir.join("no-submodules").exists(),
+        sandbox: None,
         start: None,
     }
 }
@@ -674,6 +675,7 @@ mod tests {
                 ports: Some((20040, 20049)),
                 model: Some("big-model".into()),
                 no_submodules: true,
+                sandbox: None,
                 start: None,
             }
         );

@@ -194,6 +194,8 @@ pub struct App {
     /// What the built-in agent's commands may do, in a few words (`[sandbox]`), for its
     /// sessions' headers.
     pub sandbox: Option<String>,
+    /// The third-party agents that run whole in the sandbox (`[agents.NAME] sandbox = true`).
+    pub sandboxed_agents: Vec<String>,
     pub theme: Theme,
 }
 
@@ -230,6 +232,7 @@ impl App {
             default_agent: 0,
             machines: Vec::new(),
             sandbox: None,
+            sandboxed_agents: Vec::new(),
             theme,
         }
     }

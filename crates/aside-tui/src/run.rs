@@ -262,17 +262,22 @@ pub fn run(ctx: Sessions, config: Config, options: Options) -> Result<(), String
     let mut app = App::new(theme, agents);
     app.default_agent = default_agent;
     app.machines = config.machines.keys().cloned().collect();
-    app.sandbox = Some(
-        match (
-            config.sandbox.enabled,
-            config.sandbox.network().unwrap_or(false),
-        ) {
-            (false, _) => "no sandbox",
-            (true, false) => "sandboxed, no network",
-            (true, true) => "sandboxed, network allowed",
-        }
-        .to_string(),
-    );
+    let network = match config.sandbox.network() {
+        Ok(aside_core::sandbox::Network::All) => "network allowed",
+        Ok(aside_core::sandbox::Network::Only(_)) => "listed hosts only",
+        _ => "no network",
+    };
+    app.sandbox = Some(if config.sandbox.enabled {
+        format!("sandboxed, {network}")
+    } else {
+        "no sandbox".to_string()
+    });
+    app.sandboxed_agents = config
+        .agents
+        .iter()
+        .filter(|(_, a)| a.sandbox == Some(true))
+        .map(|(name, _)| name.clone())
+        .collect();
     let mut loader = Loader {
         machines: config.machines.clone(),
         remote: Default::default(),
@@ -579,6 +584,7 @@ fn carry_out(
                     model: None,
                     title: None,
                     no_submodules: false,
+                    sandbox: None,
                 },
                 config,
             );

@@ -241,6 +241,9 @@ fn draw_session(frame: &mut Frame, app: &mut App, id: &str, area: Rect) {
                     },
                 ) + &match (&app.sandbox, r.agent == "builtin" && !r.external) {
                     (Some(sandbox), true) => format!(" · {sandbox}"),
+                    _ if app.sandboxed_agents.contains(&r.agent) && !r.external => {
+                        " · sandboxed (the whole agent)".to_string()
+                    }
                     _ => String::new(),
                 },
                 app.theme.dim,

@@ -81,6 +81,12 @@ fn main() -> ExitCode {
     if let Some(code) = raw.as_deref().and_then(commands::machine::forwarded) {
         return code;
     }
+    // Inside a sandbox, before a command that reaches listed hosts (internal).
+    if let Some([_, sub, rest @ ..]) = raw.as_deref() {
+        if sub == aside_core::sandbox::net::SUBCOMMAND {
+            std::process::exit(aside_core::sandbox::net::bridge_main(rest));
+        }
+    }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Tui(commands::tui::Args {}));
     // Commands that print and exit end quietly on a closed pipe (`aside ls | head`); the

@@ -78,7 +78,13 @@ pub(crate) async fn run_locally(
             )))
         }
     };
-    match command::run_argv(&argv, cwd, timeout, tools::OUTPUT_CAP, cancel).await {
+    // Its process and memory limits hold whether or not the sandbox could be made.
+    let limits = |cmd: &mut std::process::Command| {
+        if let Some((policy, _)) = sandbox() {
+            policy.limit(cmd);
+        }
+    };
+    match command::run_argv(&argv, cwd, timeout, tools::OUTPUT_CAP, cancel, &limits).await {
         Ok(done) if done.ending == Ending::Cancelled => RunResult::Cancelled(done.output),
         Ok(done) => {
             let said = describe(&done.ending, &done.output, timeout);

@@ -55,18 +55,22 @@ pub(crate) struct AgentProcess {
     pub(crate) stdin: ChildStdin,
     pub(crate) stdout: ChildStdout,
     pub(crate) stderr: StderrTail,
+    /// Why it runs without the sandbox it was to run in (`[sandbox] unavailable = "run"`).
+    pub(crate) unconfined: Option<String>,
 }
 
 impl AgentProcess {
     /// Starts the session's agent in its worktree, under `aside guard` (leader of a new process
     /// group; it stops the whole group when this host dies, even by kill -9), and remembers the
-    /// group in `pgid_file` for the next host.
+    /// group in `pgid_file` for the next host. With a `sandbox`, the whole agent runs in it
+    /// (where it cannot work: refused, or run without it when the user's config says `run`).
     pub(crate) fn start(
         record: &SessionRecord,
         settings: &aside_core::AgentConfig,
         ports: Vec<(String, String)>,
         model: Option<&str>,
         pgid_file: &Path,
+        sandbox: Option<&aside_core::sandbox::Policy>,
     ) -> anyhow::Result<AgentProcess> {
         let command = &record.agent_command;
         let Some((program, args)) = command.split_first() else {
@@ -94,12 +98,40 @@ impl AgentProcess {
             aside_core::agents::use_model(&record.agent, model, &mut model_args, &mut model_env);
         }
         let exe = std::env::current_exe().context("while finding the aside binary")?;
+        let mut argv: Vec<String> = std::iter::once(resolved.display().to_string())
+            .chain(args.iter().cloned())
+            .chain(model_args)
+            .collect();
+        let mut unconfined = None;
         let mut cmd = std::process::Command::new(exe);
+        if let Some(policy) = sandbox {
+            match aside_core::sandbox::probe() {
+                Ok(()) => {
+                    // An agent with a sandbox of its own keeps it, set from the same policy.
+                    argv.extend(aside_core::sandbox::agents::own_sandbox_args(
+                        &record.agent,
+                        &resolved,
+                        policy.network,
+                    ));
+                    argv = policy.wrap(
+                        &aside_core::sandbox::bwrap_program(),
+                        &record.worktree,
+                        &argv,
+                    );
+                    policy.limit(&mut cmd);
+                }
+                Err(why) if policy.unavailable == "run" => unconfined = Some(why),
+                Err(why) => {
+                    return Err(anyhow!(
+                        "the agent `{}` is to run in aside's sandbox, and {why}. Start the session with --no-sandbox to run it unconfined, or set [sandbox] unavailable = \"run\"",
+                        record.agent
+                    ))
+                }
+            }
+        }
         cmd.arg("guard")
             .arg("--")
-            .arg(&resolved)
-            .args(args)
-            .args(model_args)
+            .args(&argv)
             .envs(ports)
             .envs(model_env)
             .env_remove(aside_core::agents::MODEL_VAR)
@@ -143,6 +175,7 @@ impl AgentProcess {
             stdin,
             stdout,
             stderr: tail,
+            unconfined,
         })
     }
 }

@@ -9,6 +9,7 @@ mod agent;
 mod checkpoint;
 mod control;
 mod lifecycle;
+mod netproxy;
 mod notify;
 mod policy;
 mod prepare;
@@ -72,6 +73,8 @@ enum FromAgent {
             Responder<RequestPermissionResponse>,
         )>,
     ),
+    /// The sandbox's proxy refused a connection to this `host:port`.
+    Blocked(String),
 }
 
 async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<()> {
@@ -160,6 +163,15 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     }
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// A task stopped when this is dropped (the sandbox's proxy, with the agent it serves).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Bytes a host keeps in reserve for recording its end when the disk fills up.
@@ -374,23 +386,69 @@ impl Host {
             .map(|_| ())
     }
 
-    /// The sandbox the built-in agent's commands run in, when `[sandbox]` has it on (other
-    /// agents run their commands themselves).
-    fn sandbox_policy(&self) -> Option<aside_core::sandbox::Policy> {
+    /// The sandbox of this session, when it has one: the built-in agent's commands (`[sandbox]`
+    /// on, or `--sandbox`), or a third-party agent as a whole (`[agents.NAME] sandbox = true`,
+    /// or `--sandbox`). The second part says whether it is a whole agent's.
+    fn sandbox_policy(&self) -> Option<(aside_core::sandbox::Policy, bool)> {
         let builtin = self.record.agent == aside_core::agents::BUILTIN
             && self.agent_config.command.is_empty();
-        if !builtin || !self.sandbox.enabled {
+        let on = self.record.settings.sandbox.unwrap_or(if builtin {
+            self.sandbox.enabled
+        } else {
+            self.agent_config.sandbox.unwrap_or(false)
+        });
+        if !on {
             return None;
         }
         let git_dir = Some(self.record.repo.join(".git")).filter(|g| g.is_dir());
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from)?;
-        Some(aside_core::sandbox::Policy::for_session(
+        let policy = aside_core::sandbox::Policy::for_session(
             &self.sandbox,
             &self.record.worktree,
             git_dir.as_deref(),
             &home,
             &self.layout.home,
-        ))
+        );
+        if builtin {
+            return Some((policy, false));
+        }
+        let program = self
+            .record
+            .agent_command
+            .first()
+            .and_then(|p| aside_core::agents::find_program(p))?;
+        let needs = aside_core::sandbox::agents::needs(
+            &self.record.agent,
+            &self.agent_config,
+            &program,
+            &home,
+            &|key| std::env::var(key).ok(),
+        );
+        Some((policy.for_agent(&needs), true))
+    }
+
+    /// Starts the sandbox's proxy when its policy lists hosts, pointing the policy at it; what
+    /// it refuses reaches the session loop through `tx`.
+    fn start_proxy(
+        &self,
+        policy: &mut aside_core::sandbox::Policy,
+        tx: &mpsc::UnboundedSender<FromAgent>,
+    ) -> anyhow::Result<Option<AbortOnDrop>> {
+        if !policy.needs_proxy() {
+            return Ok(None);
+        }
+        // A Unix socket's path has room for about 100 bytes.
+        let mut socket = self.layout.session_dir(&self.record.id).join("net.sock");
+        if socket.as_os_str().len() > 100 {
+            socket = std::env::temp_dir().join(format!("aside-net-{}.sock", self.record.id));
+        }
+        let tx = tx.clone();
+        let task = netproxy::serve(&socket, policy.allow.clone(), move |target| {
+            let _ = tx.send(FromAgent::Blocked(target));
+        })
+        .with_context(|| format!("cannot start the sandbox's proxy on {}", socket.display()))?;
+        policy.proxy = Some(socket);
+        Ok(Some(AbortOnDrop(task)))
     }
 
     async fn drive_agent(
@@ -401,11 +459,19 @@ impl Host {
         agent::stop_leftover(&self.layout, &self.record.id, &self.record.worktree);
         let model = agent::wanted_model(&self.record, &self.agent_config);
         let mut env = self.record.settings.port_env();
-        if let Some(policy) = self.sandbox_policy() {
-            env.push((
-                aside_core::sandbox::ENV.to_string(),
-                serde_json::to_string(&policy)?,
-            ));
+        let (agent_tx, agent_rx) = mpsc::unbounded_channel::<FromAgent>();
+        let mut whole_agent = None;
+        let mut _proxy = None;
+        if let Some((mut policy, whole)) = self.sandbox_policy() {
+            _proxy = self.start_proxy(&mut policy, &agent_tx)?;
+            if whole {
+                whole_agent = Some(policy);
+            } else {
+                env.push((
+                    aside_core::sandbox::ENV.to_string(),
+                    serde_json::to_string(&policy)?,
+                ));
+            }
         }
         let AgentProcess {
             mut child,
@@ -413,16 +479,26 @@ impl Host {
             stdin,
             stdout,
             stderr,
+            unconfined,
         } = AgentProcess::start(
             &self.record,
             &self.agent_config,
             env,
             model.as_deref(),
             &agent::pgid_file(&self.layout, &self.record.id),
+            whole_agent.as_ref(),
         )?;
+        if let Some(why) = unconfined {
+            self.emit(Body::Warning(Warning {
+                message: format!(
+                    "{} runs without aside's sandbox: {why} ([sandbox] unavailable = \"run\")",
+                    self.record.agent
+                ),
+                submodule: None,
+            }));
+        }
         let tail = move || stderr.text();
 
-        let (agent_tx, agent_rx) = mpsc::unbounded_channel::<FromAgent>();
         let tx_updates = agent_tx.clone();
         let tx_perms = agent_tx;
         let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
@@ -671,6 +747,12 @@ impl Host {
                     FromAgent::Permission(boxed) => {
                         let (request, responder) = *boxed;
                         self.on_permission(life, &tool_calls, request, responder)?;
+                    }
+                    FromAgent::Blocked(target) => {
+                        self.emit(Body::Warning(Warning {
+                            message: format!("aside's sandbox blocked a connection to {target}: it is not in [sandbox] network"),
+                            submodule: None,
+                        }));
                     }
                 },
                 Some(control) = ctl.recv() => {

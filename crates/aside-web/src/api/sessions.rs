@@ -217,6 +217,7 @@ pub async fn create(
             )
         }),
         no_submodules: false,
+        sandbox: None,
     };
     let record = with_sessions(&state, move |s| {
         let r = s.create(new, &config)?;
@@ -257,7 +258,7 @@ pub async fn show(
             None
         };
         let config = Config::load_user().unwrap_or_default();
-        let sandbox = aside_core::sandbox::describe(&config, &record.agent);
+        let sandbox = aside_core::sandbox::describe(&config, &record.agent, record.settings.sandbox);
         Ok(json!({"session": s.json(&record), "changed_files": files, "plan": plan, "sandbox": sandbox}))
     })
     .await?;

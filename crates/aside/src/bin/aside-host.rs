@@ -65,6 +65,9 @@ fn main() -> ExitCode {
         Some("guard") if args.get(1).map(String::as_str) == Some("--") && args.len() > 2 => {
             std::process::exit(aside_host::guard::run(&args[2..]))
         }
+        Some(aside_core::sandbox::net::SUBCOMMAND) => {
+            std::process::exit(aside_core::sandbox::net::bridge_main(&args[1..]))
+        }
         _ => {
             eprintln!(
                 "aside-host runs a session's host for aside (internal): aside-host host ID, or aside-host guard -- PROGRAM ARGS…"

@@ -192,6 +192,7 @@ fn switch_agent(
             model: None,
             title: Some(from.title.clone()),
             no_submodules: from.settings.no_submodules,
+            sandbox: from.settings.sandbox,
         },
         config,
     )?;
@@ -247,6 +248,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             model: None,
             title: Some(format!("Chat in {place}")),
             no_submodules: args.no_submodules,
+            sandbox: None,
         },
         &config,
     )?;

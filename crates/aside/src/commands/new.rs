@@ -55,6 +55,13 @@ pub struct Args {
     /// `[worktree] submodules = false` in the config turns that off for every session).
     #[arg(long)]
     no_submodules: bool,
+    /// Run it in aside's sandbox: the built-in agent's commands (the default, `[sandbox]`), or
+    /// a third-party agent's whole process (`[agents.NAME] sandbox = true` makes it the default).
+    #[arg(long, conflicts_with = "no_sandbox")]
+    sandbox: bool,
+    /// Run it without aside's sandbox.
+    #[arg(long)]
+    no_sandbox: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -62,6 +69,13 @@ pub struct Args {
     /// this repository there, at the same base commit (pushed over SSH first).
     #[arg(long, value_name = "MACHINE", conflicts_with_all = ["workspace", "from_chat"])]
     on: Option<String>,
+}
+
+impl Args {
+    /// `--sandbox` or `--no-sandbox`, if either was given.
+    fn sandbox_choice(&self) -> Option<bool> {
+        (self.sandbox || self.no_sandbox).then_some(self.sandbox)
+    }
 }
 
 /// The conversation SOURCE names: a file, `-`, or an aside session.
@@ -152,6 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return on_machine(&machine, &task, &dir, &args);
     }
     let config = repo_config(&dir)?;
+    let sandbox = args.sandbox_choice();
     let agent = args.agent.unwrap_or_else(|| config.defaults.agent());
     if aside_core::agents::uses_builtin(&agent, &config) {
         check_model(&config)?;
@@ -182,6 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             model: args.model,
             title,
             no_submodules: args.no_submodules,
+            sandbox,
         },
         &config,
     )?;
@@ -228,6 +244,7 @@ fn on_machine(name: &str, task: &str, dir: &std::path::Path, args: &Args) -> any
         model: args.model.clone(),
         base: args.base.clone(),
         no_submodules: args.no_submodules,
+        sandbox: args.sandbox_choice(),
     };
     let session =
         aside_sessions::remote::start(name, machine, dir, &what).map_err(|e| anyhow::anyhow!(e))?;

@@ -87,6 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             model: None,
             title: Some(format!("Plan: {title}")),
             no_submodules: args.no_submodules,
+            sandbox: None,
         },
         &config,
     )?;

@@ -1,8 +1,10 @@
-//! `aside sandbox`: the sandbox the built-in agent's commands run in, and whether it works here.
+//! `aside sandbox`: the sandbox the built-in agent's commands (and the third-party agents
+//! that run whole in it) get, and whether it works here.
 
-/// Show the sandbox the built-in agent's commands run in (`[sandbox]` in config.toml): what
-/// they may write and read, the network, and whether the sandbox works on this machine (with
-/// the fix when it does not).
+/// Show the sandbox the built-in agent's commands run in (`[sandbox]` in config.toml) and the
+/// third-party agents that run whole in it (`[agents.NAME] sandbox = true`): what they may
+/// write and read, the network, and whether the sandbox works on this machine (with the fix
+/// when it does not).
 #[derive(clap::Args)]
 pub struct Args {
     /// As JSON.
@@ -29,6 +31,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &aside_core::paths::aside_home(),
     );
     let works = aside_core::sandbox::probe();
+    // The third-party agents that run whole in it, each with what it needs there.
+    let exe = std::env::current_exe()?.display().to_string();
+    let agents: Vec<(String, aside_core::sandbox::Policy)> = config
+        .agents
+        .iter()
+        .filter(|(name, a)| {
+            a.sandbox == Some(true) && !aside_core::agents::uses_builtin(name, &config)
+        })
+        .filter_map(|(name, a)| {
+            let command = aside_core::agents::agent_command(name, &config, &exe).ok()?;
+            let program = command
+                .first()
+                .and_then(|p| aside_core::agents::find_program(p))
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(command.first().cloned().unwrap_or_default())
+                });
+            let needs = aside_core::sandbox::agents::needs(name, a, &program, &home, &|k| {
+                std::env::var(k).ok()
+            });
+            Some((name.clone(), policy.clone().for_agent(&needs)))
+        })
+        .collect();
     if args.json {
         let out = serde_json::json!({
             "enabled": sandbox.enabled,
@@ -36,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "problem": works.as_ref().err(),
             "when_it_cannot_work": sandbox.when_unavailable(),
             "policy": policy,
+            "agents": agents.iter().map(|(name, p)| serde_json::json!({"agent": name, "policy": p})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -67,15 +92,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("not readable:\n{}", list(&hidden));
     }
     println!("everything else: read-only");
+    println!("network: {}", network(&policy));
     println!(
-        "network: {}",
-        if policy.network {
-            "reachable ([sandbox] network = \"all\")"
-        } else {
-            "none ([sandbox] network = \"all\" allows it)"
-        }
+        "limits: {} processes at once{}",
+        policy.processes.unwrap_or_default(),
+        policy
+            .memory
+            .map(|m| format!(", {} MiB of memory per command", m >> 20))
+            .unwrap_or_default()
     );
-    println!("other agents (copilot, codex, claude…) run their commands themselves: not confined by aside");
+    for (name, agent) in &agents {
+        println!(
+            "\nThe agent `{name}` runs whole in the sandbox ([agents.{name}] sandbox = true):"
+        );
+        let own: Vec<_> = agent
+            .writable
+            .iter()
+            .filter(|w| !policy.writable.contains(w))
+            .cloned()
+            .collect();
+        println!("writable too, its own state:\n{}", list(&own));
+        println!("network: {}", network(agent));
+    }
+    if agents.is_empty() {
+        println!("other agents (copilot, codex, claude…) run their commands themselves, not confined by aside: [agents.NAME] sandbox = true (or aside new --sandbox) runs one whole in the sandbox");
+    }
     match works {
         Ok(()) => println!("✓ the sandbox works on this machine"),
         Err(why) => {
@@ -92,4 +133,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a policy's network is, in words.
+fn network(policy: &aside_core::sandbox::Policy) -> String {
+    if policy.network {
+        "reachable ([sandbox] network = \"all\")".to_string()
+    } else if policy.allow.is_empty() {
+        "none ([sandbox] network = \"all\" or a list of hosts allows it)".to_string()
+    } else {
+        format!(
+            "only {} (through aside's proxy; [sandbox] network lists them)",
+            policy.allow.join(", ")
+        )
+    }
 }

@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(
             out,
             "sandbox:  {}",
-            aside_core::sandbox::describe(&config, &record.agent)
+            aside_core::sandbox::describe(&config, &record.agent, record.settings.sandbox)
         )?;
     }
     if let Some(agent_session) = &record.acp_session_id {

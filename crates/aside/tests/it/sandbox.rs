@@ -216,3 +216,209 @@ fn where_the_sandbox_cannot_work_commands_are_refused_unless_the_user_allows_the
     let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
     assert!(worktree.join("ran.txt").exists());
 }
+
+/// A loopback HTTP server answering every request with `body`; its port.
+fn http_server(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn listed_hosts_are_reached_and_any_other_is_blocked_and_said() {
+    if !available() {
+        return;
+    }
+    let env = Env::outside_tmp();
+    let listed = http_server("LISTED-SERVER-ANSWERED");
+    let other = http_server("OTHER-SERVER-ANSWERED");
+    env.config(&format!(
+        "[sandbox]\nnetwork = [\"127.0.0.1:{listed}\", \"example.invalid\"]\nmemory = \"1G\"\n"
+    ));
+    env.model.push_for(
+        "sbx-net",
+        [
+            // A listed loopback port is reached as itself…
+            run(&format!("curl -sS http://127.0.0.1:{listed}/")),
+            // …and through the proxy the sandbox is given (HTTP_PROXY is set).
+            run(&format!(
+                "curl -sS --noproxy '' http://127.0.0.1:{listed}/via-proxy"
+            )),
+            // Another loopback port is not there at all, nor through the proxy.
+            run(&format!("curl -sS http://127.0.0.1:{other}/")),
+            run(&format!("curl -sS --noproxy '' http://127.0.0.1:{other}/")),
+            // A host not listed is refused by the proxy.
+            run("curl -sS https://blocked.example/"),
+            // A command past its memory limit fails (a line of 2 GB held whole).
+            run("head -c 2000000000 /dev/zero | tail -n 1 | wc -c"),
+            Reply::text("Tried the network."),
+        ],
+    );
+    let id = env.new_session("sbx-net: reach things", &[]);
+    env.wait_status(&id, "completed");
+    let requests = env.model.received();
+    // Each command's output is the tool result in the request after it.
+    let result = |n: usize| requests[n + 1].body.to_string();
+    assert!(
+        result(0).contains("LISTED-SERVER-ANSWERED"),
+        "{}",
+        result(0)
+    );
+    assert!(
+        result(1).contains("LISTED-SERVER-ANSWERED"),
+        "{}",
+        result(1)
+    );
+    assert!(
+        !result(2).contains("OTHER-SERVER-ANSWERED"),
+        "{}",
+        result(2)
+    );
+    assert!(
+        result(3).contains(&format!(
+            "aside's sandbox blocked a connection to 127.0.0.1:{other}"
+        )),
+        "{}",
+        result(3)
+    );
+    assert!(result(4).contains("403"), "{}", result(4));
+    // A failed command says what the network reaches.
+    assert!(
+        result(4).contains(&format!(
+            "the network reaches only 127.0.0.1:{listed}, example.invalid"
+        )),
+        "{}",
+        result(4)
+    );
+    assert!(
+        result(5).contains("tail: memory exhausted"),
+        "{}",
+        result(5)
+    );
+    // The conversation says what was blocked, once per host.
+    let shown = env.ok(&["show", &id]);
+    for host in [
+        format!("127.0.0.1:{other}"),
+        "blocked.example:443".to_string(),
+    ] {
+        assert_eq!(
+            shown
+                .matches(&format!("aside's sandbox blocked a connection to {host}"))
+                .count(),
+            1,
+            "{shown}"
+        );
+    }
+    assert!(
+        shown.contains(&format!(
+            "sandbox:  commands write only the worktree; HOME's credentials hidden; network: 127.0.0.1:{listed}, example.invalid only"
+        )),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_real_codex_acp_session_runs_whole_in_the_sandbox_offline() {
+    let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") else {
+        eprintln!("skipped: set ASIDE_TEST_CODEX (.ci/run does)");
+        return;
+    };
+    if !available() {
+        return;
+    }
+    let mut env = Env::outside_tmp();
+    env.prepend_path(&codex);
+    let codex_home = crate::common::codex_config(&env);
+    env.extra
+        .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
+    env.config("[agents.codex]\nsandbox = true\n");
+    let home = env.root.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_ed25519"), "PRIVATE-KEY-MATERIAL\n").unwrap();
+    std::fs::write(home.join(".bashrc"), "# mine\n").unwrap();
+    env.model.push_for(
+        "sbx-codex",
+        [
+            Reply::tool(
+                "exec_command",
+                json!({"cmd": "echo in > in-tree.txt; echo pwned >> ~/.bashrc; cat ~/.ssh/id_ed25519; echo \"DO\"NE", "login": false}),
+            ),
+            Reply::text("Done in the sandbox."),
+        ],
+    );
+    let id = env.new_session("sbx-codex: write things", &["--agent", "codex"]);
+    let s = env.wait_status(&id, "completed");
+    let seen = results(&env);
+    assert!(seen.contains("DONE"), "{seen}");
+    // Its worktree is written; HOME is not, and its secrets are not there to read.
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("in-tree.txt")).unwrap(),
+        "in\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join(".bashrc")).unwrap(),
+        "# mine\n"
+    );
+    assert!(!seen.contains("PRIVATE-KEY-MATERIAL"), "{seen}");
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("sandbox:  the whole agent: writes only the worktree and its own state; HOME's credentials hidden; network: its model API only"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn an_agent_that_is_to_run_whole_in_a_sandbox_that_cannot_work_is_refused_with_the_fix() {
+    let mut env = Env::outside_tmp();
+    env.set("ASIDE_BWRAP", "/nonexistent/bwrap");
+    env.set("ASIDE_SANDBOX_UNAVAILABLE", "");
+    // aside's own agent, declared as a third-party one.
+    env.config(&format!(
+        "[agents.mine]\ncommand = [\"{}\", \"agent\"]\nsandbox = true\n",
+        env!("CARGO_BIN_EXE_aside")
+    ));
+    let id = env.new_session("sbx-whole: never starts", &["--agent", "mine"]);
+    let s = env.wait_status(&id, "failed");
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("the agent `mine` is to run in aside's sandbox, and bubblewrap (/nonexistent/bwrap) is not installed: apt-get install bubblewrap")
+            && shown.contains("Start the session with --no-sandbox to run it unconfined"),
+        "{shown}\n{s}"
+    );
+    // Said per session, it runs unconfined, as asked.
+    env.model
+        .push_for("sbx-whole-b", [Reply::text("Ran unconfined.")]);
+    let id = env.new_session("sbx-whole-b: run it", &["--agent", "mine", "--no-sandbox"]);
+    env.wait_status(&id, "completed");
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("sandbox:  mine runs its commands itself (not confined by aside"),
+        "{shown}"
+    );
+    // Allowed by the user's config, it runs unconfined and the conversation says so.
+    env.set("ASIDE_SANDBOX_UNAVAILABLE", "run");
+    env.model
+        .push_for("sbx-whole-c", [Reply::text("Ran anyway.")]);
+    let id = env.new_session("sbx-whole-c: run it", &["--agent", "mine"]);
+    env.wait_status(&id, "completed");
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains(
+            "mine runs without aside's sandbox: bubblewrap (/nonexistent/bwrap) is not installed"
+        ),
+        "{shown}"
+    );
+}
