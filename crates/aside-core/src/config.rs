@@ -165,6 +165,9 @@ pub struct RepoConfig {
     /// How this repository's worktrees are made (`[worktree]`).
     #[serde(default)]
     pub worktree: RepoWorktree,
+    /// What its builds need of the sandbox (`[sandbox]`): only ever narrows the user's own.
+    #[serde(default)]
+    pub sandbox: crate::sandbox::RepoSandbox,
 }
 
 /// `[worktree]` of a repository's `.aside.toml`.

@@ -44,6 +44,32 @@ pub struct SandboxConfig {
     pub memory: Option<String>,
 }
 
+/// `[sandbox]` of a repository's `.aside.toml`: the caches its builds write and the hosts
+/// they reach. It only ever narrows the user's own `[sandbox]`: what the user's config does
+/// not allow stays disallowed (and is said).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RepoSandbox {
+    /// Paths its builds write, among the user's `writable`.
+    #[serde(default)]
+    pub writable: Option<Vec<String>>,
+    /// `none`, `all` or the hosts it needs, among those the user's config allows.
+    #[serde(default)]
+    pub network: Option<toml::Value>,
+}
+
+/// The sandbox of sessions in `repo`: the user's `[sandbox]` narrowed by the repository's
+/// `.aside.toml`, and what the repository asked for that the user's config does not allow.
+pub fn for_repo(config: &crate::Config, repo: &Path) -> (SandboxConfig, Vec<String>) {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    match crate::config::RepoConfig::load(repo) {
+        Ok(r) => config.sandbox.narrowed_by(&r.sandbox, &home),
+        Err(_) => (config.sandbox.clone(), Vec::new()),
+    }
+}
+
 /// What a sandbox's network is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Network {
@@ -121,6 +147,86 @@ impl SandboxConfig {
             }
             Some(other) => Err(wrong(other)),
         }
+    }
+
+    /// This config narrowed by a repository's `[sandbox]`: its writable paths that lie inside
+    /// the user's, its hosts that the user's network covers. What it asked beyond those is
+    /// returned in words.
+    pub fn narrowed_by(&self, repo: &RepoSandbox, home: &Path) -> (SandboxConfig, Vec<String>) {
+        let mut out = self.clone();
+        let mut beyond = Vec::new();
+        let expand = |p: &str| match p.strip_prefix("~/") {
+            Some(rest) => home.join(rest),
+            None => PathBuf::from(p),
+        };
+        if let Some(wanted) = &repo.writable {
+            out.writable = wanted
+                .iter()
+                .filter(|w| {
+                    let inside = (w.starts_with('/') || w.starts_with("~/"))
+                        && self
+                            .writable
+                            .iter()
+                            .any(|mine| expand(w).starts_with(expand(mine)));
+                    if !inside {
+                        beyond.push(format!("the repository's .aside.toml asks to write {w}: not among [sandbox] writable in your config, so it stays read-only (add it there to allow it)"));
+                    }
+                    inside
+                })
+                .cloned()
+                .collect();
+        }
+        if repo.network.is_some() {
+            let asked = SandboxConfig {
+                network: repo.network.clone(),
+                ..SandboxConfig::default()
+            }
+            .network();
+            let mine = self.network().unwrap_or(Network::None);
+            let narrowed = match (asked, mine) {
+                (Err(e), mine) => {
+                    beyond.push(format!("the repository's .aside.toml: {e}"));
+                    mine
+                }
+                (Ok(Network::None), _) => Network::None,
+                (Ok(Network::All), mine) => {
+                    if mine != Network::All {
+                        beyond.push("the repository's .aside.toml asks for the whole network: your config does not allow it".to_string());
+                    }
+                    mine
+                }
+                (Ok(Network::Only(hosts)), Network::All) => Network::Only(hosts),
+                (Ok(Network::Only(hosts)), mine) => {
+                    let allowed: &[String] = match &mine {
+                        Network::Only(m) => m,
+                        _ => &[],
+                    };
+                    let kept: Vec<String> = hosts
+                        .into_iter()
+                        .filter(|h| {
+                            let ok = allowed.iter().any(|a| net::covers(a, h));
+                            if !ok {
+                                beyond.push(format!("the repository's .aside.toml asks to reach {h}: not in [sandbox] network in your config, so it stays blocked"));
+                            }
+                            ok
+                        })
+                        .collect();
+                    if kept.is_empty() {
+                        Network::None
+                    } else {
+                        Network::Only(kept)
+                    }
+                }
+            };
+            out.network = Some(match narrowed {
+                Network::None => toml::Value::String("none".into()),
+                Network::All => toml::Value::String("all".into()),
+                Network::Only(hosts) => {
+                    toml::Value::Array(hosts.into_iter().map(toml::Value::String).collect())
+                }
+            });
+        }
+        (out, beyond)
     }
 
     /// `memory` in bytes.
@@ -321,9 +427,7 @@ impl Policy {
                         rlim_max: 0,
                     };
                     // Never raised above what the user already has.
-                    if libc::getrlimit(libc::RLIMIT_NPROC, &mut now) == 0
-                        && now.rlim_cur > n
-                    {
+                    if libc::getrlimit(libc::RLIMIT_NPROC, &mut now) == 0 && now.rlim_cur > n {
                         set(libc::RLIMIT_NPROC, n);
                     }
                 }
@@ -482,9 +586,9 @@ pub fn wanted(config: &crate::Config, agent: &str, choice: Option<bool>) -> bool
     })
 }
 
-/// A session's sandbox in a line, as `show` and the views say it, by the user's `config` and
-/// the session's own `choice`.
-pub fn describe(config: &crate::Config, agent: &str, choice: Option<bool>) -> String {
+/// A session's sandbox in a line, as `show` and the views say it, by the user's `config`
+/// (narrowed by the `.aside.toml` of `repo`) and the session's own `choice`.
+pub fn describe(config: &crate::Config, agent: &str, choice: Option<bool>, repo: &Path) -> String {
     let builtin = crate::agents::uses_builtin(agent, config);
     if !wanted(config, agent, choice) {
         return match (builtin, choice) {
@@ -495,7 +599,7 @@ pub fn describe(config: &crate::Config, agent: &str, choice: Option<bool>) -> St
             ),
         };
     }
-    let network = match config.sandbox.network() {
+    let network = match for_repo(config, repo).0.network() {
         Ok(Network::All) => "network allowed".to_string(),
         Ok(Network::Only(hosts)) if builtin => format!("network: {} only", hosts.join(", ")),
         Ok(Network::Only(hosts)) => format!("network: its model API and {} only", hosts.join(", ")),
@@ -601,6 +705,37 @@ mod tests {
         );
         assert!(argv.contains(&"--unshare-net".to_string()));
         assert_eq!(argv.last().unwrap(), "sh");
+    }
+
+    #[test]
+    fn a_repository_only_narrows_the_users_sandbox() {
+        let home = Path::new("/home/me");
+        let mine: SandboxConfig = toml::from_str(
+            "writable = [\"~/.cache\"]\nnetwork = [\"*.npmjs.org\", \"github.com\"]\n",
+        )
+        .unwrap();
+        let repo: RepoSandbox = toml::from_str(
+            "writable = [\"~/.cache/pip\", \"~/.ssh\"]\nnetwork = [\"registry.npmjs.org\", \"evil.example\"]\n",
+        )
+        .unwrap();
+        let (narrowed, beyond) = mine.narrowed_by(&repo, home);
+        assert_eq!(narrowed.writable, ["~/.cache/pip"]);
+        assert_eq!(
+            narrowed.network(),
+            Ok(Network::Only(vec!["registry.npmjs.org".into()]))
+        );
+        assert_eq!(beyond.len(), 2, "{beyond:?}");
+        assert!(beyond[0].contains("~/.ssh") && beyond[1].contains("evil.example"));
+        // It cannot open the network the user keeps closed.
+        let closed = SandboxConfig::default();
+        let all: RepoSandbox = toml::from_str("network = \"all\"").unwrap();
+        assert_eq!(
+            closed.narrowed_by(&all, home).0.network(),
+            Ok(Network::None)
+        );
+        // Nor add what the user never listed.
+        let nothing = SandboxConfig::default().narrowed_by(&repo, home).0;
+        assert!(nothing.writable.is_empty());
     }
 
     #[test]

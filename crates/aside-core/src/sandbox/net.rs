@@ -81,6 +81,25 @@ pub fn allows(allow: &[String], host: &str, port: u16) -> bool {
     })
 }
 
+/// Whether allow-list entry `allowed` covers entry `asked` (a repository's): the same hosts or
+/// fewer, on the same port or any the entry allows.
+pub fn covers(allowed: &str, asked: &str) -> bool {
+    let ((a_host, a_port), (b_host, b_port)) = (split(allowed), split(asked));
+    if a_port.is_some() && a_port != b_port {
+        return false;
+    }
+    let b_name = b_host.strip_prefix("*.").unwrap_or(b_host);
+    match a_host.strip_prefix("*.") {
+        Some(domain) => {
+            b_name.len() > domain.len() + 1 && {
+                let (head, tail) = b_name.split_at(b_name.len() - domain.len());
+                head.ends_with('.') && tail.eq_ignore_ascii_case(domain)
+            }
+        }
+        None => !b_host.starts_with("*.") && a_host.eq_ignore_ascii_case(b_host),
+    }
+}
+
 /// The loopback ports `allow` lists: forwarded into the sandbox as themselves.
 pub fn forwarded_ports(allow: &[String]) -> Vec<u16> {
     let mut ports: Vec<u16> = allow

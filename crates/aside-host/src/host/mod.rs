@@ -126,6 +126,16 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
             .and_then(|r| r.worktree.submodules)
             .or(config.worktree.submodules)
             .unwrap_or(true);
+    // The user's sandbox, narrowed by what the repository says its builds need.
+    let (sandbox, sandbox_beyond) = match &repo_config {
+        Some(r) => config.sandbox.narrowed_by(
+            &r.sandbox,
+            &std::env::var_os("HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_default(),
+        ),
+        None => (config.sandbox.clone(), Vec::new()),
+    };
     let mut host = Host {
         layout: layout.clone(),
         index,
@@ -145,7 +155,8 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         last_touch: std::time::Instant::now(),
         notify: config.notify.clone(),
         agent_config: config.agents.get(&agent_name).cloned().unwrap_or_default(),
-        sandbox: config.sandbox.clone(),
+        sandbox,
+        sandbox_beyond,
         mcp_servers: config.mcp_servers.clone(),
         pending: None,
         seed: None,
@@ -195,8 +206,12 @@ struct Host {
     notify: aside_core::config::NotifyConfig,
     /// The session's agent's own settings (`[agents.NAME]`: env, model).
     agent_config: aside_core::AgentConfig,
-    /// `[sandbox]`: where the built-in agent's commands run.
+    /// `[sandbox]` (narrowed by the repository's `.aside.toml`): where the built-in agent's
+    /// commands run.
     sandbox: aside_core::sandbox::SandboxConfig,
+    /// What the repository's `.aside.toml` asked of the sandbox that the user's config does
+    /// not allow: said when the session starts.
+    sandbox_beyond: Vec<String>,
     /// MCP servers given to the agent with its session (`[[mcp_servers]]`).
     mcp_servers: Vec<aside_core::config::McpServerConfig>,
     /// Streamed text not stored yet.
@@ -379,6 +394,12 @@ impl Host {
         }
         let fresh = !history.iter().any(|e| e.kind == "prompt");
         if fresh {
+            for said in std::mem::take(&mut self.sandbox_beyond) {
+                self.emit(Body::Warning(Warning {
+                    message: said,
+                    submodule: None,
+                }));
+            }
             self.setup().await?;
         }
         self.drive_agent(ctl, Lifecycle::new(queue, taken))

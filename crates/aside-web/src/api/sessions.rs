@@ -258,7 +258,7 @@ pub async fn show(
             None
         };
         let config = Config::load_user().unwrap_or_default();
-        let sandbox = aside_core::sandbox::describe(&config, &record.agent, record.settings.sandbox);
+        let sandbox = aside_core::sandbox::describe(&config, &record.agent, record.settings.sandbox, &record.repo);
         Ok(json!({"session": s.json(&record), "changed_files": files, "plan": plan, "sandbox": sandbox}))
     })
     .await?;

@@ -14,7 +14,6 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = aside_core::Config::load_user()?;
-    let sandbox = &config.sandbox;
     let home = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_default();
@@ -23,6 +22,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .ok()
         .and_then(|d| aside_git::repo_root(&d).ok());
     let git_dir = here.as_ref().map(|r| r.join(".git")).filter(|g| g.is_dir());
+    // In a repository, its `.aside.toml` may narrow it.
+    let (narrowed, beyond) = match &here {
+        Some(repo) => aside_core::sandbox::for_repo(&config, repo),
+        None => (config.sandbox.clone(), Vec::new()),
+    };
+    let sandbox = &narrowed;
     let policy = aside_core::sandbox::Policy::for_session(
         sandbox,
         &worktree,
@@ -60,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "problem": works.as_ref().err(),
             "when_it_cannot_work": sandbox.when_unavailable(),
             "policy": policy,
+            "repository_asks_beyond_your_config": beyond,
             "agents": agents.iter().map(|(name, p)| serde_json::json!({"agent": name, "policy": p})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -116,6 +122,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if agents.is_empty() {
         println!("other agents (copilot, codex, claude…) run their commands themselves, not confined by aside: [agents.NAME] sandbox = true (or aside new --sandbox) runs one whole in the sandbox");
+    }
+    for said in &beyond {
+        println!("note: {said}");
     }
     match works {
         Ok(()) => println!("✓ the sandbox works on this machine"),

@@ -79,7 +79,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(
             out,
             "sandbox:  {}",
-            aside_core::sandbox::describe(&config, &record.agent, record.settings.sandbox)
+            aside_core::sandbox::describe(
+                &config,
+                &record.agent,
+                record.settings.sandbox,
+                &record.repo
+            )
         )?;
     }
     if let Some(agent_session) = &record.acp_session_id {

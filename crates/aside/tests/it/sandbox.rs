@@ -422,3 +422,56 @@ fn an_agent_that_is_to_run_whole_in_a_sandbox_that_cannot_work_is_refused_with_t
         "{shown}"
     );
 }
+
+#[test]
+fn a_repository_narrows_the_sandbox_and_cannot_widen_it() {
+    if !available() {
+        return;
+    }
+    let env = Env::outside_tmp();
+    let listed = http_server("LISTED-SERVER-ANSWERED");
+    let other = http_server("OTHER-SERVER-ANSWERED");
+    // The user allows the whole network; the project says it needs one host, and asks to
+    // write a cache the user never listed.
+    env.config("[sandbox]\nnetwork = \"all\"\n");
+    std::fs::write(
+        env.repo.join(".aside.toml"),
+        format!("[sandbox]\nnetwork = [\"127.0.0.1:{listed}\"]\nwritable = [\"~/.cache/proj\"]\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(env.root.join("home/.cache/proj")).unwrap();
+    env.model.push_for(
+        "sbx-repo",
+        [
+            run(&format!("curl -sS http://127.0.0.1:{listed}/")),
+            run(&format!("curl -sS http://127.0.0.1:{other}/")),
+            run("echo x > ~/.cache/proj/built && echo \"WRO\"TE"),
+            Reply::text("Narrowed."),
+        ],
+    );
+    let id = env.new_session("sbx-repo: reach things", &[]);
+    env.wait_status(&id, "completed");
+    let requests = env.model.received();
+    let result = |n: usize| requests[n + 1].body.to_string();
+    assert!(
+        result(0).contains("LISTED-SERVER-ANSWERED"),
+        "{}",
+        result(0)
+    );
+    assert!(
+        !result(1).contains("OTHER-SERVER-ANSWERED"),
+        "{}",
+        result(1)
+    );
+    assert!(!result(2).contains("WROTE"), "{}", result(2));
+    assert!(!env.root.join("home/.cache/proj/built").exists());
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("the repository's .aside.toml asks to write ~/.cache/proj: not among [sandbox] writable in your config"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("network: 127.0.0.1:{listed} only")),
+        "{shown}"
+    );
+}
