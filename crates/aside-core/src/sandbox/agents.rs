@@ -47,7 +47,11 @@ pub fn needs(
     };
     let kind = kind(name, program);
     let mut state = match kind {
-        "copilot" => vec![dir("COPILOT_HOME", ".copilot")],
+        // Its native build unpacks itself into the cache first.
+        "copilot" => vec![
+            dir("COPILOT_HOME", ".copilot"),
+            dir("XDG_CACHE_HOME", ".cache").join("copilot"),
+        ],
         "codex" => vec![dir("CODEX_HOME", ".codex")],
         "claude" => vec![
             dir("CLAUDE_CONFIG_DIR", ".claude"),
@@ -158,11 +162,19 @@ fn host_of_url(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| format!("{host}:{port}"))
 }
 
-/// The files a program needs: its npm package (the nearest directory above it with a
-/// package.json, three levels at most), else its own directory.
+/// The files a program needs: the `node_modules` it is in (its package and those it requires),
+/// else the nearest directory above it with a package.json (three levels at most), else its
+/// own directory.
 fn package_of(program: &Path) -> PathBuf {
     let program = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
     let parent = program.parent().unwrap_or(Path::new("/"));
+    if let Some(modules) = parent
+        .ancestors()
+        .filter(|d| d.file_name().is_some_and(|n| n == "node_modules"))
+        .last()
+    {
+        return modules.to_path_buf();
+    }
     parent
         .ancestors()
         .take(3)

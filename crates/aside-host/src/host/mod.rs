@@ -445,6 +445,17 @@ impl Host {
             &home,
             &|key| std::env::var(key).ok(),
         );
+        // Its state exists before the sandbox binds it writable: directories, and a JSON file
+        // (Claude Code's ~/.claude.json) as the empty object it starts from.
+        for state in &needs.state {
+            if state.extension().is_some_and(|e| e == "json") {
+                if !state.exists() {
+                    let _ = std::fs::write(state, "{}\n");
+                }
+            } else {
+                let _ = std::fs::create_dir_all(state);
+            }
+        }
         Some((policy.for_agent(&needs), true))
     }
 

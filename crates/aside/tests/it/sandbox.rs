@@ -268,45 +268,30 @@ fn listed_hosts_are_reached_and_any_other_is_blocked_and_said() {
     );
     let id = env.new_session("sbx-net: reach things", &[]);
     env.wait_status(&id, "completed");
-    let requests = env.model.received();
-    // Each command's output is the tool result in the request after it.
-    let result = |n: usize| requests[n + 1].body.to_string();
+    // The last request carries every command's output.
+    let seen = results(&env);
+    // The listed port answered twice: as itself and through the proxy.
+    assert_eq!(seen.matches("LISTED-SERVER-ANSWERED").count(), 2, "{seen}");
+    // The other port never did.
+    assert!(!seen.contains("OTHER-SERVER-ANSWERED"), "{seen}");
     assert!(
-        result(0).contains("LISTED-SERVER-ANSWERED"),
-        "{}",
-        result(0)
-    );
-    assert!(
-        result(1).contains("LISTED-SERVER-ANSWERED"),
-        "{}",
-        result(1)
-    );
-    assert!(
-        !result(2).contains("OTHER-SERVER-ANSWERED"),
-        "{}",
-        result(2)
-    );
-    assert!(
-        result(3).contains(&format!(
+        seen.contains(&format!(
             "aside's sandbox blocked a connection to 127.0.0.1:{other}"
         )),
-        "{}",
-        result(3)
+        "{seen}"
     );
-    assert!(result(4).contains("403"), "{}", result(4));
+    assert!(
+        seen.contains("CONNECT tunnel failed, response 403"),
+        "{seen}"
+    );
     // A failed command says what the network reaches.
     assert!(
-        result(4).contains(&format!(
+        seen.contains(&format!(
             "the network reaches only 127.0.0.1:{listed}, example.invalid"
         )),
-        "{}",
-        result(4)
+        "{seen}"
     );
-    assert!(
-        result(5).contains("tail: memory exhausted"),
-        "{}",
-        result(5)
-    );
+    assert!(seen.contains("tail: memory exhausted"), "{seen}");
     // The conversation says what was blocked, once per host.
     let shown = env.ok(&["show", &id]);
     for host in [
@@ -330,54 +315,110 @@ fn listed_hosts_are_reached_and_any_other_is_blocked_and_said() {
 }
 
 #[test]
-fn a_real_codex_acp_session_runs_whole_in_the_sandbox_offline() {
-    let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") else {
-        eprintln!("skipped: set ASIDE_TEST_CODEX (.ci/run does)");
-        return;
-    };
+fn real_agents_run_whole_in_the_sandbox_offline() {
     if !available() {
         return;
     }
-    let mut env = Env::outside_tmp();
-    env.prepend_path(&codex);
-    let codex_home = crate::common::codex_config(&env);
-    env.extra
-        .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
-    env.config("[agents.codex]\nsandbox = true\n");
+    let mut ran = 0;
+    if let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") {
+        let mut env = Env::outside_tmp();
+        env.prepend_path(&codex);
+        let codex_home = crate::common::codex_config(&env);
+        env.extra
+            .push(("CODEX_HOME".to_string(), codex_home.display().to_string()));
+        whole_agent_confined(&env, "codex", |cmd| {
+            Reply::tool("exec_command", json!({"cmd": cmd, "login": false}))
+        });
+        ran += 1;
+    }
+    if let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") {
+        let mut env = Env::outside_tmp();
+        env.prepend_path(&copilot);
+        env.extra.extend([
+            ("COPILOT_OFFLINE".to_string(), "true".to_string()),
+            (
+                "COPILOT_PROVIDER_BASE_URL".to_string(),
+                env.model.openai_base(),
+            ),
+            (
+                "COPILOT_PROVIDER_API_KEY".to_string(),
+                "test-key".to_string(),
+            ),
+            ("COPILOT_MODEL".to_string(), "fake-model".to_string()),
+        ]);
+        whole_agent_confined(&env, "copilot", |cmd| {
+            Reply::tool(
+                "bash",
+                json!({"command": cmd, "description": "Write things", "mode": "sync"}),
+            )
+        });
+        ran += 1;
+    }
+    if let Some(claude) = std::env::var_os("ASIDE_TEST_CLAUDE") {
+        let mut env = Env::outside_tmp();
+        env.prepend_path(&claude);
+        env.extra.extend([
+            ("ANTHROPIC_BASE_URL".to_string(), env.model.url.clone()),
+            ("ANTHROPIC_API_KEY".to_string(), "sk-ant-test".to_string()),
+            ("IS_SANDBOX".to_string(), "1".to_string()),
+        ]);
+        whole_agent_confined(&env, "claude", |cmd| {
+            Reply::tool(
+                "Bash",
+                json!({"command": cmd, "description": "Write things"}),
+            )
+        });
+        ran += 1;
+    }
+    if ran == 0 {
+        eprintln!(
+            "skipped: set ASIDE_TEST_CODEX / ASIDE_TEST_COPILOT / ASIDE_TEST_CLAUDE (.ci/run does)"
+        );
+    }
+}
+
+/// Agent `agent` (set up in `env`, offline on the fake model), run whole in the sandbox,
+/// writes its worktree and cannot write HOME or read its secrets; `tool` is its way to run a
+/// command.
+fn whole_agent_confined(env: &Env, agent: &str, tool: impl Fn(&str) -> Reply) {
+    env.config(&format!("[agents.{agent}]\nsandbox = true\n"));
     let home = env.root.join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(home.join(".ssh/id_ed25519"), "PRIVATE-KEY-MATERIAL\n").unwrap();
     std::fs::write(home.join(".bashrc"), "# mine\n").unwrap();
+    let marker = format!("sbx-{agent}");
     env.model.push_for(
-        "sbx-codex",
+        &marker,
         [
-            Reply::tool(
-                "exec_command",
-                json!({"cmd": "echo in > in-tree.txt; echo pwned >> ~/.bashrc; cat ~/.ssh/id_ed25519; echo \"DO\"NE", "login": false}),
-            ),
+            tool("echo in > in-tree.txt; echo pwned >> ~/.bashrc; cat ~/.ssh/id_ed25519; echo \"DO\"NE"),
             Reply::text("Done in the sandbox."),
         ],
     );
-    let id = env.new_session("sbx-codex: write things", &["--agent", "codex"]);
+    let id = env.new_session(&format!("{marker}: write things"), &["--agent", agent]);
     let s = env.wait_status(&id, "completed");
-    let seen = results(&env);
-    assert!(seen.contains("DONE"), "{seen}");
+    let seen = results(env);
+    assert!(seen.contains("DONE"), "{agent}: {seen}");
     // Its worktree is written; HOME is not, and its secrets are not there to read.
     let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
     assert_eq!(
         std::fs::read_to_string(worktree.join("in-tree.txt")).unwrap(),
-        "in\n"
+        "in\n",
+        "{agent}"
     );
     assert_eq!(
         std::fs::read_to_string(home.join(".bashrc")).unwrap(),
-        "# mine\n"
+        "# mine\n",
+        "{agent}"
     );
-    assert!(!seen.contains("PRIVATE-KEY-MATERIAL"), "{seen}");
+    assert!(!seen.contains("PRIVATE-KEY-MATERIAL"), "{agent}: {seen}");
     let shown = env.ok(&["show", &id]);
     assert!(
         shown.contains("sandbox:  the whole agent: writes only the worktree and its own state; HOME's credentials hidden; network: its model API only"),
         "{shown}"
     );
+    // Stopped, nothing of it is left running.
+    env.ok(&["stop", &id]);
+    crate::common::wait_no_process_in(&worktree, agent);
 }
 
 #[test]
@@ -451,19 +492,10 @@ fn a_repository_narrows_the_sandbox_and_cannot_widen_it() {
     );
     let id = env.new_session("sbx-repo: reach things", &[]);
     env.wait_status(&id, "completed");
-    let requests = env.model.received();
-    let result = |n: usize| requests[n + 1].body.to_string();
-    assert!(
-        result(0).contains("LISTED-SERVER-ANSWERED"),
-        "{}",
-        result(0)
-    );
-    assert!(
-        !result(1).contains("OTHER-SERVER-ANSWERED"),
-        "{}",
-        result(1)
-    );
-    assert!(!result(2).contains("WROTE"), "{}", result(2));
+    let seen = results(&env);
+    assert!(seen.contains("LISTED-SERVER-ANSWERED"), "{seen}");
+    assert!(!seen.contains("OTHER-SERVER-ANSWERED"), "{seen}");
+    assert!(!seen.contains("WROTE"), "{seen}");
     assert!(!env.root.join("home/.cache/proj/built").exists());
     let shown = env.ok(&["show", &id]);
     assert!(
@@ -474,4 +506,75 @@ fn a_repository_narrows_the_sandbox_and_cannot_widen_it() {
         shown.contains(&format!("network: 127.0.0.1:{listed} only")),
         "{shown}"
     );
+}
+
+#[test]
+fn where_user_namespaces_do_not_work_the_fix_is_said_and_commands_wait_for_a_yes() {
+    let mut env = Env::outside_tmp();
+    // bubblewrap as it answers where unprivileged user namespaces are off.
+    let bwrap = env.root.join("bwrap");
+    std::fs::write(
+        &bwrap,
+        "#!/bin/sh\necho 'bwrap: No permissions to create a new namespace, likely because the kernel does not allow non-privileged user namespaces.' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&bwrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set("ASIDE_BWRAP", &bwrap.display().to_string());
+    env.set("ASIDE_SANDBOX_UNAVAILABLE", "");
+    let out = env.run(&["sandbox"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("✗ bubblewrap cannot make a sandbox here (bwrap: No permissions to create a new namespace")
+            && (said.contains("sysctl") || said.contains("user namespaces do not work here")),
+        "{said}"
+    );
+    assert!(said.contains("wait for your yes each time"), "{said}");
+    env.model.push_for(
+        "sbx-userns",
+        [run("echo ASKED > asked.txt"), Reply::text("Asked first.")],
+    );
+    let id = env.new_session("sbx-userns: ask first", &[]);
+    env.wait_status(&id, "needs_input");
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("Without a sandbox (bubblewrap cannot make a sandbox here"),
+        "{shown}"
+    );
+    env.ok(&["deny", &id]);
+    let s = env.wait_status(&id, "completed");
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    assert!(!worktree.join("asked.txt").exists());
+}
+
+#[test]
+fn a_node_project_builds_and_tests_with_its_cache_listed() {
+    if !available() || !crate::common::node_available() {
+        return;
+    }
+    let env = Env::outside_tmp();
+    std::fs::write(
+        env.repo.join("package.json"),
+        "{\"name\":\"proj\",\"version\":\"1.0.0\",\"scripts\":{\"build\":\"node -e \\\"require('fs').writeFileSync('built.txt','built')\\\"\",\"test\":\"node -e \\\"console.log('TESTS-' + 'PASSED:' + require('fs').readFileSync('built.txt'))\\\"\"}}\n",
+    )
+    .unwrap();
+    aside_testkit::repo::git(&env.repo, &["add", "package.json"]);
+    aside_testkit::repo::git(&env.repo, &["commit", "-qm", "package"]);
+    env.config("[sandbox]\nwritable = [\"~/.npm\"]\n");
+    std::fs::create_dir_all(env.root.join("home/.npm")).unwrap();
+    env.model.push_for(
+        "sbx-node",
+        [
+            run("npm run build && npm test"),
+            Reply::text("Built and tested."),
+        ],
+    );
+    let id = env.new_session("sbx-node: build and test", &[]);
+    env.wait_status(&id, "completed");
+    let seen = results(&env);
+    assert!(seen.contains("TESTS-PASSED:built"), "{seen}");
+    assert!(seen.contains("[exit code 0]"), "{seen}");
+    // npm wrote its cache (its logs) where the user allowed it.
+    assert!(env.root.join("home/.npm/_logs").is_dir(), "{seen}");
 }
