@@ -97,6 +97,10 @@ pub struct Config {
     /// The OS sandbox the built-in agent's commands run in (`[sandbox]`).
     #[serde(default)]
     pub sandbox: crate::sandbox::SandboxConfig,
+    /// Prices by model (`[prices."MODEL"] input = 3.0, output = 15.0, cached = 0.3`, dollars
+    /// per million tokens), over the known ones.
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, crate::usage::Price>,
     /// An untrusted repository's `[defaults] approve`, applied only where it is no looser than
     /// the user's own ([`Config::approve_for`]).
     #[serde(skip)]
@@ -165,9 +169,23 @@ pub struct RepoConfig {
     /// How this repository's worktrees are made (`[worktree]`).
     #[serde(default)]
     pub worktree: RepoWorktree,
+    /// Its sessions' budget (`[sessions] budget_tokens`, `budget_usd`): only ever narrows the
+    /// user's own.
+    #[serde(default)]
+    pub sessions: RepoSessions,
     /// What its builds need of the sandbox (`[sandbox]`): only ever narrows the user's own.
     #[serde(default)]
     pub sandbox: crate::sandbox::RepoSandbox,
+}
+
+/// `[sessions]` of a repository's `.aside.toml`: a budget, stricter than the user's or none.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoSessions {
+    /// The most tokens a session in this repository may use.
+    pub budget_tokens: Option<u64>,
+    /// The most dollars.
+    pub budget_usd: Option<f64>,
 }
 
 /// `[worktree]` of a repository's `.aside.toml`.
@@ -259,6 +277,21 @@ pub struct SessionsConfig {
     /// Seconds a session's host (and its agent) stays after the session has nothing left to
     /// do; a follow-up starts a new one that continues the same agent session. Default 60.
     pub idle_secs: Option<u64>,
+    /// The most tokens a session may use before its turn is stopped (`aside new --budget`
+    /// sets one per session).
+    pub budget_tokens: Option<u64>,
+    /// The most dollars a session may cost (known when its models' prices are).
+    pub budget_usd: Option<f64>,
+}
+
+impl SessionsConfig {
+    /// `budget_tokens` and `budget_usd` as one budget.
+    pub fn budget(&self) -> crate::usage::Budget {
+        crate::usage::Budget {
+            tokens: self.budget_tokens,
+            usd: self.budget_usd,
+        }
+    }
 }
 
 impl SessionsConfig {

@@ -13,6 +13,7 @@ pub mod session;
 pub mod text;
 pub mod time;
 pub mod trust;
+pub mod usage;
 
 pub use config::{AgentConfig, Config, ConfigError, ModelConfig, ProviderKind, SessionsConfig};
 pub use session::{

@@ -236,6 +236,9 @@ pub struct SessionRecord {
     /// How it was asked to run, beyond its agent and mode.
     #[serde(default)]
     pub settings: Settings,
+    /// What it used so far, in brief.
+    #[serde(default)]
+    pub usage: crate::usage::Summary,
 }
 
 /// How a session was asked to run, beyond its agent and mode: set when it is made.
@@ -255,6 +258,10 @@ pub struct Settings {
     /// the user's config decides otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<bool>,
+    /// Its budget, when its start (or `aside resume --budget`) said; the user's config (and
+    /// the repository's) decide otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::usage::Budget>,
     /// Where its worktree starts when it continues a session moved from another machine
     /// (`aside move`): that session's branch and its uncommitted work.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -85,6 +85,10 @@ pub struct PermissionAnswer {
 pub struct TurnEnd {
     /// Why, as the agent said.
     pub stop_reason: Option<StopReason>,
+    /// The turn's tokens, when the agent reported them with its end (ACP's
+    /// `PromptResponse.usage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::Tokens>,
 }
 
 /// A file a checkpoint counted.

@@ -20,6 +20,7 @@ pub mod conversation;
 pub mod describe;
 pub mod events;
 pub mod handoff;
+pub mod usage;
 
 use aside_core::Event;
 use serde::{Deserialize, Serialize};

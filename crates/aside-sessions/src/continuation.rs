@@ -59,6 +59,7 @@ impl Sessions {
                 title: Some(record.task.lines().next().unwrap_or_default().to_string()),
                 no_submodules: record.settings.no_submodules,
                 sandbox: record.settings.sandbox,
+                budget: record.settings.budget,
             },
             config,
         )?;
@@ -125,6 +126,7 @@ impl Sessions {
             title: Some(title.clone()),
             no_submodules: record.settings.no_submodules,
             sandbox: record.settings.sandbox,
+            budget: record.settings.budget,
         };
         // The agent takes the conversation as its own where it can: the built-in agent a copy of
         // its stored session, other agents (once the chat has stopped) the chat's own session,

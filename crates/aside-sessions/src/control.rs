@@ -140,6 +140,13 @@ impl Sessions {
         )))
     }
 
+    /// Keeps `record`'s settings (a new budget, before `resume`).
+    pub fn set_settings(&self, record: &SessionRecord) -> Result<()> {
+        self.index
+            .update(&record.id, Change::Settings(&record.settings))?;
+        Ok(())
+    }
+
     /// Starts a new host for a session that has none: an interrupted or failed session
     /// continues its unfinished turn, a finished one waits for follow-ups. Re-reads the config
     /// (agent command) and uses this process's environment (model settings, keys).

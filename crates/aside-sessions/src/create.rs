@@ -121,6 +121,7 @@ impl Sessions {
                 .map(str::to_string),
             no_submodules: new.no_submodules,
             sandbox: new.sandbox,
+            budget: new.budget,
             start: takes_over.as_ref().and_then(|t| t.start.clone()),
         };
         if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {
@@ -225,6 +226,7 @@ impl Sessions {
             integrated: None,
             kind: new.kind,
             settings,
+            usage: Default::default(),
         };
         if let Some(agent_session) = takes_over.as_ref().and_then(|t| t.agent_session.as_ref()) {
             takeover::prepare(&record.agent, agent_session, &record.worktree);

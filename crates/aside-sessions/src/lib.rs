@@ -182,6 +182,8 @@ pub struct NewSession {
     /// Whether it runs in aside's sandbox (`--sandbox`, `--no-sandbox`); None: as the user's
     /// config says.
     pub sandbox: Option<bool>,
+    /// Its budget (`--budget`); None: the user's config (narrowed by the repository's).
+    pub budget: Option<aside_core::usage::Budget>,
 }
 
 /// An agent session a new aside session goes on with.
@@ -268,6 +270,8 @@ pub struct SessionView<'a> {
     pub kind: &'a str,
     pub external: bool,
     pub agent_session_id: Option<&'a str>,
+    /// What it used so far: tokens, and the cost when its models' prices are known.
+    pub usage: aside_core::usage::Summary,
 }
 
 fn exe() -> Result<PathBuf> {

@@ -163,6 +163,7 @@ impl Sessions {
                 title: Some(packed.title),
                 no_submodules: packed.no_submodules,
                 sandbox: None,
+                budget: None,
             },
             config,
             Some(TakeOver {

@@ -172,6 +172,8 @@ pub struct Listed {
     #[serde(default)]
     pub kind: String,
     pub agent_session_id: Option<String>,
+    #[serde(default)]
+    pub usage: aside_core::usage::Summary,
 }
 
 impl Listed {
@@ -202,6 +204,7 @@ impl Listed {
             kind: &self.kind,
             external: false,
             agent_session_id: self.agent_session_id.as_deref(),
+            usage: self.usage,
         }
     }
 }

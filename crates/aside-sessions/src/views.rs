@@ -63,6 +63,18 @@ impl Sessions {
         serde_json::to_value(self.view(r, self.host_alive(r))).unwrap_or(Value::Null)
     }
 
+    /// What session `r` used, read from its events (the kinds that count), priced by `config`.
+    pub fn usage(&self, r: &SessionRecord, config: &Config) -> aside_protocol::usage::Usage {
+        let events = aside_store::EventLog::open(&self.layout, &r.id)
+            .and_then(|log| log.of_kinds(&["prompt", "usage_update", "turn_end"]))
+            .unwrap_or_default();
+        aside_protocol::usage::Usage::of(
+            &events,
+            &aside_core::usage::model_of(r, config),
+            &aside_core::usage::Prices::with(&config.prices),
+        )
+    }
+
     /// The JSON views of many sessions (a listing): the hosts' sockets are read once, so a list
     /// of thousands is not a file probe per session.
     pub fn views<'a>(&self, records: &'a [SessionRecord]) -> Vec<SessionView<'a>> {
@@ -113,6 +125,7 @@ impl Sessions {
             kind: r.kind.as_str(),
             external: false,
             agent_session_id: r.acp_session_id.as_deref(),
+            usage: r.usage,
         }
     }
 
@@ -173,6 +186,7 @@ impl Sessions {
                 title: Some(session.summary.title.clone()),
                 no_submodules: false,
                 sandbox: None,
+                budget: None,
             },
             config,
             Some(TakeOver {

@@ -24,7 +24,7 @@ pub struct Rebuilt {
 const COLUMNS: &str =
     "id, title, task, agent, agent_command, mode, approve, status, reason, repo, \
     worktree, branch, base, created_at, updated_at, archived, pending_permission, changed_files, \
-    acp_session_id, integrated, lines_added, lines_removed, kind, settings";
+    acp_session_id, integrated, lines_added, lines_removed, kind, settings, usage";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     let text = |i: usize| row.get::<_, String>(i);
@@ -54,6 +54,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
         lines_removed: row.get::<_, i64>(21)?.max(0) as u64,
         kind: SessionKind::parse(&text(22)?).unwrap_or_default(),
         settings: serde_json::from_str(&text(23)?).unwrap_or_default(),
+        usage: serde_json::from_str(&text(24)?).unwrap_or_default(),
     })
 }
 
@@ -72,6 +73,7 @@ fn loose_settings(dir: &std::path::Path) -> aside_core::Settings {
             .filter(|m| !m.is_empty()),
         no_submodules: dir.join("no-submodules").exists(),
         sandbox: None,
+        budget: None,
         start: None,
     }
 }
@@ -106,6 +108,7 @@ fn record_params(r: &SessionRecord) -> impl rusqlite::Params {
         Value::Integer(r.lines_removed as i64),
         text(r.kind.as_str()),
         Value::Text(serde_json::to_string(&r.settings).unwrap_or_else(|_| "{}".into())),
+        Value::Text(serde_json::to_string(&r.usage).unwrap_or_else(|_| "{}".into())),
     ])
 }
 
@@ -168,6 +171,8 @@ impl Index {
             // A session's settings, in its row (they were loose files in its directory:
             // `adopt_loose_settings` reads them in, once).
             "ALTER TABLE sessions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';",
+            // What each session used, in brief (tokens, cost), for lists.
+            "ALTER TABLE sessions ADD COLUMN usage TEXT NOT NULL DEFAULT '{}';",
         ];
         /// The step that added the settings column.
         const SETTINGS: usize = 4;
@@ -322,7 +327,7 @@ impl Index {
             }
             self.conn
                 .execute(
-                    &format!("INSERT OR IGNORE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"),
+                    &format!("INSERT OR IGNORE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"),
                     record_params(&record),
                 )
                 .map_err(self.err())?;
@@ -335,7 +340,7 @@ impl Index {
     pub fn insert(&self, r: &SessionRecord) -> Result<()> {
         self.conn
             .execute(
-                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"),
+                &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"),
                 record_params(r),
             )
             .map_err(self.err())?;
@@ -459,7 +464,10 @@ impl Index {
     pub fn update(&self, id: &SessionId, change: Change<'_>) -> Result<()> {
         let lasting = !matches!(
             change,
-            Change::PendingPermission(_) | Change::Changes { .. } | Change::Touch
+            Change::PendingPermission(_)
+                | Change::Changes { .. }
+                | Change::Touch
+                | Change::Usage(_)
         );
         let (column, value): (&str, rusqlite::types::Value) = match change {
             Change::Worktree { path } => ("worktree", path.display().to_string().into()),
@@ -492,6 +500,18 @@ impl Index {
                 serde_json::to_string(command).unwrap_or_default().into(),
             ),
             Change::Base(base) => ("base", base.to_string().into()),
+            Change::Settings(settings) => (
+                "settings",
+                serde_json::to_string(settings)
+                    .unwrap_or_else(|_| "{}".into())
+                    .into(),
+            ),
+            Change::Usage(summary) => (
+                "usage",
+                serde_json::to_string(&summary)
+                    .unwrap_or_else(|_| "{}".into())
+                    .into(),
+            ),
             Change::Integrated(s) => ("integrated", s.to_string().into()),
             Change::Archived(a) => ("archived", i64::from(a).into()),
             Change::Touch => ("updated_at", aside_core::now().into()),
@@ -606,6 +626,10 @@ pub enum Change<'a> {
     AgentCommand(&'a [String]),
     /// The commit changes are measured from (workspace sessions: a snapshot taken at start).
     Base(&'a str),
+    /// What it used so far, in brief.
+    Usage(aside_core::usage::Summary),
+    /// How it was asked to run (`aside resume --budget` changes its budget).
+    Settings(&'a aside_core::Settings),
     /// `applied` or `merged`.
     Integrated(&'a str),
     /// Hidden or shown.
@@ -645,6 +669,7 @@ mod tests {
             integrated: None,
             kind: Default::default(),
             settings: Default::default(),
+            usage: Default::default(),
         }
     }
 
@@ -660,7 +685,7 @@ mod tests {
         // The store as the release before this one left it: no settings column, the settings
         // beside each session's events.
         let conn = rusqlite::Connection::open(layout.index()).unwrap();
-        conn.execute_batch("ALTER TABLE sessions DROP COLUMN settings; PRAGMA user_version = 4;")
+        conn.execute_batch("ALTER TABLE sessions DROP COLUMN settings; ALTER TABLE sessions DROP COLUMN usage; PRAGMA user_version = 4;")
             .unwrap();
         drop(conn);
         let first = layout.session_dir(&SessionId("old00001".into()));
@@ -676,6 +701,7 @@ mod tests {
                 model: Some("big-model".into()),
                 no_submodules: true,
                 sandbox: None,
+                budget: None,
                 start: None,
             }
         );

@@ -38,6 +38,9 @@ pub enum Chunk {
     Hang,
 }
 
+/// What a reply reports by default: 100 tokens in, 20 out.
+const DEFAULT_USAGE: [u64; 4] = [100, 0, 20, 0];
+
 /// One scripted answer to one model request.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -47,6 +50,9 @@ pub struct Reply {
     pub chunks: Vec<Chunk>,
     /// `finish_reason` / `stop_reason` override.
     pub finish: Option<String>,
+    /// The usage the stream reports: input, cached input, output, reasoning tokens; `None`
+    /// reports none. Default: 100 in, 20 out.
+    pub usage: Option<[u64; 4]>,
 }
 
 impl Reply {
@@ -66,6 +72,7 @@ impl Reply {
             status: 200,
             chunks,
             finish: None,
+            usage: Some(DEFAULT_USAGE),
         }
     }
 
@@ -89,6 +96,7 @@ impl Reply {
             status: 200,
             chunks,
             finish: None,
+            usage: Some(DEFAULT_USAGE),
         }
     }
 
@@ -98,6 +106,7 @@ impl Reply {
             status: 200,
             chunks,
             finish: None,
+            usage: Some(DEFAULT_USAGE),
         }
     }
 
@@ -107,12 +116,26 @@ impl Reply {
             status,
             chunks: vec![],
             finish: None,
+            usage: Some(DEFAULT_USAGE),
         }
     }
 
     /// This reply's chunks followed by `next`'s.
     pub fn then(mut self, next: Reply) -> Reply {
         self.chunks.extend(next.chunks);
+        self
+    }
+
+    /// The stream reports this usage: `input` tokens in all (of which `cached` from the
+    /// cache), `output` out (of which `reasoning`), in each wire's own shape.
+    pub fn with_usage(mut self, input: u64, cached: u64, output: u64, reasoning: u64) -> Reply {
+        self.usage = Some([input, cached, output, reasoning]);
+        self
+    }
+
+    /// The stream reports no usage at all.
+    pub fn without_usage(mut self) -> Reply {
+        self.usage = None;
         self
     }
 
@@ -404,8 +427,12 @@ async fn openai(
             }
         });
         events.push(chunk(json!({}), json!(finish)));
-        events.push(Ok(format!("data: {}\n\n", json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
-            "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}))));
+        if let Some([input, cached, output, reasoning]) = reply.usage {
+            events.push(Ok(format!("data: {}\n\n", json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                "choices": [], "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output,
+                    "prompt_tokens_details": {"cached_tokens": cached},
+                    "completion_tokens_details": {"reasoning_tokens": reasoning}}}))));
+        }
         events.push(Ok("data: [DONE]\n\n".to_string()));
     }
     sse(events, hang)
@@ -422,11 +449,20 @@ async fn anthropic(
     }
     let reply = reply.unwrap();
     let ev = |name: &str, data: Value| Ok(format!("event: {name}\ndata: {data}\n\n"));
+    // Anthropic counts fresh input, cache reads and cache writes apart.
+    let start_usage = match reply.usage {
+        Some([input, cached, _, _]) => json!({"input_tokens": input - cached,
+            "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0, "output_tokens": 1}),
+        None => json!(null),
+    };
+    let mut message = json!({"id": "msg_fake",
+        "type": "message", "role": "assistant", "content": [], "model": "fake"});
+    if !start_usage.is_null() {
+        message["usage"] = start_usage;
+    }
     let mut events = vec![ev(
         "message_start",
-        json!({"type": "message_start", "message": {"id": "msg_fake",
-        "type": "message", "role": "assistant", "content": [], "model": "fake",
-        "usage": {"input_tokens": 100, "output_tokens": 1}}}),
+        json!({"type": "message_start", "message": message}),
     )];
     let mut index = 0;
     let mut open_text = false;
@@ -519,11 +555,11 @@ async fn anthropic(
                 "end_turn".into()
             }
         });
-        events.push(ev(
-            "message_delta",
-            json!({"type": "message_delta", "delta": {"stop_reason": stop},
-            "usage": {"output_tokens": 20}}),
-        ));
+        let mut delta = json!({"type": "message_delta", "delta": {"stop_reason": stop}});
+        if let Some([_, _, output, _]) = reply.usage {
+            delta["usage"] = json!({"output_tokens": output});
+        }
+        events.push(ev("message_delta", delta));
         events.push(ev("message_stop", json!({"type": "message_stop"})));
     }
     sse(events, hang)
@@ -598,10 +634,16 @@ async fn responses(
     }
     if !hang {
         close_text(&mut text, &mut output, &mut events);
-        events.push(ev(json!({"type": "response.completed", "response": {"id": "resp_fake", "object": "response",
-            "status": "completed", "output": output,
-            "usage": {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 20,
-                      "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 120}}})));
+        let mut response = json!({"id": "resp_fake", "object": "response",
+            "status": "completed", "output": output});
+        if let Some([input, cached, out, reasoning]) = reply.usage {
+            response["usage"] = json!({"input_tokens": input, "input_tokens_details": {"cached_tokens": cached},
+                "output_tokens": out, "output_tokens_details": {"reasoning_tokens": reasoning},
+                "total_tokens": input + out});
+        }
+        events.push(ev(
+            json!({"type": "response.completed", "response": response}),
+        ));
     }
     sse(events, hang)
 }

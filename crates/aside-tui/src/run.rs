@@ -585,6 +585,7 @@ fn carry_out(
                     title: None,
                     no_submodules: false,
                     sandbox: None,
+                    budget: None,
                 },
                 config,
             );

@@ -36,6 +36,7 @@ fn record(i: usize, repo: &Path) -> SessionRecord {
         integrated: None,
         kind: Default::default(),
         settings: Default::default(),
+        usage: Default::default(),
     }
 }
 

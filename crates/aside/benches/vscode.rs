@@ -70,6 +70,7 @@ async fn main() {
             integrated: None,
             kind: Default::default(),
             settings: Default::default(),
+            usage: Default::default(),
         })
         .unwrap();
     long::fill(&EventLog::open(&layout, &big).unwrap(), total);

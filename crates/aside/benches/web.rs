@@ -48,6 +48,7 @@ fn record(id: &str, i: usize, repo: &std::path::Path) -> SessionRecord {
         integrated: None,
         kind: Default::default(),
         settings: Default::default(),
+        usage: Default::default(),
     }
 }
 

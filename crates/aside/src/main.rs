@@ -52,6 +52,8 @@ enum Command {
     Trust(commands::trust::Args),
     /// The sandbox the built-in agent's commands run in, and whether it works here.
     Sandbox(commands::sandbox::Args),
+    /// What sessions used: tokens and cost, by session, agent, model, repository and day.
+    Usage(commands::usage::Args),
     /// The terminal Agents view (what `aside` alone opens).
     Tui(commands::tui::Args),
     Agent(commands::agent::Args),
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
         Command::Stream(args) => commands::stream::run(args),
         Command::Move(args) => commands::moves::run(args),
         Command::Sandbox(args) => commands::sandbox::run(args),
+        Command::Usage(args) => commands::usage::run(args),
         Command::Pack(args) => commands::moves::pack(args),
         Command::Receive(args) => commands::moves::receive(args),
     };

@@ -81,6 +81,7 @@ pub(super) struct StreamState {
     stopped: bool,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    cached_tokens: Option<u64>,
 }
 
 impl StreamState {
@@ -99,7 +100,13 @@ impl StreamState {
         let kind = value["type"].as_str().unwrap_or(event);
         match kind {
             "message_start" => {
-                self.input_tokens = value["message"]["usage"]["input_tokens"].as_u64();
+                // The prompt's tokens are fresh input, cache writes and cache reads together.
+                let usage = &value["message"]["usage"];
+                let n = |k: &str| usage[k].as_u64().unwrap_or(0);
+                self.input_tokens = usage["input_tokens"].as_u64().map(|fresh| {
+                    fresh + n("cache_creation_input_tokens") + n("cache_read_input_tokens")
+                });
+                self.cached_tokens = usage["cache_read_input_tokens"].as_u64();
             }
             "content_block_start" => {
                 let index = value["index"].as_u64().unwrap_or(0);
@@ -192,6 +199,8 @@ impl StreamState {
             finish: self.finish.unwrap_or(FinishReason::Stop),
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
+            cached_tokens: self.cached_tokens,
+            reasoning_tokens: None,
         })
     }
 }

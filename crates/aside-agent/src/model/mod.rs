@@ -113,6 +113,10 @@ pub struct ChatReply {
     pub input_tokens: Option<u64>,
     /// Tokens of the reply, when the endpoint reported them.
     pub output_tokens: Option<u64>,
+    /// Of the prompt's tokens, those read from the provider's cache.
+    pub cached_tokens: Option<u64>,
+    /// Of the reply's tokens, those spent reasoning.
+    pub reasoning_tokens: Option<u64>,
 }
 
 /// Why a model call failed. Every message names the endpoint and says what to check.

@@ -56,6 +56,8 @@ pub(super) struct StreamState {
     finish: Option<FinishReason>,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    cached_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
 }
 
 impl StreamState {
@@ -79,6 +81,8 @@ impl StreamState {
         if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
             self.input_tokens = usage["prompt_tokens"].as_u64();
             self.output_tokens = usage["completion_tokens"].as_u64();
+            self.cached_tokens = usage["prompt_tokens_details"]["cached_tokens"].as_u64();
+            self.reasoning_tokens = usage["completion_tokens_details"]["reasoning_tokens"].as_u64();
         }
         let Some(choice) = chunk["choices"].get(0) else {
             return Ok(false);
@@ -159,6 +163,8 @@ impl StreamState {
             finish,
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
+            cached_tokens: self.cached_tokens,
+            reasoning_tokens: self.reasoning_tokens,
         })
     }
 }

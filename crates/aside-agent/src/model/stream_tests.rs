@@ -245,6 +245,8 @@ fn expected(script: &Script, provider: ProviderKind) -> (ChatReply, Vec<(bool, S
         finish: script.finish,
         input_tokens: Some(script.input_tokens),
         output_tokens: Some(script.output_tokens),
+        cached_tokens: None,
+        reasoning_tokens: None,
     };
     let deltas = script
         .thoughts

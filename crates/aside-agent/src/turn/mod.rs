@@ -12,7 +12,9 @@ use self::permission::*;
 use self::updates::*;
 use crate::command::{self, Ending};
 use crate::mcp;
-use crate::model::{ChatRequest, Delta, FinishReason, Message, ModelClient, ModelError, ToolUse};
+use crate::model::{
+    ChatReply, ChatRequest, Delta, FinishReason, Message, ModelClient, ModelError, ToolUse,
+};
 use crate::session::{internal, send_update, AgentState, Conversation, Mode, Session};
 use crate::tools::{self, Action, Kind, Permission, Prepared};
 use agent_client_protocol::v1::schema::{
@@ -183,12 +185,21 @@ async fn steps(
             }
             Err(e) => return Err(internal(e)),
         };
-        if let (Some(input), output) = (reply.input_tokens, reply.output_tokens) {
-            out.emit(SessionUpdate::UsageUpdate(UsageUpdate::new(
-                input.saturating_add(output.unwrap_or(0)),
+        // What the call used, as the endpoint reported it (or counted here when it did not),
+        // with the context's fill.
+        let call = call_usage(&reply, &system, &conv.messages, model.model());
+        let mut meta = serde_json::Map::new();
+        meta.insert(
+            aside_core::usage::META_KEY.to_string(),
+            serde_json::to_value(&call).unwrap_or_default(),
+        );
+        out.emit(SessionUpdate::UsageUpdate(
+            UsageUpdate::new(
+                call.tokens.input + call.tokens.cached + call.tokens.output,
                 model.context_window,
-            )));
-        }
+            )
+            .meta(meta),
+        ));
         conv.messages.push(Message::Assistant {
             text: reply.text.clone(),
             tool_calls: reply.tool_calls.clone(),
@@ -410,6 +421,50 @@ async fn tool_call(
                 is_error: true,
             }
         }
+    }
+}
+
+/// One model call's tokens: as the endpoint reported them, else counted from the text (about
+/// four characters a token) and marked estimated.
+fn call_usage(
+    reply: &ChatReply,
+    system: &str,
+    messages: &[Message],
+    model: &str,
+) -> aside_core::usage::CallUsage {
+    use aside_core::usage::{CallUsage, Tokens};
+    let estimate = |chars: usize| (chars as u64).div_ceil(4);
+    let (input, estimated_in) = match reply.input_tokens {
+        Some(n) => (n, false),
+        None => (
+            estimate(system.len() + serde_json::to_string(messages).map_or(0, |m| m.len())),
+            true,
+        ),
+    };
+    let (output, estimated_out) = match reply.output_tokens {
+        Some(n) => (n, false),
+        None => (
+            estimate(
+                reply.text.len()
+                    + reply
+                        .tool_calls
+                        .iter()
+                        .map(|c| c.name.len() + c.arguments.len())
+                        .sum::<usize>(),
+            ),
+            true,
+        ),
+    };
+    let cached = reply.cached_tokens.unwrap_or(0).min(input);
+    CallUsage {
+        tokens: Tokens {
+            input: input - cached,
+            cached,
+            output,
+            reasoning: reply.reasoning_tokens.unwrap_or(0).min(output),
+        },
+        model: model.to_string(),
+        estimated: estimated_in || estimated_out,
     }
 }
 

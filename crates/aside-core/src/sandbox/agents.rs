@@ -217,7 +217,13 @@ mod tests {
             &|_| None,
         );
         assert_eq!(needs.hosts, ["127.0.0.1:4141"]);
-        assert_eq!(needs.state, [PathBuf::from("/home/me/.copilot")]);
+        assert_eq!(
+            needs.state,
+            [
+                PathBuf::from("/home/me/.copilot"),
+                PathBuf::from("/home/me/.cache/copilot")
+            ]
+        );
         let vendor = super::needs(
             "claude",
             &AgentConfig::default(),

@@ -6,6 +6,7 @@
 //! `policy` answers permission requests; `signals` turns SIGTERM/SIGHUP/SIGINT into a clean stop.
 
 mod agent;
+mod budget;
 mod checkpoint;
 mod control;
 mod lifecycle;
@@ -136,6 +137,8 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         ),
         None => (config.sandbox.clone(), Vec::new()),
     };
+    let budget = Host::budget(&record, &config, repo_config.as_ref());
+    let usage_model = aside_core::usage::model_of(&record, &config);
     let mut host = Host {
         layout: layout.clone(),
         index,
@@ -157,6 +160,13 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         agent_config: config.agents.get(&agent_name).cloned().unwrap_or_default(),
         sandbox,
         sandbox_beyond,
+        usage: Default::default(),
+        usage_model,
+        prices: aside_core::usage::Prices::with(&config.prices),
+        budget,
+        budget_warned: false,
+        unpriced_said: false,
+        over_budget: None,
         mcp_servers: config.mcp_servers.clone(),
         pending: None,
         seed: None,
@@ -212,6 +222,20 @@ struct Host {
     /// What the repository's `.aside.toml` asked of the sandbox that the user's config does
     /// not allow: said when the session starts.
     sandbox_beyond: Vec<String>,
+    /// What the session used so far.
+    usage: aside_protocol::usage::Usage,
+    /// The model its agent's reported tokens are priced as (the session's, else the config's).
+    usage_model: String,
+    /// Prices by model.
+    prices: aside_core::usage::Prices,
+    /// What it may use.
+    budget: aside_core::usage::Budget,
+    /// Whether 80 % of the budget was said.
+    budget_warned: bool,
+    /// Whether a dollar budget without a known price was said.
+    unpriced_said: bool,
+    /// Why the session must stop now (its budget reached).
+    over_budget: Option<String>,
     /// MCP servers given to the agent with its session (`[[mcp_servers]]`).
     mcp_servers: Vec<aside_core::config::McpServerConfig>,
     /// Streamed text not stored yet.
@@ -300,6 +324,16 @@ impl Host {
             Status::Completed | Status::Cancelled => status,
             _ => Status::Completed,
         };
+        // A session stopped at its budget stays stopped until it is given more.
+        self.count_stored_usage()?;
+        if let Some(reason) = self.budget.reached(&self.usage_summary()) {
+            let why = format!(
+                "{reason}; `aside resume {} --budget …` goes on with a larger one",
+                self.record.id
+            );
+            self.set_status(Status::Interrupted, Some(&why));
+            return Ok(());
+        }
         self.set_status(Status::Queued, None);
         let mut taken = taken_requests(&history);
         let mut signals = self.signals.clone();
@@ -775,6 +809,10 @@ impl Host {
                     FromAgent::Update(update) => {
                         tool_calls.take(&update);
                         self.emit(Body::Update(update));
+                        if let Some(reason) = self.over_budget.take() {
+                            self.stop_at_budget(Some((&cx, &session_id)), life, &reason).await;
+                            return Ok(Ending::Stopped);
+                        }
                     }
                     FromAgent::Permission(boxed) => {
                         let (request, responder) = *boxed;
@@ -801,7 +839,16 @@ impl Host {
                     match result {
                         Ok(Ok(response)) => {
                             let cancelled = response.stop_reason == StopReason::Cancelled;
-                            self.emit(Body::TurnEnd(TurnEnd { stop_reason: Some(response.stop_reason) }));
+                            let usage = response
+                                .usage
+                                .as_ref()
+                                .and_then(|u| serde_json::to_value(u).ok())
+                                .and_then(|u| aside_core::usage::Tokens::of_acp(&u));
+                            self.emit(Body::TurnEnd(TurnEnd { stop_reason: Some(response.stop_reason), usage }));
+                            if let Some(reason) = self.over_budget.take() {
+                                self.stop_at_budget(None, life, &reason).await;
+                                return Ok(Ending::Stopped);
+                            }
                             self.checkpoint().await;
                             if more {
                                 continue;

@@ -68,6 +68,7 @@ impl Host {
             self.last_touch = std::time::Instant::now();
             let _ = self.index.update(&self.record.id, Change::Touch);
         }
+        self.count_usage(&body);
     }
 
     pub(crate) fn store(&mut self, kind: &str, data: &Value) {

@@ -352,6 +352,7 @@ pub async fn create(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError>
         model: text("model"),
         no_submodules: false,
         sandbox: None,
+        budget: None,
     };
     let config = Config::load_user().map_err(|e| RpcError::invalid(e.to_string()))?;
     let record = blocking(conn, move |sessions| {

@@ -218,6 +218,7 @@ pub async fn create(
         }),
         no_submodules: false,
         sandbox: None,
+        budget: None,
     };
     let record = with_sessions(&state, move |s| {
         let r = s.create(new, &config)?;

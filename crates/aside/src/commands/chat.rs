@@ -193,6 +193,7 @@ fn switch_agent(
             title: Some(from.title.clone()),
             no_submodules: from.settings.no_submodules,
             sandbox: from.settings.sandbox,
+            budget: from.settings.budget,
         },
         config,
     )?;
@@ -249,6 +250,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             title: Some(format!("Chat in {place}")),
             no_submodules: args.no_submodules,
             sandbox: None,
+            budget: None,
         },
         &config,
     )?;

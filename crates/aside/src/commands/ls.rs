@@ -34,7 +34,7 @@ fn cut(text: &str, max: usize) -> String {
 
 /// One line of the table.
 struct Row {
-    cells: [String; 7],
+    cells: [String; 8],
     updated_at: String,
 }
 
@@ -181,6 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     r.agent.clone(),
                     name_of(&r.repo),
                     r.changed_files.to_string(),
+                    usage_cell(&r.usage),
                     short_time(&r.updated_at),
                     title,
                 ],
@@ -215,6 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s.tool.agent().to_string(),
                 name_of(repo.as_deref().unwrap_or(&s.summary.cwd)),
                 "-".to_string(),
+                "-".to_string(),
                 short_time(&updated_at),
                 cut(&s.summary.title, 60),
             ],
@@ -240,6 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 text("agent"),
                 name_of(std::path::Path::new(s["repo"].as_str().unwrap_or_default())),
                 s["changed_files"].as_u64().unwrap_or(0).to_string(),
+                usage_cell(&serde_json::from_value(s["usage"].clone()).unwrap_or_default()),
                 short_time(&text("updated_at")),
                 cut(&text("title"), 60),
             ],
@@ -247,21 +250,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }));
     rows.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
-    let header = ["ID", "STATUS", "AGENT", "REPO", "FILES", "UPDATED", "TITLE"];
+    let header = [
+        "ID", "STATUS", "AGENT", "REPO", "FILES", "USAGE", "UPDATED", "TITLE",
+    ];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(&row.cells) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 7]| {
+    let line = |cells: [&str; 8]| {
         let mut out = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let pad = widths[i].saturating_sub(cell.chars().count());
             match i {
-                6 => out.push_str(cell),
+                7 => out.push_str(cell),
                 // Counts line up on the right.
-                4 => out.push_str(&format!("{}{cell}  ", " ".repeat(pad))),
+                4 | 5 => out.push_str(&format!("{}{cell}  ", " ".repeat(pad))),
                 _ => out.push_str(&format!("{cell}{}  ", " ".repeat(pad))),
             }
         }
@@ -278,6 +283,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("{more}");
     }
     Ok(())
+}
+
+/// A session's usage for its column: tokens and the cost when known (`12.3k $0.04`), `~` when
+/// some were estimated, `-` when none yet.
+fn usage_cell(usage: &aside_core::usage::Summary) -> String {
+    if usage.tokens == 0 {
+        return "-".to_string();
+    }
+    let tokens = format!(
+        "{}{}",
+        if usage.estimated { "~" } else { "" },
+        aside_core::usage::short(usage.tokens)
+    );
+    match usage.cost {
+        Some(cost) => format!("{tokens} {}", aside_core::usage::dollars(cost)),
+        None => tokens,
+    }
 }
 
 #[cfg(test)]

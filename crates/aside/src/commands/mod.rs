@@ -35,4 +35,5 @@ pub mod stream;
 pub mod trust;
 pub mod tui;
 pub mod ui;
+pub mod usage;
 pub mod wait;

@@ -62,6 +62,11 @@ pub struct Args {
     /// Run it without aside's sandbox.
     #[arg(long)]
     no_sandbox: bool,
+    /// Stop its turn when it has used this much: tokens (200k, 1.5M), dollars ('$3', when its
+    /// model's price is known) or both (200k,$3); `aside resume ID --budget …` goes on past it.
+    /// Default: `[sessions] budget_tokens` / `budget_usd`.
+    #[arg(long, value_name = "LIMIT", value_parser = parse_budget)]
+    budget: Option<aside_core::usage::Budget>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -69,6 +74,10 @@ pub struct Args {
     /// this repository there, at the same base commit (pushed over SSH first).
     #[arg(long, value_name = "MACHINE", conflicts_with_all = ["workspace", "from_chat"])]
     on: Option<String>,
+}
+
+fn parse_budget(text: &str) -> Result<aside_core::usage::Budget, String> {
+    aside_core::usage::Budget::parse(text)
 }
 
 impl Args {
@@ -198,6 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             title,
             no_submodules: args.no_submodules,
             sandbox,
+            budget: args.budget,
         },
         &config,
     )?;

@@ -88,6 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             title: Some(format!("Plan: {title}")),
             no_submodules: args.no_submodules,
             sandbox: None,
+            budget: None,
         },
         &config,
     )?;

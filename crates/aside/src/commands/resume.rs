@@ -9,12 +9,20 @@ pub struct Args {
     /// Session id (or a unique prefix).
     #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::session_ids))]
     id: String,
+    /// Its new budget (a session stopped at its budget goes on with a larger one): tokens
+    /// (400k), dollars ('$5') or both.
+    #[arg(long, value_name = "LIMIT", value_parser = aside_core::usage::Budget::parse)]
+    budget: Option<aside_core::usage::Budget>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = aside_core::Config::load_user()?;
     let ctx = super::common::open()?;
-    let record = ctx.resolve(&args.id)?;
+    let mut record = ctx.resolve(&args.id)?;
+    if let Some(budget) = args.budget {
+        record.settings.budget = Some(budget);
+        ctx.set_settings(&record)?;
+    }
     let before = ctx.status(&record);
     ctx.resume(&record, &config)?;
     println!("{}", record.id);

@@ -34,6 +34,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let log = EventLog::open(&ctx.layout, &record.id)?;
     let start = if args.all { 0 } else { log.tail_start(TAIL)? };
     let files = ctx.changed_files(&record);
+    let config = aside_core::Config::load_user().ok();
+    let usage = ctx.usage(&record, &config.clone().unwrap_or_default());
     let mut out = std::io::stdout().lock();
     if args.json {
         let files: Vec<_> = files
@@ -43,9 +45,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // The events last, one per line as they are read: a long session is never held whole.
         writeln!(
             out,
-            "{{\"session\": {},\n\"changed_files\": {},\n\"earlier_events\": {start},\n\"events\": [",
+            "{{\"session\": {},\n\"changed_files\": {},\n\"usage\": {},\n\"earlier_events\": {start},\n\"events\": [",
             serde_json::to_string_pretty(&ctx.json(&record))?,
-            serde_json::to_string(&files)?
+            serde_json::to_string(&files)?,
+            serde_json::to_string(&usage)?
         )?;
         let mut first = true;
         let mut failed = None;
@@ -75,12 +78,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         record.agent, record.mode, record.approve
     )?;
     writeln!(out, "worktree: {}", record.worktree.display())?;
-    if let Ok(config) = aside_core::Config::load_user() {
+    if usage.tokens.total() > 0 {
+        writeln!(out, "usage:    {}", usage_line(&usage))?;
+    }
+    if let Some(config) = &config {
         writeln!(
             out,
             "sandbox:  {}",
             aside_core::sandbox::describe(
-                &config,
+                config,
                 &record.agent,
                 record.settings.sandbox,
                 &record.repo
@@ -131,7 +137,60 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             writeln!(out, "  {:<50} +{} -{}", f.path, f.added, f.removed)?;
         }
     }
+    if usage.turns.iter().filter(|t| t.tokens.total() > 0).count() > 1 {
+        writeln!(out, "\nusage by turn:")?;
+        for (n, turn) in usage.turns.iter().enumerate() {
+            if turn.tokens.total() == 0 {
+                continue;
+            }
+            writeln!(
+                out,
+                "  {:>3}  {:>12} tokens{}{}",
+                n + 1,
+                aside_core::usage::grouped(turn.tokens.total()),
+                turn.cost
+                    .map(|c| format!("  {}", aside_core::usage::dollars(c)))
+                    .unwrap_or_default(),
+                if turn.estimated { "  (estimated)" } else { "" }
+            )?;
+        }
+    }
     Ok(())
+}
+
+/// A session's usage in a line: its tokens by kind, its cost (when its models' prices are
+/// known) and its context's fill.
+fn usage_line(usage: &aside_protocol::usage::Usage) -> String {
+    use aside_core::usage::{dollars, grouped};
+    let t = &usage.tokens;
+    let mut line = format!(
+        "{}{} tokens ({} in · {} cached · {} out{})",
+        if usage.estimated { "~" } else { "" },
+        grouped(t.total()),
+        grouped(t.input),
+        grouped(t.cached),
+        grouped(t.output),
+        if t.reasoning > 0 {
+            format!(", {} reasoning", grouped(t.reasoning))
+        } else {
+            String::new()
+        }
+    );
+    match usage.cost {
+        Some(cost) => line.push_str(&format!(" · {}", dollars(cost))),
+        None => line.push_str(" · cost unknown (no price for its model)"),
+    }
+    if let Some((used, size)) = usage.context {
+        line.push_str(&format!(
+            " · context {} of {}",
+            grouped(used),
+            grouped(size)
+        ));
+    }
+    if usage.estimated {
+        line.push_str(" · estimated: the endpoint reported none");
+    }
+    line
 }
 
 /// A session started outside aside, read-only, rendered like aside's own.

@@ -21,6 +21,7 @@ mod sessions;
 mod setup;
 mod submodules;
 mod tui;
+mod usage;
 mod vscode;
 mod web;
 mod web_list;

@@ -1,0 +1,131 @@
+//! What the session used, counted as its events are stored (`aside_protocol::usage`): kept in
+//! its record for lists, and held to its budget — a warning at 80 %, and at 100 % its turn
+//! stopped cleanly (the agent cancelled, the worktree checkpointed, the session interrupted
+//! with the reason, the user notified) until `aside resume ID --budget …` gives it more.
+
+use super::*;
+use aside_core::usage::Summary;
+
+impl Host {
+    /// The budget this session is held to: its own (`--budget`, `resume --budget`), else the
+    /// user's config narrowed by the repository's.
+    pub(crate) fn budget(
+        record: &SessionRecord,
+        config: &Config,
+        repo: Option<&aside_core::config::RepoConfig>,
+    ) -> aside_core::usage::Budget {
+        record.settings.budget.unwrap_or_else(|| {
+            let mine = config.sessions.budget();
+            match repo {
+                Some(r) => mine.narrowed(aside_core::usage::Budget {
+                    tokens: r.sessions.budget_tokens,
+                    usd: r.sessions.budget_usd,
+                }),
+                None => mine,
+            }
+        })
+    }
+
+    /// What the stored events say was used so far (the kinds that count, through the kind
+    /// index: a long log is not read whole).
+    pub(crate) fn count_stored_usage(&mut self) -> anyhow::Result<()> {
+        let counted = self
+            .events
+            .of_kinds(&["prompt", "usage_update", "turn_end"])?;
+        for event in &counted {
+            self.usage.take(&Body::of(event), &self.usage_model);
+        }
+        self.usage.price(&self.prices);
+        Ok(())
+    }
+
+    /// The session's usage in brief.
+    pub(crate) fn usage_summary(&self) -> Summary {
+        Summary {
+            tokens: self.usage.tokens.total(),
+            cost: self.usage.cost,
+            estimated: self.usage.estimated,
+        }
+    }
+
+    /// Counts what a stored event says was used: the record's summary follows, the budget is
+    /// checked (a warning at 80 %, once; `over_budget` set at 100 %).
+    pub(crate) fn count_usage(&mut self, body: &Body) {
+        let counts = match body {
+            Body::Prompt(_) => true,
+            Body::Update(update) => matches!(update.as_ref(), SessionUpdate::UsageUpdate(_)),
+            Body::TurnEnd(end) => end.usage.is_some(),
+            _ => false,
+        };
+        if !counts {
+            return;
+        }
+        self.usage.take(body, &self.usage_model);
+        if matches!(body, Body::Prompt(_)) {
+            return;
+        }
+        self.usage.price(&self.prices);
+        let summary = self.usage_summary();
+        if summary != self.record.usage {
+            self.record.usage = summary;
+            let _ = self.index.update(&self.record.id, Change::Usage(summary));
+        }
+        if let Some(reason) = self.budget.reached(&summary) {
+            self.over_budget.get_or_insert(reason);
+            return;
+        }
+        let mut say = Vec::new();
+        if !self.budget_warned {
+            if let Some(nearly) = self.budget.nearly(&summary) {
+                self.budget_warned = true;
+                say.push(nearly);
+            }
+        }
+        if self.budget.usd.is_some() && summary.cost.is_none() && !self.unpriced_said {
+            self.unpriced_said = true;
+            let models: Vec<String> = self.usage.models.keys().cloned().collect();
+            say.push(format!(
+                "the budget in dollars cannot be kept: no price is known for {} ([prices.\"MODEL\"] in the config sets one); only a budget in tokens stops this session",
+                if models.is_empty() { "its model".to_string() } else { models.join(", ") }
+            ));
+        }
+        for message in say {
+            self.emit(Body::Warning(Warning {
+                message,
+                submodule: None,
+            }));
+        }
+    }
+
+    /// Stops the session at its budget: the turn cancelled (if one runs), the worktree
+    /// checkpointed, the session interrupted with `reason`, the user notified.
+    pub(crate) async fn stop_at_budget(
+        &mut self,
+        cx: Option<(&ConnectionTo<Agent>, &str)>,
+        life: &mut Life,
+        reason: &str,
+    ) {
+        let (turn, unanswered, queued) = life.stop();
+        for (_, responder) in unanswered {
+            let _ = responder.respond(cancelled_answer());
+        }
+        if let (Some(rx), Some((cx, session_id))) = (turn, cx) {
+            let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
+            let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        }
+        let _ = self
+            .index
+            .update(&self.record.id, Change::PendingPermission(false));
+        self.emit(Body::Interrupted {
+            reason: reason.to_string(),
+            queued: queued as u64,
+        });
+        self.checkpoint().await;
+        let why = format!(
+            "{reason}; `aside resume {} --budget …` goes on with a larger one",
+            self.record.id
+        );
+        self.set_status(Status::Interrupted, Some(&why));
+        notify::tell(&self.notify, &self.record, Some(&why));
+    }
+}

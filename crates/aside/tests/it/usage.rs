@@ -1,0 +1,224 @@
+//! What sessions use: tokens per model call and turn (as the fake model reports them, in the
+//! OpenAI and Anthropic shapes, or estimated when it reports none), costs from prices, `ls`,
+//! `show`, `aside usage`, and budgets that stop a runaway session without losing anything.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common::Env;
+use aside_testkit::Reply;
+use serde_json::{json, Value};
+
+fn show_json(env: &Env, id: &str) -> Value {
+    serde_json::from_str(&env.ok(&["show", id, "--json"])).unwrap()
+}
+
+fn write(path: &str, content: &str) -> Reply {
+    Reply::tool("write_file", json!({"path": path, "content": content}))
+}
+
+#[test]
+fn tokens_and_costs_add_up_as_the_model_reported_them() {
+    let env = Env::new();
+    env.config("[prices.fake]\ninput = 3.0\noutput = 15.0\ncached = 0.3\n");
+    env.model.push_for(
+        "use-openai",
+        [
+            write("a.txt", "a\n").with_usage(1000, 200, 50, 10),
+            Reply::text("Wrote a.").with_usage(1200, 1000, 80, 0),
+        ],
+    );
+    let id = env.new_session("use-openai: write a", &[]);
+    env.wait_status(&id, "completed");
+    let shown = show_json(&env, &id);
+    let usage = &shown["usage"];
+    // Fresh input, cached input and output, each as the model reported it.
+    assert_eq!(usage["tokens"]["input"], 800 + 200, "{usage}");
+    assert_eq!(usage["tokens"]["cached"], 200 + 1000, "{usage}");
+    assert_eq!(usage["tokens"]["output"], 50 + 80, "{usage}");
+    assert_eq!(usage["tokens"]["reasoning"], 10, "{usage}");
+    assert_eq!(usage["estimated"], false);
+    let cost = (1000.0 * 3.0 + 1200.0 * 0.3 + 130.0 * 15.0) / 1e6;
+    assert!(
+        (usage["cost"].as_f64().unwrap() - cost).abs() < 1e-12,
+        "{usage}"
+    );
+    assert_eq!(usage["context"], json!([1200 + 80, 128000]), "{usage}");
+    // The record's summary, for lists, says the same.
+    assert_eq!(shown["session"]["usage"]["tokens"], 2330);
+    let text = env.ok(&["show", &id]);
+    assert!(
+        text.contains(
+            "usage:    2,330 tokens (1,000 in · 1,200 cached · 130 out, 10 reasoning) · $0.0053"
+        ),
+        "{text}"
+    );
+    let ls = env.ok(&["ls"]);
+    assert!(ls.contains("USAGE") && ls.contains("2.3k $0.0053"), "{ls}");
+
+    // Anthropic's shape (fresh input, cache reads apart) counts the same way.
+    let mut anthropic = Env::new();
+    anthropic.set("ASIDE_PROVIDER", "anthropic");
+    anthropic.set("ASIDE_BASE_URL", &anthropic.model.url.clone());
+    anthropic.model.push_for(
+        "use-anthropic",
+        [Reply::text("Hi.").with_usage(500, 300, 40, 0)],
+    );
+    let id = anthropic.new_session("use-anthropic: say hi", &[]);
+    anthropic.wait_status(&id, "completed");
+    let usage = show_json(&anthropic, &id)["usage"].clone();
+    assert_eq!(
+        usage["tokens"],
+        json!({"input": 200, "cached": 300, "output": 40, "reasoning": 0}),
+        "{usage}"
+    );
+    // No price for this model: tokens only, never a made-up cost.
+    assert_eq!(usage["cost"], Value::Null);
+    let text = anthropic.ok(&["show", &id]);
+    assert!(
+        text.contains("cost unknown (no price for its model)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_endpoint_that_reports_nothing_is_estimated_and_said() {
+    let env = Env::new();
+    env.model.push_for(
+        "use-none",
+        [Reply::text("A reply of some length to count.").without_usage()],
+    );
+    let id = env.new_session("use-none: count it", &[]);
+    env.wait_status(&id, "completed");
+    let usage = show_json(&env, &id)["usage"].clone();
+    assert_eq!(usage["estimated"], true, "{usage}");
+    assert!(usage["tokens"]["input"].as_u64().unwrap() > 10, "{usage}");
+    assert!(usage["tokens"]["output"].as_u64().unwrap() >= 8, "{usage}");
+    let text = env.ok(&["show", &id]);
+    assert!(
+        text.contains("estimated: the endpoint reported none"),
+        "{text}"
+    );
+    assert!(
+        env.ok(&["ls"]).contains("~"),
+        "the column marks an estimate"
+    );
+}
+
+#[test]
+fn a_budget_stops_a_runaway_session_and_a_larger_one_finishes_it() {
+    let env = Env::new();
+    // Each model call reports 1,000 tokens; the session may use 2,500.
+    let step =
+        |n: usize| write(&format!("step{n}.txt"), &format!("{n}\n")).with_usage(900, 0, 100, 0);
+    env.model.push_for(
+        "runaway",
+        [
+            step(1),
+            step(2),
+            step(3),
+            step(4),
+            step(5),
+            Reply::text("All steps written.").with_usage(900, 0, 100, 0),
+        ],
+    );
+    let id = env.new_session("runaway: write the steps", &["--budget", "2500"]);
+    let s = env.wait_status(&id, "interrupted");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("budget reached: 3,000 tokens of 2,500;")
+            && reason.contains(&format!("aside resume {id} --budget")),
+        "{reason}"
+    );
+    // Stopped within one model call of its limit: three calls, no fourth.
+    let asked = |env: &Env| {
+        env.model
+            .received()
+            .iter()
+            .filter(|r| r.body.to_string().contains("runaway: write the steps"))
+            .count()
+    };
+    assert_eq!(asked(&env), 3);
+    let shown = env.ok(&["show", &id]);
+    assert!(
+        shown.contains("80% of the budget used: 2,000 tokens of 2,500"),
+        "{shown}"
+    );
+    // Nothing lost: what it wrote is there and checkpointed.
+    let worktree = std::path::PathBuf::from(s["worktree"].as_str().unwrap());
+    for n in 1..=2 {
+        assert!(worktree.join(format!("step{n}.txt")).exists(), "step{n}");
+    }
+    // Resuming without more budget stops again at once, saying why.
+    env.ok(&["resume", &id]);
+    let s = env.wait_status(&id, "interrupted");
+    assert!(
+        s["reason"].as_str().unwrap().starts_with("budget reached"),
+        "{s}"
+    );
+    assert_eq!(asked(&env), 3);
+    // A larger budget finishes it.
+    env.ok(&["resume", &id, "--budget", "100k"]);
+    env.wait_status(&id, "completed");
+    // The call that crossed the limit had its tool call cancelled, not run; the model went on
+    // from there.
+    for n in [1, 2, 4, 5] {
+        assert!(worktree.join(format!("step{n}.txt")).exists(), "step{n}");
+    }
+    assert!(!worktree.join("step3.txt").exists());
+    let usage = show_json(&env, &id)["usage"].clone();
+    assert_eq!(usage["tokens"]["input"], 900 * 6, "{usage}");
+    // A bad budget says how to write one.
+    let out = env.run(&["new", "--budget", "lots", "x"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("give tokens (200k, 1.5M, 120000), dollars ($3, $0.50), or both"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn aside_usage_totals_match_the_sessions() {
+    let env = Env::new();
+    env.config("[prices.fake]\ninput = 1.0\noutput = 2.0\n");
+    env.model
+        .push_for("tally-a", [Reply::text("A.").with_usage(1000, 0, 100, 0)]);
+    env.model
+        .push_for("tally-b", [Reply::text("B.").with_usage(2000, 500, 200, 0)]);
+    let a = env.new_session("tally-a: one", &[]);
+    let b = env.new_session("tally-b: two", &[]);
+    env.wait_status(&a, "completed");
+    env.wait_status(&b, "completed");
+    let report: Value =
+        serde_json::from_str(&env.ok(&["usage", "--json", "--since", "7d"])).unwrap();
+    let sum: u64 = [&a, &b]
+        .iter()
+        .map(|id| {
+            show_json(&env, id)["usage"]["tokens"]
+                .as_object()
+                .map(|t| {
+                    t["input"].as_u64().unwrap()
+                        + t["cached"].as_u64().unwrap()
+                        + t["output"].as_u64().unwrap()
+                })
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(report["total"]["total"], sum, "{report}");
+    assert_eq!(report["total"]["total"], 1100 + 2200);
+    assert_eq!(report["sessions"].as_array().unwrap().len(), 2);
+    assert_eq!(report["agents"][0]["agent"], "builtin");
+    assert_eq!(report["models"][0]["model"], "fake");
+    let cost = report["total"]["cost"].as_f64().unwrap();
+    assert!(
+        (cost - (1000.0 + 1500.0 + 500.0 + 300.0 * 2.0) / 1e6).abs() < 1e-12,
+        "{report}"
+    );
+    let text = env.ok(&["usage", "--repo"]);
+    assert!(
+        text.starts_with("used: 3,300 tokens") && text.contains("by day:"),
+        "{text}"
+    );
+    let out = env.run(&["usage", "--since", "yesterday"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give a stretch (24h, 7d, 2w) or a date"));
+}
