@@ -88,6 +88,32 @@ pub fn agent_command(name: &str, config: &Config, aside_exe: &str) -> Result<Vec
     Ok(base.into_iter().chain(extra).collect())
 }
 
+/// Which agent `name` running `program` is, for what aside knows of agents (its state, its
+/// model API, how it counts tokens): `copilot`, `codex`, `claude`, `gemini`, `qwen`,
+/// `opencode`, or empty.
+pub fn family(name: &str, program: &std::path::Path) -> &'static str {
+    let file = program
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    for (kind, names) in [
+        ("copilot", &["copilot"][..]),
+        ("codex", &["codex-acp", "codex"][..]),
+        (
+            "claude",
+            &["claude-agent-acp", "claude-code-acp", "claude"][..],
+        ),
+        ("gemini", &["gemini"][..]),
+        ("qwen", &["qwen"][..]),
+        ("opencode", &["opencode"][..]),
+    ] {
+        if name == kind || names.contains(&file.as_str()) {
+            return kind;
+        }
+    }
+    ""
+}
+
 /// Whether `agent` is aside's own agent (not a command of the user's under that name).
 pub fn uses_builtin(agent: &str, config: &Config) -> bool {
     agent == BUILTIN

@@ -41,9 +41,10 @@ impl Tokens {
         self.reasoning = self.reasoning.saturating_add(other.reasoning);
     }
 
-    /// ACP's `Usage` (a turn's, as agents report it, camelCase JSON): its kinds do not overlap
-    /// either.
-    pub fn of_acp(usage: &serde_json::Value) -> Option<Tokens> {
+    /// ACP's `Usage` (a turn's, as agents report it, camelCase JSON). Agents read its
+    /// `inputTokens` two ways: Claude Code's leave the cache reads out (they are
+    /// `cachedReadTokens`), Copilot CLI's count them in (`cached_in_input`).
+    pub fn of_acp(usage: &serde_json::Value, cached_in_input: bool) -> Option<Tokens> {
         let n = |k: &str| {
             usage
                 .get(k)
@@ -51,8 +52,13 @@ impl Tokens {
                 .unwrap_or(0)
         };
         usage.get("inputTokens")?;
+        let fresh = if cached_in_input {
+            n("inputTokens").saturating_sub(n("cachedReadTokens"))
+        } else {
+            n("inputTokens")
+        };
         Some(Tokens {
-            input: n("inputTokens").saturating_add(n("cachedWriteTokens")),
+            input: fresh.saturating_add(n("cachedWriteTokens")),
             cached: n("cachedReadTokens"),
             output: n("outputTokens"),
             reasoning: n("thoughtTokens"),

@@ -153,7 +153,11 @@ impl Usage {
             return;
         }
         for turn in &mut self.turns {
-            turn.cost = priced(&turn.models);
+            turn.cost = if turn.models.is_empty() {
+                None
+            } else {
+                priced(&turn.models)
+            };
         }
         self.cost = if self.models.is_empty() {
             None
@@ -256,7 +260,8 @@ mod tests {
         assert!((usage.turns[1].cost.unwrap() - 0.15).abs() < 1e-9);
         assert_eq!(
             Tokens::of_acp(
-                &json!({"inputTokens": 10, "outputTokens": 3, "cachedReadTokens": 7, "cachedWriteTokens": 2, "totalTokens": 22})
+                &json!({"inputTokens": 10, "outputTokens": 3, "cachedReadTokens": 7, "cachedWriteTokens": 2, "totalTokens": 22}),
+                false
             ),
             Some(Tokens {
                 input: 12,

@@ -16,6 +16,8 @@ pub struct Row {
     pub mode: String,
     pub status: String,
     pub files: u64,
+    /// What it used so far, in brief.
+    pub usage: aside_core::usage::Summary,
     pub updated_at: String,
     /// The start of the agent's last message.
     pub last_line: String,
@@ -582,6 +584,7 @@ mod tests {
             mode: "isolated".into(),
             status: status.into(),
             files: 0,
+            usage: Default::default(),
             updated_at: updated.into(),
             last_line: String::new(),
             external: false,

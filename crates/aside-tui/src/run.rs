@@ -115,6 +115,7 @@ impl Loader {
                     mode: r.mode.as_str().to_string(),
                     status: ctx.status(r).as_str().to_string(),
                     files: r.changed_files,
+                    usage: r.usage,
                     updated_at: r.updated_at.clone(),
                     last_line: line,
                     external: false,
@@ -143,6 +144,7 @@ impl Loader {
             mode: "external".into(),
             status: s.status().to_string(),
             files: 0,
+            usage: Default::default(),
             updated_at: s.updated_at(),
             last_line: String::new(),
             external: true,
@@ -194,6 +196,7 @@ impl Loader {
                     mode: text(s, "mode"),
                     status: text(s, "status"),
                     files: s["changed_files"].as_u64().unwrap_or(0),
+                    usage: serde_json::from_value(s["usage"].clone()).unwrap_or_default(),
                     updated_at: text(s, "updated_at"),
                     last_line: if s["unreachable"] == true {
                         format!("{} cannot be reached: as last seen", text(s, "machine"))

@@ -239,7 +239,19 @@ fn draw_session(frame: &mut Frame, app: &mut App, id: &str, area: Rect) {
                     } else {
                         String::new()
                     },
-                ) + &match (&app.sandbox, r.agent == "builtin" && !r.external) {
+                ) + &if r.usage.tokens > 0 {
+                    format!(
+                        " · {}{} tokens{}",
+                        if r.usage.estimated { "~" } else { "" },
+                        aside_core::usage::short(r.usage.tokens),
+                        r.usage
+                            .cost
+                            .map(|c| format!(" {}", aside_core::usage::dollars(c)))
+                            .unwrap_or_default()
+                    )
+                } else {
+                    String::new()
+                } + &match (&app.sandbox, r.agent == "builtin" && !r.external) {
                     (Some(sandbox), true) => format!(" · {sandbox}"),
                     _ if app.sandboxed_agents.contains(&r.agent) && !r.external => {
                         " · sandboxed (the whole agent)".to_string()

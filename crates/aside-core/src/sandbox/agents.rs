@@ -5,30 +5,6 @@ use super::AgentNeeds;
 use crate::config::AgentConfig;
 use std::path::{Path, PathBuf};
 
-/// The kind of agent `name` running `program` is, for what aside knows of it.
-fn kind(name: &str, program: &Path) -> &'static str {
-    let file = program
-        .file_name()
-        .map(|f| f.to_string_lossy().to_string())
-        .unwrap_or_default();
-    for (kind, names) in [
-        ("copilot", &["copilot"][..]),
-        ("codex", &["codex-acp", "codex"][..]),
-        (
-            "claude",
-            &["claude-agent-acp", "claude-code-acp", "claude"][..],
-        ),
-        ("gemini", &["gemini"][..]),
-        ("qwen", &["qwen"][..]),
-        ("opencode", &["opencode"][..]),
-    ] {
-        if name == kind || names.contains(&file.as_str()) {
-            return kind;
-        }
-    }
-    ""
-}
-
 /// What agent `name` (its settings `agent`, program `program`) needs in the sandbox; `var`
 /// reads its environment (the agent's own `env` over the user's), `home` is HOME.
 pub fn needs(
@@ -45,7 +21,7 @@ pub fn needs(
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join(default))
     };
-    let kind = kind(name, program);
+    let kind = crate::agents::family(name, program);
     let mut state = match kind {
         // Its native build unpacks itself into the cache first.
         "copilot" => vec![
@@ -186,7 +162,7 @@ fn package_of(program: &Path) -> PathBuf {
 /// Arguments that set an agent's own sandbox from aside's policy, for agents that have one
 /// aside can set: Codex writes only its workspace, reaching the network only if `network`.
 pub fn own_sandbox_args(name: &str, program: &Path, network: bool) -> Vec<String> {
-    match kind(name, program) {
+    match crate::agents::family(name, program) {
         "codex" => vec![
             "-c".into(),
             "sandbox_mode=\"workspace-write\"".into(),

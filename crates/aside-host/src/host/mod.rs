@@ -139,6 +139,9 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
     };
     let budget = Host::budget(&record, &config, repo_config.as_ref());
     let usage_model = aside_core::usage::model_of(&record, &config);
+    let cached_in_input = record.agent_command.first().is_some_and(|program| {
+        aside_core::agents::family(&record.agent, std::path::Path::new(program)) == "copilot"
+    });
     let mut host = Host {
         layout: layout.clone(),
         index,
@@ -167,6 +170,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         budget_warned: false,
         unpriced_said: false,
         over_budget: None,
+        cached_in_input,
         mcp_servers: config.mcp_servers.clone(),
         pending: None,
         seed: None,
@@ -236,6 +240,8 @@ struct Host {
     unpriced_said: bool,
     /// Why the session must stop now (its budget reached).
     over_budget: Option<String>,
+    /// Whether its agent's reported input tokens count the cache reads in (Copilot CLI's do).
+    cached_in_input: bool,
     /// MCP servers given to the agent with its session (`[[mcp_servers]]`).
     mcp_servers: Vec<aside_core::config::McpServerConfig>,
     /// Streamed text not stored yet.
@@ -843,7 +849,7 @@ impl Host {
                                 .usage
                                 .as_ref()
                                 .and_then(|u| serde_json::to_value(u).ok())
-                                .and_then(|u| aside_core::usage::Tokens::of_acp(&u));
+                                .and_then(|u| aside_core::usage::Tokens::of_acp(&u, self.cached_in_input));
                             self.emit(Body::TurnEnd(TurnEnd { stop_reason: Some(response.stop_reason), usage }));
                             if let Some(reason) = self.over_budget.take() {
                                 self.stop_at_budget(None, life, &reason).await;

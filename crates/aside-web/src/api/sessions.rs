@@ -260,7 +260,8 @@ pub async fn show(
         };
         let config = Config::load_user().unwrap_or_default();
         let sandbox = aside_core::sandbox::describe(&config, &record.agent, record.settings.sandbox, &record.repo);
-        Ok(json!({"session": s.json(&record), "changed_files": files, "plan": plan, "sandbox": sandbox}))
+        let usage = s.usage(&record, &config);
+        Ok(json!({"session": s.json(&record), "changed_files": files, "plan": plan, "sandbox": sandbox, "usage": usage}))
     })
     .await?;
     Ok(Json(out))

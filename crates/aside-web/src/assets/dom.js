@@ -46,3 +46,22 @@ export function pill(status) {
 export function base(path) { return String(path || "").split("/").filter(Boolean).pop() || ""; }
 
 export function setLive(on) { const l = $("live"); if (l) l.classList.toggle("on", on); }
+
+// A count of tokens, short: 950, 12.3k, 1.2M.
+export function shortTokens(n) {
+  if (n < 1000) return String(n);
+  if (n < 1e6) return `${(n / 1000).toFixed(1)}k`;
+  return `${(n / 1e6).toFixed(1)}M`;
+}
+
+// Dollars as people read them: $0.0123, $1.24.
+export function dollars(amount) {
+  return amount < 0.01 ? `$${amount.toFixed(4)}` : `$${amount.toFixed(2)}`;
+}
+
+// A session's usage in brief (its record's summary): "~12.3k tokens · $0.04", or "" for none.
+export function usageText(u) {
+  if (!u || !u.tokens) return "";
+  const cost = typeof u.cost === "number" ? ` · ${dollars(u.cost)}` : "";
+  return `${u.estimated ? "~" : ""}${shortTokens(u.tokens)} tokens${cost}`;
+}

@@ -1,6 +1,6 @@
 // aside web view: the list page — every session, live, and the new-session form.
 
-import { $, ago, base, el, pill, setLive, STATUS_TEXT, when } from "./dom.js";
+import { $, ago, base, el, pill, setLive, STATUS_TEXT, usageText, when } from "./dom.js";
 import { api, offerTrust, Stream } from "./api.js";
 
 export function listPage() {
@@ -35,6 +35,7 @@ export function listPage() {
       el("td", { title: s.repo }, base(s.repo)),
       el("td", {}, el("code", { title: s.worktree, text: String(s.worktree || "").split("/").slice(-2).join("/") }), s.branch ? el("div", { class: "sub", text: s.branch }) : null),
       el("td", { class: "num" }, changes),
+      el("td", { class: "num usage", title: s.usage && s.usage.estimated ? "estimated: the endpoint reported no usage" : "" }, usageText(s.usage) || el("span", { class: "muted", text: "—" })),
       el("td", { title: s.created_at, text: when(s.created_at) }),
       el("td", { title: s.updated_at, text: ago(s.updated_at) }));
   }

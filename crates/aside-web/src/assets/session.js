@@ -1,7 +1,7 @@
 // aside web view: the session page — its conversation (blocks the server merged and
 // described), live; its changes; its actions.
 
-import { $, el, pill, setLive } from "./dom.js";
+import { $, dollars, el, pill, setLive } from "./dom.js";
 import { api, offerTrust, Stream } from "./api.js";
 import { conversationView } from "./conversation.js";
 
@@ -90,6 +90,17 @@ export function sessionPage() {
       // What the agent's commands may do (the OS sandbox).
       $("sandbox").hidden = !out.sandbox;
       $("sandbox").textContent = out.sandbox ? `Sandbox: ${out.sandbox}` : "";
+      // What it used: tokens by kind, the cost when its models' prices are known, the context.
+      const u = out.usage;
+      const total = u ? u.tokens.input + u.tokens.cached + u.tokens.output : 0;
+      $("usage").hidden = !total;
+      if (total) {
+        const parts = [`${u.estimated ? "~" : ""}${total.toLocaleString("en-US")} tokens (${u.tokens.input.toLocaleString("en-US")} in · ${u.tokens.cached.toLocaleString("en-US")} cached · ${u.tokens.output.toLocaleString("en-US")} out)`];
+        parts.push(typeof u.cost === "number" ? dollars(u.cost) : "cost unknown (no price for its model)");
+        if (u.context) parts.push(`context ${u.context[0].toLocaleString("en-US")} of ${u.context[1].toLocaleString("en-US")}`);
+        if (u.estimated) parts.push("estimated: the endpoint reported none");
+        $("usage").textContent = `Usage: ${parts.join(" · ")}`;
+      }
     } catch (err) { $("title").textContent = err.message; }
     fetching = false;
     if (stale) { stale = false; refresh(); }

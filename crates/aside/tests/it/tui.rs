@@ -51,6 +51,8 @@ fn a_session_started_approved_followed_up_and_applied_from_the_view_outlives_it(
     let screen = tmux.wait_for("Wrote hello.txt.");
     assert!(screen.contains("✓ Run echo hi > hello.txt"), "{screen}");
     env.wait_status(&id, "completed");
+    // What it used (two model calls of 120 tokens), in the session's header.
+    tmux.wait_for("· 240 tokens");
     // Its work, applied to the user's checkout after a confirmation.
     tmux.keys(&["p"]);
     tmux.wait_for("Apply session");

@@ -222,3 +222,58 @@ fn aside_usage_totals_match_the_sessions() {
     let out = env.run(&["usage", "--since", "yesterday"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("give a stretch (24h, 7d, 2w) or a date"));
 }
+
+/// What each real agent reports of its usage over ACP, offline on the fake model (which
+/// reports 1,234 tokens in, 200 of them cached, and 56 out), reaches `show`.
+#[test]
+fn real_agents_usage_reaches_show() {
+    let mut ran = 0;
+    let mut check = |env: Env, agent: &str, expect: &dyn Fn(&Value)| {
+        let marker = format!("use-{agent}");
+        env.model.push_for(
+            &marker,
+            [Reply::text("Counted.").with_usage(1234, 200, 56, 0)],
+        );
+        let id = env.new_session(&format!("{marker}: count"), &["--agent", agent]);
+        env.wait_status(&id, "completed");
+        let usage = show_json(&env, &id)["usage"].clone();
+        expect(&usage);
+        ran += 1;
+    };
+    if let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") {
+        // codex-acp reports the context's fill only: no tokens per turn, no cost.
+        check(crate::common::codex_env(&codex), "codex", &|u| {
+            assert_eq!(u["context"][0], 1234 + 56, "{u}");
+            assert_eq!(u["tokens"]["input"], 0, "{u}");
+        });
+    }
+    if let Some(copilot) = std::env::var_os("ASIDE_TEST_COPILOT") {
+        // Copilot CLI reports the turn's tokens (its input counting the cache reads in) and
+        // its own estimate of the context.
+        check(crate::common::copilot_env(&copilot), "copilot", &|u| {
+            assert_eq!(
+                u["tokens"],
+                json!({"input": 1034, "cached": 200, "output": 56, "reasoning": 0}),
+                "{u}"
+            );
+            assert!(u["context"][0].as_u64().unwrap() > 0, "{u}");
+        });
+    }
+    if let Some(claude) = std::env::var_os("ASIDE_TEST_CLAUDE") {
+        // claude-agent-acp reports the turn's tokens, the context and its own cost.
+        check(crate::common::claude_env(&claude), "claude", &|u| {
+            assert_eq!(
+                u["tokens"],
+                json!({"input": 1034, "cached": 200, "output": 56, "reasoning": 0}),
+                "{u}"
+            );
+            assert_eq!(u["context"][0], 1234 + 1, "{u}");
+            assert!(u["cost"].as_f64().unwrap() > 0.0, "{u}");
+        });
+    }
+    if ran == 0 {
+        eprintln!(
+            "skipped: set ASIDE_TEST_CODEX / ASIDE_TEST_COPILOT / ASIDE_TEST_CLAUDE (.ci/run does)"
+        );
+    }
+}

@@ -687,6 +687,17 @@ async fn in_a_real_browser_create_watch_answer_diff_and_apply() {
     )
     .await;
     b.wait("the final message", "return [...document.querySelectorAll('.msg.agent li')].length === 2 && document.querySelector('.msg.agent pre code')").await;
+    // What it used: four model calls of 100 tokens in and 20 out, no price for the model.
+    b.wait("the usage line", "return document.querySelector('#usage').textContent === 'Usage: 480 tokens (400 in · 0 cached · 80 out) · cost unknown (no price for its model) · context 120 of 128,000'").await;
+    let list_page = Browser::start().await;
+    list_page.goto(&ui.url).await;
+    list_page
+        .wait(
+            "the usage column",
+            "return document.querySelector('#rows td.usage') && document.querySelector('#rows td.usage').textContent === '480 tokens'",
+        )
+        .await;
+    drop(list_page);
     let plan = b.eval("return [...document.querySelectorAll('.plan li')].map(li => li.className + ':' + li.textContent)", json!([])).await;
     assert_eq!(
         plan,
