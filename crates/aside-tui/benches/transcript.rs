@@ -49,6 +49,7 @@ fn main() {
         mode: "isolated".into(),
         status: "running".into(),
         files: 0,
+        usage: Default::default(),
         updated_at: String::new(),
         last_line: String::new(),
         external: false,
