@@ -22,6 +22,7 @@ fn row(id: &str, title: &str, status: &str, updated: &str) -> Row {
         mode: "isolated".into(),
         status: status.into(),
         files: 0,
+        usage: Default::default(),
         updated_at: updated.into(),
         last_line: String::new(),
         external: false,
