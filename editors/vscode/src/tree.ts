@@ -35,6 +35,17 @@ export interface Session {
   machine?: string;
   /** Its machine cannot be reached: this is how it was last seen. */
   unreachable?: boolean;
+  /** What it used so far: tokens, and dollars when its models' prices are known. */
+  usage?: { tokens: number; cost?: number | null; estimated?: boolean };
+}
+
+/** A session's usage in brief: "~12.3k tokens $0.04", or "" for none. */
+export function usageText(u: Session["usage"]): string {
+  if (!u || !u.tokens) return "";
+  const n = u.tokens;
+  const short = n < 1000 ? String(n) : n < 1e6 ? `${(n / 1000).toFixed(1)}k` : `${(n / 1e6).toFixed(1)}M`;
+  const cost = typeof u.cost === "number" ? ` ${u.cost < 0.01 ? `$${u.cost.toFixed(4)}` : `$${u.cost.toFixed(2)}`}` : "";
+  return `${u.estimated ? "~" : ""}${short} tokens${cost}`;
 }
 
 /** Where a session is grouped: its repository, or for one on another machine, the machine's
@@ -168,7 +179,7 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
     const plan = s.plan ? `${s.plan.done}/${s.plan.total}` : "";
     // The last line of the agent's message ends the row (VS Code cuts what does not fit).
     const where = s.machine ? `on ${s.machine}${s.unreachable ? " (unreachable: as last seen)" : ""}` : "";
-    item.description = [statusText(s.status), s.external ? `${s.agent} (its own CLI)` : s.agent, s.mode, where, plan, changes, s.last_line || ""]
+    item.description = [statusText(s.status), s.external ? `${s.agent} (its own CLI)` : s.agent, s.mode, where, plan, changes, usageText(s.usage), s.last_line || ""]
       .filter(Boolean)
       .join(" · ");
     const tip = new vscode.MarkdownString(undefined, false);
@@ -176,6 +187,8 @@ export class AgentsProvider implements vscode.TreeDataProvider<Node> {
     tip.supportHtml = false;
     tip.appendText(`${s.title}\n\n${statusText(s.status)} · ${s.agent} · ${s.mode}${s.reason ? ` · ${s.reason}` : ""}\n`);
     if (s.last_line) tip.appendText(`\n${s.last_line}\n`);
+    const used = usageText(s.usage);
+    if (used) tip.appendText(`\nused ${used}${s.usage && s.usage.estimated ? " (estimated: the endpoint reported none)" : ""}\n`);
     tip.appendText(s.machine ? `\non machine ${s.machine}: ${s.worktree}` : `\n${s.worktree}`);
     item.tooltip = tip;
     const [icon, color] = ICONS[s.status] || ["circle-outline", undefined];

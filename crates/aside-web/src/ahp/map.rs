@@ -64,6 +64,9 @@ enum Phase {
 struct Open {
     id: String,
     started_at: String,
+    /// What the turn used so far, and the model that answered last.
+    tokens: aside_core::usage::Tokens,
+    model: Option<String>,
 }
 
 /// Folds a session's events into actions.
@@ -86,6 +89,21 @@ pub struct Mapper {
     last_turn: Option<String>,
     /// Each turn's checkpoint commit (its work, for its changeset).
     checkpoints: HashMap<String, String>,
+}
+
+/// `chat/usage` with what the open turn used so far (AHP counts input with the cache reads in).
+fn turn_usage(open: &Open, meta: Value) -> Value {
+    let t = &open.tokens;
+    let mut usage = json!({"_meta": meta});
+    if t.total() > 0 {
+        usage["inputTokens"] = json!(t.input + t.cached);
+        usage["outputTokens"] = json!(t.output);
+        usage["cacheReadTokens"] = json!(t.cached);
+    }
+    if let Some(model) = &open.model {
+        usage["model"] = json!(model);
+    }
+    json!({"type": "chat/usage", "turnId": open.id, "usage": usage})
 }
 
 /// An action as the wire writes it, read as ahp-types' own (a shape the crate would not know
@@ -250,14 +268,24 @@ impl Mapper {
                     }
                 }
                 SessionUpdate::UsageUpdate(usage) => {
-                    if let Some(turn) = self.open_id() {
+                    // A model call's tokens (the built-in agent's) add to the turn's.
+                    let call = usage
+                        .meta
+                        .as_ref()
+                        .and_then(|m| m.get(aside_core::usage::META_KEY))
+                        .and_then(|v| {
+                            serde_json::from_value::<aside_core::usage::CallUsage>(v.clone()).ok()
+                        });
+                    if let (Some(open), Some(call)) = (self.turn.as_mut(), call) {
+                        open.tokens.add(&call.tokens);
+                        open.model = Some(call.model).filter(|m| !m.is_empty());
+                    }
+                    if let Some(open) = &self.turn {
                         let mut meta = json!({"aside.contextUsed": usage.used, "aside.contextSize": usage.size});
                         if let Some(cost) = &usage.cost {
                             meta["aside.cost"] = serde_json::to_value(cost).unwrap_or_default();
                         }
-                        out.push(Out::Chat(action(json!({
-                            "type": "chat/usage", "turnId": turn, "usage": {"_meta": meta},
-                        }))));
+                        out.push(Out::Chat(action(turn_usage(open, meta))));
                     }
                 }
                 _ => {}
@@ -333,6 +361,11 @@ impl Mapper {
                 }
             }
             Body::TurnEnd(end) => {
+                // The turn's tokens, when the agent reported them with its end.
+                if let (Some(open), Some(tokens)) = (self.turn.as_mut(), end.usage.as_ref()) {
+                    open.tokens.add(tokens);
+                    out.push(Out::Chat(action(turn_usage(open, json!({})))));
+                }
                 if let Some(open) = self.turn.take() {
                     let kind = if end.stop_reason == Some(StopReason::Cancelled) {
                         "chat/turnCancelled"
@@ -415,6 +448,8 @@ impl Mapper {
         self.turn = Some(Open {
             id,
             started_at: event.ts.clone(),
+            tokens: Default::default(),
+            model: None,
         });
     }
 

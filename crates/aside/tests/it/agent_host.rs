@@ -421,6 +421,11 @@ async fn a_session_opens_whole_streams_live_takes_a_follow_up_and_ends_as_a_fres
         .unwrap()
         .contains("NOTES.md"));
     assert!(first.to_string().contains("Wrote **NOTES.md**."), "{first}");
+    // What the turn used: its model calls' tokens (two of 100 in, 20 out), as chat/usage.
+    let usage = serde_json::to_value(&chat.turns[0].usage).unwrap();
+    assert_eq!(usage["inputTokens"], 200, "{usage}");
+    assert_eq!(usage["outputTokens"], 40, "{usage}");
+    assert_eq!(usage["model"], "fake", "{usage}");
 
     // The Changes panel follows the session's changes.
     let all_changes = serde_json::to_value(&session.changesets).unwrap()[0]["uriTemplate"]

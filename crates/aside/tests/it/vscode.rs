@@ -184,7 +184,13 @@ async fn the_agents_view_shows_cli_sessions_live_and_the_editor_streams_and_answ
         .await;
     assert_eq!(images, 0);
     // And the Agents view follows: completed, the badge gone.
-    let row = wait_row(&b, "vscode-cli: run the <b>check</b>", "^completed").await;
+    // It says what the session used (its model calls' tokens; no price for the fake model).
+    let row = wait_row(
+        &b,
+        "vscode-cli: run the <b>check</b>",
+        "^completed.* · \\d+ tokens",
+    )
+    .await;
     assert!(row.contains("completed"), "{row}");
     shot(&b, "03-answered-and-completed").await;
     assert_eq!(env.session(&id)["status"], "completed");
