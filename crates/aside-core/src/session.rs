@@ -262,6 +262,10 @@ pub struct Settings {
     /// the repository's) decide otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<crate::usage::Budget>,
+    /// The session it goes on from (a plan it carries out, a fork, a chat handed on): its
+    /// lineage, whose usage adds up with its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<SessionId>,
     /// Where its worktree starts when it continues a session moved from another machine
     /// (`aside move`): that session's branch and its uncommitted work.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -60,6 +60,7 @@ impl Sessions {
                 no_submodules: record.settings.no_submodules,
                 sandbox: record.settings.sandbox,
                 budget: record.settings.budget,
+                from: Some(record.id.clone()),
             },
             config,
         )?;
@@ -127,6 +128,7 @@ impl Sessions {
             no_submodules: record.settings.no_submodules,
             sandbox: record.settings.sandbox,
             budget: record.settings.budget,
+            from: Some(record.id.clone()),
         };
         // The agent takes the conversation as its own where it can: the built-in agent a copy of
         // its stored session, other agents (once the chat has stopped) the chat's own session,

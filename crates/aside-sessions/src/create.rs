@@ -122,6 +122,7 @@ impl Sessions {
             no_submodules: new.no_submodules,
             sandbox: new.sandbox,
             budget: new.budget,
+            from: new.from,
             start: takes_over.as_ref().and_then(|t| t.start.clone()),
         };
         if let Some(transcript) = takes_over.as_ref().and_then(|t| t.transcript.as_ref()) {

@@ -184,6 +184,8 @@ pub struct NewSession {
     pub sandbox: Option<bool>,
     /// Its budget (`--budget`); None: the user's config (narrowed by the repository's).
     pub budget: Option<aside_core::usage::Budget>,
+    /// The session it goes on from (a plan started, a fork, a chat handed on).
+    pub from: Option<SessionId>,
 }
 
 /// An agent session a new aside session goes on with.

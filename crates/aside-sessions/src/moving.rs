@@ -164,6 +164,7 @@ impl Sessions {
                 no_submodules: packed.no_submodules,
                 sandbox: None,
                 budget: None,
+                from: None,
             },
             config,
             Some(TakeOver {

@@ -75,6 +75,49 @@ impl Sessions {
         )
     }
 
+    /// The sessions of `r`'s lineage, oldest first, itself included: the one it goes on from
+    /// (and that one's), and those that go on from any of them (a plan and the task that
+    /// carries it out, forks, chats handed on).
+    pub fn lineage(&self, r: &SessionRecord) -> Vec<SessionRecord> {
+        let all = self.index.list(true).unwrap_or_default();
+        let by_id: std::collections::HashMap<&str, &SessionRecord> =
+            all.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut root = r.id.as_str();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(up) = by_id
+            .get(root)
+            .and_then(|s| s.settings.from.as_ref())
+            .filter(|up| by_id.contains_key(up.as_str()))
+        {
+            if !seen.insert(root) {
+                break;
+            }
+            root = up.as_str();
+        }
+        let mut family = vec![root.to_string()];
+        let mut i = 0;
+        while i < family.len() {
+            let parent = family[i].clone();
+            for s in &all {
+                if s.settings
+                    .from
+                    .as_ref()
+                    .is_some_and(|f| f.as_str() == parent)
+                    && !family.contains(&s.id.0)
+                {
+                    family.push(s.id.0.clone());
+                }
+            }
+            i += 1;
+        }
+        let mut out: Vec<SessionRecord> = family
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()).map(|s| (*s).clone()))
+            .collect();
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        out
+    }
+
     /// The JSON views of many sessions (a listing): the hosts' sockets are read once, so a list
     /// of thousands is not a file probe per session.
     pub fn views<'a>(&self, records: &'a [SessionRecord]) -> Vec<SessionView<'a>> {
@@ -187,6 +230,7 @@ impl Sessions {
                 no_submodules: false,
                 sandbox: None,
                 budget: None,
+                from: None,
             },
             config,
             Some(TakeOver {

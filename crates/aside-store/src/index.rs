@@ -74,6 +74,7 @@ fn loose_settings(dir: &std::path::Path) -> aside_core::Settings {
         no_submodules: dir.join("no-submodules").exists(),
         sandbox: None,
         budget: None,
+        from: None,
         start: None,
     }
 }
@@ -702,6 +703,7 @@ mod tests {
                 no_submodules: true,
                 sandbox: None,
                 budget: None,
+                from: None,
                 start: None,
             }
         );

@@ -589,6 +589,7 @@ fn carry_out(
                     no_submodules: false,
                     sandbox: None,
                     budget: None,
+                    from: None,
                 },
                 config,
             );

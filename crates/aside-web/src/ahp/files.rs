@@ -353,6 +353,7 @@ pub async fn create(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError>
         no_submodules: false,
         sandbox: None,
         budget: None,
+        from: None,
     };
     let config = Config::load_user().map_err(|e| RpcError::invalid(e.to_string()))?;
     let record = blocking(conn, move |sessions| {

@@ -219,6 +219,7 @@ pub async fn create(
         no_submodules: false,
         sandbox: None,
         budget: None,
+        from: None,
     };
     let record = with_sessions(&state, move |s| {
         let r = s.create(new, &config)?;

@@ -194,6 +194,7 @@ fn switch_agent(
             no_submodules: from.settings.no_submodules,
             sandbox: from.settings.sandbox,
             budget: from.settings.budget,
+            from: Some(from.id.clone()),
         },
         config,
     )?;
@@ -251,6 +252,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             no_submodules: args.no_submodules,
             sandbox: None,
             budget: None,
+            from: None,
         },
         &config,
     )?;

@@ -208,6 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             no_submodules: args.no_submodules,
             sandbox,
             budget: args.budget,
+            from: None,
         },
         &config,
     )?;

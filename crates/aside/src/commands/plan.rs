@@ -89,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             no_submodules: args.no_submodules,
             sandbox: None,
             budget: None,
+            from: None,
         },
         &config,
     )?;

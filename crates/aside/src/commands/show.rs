@@ -36,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let files = ctx.changed_files(&record);
     let config = aside_core::Config::load_user().ok();
     let usage = ctx.usage(&record, &config.clone().unwrap_or_default());
+    let lineage = lineage_usage(&ctx, &record, &config.clone().unwrap_or_default());
     let mut out = std::io::stdout().lock();
     if args.json {
         let files: Vec<_> = files
@@ -45,10 +46,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // The events last, one per line as they are read: a long session is never held whole.
         writeln!(
             out,
-            "{{\"session\": {},\n\"changed_files\": {},\n\"usage\": {},\n\"earlier_events\": {start},\n\"events\": [",
+            "{{\"session\": {},\n\"changed_files\": {},\n\"usage\": {},\n\"lineage\": {},\n\"earlier_events\": {start},\n\"events\": [",
             serde_json::to_string_pretty(&ctx.json(&record))?,
             serde_json::to_string(&files)?,
-            serde_json::to_string(&usage)?
+            serde_json::to_string(&usage)?,
+            serde_json::to_string(&lineage)?
         )?;
         let mut first = true;
         let mut failed = None;
@@ -80,6 +82,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     writeln!(out, "worktree: {}", record.worktree.display())?;
     if usage.tokens.total() > 0 {
         writeln!(out, "usage:    {}", usage_line(&usage))?;
+    }
+    if let Some(ids) = lineage["sessions"].as_array().filter(|s| s.len() > 1) {
+        let tokens = lineage["tokens"].as_u64().unwrap_or(0);
+        writeln!(
+            out,
+            "lineage:  {} sessions ({}): together {} tokens{}",
+            ids.len(),
+            ids.iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            aside_core::usage::grouped(tokens),
+            lineage["cost"]
+                .as_f64()
+                .map(|c| format!(" · {}", aside_core::usage::dollars(c)))
+                .unwrap_or_default()
+        )?;
     }
     if let Some(config) = &config {
         writeln!(
@@ -257,4 +276,30 @@ fn show_external(
         session.tool.resume_command(&summary.id, summary).join(" ")
     )?;
     Ok(())
+}
+
+/// What `record`'s lineage used together (it, the sessions it goes on from and those that go
+/// on from them): their ids, oldest first, their tokens, and their cost when every part of it
+/// is known.
+fn lineage_usage(
+    ctx: &aside_sessions::Sessions,
+    record: &aside_core::SessionRecord,
+    config: &aside_core::Config,
+) -> serde_json::Value {
+    let family = ctx.lineage(record);
+    let (mut tokens, mut cost) = (0u64, Some(0.0));
+    for member in &family {
+        let used = ctx.usage(member, config);
+        tokens += used.tokens.total();
+        cost = match (cost, used.cost) {
+            (Some(sum), Some(c)) => Some(sum + c),
+            (sum, None) if used.tokens.total() == 0 => sum,
+            _ => None,
+        };
+    }
+    serde_json::json!({
+        "sessions": family.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        "tokens": tokens,
+        "cost": cost.filter(|_| tokens > 0),
+    })
 }

@@ -277,3 +277,76 @@ fn real_agents_usage_reaches_show() {
         );
     }
 }
+
+#[test]
+fn a_plan_and_the_session_that_carries_it_out_add_up() {
+    let env = Env::new();
+    env.config("[prices.fake]\ninput = 1.0\noutput = 1.0\n");
+    env.model.push_for(
+        "lineage-task",
+        [
+            Reply::text("1. Do it").with_usage(1000, 0, 100, 0),
+            Reply::text("Done.").with_usage(2000, 0, 200, 0),
+        ],
+    );
+    let out = env.run(&["plan", "--yes", "lineage-task: plan then do"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    env.wait_status(&id, "completed");
+    let shown = show_json(&env, &id);
+    let lineage = &shown["lineage"];
+    assert_eq!(
+        lineage["sessions"].as_array().unwrap().len(),
+        2,
+        "{lineage}"
+    );
+    assert_eq!(lineage["sessions"][1], id.as_str());
+    assert_eq!(lineage["tokens"], 1100 + 2200, "{lineage}");
+    assert!((lineage["cost"].as_f64().unwrap() - 3300.0 / 1e6).abs() < 1e-12);
+    // Its own usage is its own.
+    assert_eq!(shown["usage"]["tokens"]["input"], 2000);
+    let text = env.ok(&["show", &id]);
+    assert!(
+        text.contains("lineage:  2 sessions (") && text.contains("together 3,300 tokens · $0.0033"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_repository_budget_only_narrows_and_a_dollar_budget_without_a_price_is_said() {
+    let env = Env::new();
+    // The user allows 100k tokens and $1; the repository 1,500 tokens.
+    env.config("[sessions]\nbudget_tokens = 100000\nbudget_usd = 1.0\n");
+    std::fs::write(
+        env.repo.join(".aside.toml"),
+        "[sessions]\nbudget_tokens = 1500\n",
+    )
+    .unwrap();
+    env.model.push_for(
+        "repo-budget",
+        [
+            write("one.txt", "1\n").with_usage(900, 0, 100, 0),
+            write("two.txt", "2\n").with_usage(900, 0, 100, 0),
+            Reply::text("Never reached.").with_usage(900, 0, 100, 0),
+        ],
+    );
+    let id = env.new_session("repo-budget: write", &[]);
+    let s = env.wait_status(&id, "interrupted");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("budget reached: 2,000 tokens of 1,500"),
+        "{s}"
+    );
+    let shown = env.ok(&["show", &id]);
+    // No price is known for the fake model: the dollar limit cannot be kept, and it says so.
+    assert!(
+        shown.contains("the budget in dollars cannot be kept: no price is known for fake"),
+        "{shown}"
+    );
+}
