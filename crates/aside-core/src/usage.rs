@@ -117,6 +117,21 @@ pub fn model_of(record: &crate::SessionRecord, config: &crate::Config) -> String
         .unwrap_or_default()
 }
 
+/// The budget session `record` is held to: its own (`--budget`, `aside resume --budget`), else
+/// the user's `[sessions]` narrowed by its repository's `.aside.toml`.
+pub fn budget_for(record: &crate::SessionRecord, config: &crate::Config) -> Budget {
+    record.settings.budget.unwrap_or_else(|| {
+        let mine = config.sessions.budget();
+        match crate::config::RepoConfig::load(&record.repo) {
+            Ok(repo) => mine.narrowed(Budget {
+                tokens: repo.sessions.budget_tokens,
+                usd: repo.sessions.budget_usd,
+            }),
+            Err(_) => mine,
+        }
+    })
+}
+
 /// A session's limit: tokens, dollars, or both (`--budget 200k`, `--budget '$3'`,
 /// `--budget 200k,$3`; `[sessions] budget_tokens` / `budget_usd`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -162,6 +177,18 @@ impl Budget {
             }
         }
         Ok(budget)
+    }
+
+    /// As `parse` takes it back (`200000`, `$3`, `200000,$3`).
+    pub fn as_arg(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(t) = self.tokens {
+            parts.push(t.to_string());
+        }
+        if let Some(u) = self.usd {
+            parts.push(format!("${u}"));
+        }
+        parts.join(",")
     }
 
     /// Whether it limits anything.

@@ -111,7 +111,19 @@ impl Sessions {
             text: text.to_string(),
             request: Some(request.to_string()),
         };
-        match self.index.get(&record.id)?.map(|r| r.status) {
+        let stored = self.index.get(&record.id)?;
+        // A session stopped at its budget takes no more until it is given more: said now, not
+        // after a host that would stop at once.
+        if let Some(reason) = stored
+            .as_ref()
+            .and_then(|r| aside_core::usage::budget_for(r, config).reached(&r.usage))
+        {
+            return Err(OpError::Refused(format!(
+                "session {} stopped at its budget ({reason}): `aside resume {} --budget …` gives it more, then send the message again",
+                record.id, record.id
+            )));
+        }
+        match stored.map(|r| r.status) {
             // A failed session is resumed with the current settings, then takes the message.
             Some(Status::Failed) if self.host_alive(record) => {
                 self.stop(record)?;

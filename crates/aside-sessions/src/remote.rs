@@ -392,6 +392,8 @@ pub struct StartThere {
     pub no_submodules: bool,
     /// `--sandbox` / `--no-sandbox`.
     pub sandbox: Option<bool>,
+    /// `--budget`, as written.
+    pub budget: Option<String>,
 }
 
 /// Starts a session of the local repository holding `dir` on machine `name`: the machine
@@ -423,6 +425,7 @@ pub fn start(
         ("--approve", what.approve.as_deref()),
         ("--name", what.name.as_deref()),
         ("--model", what.model.as_deref()),
+        ("--budget", what.budget.as_deref()),
     ];
     for (flag, value) in &options {
         if let Some(value) = value.filter(|v| !v.is_empty()) {

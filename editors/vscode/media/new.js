@@ -47,6 +47,7 @@ $("new-form").addEventListener("submit", (e) => {
     mode: $("mode-workspace").checked ? "workspace" : "isolated",
     plan: $("plan").checked,
     model: $("model").value.trim(),
+    budget: $("budget").value.trim(),
     machine: $("machine").value,
   });
 });

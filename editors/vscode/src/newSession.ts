@@ -38,6 +38,7 @@ export function openNewSession(
   </fieldset>
   <label><input type="checkbox" id="plan"> Plan first (the agent plans; you start it from the plan)</label>
   <label>Model <input id="model" placeholder="the agent's default"></label>
+  <label>Budget <input id="budget" placeholder="200k or $3 (default: your config's)"></label>
   <label id="machine-field" hidden>Runs on <select id="machine"><option value="">This machine</option></select></label>
   <div><button type="submit" class="primary" id="start">Start</button></div>
   <div id="result" class="notice" hidden></div>
@@ -76,6 +77,7 @@ export function openNewSession(
           plan: !!m.plan,
           model: m.model || undefined,
           machine: m.machine || undefined,
+          budget: m.budget || undefined,
         });
         panel.dispose();
         started(s.id, s.title);

@@ -7,25 +7,6 @@ use super::*;
 use aside_core::usage::Summary;
 
 impl Host {
-    /// The budget this session is held to: its own (`--budget`, `resume --budget`), else the
-    /// user's config narrowed by the repository's.
-    pub(crate) fn budget(
-        record: &SessionRecord,
-        config: &Config,
-        repo: Option<&aside_core::config::RepoConfig>,
-    ) -> aside_core::usage::Budget {
-        record.settings.budget.unwrap_or_else(|| {
-            let mine = config.sessions.budget();
-            match repo {
-                Some(r) => mine.narrowed(aside_core::usage::Budget {
-                    tokens: r.sessions.budget_tokens,
-                    usd: r.sessions.budget_usd,
-                }),
-                None => mine,
-            }
-        })
-    }
-
     /// What the stored events say was used so far (the kinds that count, through the kind
     /// index: a long log is not read whole).
     pub(crate) fn count_stored_usage(&mut self) -> anyhow::Result<()> {

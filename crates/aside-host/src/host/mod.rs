@@ -137,7 +137,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         ),
         None => (config.sandbox.clone(), Vec::new()),
     };
-    let budget = Host::budget(&record, &config, repo_config.as_ref());
+    let budget = aside_core::usage::budget_for(&record, &config);
     let usage_model = aside_core::usage::model_of(&record, &config);
     let cached_in_input = record.agent_command.first().is_some_and(|program| {
         aside_core::agents::family(&record.agent, std::path::Path::new(program)) == "copilot"

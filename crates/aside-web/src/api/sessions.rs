@@ -146,6 +146,9 @@ pub struct CreateBody {
     /// Another machine to run it on (`aside new --on`); empty: this one.
     #[serde(default)]
     machine: Option<String>,
+    /// Its budget, as `aside new --budget` takes it (`200k`, `$3`); empty: the config's.
+    #[serde(default)]
+    budget: Option<String>,
 }
 
 pub async fn create(
@@ -158,6 +161,10 @@ pub async fn create(
             "the request body is empty: send the new session as JSON, {\"task\": …, \"repo\": …}",
         )
     })?;
+    let budget = match body.budget.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(aside_core::usage::Budget::parse(text).map_err(bad_request)?),
+    };
     let mode_name = body.mode.as_deref().unwrap_or("isolated");
     let mode = Mode::parse(mode_name).ok_or_else(|| {
         bad_request(format!(
@@ -187,6 +194,7 @@ pub async fn create(
             agent: body.agent.filter(|a| !a.is_empty()),
             approve: approve.map(|a| a.as_str().to_string()),
             model: body.model.filter(|m| !m.trim().is_empty()),
+            budget: budget.map(|_| body.budget.clone().unwrap_or_default().trim().to_string()),
             ..Default::default()
         };
         return Ok(Json(
@@ -218,7 +226,7 @@ pub async fn create(
         }),
         no_submodules: false,
         sandbox: None,
-        budget: None,
+        budget,
         from: None,
     };
     let record = with_sessions(&state, move |s| {

@@ -116,7 +116,7 @@ export function listPage() {
       const s = await api("POST", "/api/sessions", {
         task: $("new-task").value, repo: $("new-repo").value, agent: $("new-agent").value,
         mode: $("new-mode").value, approve: $("new-approve").value, plan: $("new-plan").checked,
-        machine: $("new-machine").value,
+        machine: $("new-machine").value, budget: $("new-budget").value,
       });
       window.location.href = `/s/${s.id}`;
     } catch (err) {

@@ -255,6 +255,7 @@ fn on_machine(name: &str, task: &str, dir: &std::path::Path, args: &Args) -> any
         model: args.model.clone(),
         base: args.base.clone(),
         no_submodules: args.no_submodules,
+        budget: args.budget.map(|b| b.as_arg()),
         sandbox: args.sandbox_choice(),
     };
     let session =

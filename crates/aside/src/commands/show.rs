@@ -83,6 +83,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if usage.tokens.total() > 0 {
         writeln!(out, "usage:    {}", usage_line(&usage))?;
     }
+    if let Some(config) = &config {
+        let budget = aside_core::usage::budget_for(&record, config);
+        if budget.is_set() {
+            writeln!(
+                out,
+                "budget:   {}{}",
+                budget.describe(),
+                match budget.reached(&record.usage) {
+                    Some(_) => format!(
+                        " — reached; `aside resume {} --budget …` gives it more",
+                        record.id
+                    ),
+                    None => String::new(),
+                }
+            )?;
+        }
+    }
     if let Some(ids) = lineage["sessions"].as_array().filter(|s| s.len() > 1) {
         let tokens = lineage["tokens"].as_u64().unwrap_or(0);
         writeln!(

@@ -154,27 +154,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut out = super::render::Safe(std::io::BufWriter::new(std::io::stdout().lock()));
     let cost = |g: &Group| g.cost.map(dollars).unwrap_or_else(|| "-".to_string());
+    let since_text = since
+        .as_deref()
+        .map(|d| format!(" since {d}"))
+        .unwrap_or_default();
+    if sessions.is_empty() {
+        writeln!(
+            out,
+            "nothing used{since_text}{}",
+            if repo.is_some() {
+                " in this repository"
+            } else {
+                ""
+            }
+        )?;
+        out.flush()?;
+        return Ok(());
+    }
     writeln!(
         out,
-        "{}{}: {} tokens ({} in · {} cached · {} out) · {}",
-        if sessions.is_empty() {
-            "nothing used"
-        } else {
-            "used"
-        },
-        since
-            .as_deref()
-            .map(|d| format!(" since {d}"))
-            .unwrap_or_default(),
+        "used{since_text}: {} tokens ({} in · {} cached · {} out) · {}",
         grouped(total.total),
         grouped(total.tokens.input),
         grouped(total.tokens.cached),
         grouped(total.tokens.output),
         cost(&total)
     )?;
-    if sessions.is_empty() {
-        return Ok(());
-    }
     writeln!(out, "\nby session:")?;
     for (r, g) in &sessions {
         writeln!(

@@ -147,6 +147,20 @@ fn a_budget_stops_a_runaway_session_and_a_larger_one_finishes_it() {
     for n in 1..=2 {
         assert!(worktree.join(format!("step{n}.txt")).exists(), "step{n}");
     }
+    assert!(
+        shown.contains("budget:   2,500 tokens — reached; `aside resume"),
+        "{shown}"
+    );
+    // A follow-up is refused with the way on (nothing is taken and lost).
+    let out = env.run(&["send", &id, "keep going"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "stopped at its budget (budget reached: 3,000 tokens of 2,500): `aside resume {id} --budget …` gives it more"
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Resuming without more budget stops again at once, saying why.
     env.ok(&["resume", &id]);
     let s = env.wait_status(&id, "interrupted");
@@ -219,6 +233,7 @@ fn aside_usage_totals_match_the_sessions() {
         text.starts_with("used: 3,300 tokens") && text.contains("by day:"),
         "{text}"
     );
+    assert_eq!(Env::new().ok(&["usage"]), "nothing used");
     let out = env.run(&["usage", "--since", "yesterday"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("give a stretch (24h, 7d, 2w) or a date"));
 }
@@ -319,8 +334,24 @@ fn a_plan_and_the_session_that_carries_it_out_add_up() {
 #[test]
 fn a_repository_budget_only_narrows_and_a_dollar_budget_without_a_price_is_said() {
     let env = Env::new();
-    // The user allows 100k tokens and $1; the repository 1,500 tokens.
-    env.config("[sessions]\nbudget_tokens = 100000\nbudget_usd = 1.0\n");
+    // The user allows 100k tokens and $1; the repository 1,500 tokens. The user is told when
+    // a session stops (`[notify] command`).
+    let told = env.root.join("told.txt");
+    let hook = env.root.join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$ASIDE_SESSION_STATUS: $ASIDE_SESSION_REASON\" >> '{}'\n",
+            told.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.config(&format!(
+        "[sessions]\nbudget_tokens = 100000\nbudget_usd = 1.0\n\n[notify]\ncommand = [\"{}\"]\n",
+        hook.display()
+    ));
     std::fs::write(
         env.repo.join(".aside.toml"),
         "[sessions]\nbudget_tokens = 1500\n",
@@ -343,6 +374,14 @@ fn a_repository_budget_only_narrows_and_a_dollar_budget_without_a_price_is_said(
             .starts_with("budget reached: 2,000 tokens of 1,500"),
         "{s}"
     );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&told)
+        .unwrap_or_default()
+        .contains("interrupted: budget reached: 2,000 tokens of 1,500")
+    {
+        assert!(std::time::Instant::now() < deadline, "no notification");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let shown = env.ok(&["show", &id]);
     // No price is known for the fake model: the dollar limit cannot be kept, and it says so.
     assert!(

@@ -492,6 +492,17 @@ async fn the_api_creates_and_drives_sessions_like_the_cli() {
         )
         .await;
     assert_eq!(r.status(), 400);
+    let r = ui
+        .post(
+            "/api/sessions",
+            json!({"task": "x", "repo": ui.repo, "budget": "lots"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("budget `lots`: give tokens (200k, 1.5M, 120000)"));
     assert_eq!(
         ui.get("/api/sessions").await.json::<Value>().await.unwrap(),
         json!([])
@@ -511,7 +522,7 @@ async fn the_api_creates_and_drives_sessions_like_the_cli() {
     let r = ui
         .post(
             "/api/sessions",
-            json!({"task": "api-task: write notes", "repo": ui.repo, "approve": "ask"}),
+            json!({"task": "api-task: write notes", "repo": ui.repo, "approve": "ask", "budget": "200k"}),
         )
         .await;
     assert_eq!(r.status(), 200);
@@ -530,6 +541,9 @@ async fn the_api_creates_and_drives_sessions_like_the_cli() {
     let s = ui.wait_status(&id, "completed").await;
     assert_eq!(s["changed_files"], 1);
     assert_eq!(s["lines_added"], 3);
+    // Its budget, from the form, is the session's own.
+    let shown = ui.ok(&["show", &id]);
+    assert!(shown.contains("budget:   200,000 tokens\n"), "{shown}");
     let diff: Value = ui
         .get(&format!("/api/sessions/{id}/diff"))
         .await

@@ -106,7 +106,7 @@ async fn the_list_shows_plan_progress_last_line_and_badges_and_fits_a_phone() {
         .await;
     assert_eq!(
         shown,
-        json!([true, true, false, false, false, false, false, true])
+        json!([true, true, false, false, false, false, false, false, true])
     );
     let width = b
         .eval(
