@@ -507,6 +507,17 @@ impl Config {
             machine.check(name)?;
         }
         self.sandbox.check()?;
+        if self.sessions.budget_tokens == Some(0)
+            || self
+                .sessions
+                .budget_usd
+                .is_some_and(|usd| !(usd > 0.0 && usd.is_finite()))
+        {
+            return Err(
+                "sessions.budget_tokens and budget_usd must be more than 0 (leave them out for no budget)"
+                    .to_string(),
+            );
+        }
         for (name, agent) in &self.agents {
             for host in &agent.hosts {
                 crate::sandbox::net::check_entry(host)

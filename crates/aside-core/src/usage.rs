@@ -123,9 +123,13 @@ pub fn budget_for(record: &crate::SessionRecord, config: &crate::Config) -> Budg
     record.settings.budget.unwrap_or_else(|| {
         let mine = config.sessions.budget();
         match crate::config::RepoConfig::load(&record.repo) {
+            // What a repository cannot mean (0, NaN) narrows nothing.
             Ok(repo) => mine.narrowed(Budget {
-                tokens: repo.sessions.budget_tokens,
-                usd: repo.sessions.budget_usd,
+                tokens: repo.sessions.budget_tokens.filter(|t| *t > 0),
+                usd: repo
+                    .sessions
+                    .budget_usd
+                    .filter(|u| *u > 0.0 && u.is_finite()),
             }),
             Err(_) => mine,
         }
@@ -290,6 +294,8 @@ pub const KNOWN_PRICES: &[(&str, f64, f64, f64)] = &[
     ("o4-mini", 1.1, 0.275, 4.4),
     ("claude-opus-4", 15.0, 1.5, 75.0),
     ("claude-sonnet-4", 3.0, 0.3, 15.0),
+    ("claude-sonnet-4-5", 3.0, 0.3, 15.0),
+    ("claude-opus-4-1", 15.0, 1.5, 75.0),
     ("claude-haiku-4-5", 1.0, 0.1, 5.0),
     ("claude-3-5-haiku", 0.8, 0.08, 4.0),
     ("gemini-2.5-pro", 1.25, 0.31, 10.0),
@@ -320,8 +326,9 @@ impl Prices {
         Prices(all)
     }
 
-    /// The price of `model`: its own, else the longest known name it starts with (after any
-    /// `provider/` prefix).
+    /// The price of `model`: its own, else the known name it is a dated release of (after any
+    /// `provider/` prefix: `claude-sonnet-4-20250514`, `gpt-4.1-2025-04-14`, `…-latest`). Another
+    /// suffix names another model (`gpt-5-pro` is not `gpt-5`): no price.
     pub fn of(&self, model: &str) -> Option<Price> {
         if let Some(p) = self.0.get(model) {
             return Some(*p);
@@ -330,14 +337,24 @@ impl Prices {
         self.0
             .iter()
             .filter(|(name, _)| {
-                bare == name.as_str()
-                    || bare
-                        .strip_prefix(name.as_str())
-                        .is_some_and(|rest| rest.starts_with('-') || rest.starts_with('@'))
+                bare == name.as_str() || bare.strip_prefix(name.as_str()).is_some_and(dated)
             })
             .max_by_key(|(name, _)| name.len())
             .map(|(_, p)| *p)
     }
+}
+
+/// Whether `suffix` only dates a release: `-20250514`, `-2025-04-14`, `@20250514`, `-latest`.
+fn dated(suffix: &str) -> bool {
+    let Some(rest) = suffix
+        .strip_prefix('-')
+        .or_else(|| suffix.strip_prefix('@'))
+    else {
+        return false;
+    };
+    rest == "latest"
+        || (rest.chars().all(|c| c.is_ascii_digit() || c == '-')
+            && rest.chars().filter(char::is_ascii_digit).count() >= 6)
 }
 
 /// `tokens` as people read them: `201,344`.

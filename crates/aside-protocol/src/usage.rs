@@ -50,6 +50,9 @@ pub struct Usage {
     /// The day of the event being read.
     #[serde(skip)]
     day: Option<String>,
+    /// The agent's last cumulative figure.
+    #[serde(skip)]
+    reported_last: f64,
 }
 
 impl Usage {
@@ -78,8 +81,15 @@ impl Usage {
                         self.context = Some((u.used, u.size));
                     }
                     if let Some(cost) = u.cost.as_ref().filter(|c| c.currency == "USD") {
-                        let more = (cost.amount - self.reported.unwrap_or(0.0)).max(0.0);
-                        self.reported = Some(cost.amount);
+                        // Cumulative for the agent's process: one that starts again (a
+                        // resumed session) counts from zero, and what it says adds on.
+                        let more = if cost.amount >= self.reported_last {
+                            cost.amount - self.reported_last
+                        } else {
+                            cost.amount
+                        };
+                        self.reported_last = cost.amount;
+                        self.reported = Some(self.reported.unwrap_or(0.0) + more);
                         let turn = self.turn();
                         turn.cost = Some(turn.cost.unwrap_or(0.0) + more);
                     }
@@ -276,5 +286,8 @@ mod tests {
         assert!(prices.of("claude-sonnet-4-20250514").is_some());
         assert!(prices.of("openai/gpt-4.1-mini").unwrap().input < 1.0);
         assert!(prices.of("gpt-4.1x").is_none());
+        // Another model of the family is not priced as it.
+        assert!(prices.of("gpt-5-pro").is_none());
+        assert!(prices.of("gpt-4.1-2025-04-14").is_some());
     }
 }

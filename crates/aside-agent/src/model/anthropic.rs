@@ -104,7 +104,9 @@ impl StreamState {
                 let usage = &value["message"]["usage"];
                 let n = |k: &str| usage[k].as_u64().unwrap_or(0);
                 self.input_tokens = usage["input_tokens"].as_u64().map(|fresh| {
-                    fresh + n("cache_creation_input_tokens") + n("cache_read_input_tokens")
+                    fresh
+                        .saturating_add(n("cache_creation_input_tokens"))
+                        .saturating_add(n("cache_read_input_tokens"))
                 });
                 self.cached_tokens = usage["cache_read_input_tokens"].as_u64();
             }

@@ -194,11 +194,7 @@ async fn steps(
             serde_json::to_value(&call).unwrap_or_default(),
         );
         out.emit(SessionUpdate::UsageUpdate(
-            UsageUpdate::new(
-                call.tokens.input + call.tokens.cached + call.tokens.output,
-                model.context_window,
-            )
-            .meta(meta),
+            UsageUpdate::new(call.tokens.total(), model.context_window).meta(meta),
         ));
         conv.messages.push(Message::Assistant {
             text: reply.text.clone(),

@@ -112,10 +112,23 @@ pub fn needs(
             hosts.push(host.clone());
         }
     }
+    // What it reads to start things later, unconfined: its hooks, MCP servers and notify
+    // commands stay as the user wrote them.
+    let settings = match kind {
+        "copilot" => vec![dir("COPILOT_HOME", ".copilot").join("mcp-config.json")],
+        "codex" => vec![dir("CODEX_HOME", ".codex").join("config.toml")],
+        "claude" => vec![
+            dir("CLAUDE_CONFIG_DIR", ".claude").join("settings.json"),
+            dir("CLAUDE_CONFIG_DIR", ".claude").join("settings.local.json"),
+        ],
+        "gemini" => vec![home.join(".gemini/settings.json")],
+        _ => Vec::new(),
+    };
     AgentNeeds {
         state,
         hosts,
         program: vec![package_of(program)],
+        settings,
     }
 }
 

@@ -35,7 +35,7 @@ pub struct SandboxConfig {
     #[serde(default)]
     pub unavailable: Option<String>,
     /// The most processes a command (or a sandboxed agent) may have running at once, counted
-    /// as the kernel counts them: all of the user's (default 4096).
+    /// as the kernel counts them: all of the user's (default 16384).
     #[serde(default)]
     pub processes: Option<u64>,
     /// The most memory a command of the built-in agent may map (`"2G"`, `"512M"`; none by
@@ -160,20 +160,25 @@ impl SandboxConfig {
             None => PathBuf::from(p),
         };
         if let Some(wanted) = &repo.writable {
+            // Compared as the paths they really are: no `..`, symlinks resolved where they
+            // exist (a cloned repository must not reach past the user's paths by spelling).
+            let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            let mine: Vec<PathBuf> = self.writable.iter().map(|m| real(&expand(m))).collect();
             out.writable = wanted
                 .iter()
-                .filter(|w| {
-                    let inside = (w.starts_with('/') || w.starts_with("~/"))
-                        && self
-                            .writable
-                            .iter()
-                            .any(|mine| expand(w).starts_with(expand(mine)));
+                .filter_map(|w| {
+                    let path = expand(w);
+                    let plain = (w.starts_with('/') || w.starts_with("~/"))
+                        && !path
+                            .components()
+                            .any(|c| c == std::path::Component::ParentDir);
+                    let path = real(&path);
+                    let inside = plain && mine.iter().any(|m| path.starts_with(m));
                     if !inside {
                         beyond.push(format!("the repository's .aside.toml asks to write {w}: not among [sandbox] writable in your config, so it stays read-only (add it there to allow it)"));
                     }
-                    inside
+                    inside.then(|| path.display().to_string())
                 })
-                .cloned()
                 .collect();
         }
         if repo.network.is_some() {
@@ -284,6 +289,10 @@ pub struct Policy {
     /// The host's proxy socket, when `allow` has hosts.
     #[serde(default)]
     pub proxy: Option<PathBuf>,
+    /// Whether the user listed hosts for commands (`[sandbox] network = [...]`), beyond what a
+    /// whole agent needs for its model.
+    #[serde(default)]
+    pub listed: bool,
     /// When the sandbox does not work here: `ask` the user for each command, `refuse`, or
     /// `run` unsandboxed.
     pub unavailable: String,
@@ -304,10 +313,21 @@ pub struct AgentNeeds {
     pub hosts: Vec<String>,
     /// Its program's files (read-only, even under /tmp).
     pub program: Vec<PathBuf>,
+    /// Files in its state that make things run later, outside the sandbox (hooks, MCP servers,
+    /// notify commands): kept read-only.
+    pub settings: Vec<PathBuf>,
 }
 
+/// Variables that point at ways out of the sandbox (agent and bus sockets).
+const UNSET: &[&str] = &[
+    "SSH_AUTH_SOCK",
+    "GPG_AGENT_INFO",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DOCKER_HOST",
+];
+
 /// Processes at once when `[sandbox] processes` does not say.
-const PROCESSES: u64 = 4096;
+const PROCESSES: u64 = 16384;
 
 /// HOME's secrets no command needs: keys, cloud and forge credentials.
 const SECRETS: &[&str] = &[
@@ -348,6 +368,27 @@ impl Policy {
         let mut read_only = Vec::new();
         let mut hidden: Vec<PathBuf> = SECRETS.iter().map(|s| home.join(s)).collect();
         hidden.push(aside_home.to_path_buf());
+        // Sockets that would carry a command out of the sandbox (a read-only mount does not
+        // stop a connect): the user's session bus, ssh and gpg agents, systemd --user (all in
+        // the runtime directory), container engines, the system bus.
+        hidden.push(
+            std::env::var_os("XDG_RUNTIME_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    // SAFETY: getuid cannot fail.
+                    PathBuf::from(format!("/run/user/{}", unsafe { libc::getuid() }))
+                }),
+        );
+        hidden.extend(
+            [
+                "/run/docker.sock",
+                "/var/run/docker.sock",
+                "/run/podman",
+                "/run/containerd",
+                "/run/dbus/system_bus_socket",
+            ]
+            .map(PathBuf::from),
+        );
         hidden.extend(env_files(home));
         if let Some(git) = git_dir {
             writable.push(git.to_path_buf());
@@ -358,6 +399,13 @@ impl Policy {
             }
         }
         writable.extend(config.writable.iter().map(|p| expand(p)));
+        // As the paths they really are: `wrap` binds one only while it still is (a symlink a
+        // command puts in its place later is not followed out).
+        for path in &mut writable {
+            if let Ok(real) = std::fs::canonicalize(&*path) {
+                *path = real;
+            }
+        }
         // What the session needs is never hidden (a worktree under aside's home, say).
         hidden.retain(|h| !writable.iter().any(|w| w.starts_with(h)));
         let (network, allow) = match config.network() {
@@ -371,6 +419,7 @@ impl Policy {
             readable: Vec::new(),
             hidden,
             network,
+            listed: !allow.is_empty(),
             allow,
             proxy: None,
             unavailable: config.when_unavailable(),
@@ -398,6 +447,7 @@ impl Policy {
             }
         }
         self.readable.extend(needs.program.iter().cloned());
+        self.read_only.extend(needs.settings.iter().cloned());
         self.memory = None;
         self
     }
@@ -475,7 +525,9 @@ impl Policy {
         {
             args.extend(["--ro-bind".into(), path(p), path(p)]);
         }
-        for dir in self.writable.iter().filter(|d| d.exists()) {
+        // Only paths that are still what they were: no symlink followed out of them.
+        let unchanged = |p: &&PathBuf| std::fs::canonicalize(p).is_ok_and(|real| real == **p);
+        for dir in self.writable.iter().filter(unchanged) {
             args.extend(["--bind".into(), path(dir), path(dir)]);
         }
         for p in self.read_only.iter().filter(|p| p.exists()) {
@@ -508,6 +560,10 @@ impl Policy {
             }
             _ => Vec::new(),
         };
+        // Nor are they named to it.
+        for var in UNSET {
+            args.extend(["--unsetenv".into(), var.to_string()]);
+        }
         args.extend(["--chdir".into(), path(cwd), "--".into()]);
         args.extend(bridge);
         args.extend(argv.iter().cloned());
@@ -719,7 +775,7 @@ mod tests {
         )
         .unwrap();
         let (narrowed, beyond) = mine.narrowed_by(&repo, home);
-        assert_eq!(narrowed.writable, ["~/.cache/pip"]);
+        assert_eq!(narrowed.writable, ["/home/me/.cache/pip"]);
         assert_eq!(
             narrowed.network(),
             Ok(Network::Only(vec!["registry.npmjs.org".into()]))
@@ -736,6 +792,45 @@ mod tests {
         // Nor add what the user never listed.
         let nothing = SandboxConfig::default().narrowed_by(&repo, home).0;
         assert!(nothing.writable.is_empty());
+    }
+
+    #[test]
+    fn a_repository_cannot_spell_or_link_its_way_out_of_the_users_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(home.join(".cache/ok")).unwrap();
+        std::os::unix::fs::symlink(&home, home.join(".cache/link")).unwrap();
+        let mine = SandboxConfig {
+            writable: vec!["~/.cache".into()],
+            ..Default::default()
+        };
+        let repo: RepoSandbox = toml::from_str(
+            "writable = [\"~/.cache/../.bashrc\", \"~/.cache/link\", \"~/.cache/ok\"]",
+        )
+        .unwrap();
+        let (narrowed, beyond) = mine.narrowed_by(&repo, &home);
+        assert_eq!(
+            narrowed.writable,
+            [home.join(".cache/ok").display().to_string()]
+        );
+        assert_eq!(beyond.len(), 2, "{beyond:?}");
+        // A writable path a command turned into a symlink since is not bound at all.
+        let policy = Policy::for_session(
+            &narrowed,
+            &home.join("wt"),
+            None,
+            &home,
+            &home.join("aside"),
+        );
+        let bound = |p: &Policy| {
+            p.wrap("bwrap", &home, &["true".into()])
+                .windows(2)
+                .any(|w| w[0] == "--bind" && w[1] == home.join(".cache/ok").display().to_string())
+        };
+        assert!(bound(&policy));
+        std::fs::remove_dir(home.join(".cache/ok")).unwrap();
+        std::os::unix::fs::symlink(&home, home.join(".cache/ok")).unwrap();
+        assert!(!bound(&policy));
     }
 
     #[test]

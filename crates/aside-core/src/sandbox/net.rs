@@ -68,12 +68,7 @@ pub fn allows(allow: &[String], host: &str, port: u16) -> bool {
             }
         }
         match pattern.strip_prefix("*.") {
-            Some(domain) => {
-                host.len() > domain.len() + 1 && {
-                    let (head, tail) = host.split_at(host.len() - domain.len());
-                    head.ends_with('.') && tail.eq_ignore_ascii_case(domain)
-                }
-            }
+            Some(domain) => is_subdomain(host, domain),
             None => {
                 pattern.eq_ignore_ascii_case(host) || (is_loopback(pattern) && is_loopback(host))
             }
@@ -90,14 +85,18 @@ pub fn covers(allowed: &str, asked: &str) -> bool {
     }
     let b_name = b_host.strip_prefix("*.").unwrap_or(b_host);
     match a_host.strip_prefix("*.") {
-        Some(domain) => {
-            b_name.len() > domain.len() + 1 && {
-                let (head, tail) = b_name.split_at(b_name.len() - domain.len());
-                head.ends_with('.') && tail.eq_ignore_ascii_case(domain)
-            }
-        }
+        // `*.x` covers its subdomains, and `*.x` itself.
+        Some(domain) => is_subdomain(b_name, domain) || a_host.eq_ignore_ascii_case(b_host),
         None => !b_host.starts_with("*.") && a_host.eq_ignore_ascii_case(b_host),
     }
+}
+
+/// Whether `host` is a subdomain of `domain` (`a.b.x.org` of `x.org`; not `x.org` itself),
+/// without case.
+fn is_subdomain(host: &str, domain: &str) -> bool {
+    let (host, domain) = (host.to_ascii_lowercase(), domain.to_ascii_lowercase());
+    host.strip_suffix(&domain)
+        .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
 }
 
 /// The loopback ports `allow` lists: forwarded into the sandbox as themselves.
@@ -284,6 +283,11 @@ mod tests {
         assert_eq!(forwarded_ports(&allow), [8080]);
         assert!(needs_proxy(&allow));
         assert!(!needs_proxy(&["localhost:1".to_string()]));
+        // Names that are not ASCII are compared, not cut.
+        assert!(!allows(&allow, "a.€xample.internal", 443));
+        assert!(covers("*.npmjs.org", "*.npmjs.org"));
+        assert!(covers("*.npmjs.org", "registry.npmjs.org"));
+        assert!(!covers("*.npmjs.org", "npmjs.org"));
     }
 
     #[test]

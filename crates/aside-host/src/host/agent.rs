@@ -111,7 +111,8 @@ impl AgentProcess {
                     argv.extend(aside_core::sandbox::agents::own_sandbox_args(
                         &record.agent,
                         &resolved,
-                        policy.network,
+                        // Its commands reach what the user allowed, through aside's bridge.
+                        policy.network || policy.listed,
                     ));
                     argv = policy.wrap(
                         &aside_core::sandbox::bwrap_program(),

@@ -20,6 +20,36 @@ impl Host {
         Ok(())
     }
 
+    /// A turn's tokens as its agent reported them with its end (ACP's `PromptResponse.usage`).
+    pub(crate) fn turn_tokens(
+        &self,
+        response: &agent_client_protocol::v1::schema::PromptResponse,
+    ) -> Option<aside_core::usage::Tokens> {
+        let usage = serde_json::to_value(response.usage.as_ref()?).ok()?;
+        aside_core::usage::Tokens::of_acp(&usage, self.cached_in_input)
+    }
+
+    /// A turn stopped by the host (cancelled for a stop or its budget) that still ended in
+    /// time: what it used is counted, not lost with it.
+    pub(crate) fn ended_stopped<T, E>(
+        &mut self,
+        ended: Result<
+            Result<Result<agent_client_protocol::v1::schema::PromptResponse, E>, T>,
+            tokio::time::error::Elapsed,
+        >,
+    ) {
+        if let Ok(Ok(Ok(response))) = ended {
+            if let Some(usage) = self.turn_tokens(&response) {
+                self.emit(Body::TurnEnd(TurnEnd {
+                    stop_reason: Some(response.stop_reason),
+                    usage: Some(usage),
+                }));
+                // Counted: the stop under way is what follows from it.
+                self.over_budget = None;
+            }
+        }
+    }
+
     /// The session's usage in brief.
     pub(crate) fn usage_summary(&self) -> Summary {
         Summary {
@@ -33,9 +63,8 @@ impl Host {
     /// checked (a warning at 80 %, once; `over_budget` set at 100 %).
     pub(crate) fn count_usage(&mut self, body: &Body) {
         let counts = match body {
-            Body::Prompt(_) => true,
+            Body::Prompt(_) | Body::TurnEnd(_) => true,
             Body::Update(update) => matches!(update.as_ref(), SessionUpdate::UsageUpdate(_)),
-            Body::TurnEnd(end) => end.usage.is_some(),
             _ => false,
         };
         if !counts {
@@ -62,12 +91,35 @@ impl Host {
                 say.push(nearly);
             }
         }
-        if self.budget.usd.is_some() && summary.cost.is_none() && !self.unpriced_said {
+        if self.budget.is_set() && summary.tokens == 0 && matches!(body, Body::TurnEnd(_)) {
+            if !self.uncounted_said {
+                self.uncounted_said = true;
+                say.push(format!(
+                    "the budget cannot be kept: {} reports no token counts (only its context's fill), so nothing stops this session at its budget",
+                    self.record.agent
+                ));
+            }
+        } else if self.budget.usd.is_some()
+            && summary.tokens > 0
+            && summary.cost.is_none()
+            && !self.unpriced_said
+        {
             self.unpriced_said = true;
-            let models: Vec<String> = self.usage.models.keys().cloned().collect();
+            let models: Vec<String> = self
+                .usage
+                .models
+                .keys()
+                .map(|m| {
+                    if m.is_empty() {
+                        "its model".to_string()
+                    } else {
+                        m.clone()
+                    }
+                })
+                .collect();
             say.push(format!(
-                "the budget in dollars cannot be kept: no price is known for {} ([prices.\"MODEL\"] in the config sets one); only a budget in tokens stops this session",
-                if models.is_empty() { "its model".to_string() } else { models.join(", ") }
+                "the budget in dollars cannot be kept: no price is known for {} ([prices.\"MODEL\"] in the config sets one, or --model names it)",
+                models.join(", ")
             ));
         }
         for message in say {
@@ -92,7 +144,8 @@ impl Host {
         }
         if let (Some(rx), Some((cx, session_id))) = (turn, cx) {
             let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
-            let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+            let ended = tokio::time::timeout(Duration::from_secs(1), rx).await;
+            self.ended_stopped(ended);
         }
         let _ = self
             .index

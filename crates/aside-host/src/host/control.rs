@@ -309,7 +309,8 @@ impl Host {
             return;
         };
         let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
-        let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        let ended = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        self.ended_stopped(ended);
         let _ = self
             .index
             .update(&self.record.id, Change::PendingPermission(false));

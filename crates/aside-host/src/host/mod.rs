@@ -169,6 +169,7 @@ async fn main(layout: Layout, id: SessionId, config: Config) -> anyhow::Result<(
         budget,
         budget_warned: false,
         unpriced_said: false,
+        uncounted_said: false,
         over_budget: None,
         cached_in_input,
         mcp_servers: config.mcp_servers.clone(),
@@ -238,6 +239,8 @@ struct Host {
     budget_warned: bool,
     /// Whether a dollar budget without a known price was said.
     unpriced_said: bool,
+    /// Whether a budget its agent gives no token counts for was said.
+    uncounted_said: bool,
     /// Why the session must stop now (its budget reached).
     over_budget: Option<String>,
     /// Whether its agent's reported input tokens count the cache reads in (Copilot CLI's do).
@@ -462,7 +465,10 @@ impl Host {
             return None;
         }
         let git_dir = Some(self.record.repo.join(".git")).filter(|g| g.is_dir());
-        let home = std::env::var_os("HOME").map(std::path::PathBuf::from)?;
+        // Never unconfined for want of a HOME: the sandbox then has no HOME secrets to hide.
+        let home = std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from("/"));
         let policy = aside_core::sandbox::Policy::for_session(
             &self.sandbox,
             &self.record.worktree,
@@ -473,11 +479,13 @@ impl Host {
         if builtin {
             return Some((policy, false));
         }
+        // (A program that is not there fails the start itself, with its install hint.)
         let program = self
             .record
             .agent_command
             .first()
-            .and_then(|p| aside_core::agents::find_program(p))?;
+            .and_then(|p| aside_core::agents::find_program(p))
+            .unwrap_or_default();
         let needs = aside_core::sandbox::agents::needs(
             &self.record.agent,
             &self.agent_config,
@@ -487,6 +495,18 @@ impl Host {
         );
         // Its state exists before the sandbox binds it writable: directories, and a JSON file
         // (Claude Code's ~/.claude.json) as the empty object it starts from.
+        // Its settings that start things later exist, so they can be kept read-only (a
+        // command cannot write new hooks in their place).
+        for file in &needs.settings {
+            if !file.exists() && file.parent().is_some_and(|d| d.is_dir()) {
+                let empty = if file.extension().is_some_and(|e| e == "json") {
+                    "{}\n"
+                } else {
+                    ""
+                };
+                let _ = std::fs::write(file, empty);
+            }
+        }
         for state in &needs.state {
             if state.extension().is_some_and(|e| e == "json") {
                 if !state.exists() {
@@ -845,11 +865,7 @@ impl Host {
                     match result {
                         Ok(Ok(response)) => {
                             let cancelled = response.stop_reason == StopReason::Cancelled;
-                            let usage = response
-                                .usage
-                                .as_ref()
-                                .and_then(|u| serde_json::to_value(u).ok())
-                                .and_then(|u| aside_core::usage::Tokens::of_acp(&u, self.cached_in_input));
+                            let usage = self.turn_tokens(&response);
                             self.emit(Body::TurnEnd(TurnEnd { stop_reason: Some(response.stop_reason), usage }));
                             if let Some(reason) = self.over_budget.take() {
                                 self.stop_at_budget(None, life, &reason).await;

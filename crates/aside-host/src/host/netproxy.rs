@@ -20,10 +20,25 @@ pub(crate) fn serve(
     let allow = std::sync::Arc::new(allow);
     let blocked = std::sync::Arc::new(blocked);
     let said = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    // A sandboxed command cannot take every file descriptor of the host: so many connections
+    // at once, each to say where it goes within a few seconds.
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     Ok(tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
+        loop {
+            let conn = match listener.accept().await {
+                Ok((conn, _)) => conn,
+                // Out of descriptors for now: the proxy stays, and tries again.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = open.clone().try_acquire_owned() else {
+                continue;
+            };
             let (allow, blocked, said) = (allow.clone(), blocked.clone(), said.clone());
             tokio::spawn(async move {
+                let _permit = permit;
                 if let Err(Refused(target)) = carry(conn, &allow).await {
                     if said.lock().is_ok_and(|mut s| s.insert(target.clone())) {
                         blocked(target);
@@ -34,12 +49,73 @@ pub(crate) fn serve(
     }))
 }
 
+/// Connections the proxy carries at once.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How long a connection may take to say where it goes.
+const HEAD_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A plain request's head as the one request to `host:port`: its target in origin form, its
+/// `Host` the host that was checked, no proxy headers, the connection closed after it (a second
+/// request on it could name another host).
+fn origin_form(head: &str, host: &str, port: u16) -> String {
+    let mut lines = head.split("\r\n");
+    let first = lines.next().unwrap_or_default();
+    let mut words = first.splitn(3, ' ');
+    let method = words.next().unwrap_or("GET");
+    let target = words.next().unwrap_or("/");
+    let version = words.next().unwrap_or("HTTP/1.1");
+    let path = match target
+        .get(7..)
+        .filter(|_| target[..7].eq_ignore_ascii_case("http://"))
+    {
+        Some(rest) => rest.find(['/', '?']).map_or("/", |i| &rest[i..]),
+        None => target,
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    let name = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let mut out = format!("{method} {path} {version}\r\n");
+    out.push_str(&if port == 80 {
+        format!("Host: {name}\r\n")
+    } else {
+        format!("Host: {name}:{port}\r\n")
+    });
+    for line in lines.filter(|l| !l.is_empty()) {
+        let field = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if field == "host"
+            || field == "connection"
+            || field == "keep-alive"
+            || field.starts_with("proxy-")
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out
+}
+
 /// A connection to a host the list does not name.
 struct Refused(String);
 
 /// One proxied connection: CONNECT host:port, or a plain HTTP request in absolute form.
 async fn carry(mut conn: UnixStream, allow: &[String]) -> Result<(), Refused> {
-    let Some((head, rest)) = read_head(&mut conn).await else {
+    let Ok(Some((head, rest))) = tokio::time::timeout(HEAD_WITHIN, read_head(&mut conn)).await
+    else {
         return Ok(());
     };
     let mut words = head.split_whitespace();
@@ -108,7 +184,11 @@ async fn carry(mut conn: UnixStream, allow: &[String]) -> Result<(), Refused> {
         {
             return Ok(());
         }
-    } else if upstream.write_all(head.as_bytes()).await.is_err() {
+    } else if upstream
+        .write_all(origin_form(&head, &host, port).as_bytes())
+        .await
+        .is_err()
+    {
         return Ok(());
     }
     if !rest.is_empty() && upstream.write_all(&rest).await.is_err() {
@@ -169,5 +249,15 @@ mod tests {
             Some(("example.com".into(), 80))
         );
         assert_eq!(super::absolute_target("/x"), None);
+        // Sent on as the one request to the host that was checked.
+        let sent = super::origin_form(
+            "GET http://allowed.example/x?y HTTP/1.1\r\nHost: attacker.example\r\nProxy-Authorization: z\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n",
+            "allowed.example",
+            80,
+        );
+        assert_eq!(
+            sent,
+            "GET /x?y HTTP/1.1\r\nHost: allowed.example\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
     }
 }

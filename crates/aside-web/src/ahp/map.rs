@@ -96,7 +96,7 @@ fn turn_usage(open: &Open, meta: Value) -> Value {
     let t = &open.tokens;
     let mut usage = json!({"_meta": meta});
     if t.total() > 0 {
-        usage["inputTokens"] = json!(t.input + t.cached);
+        usage["inputTokens"] = json!(t.input.saturating_add(t.cached));
         usage["outputTokens"] = json!(t.output);
         usage["cacheReadTokens"] = json!(t.cached);
     }

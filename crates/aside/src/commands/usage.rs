@@ -225,16 +225,20 @@ fn since_day(when: &str) -> anyhow::Result<String> {
     if w.len() == 10 && aside_core::time::parse_rfc3339(&format!("{w}T00:00:00Z")).is_some() {
         return Ok(w.to_string());
     }
-    let (number, unit) = w.split_at(w.len().saturating_sub(1));
-    let hours: Option<u64> = number.parse::<u64>().ok().and_then(|n| match unit {
-        "h" => Some(n),
-        "d" => Some(n * 24),
-        "w" => Some(n * 24 * 7),
-        _ => None,
+    let hours = [("h", 1u64), ("d", 24), ("w", 24 * 7)]
+        .iter()
+        .find_map(|(unit, scale)| {
+            w.strip_suffix(unit)?
+                .parse::<u64>()
+                .ok()?
+                .checked_mul(*scale)?
+                .checked_mul(3600)
+        });
+    let at = hours.and_then(|secs| {
+        std::time::SystemTime::now().checked_sub(std::time::Duration::from_secs(secs))
     });
-    let Some(hours) = hours else {
+    let Some(at) = at else {
         anyhow::bail!("--since {when}: give a stretch (24h, 7d, 2w) or a date (2026-12-01)");
     };
-    let at = std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600);
     Ok(aside_core::time::rfc3339(at)[..10].to_string())
 }

@@ -54,6 +54,11 @@ fn commands_write_only_the_worktree_read_no_secrets_and_reach_no_network() {
         .to_string();
     // (Words the commands print are split in their source, so only their output has them whole.)
     let connect = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo \"CONN\"ECTED'");
+    // The user's runtime directory (session bus, ssh and gpg agents, systemd --user) is not
+    // there to connect to, nor named.
+    let runtime = env.root.join("runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::write(runtime.join("bus-socket-stand-in"), "").unwrap();
     env.model.push_for(
         "sbx-a",
         [
@@ -64,8 +69,15 @@ fn commands_write_only_the_worktree_read_no_secrets_and_reach_no_network() {
             run("echo in > in-tree.txt && git add in-tree.txt && git -c user.name=a -c user.email=a@a commit -qm in && echo \"COMM\"ITTED"),
             run(&connect),
             run("(setsid sleep 31338.5 </dev/null >/dev/null 2>&1 &); sleep 0.3; echo launched"),
+            run("ls \"$XDG_RUNTIME_DIR\"; echo \"agent=[$SSH_AUTH_SOCK]\""),
             Reply::text("Tried everything."),
         ],
+    );
+    let mut env = env;
+    env.set("XDG_RUNTIME_DIR", &runtime.display().to_string());
+    env.set(
+        "SSH_AUTH_SOCK",
+        &runtime.join("agent.sock").display().to_string(),
     );
     let id = env.new_session("sbx-a: try things", &[]);
     let s = env.wait_status(&id, "completed");
@@ -103,6 +115,8 @@ fn commands_write_only_the_worktree_read_no_secrets_and_reach_no_network() {
         .output()
         .unwrap();
     assert!(!left.status.success(), "a daemon outlived its command");
+    assert!(!seen.contains("bus-socket-stand-in"), "{seen}");
+    assert!(seen.contains("agent=[]"), "{seen}");
     // No network, not even the model endpoint on loopback.
     assert!(!seen.contains("CONNECTED"), "{seen}");
 
