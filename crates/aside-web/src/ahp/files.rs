@@ -237,6 +237,7 @@ pub async fn resolve_config(_conn: &Arc<Conn>, params: &Value) -> Result<Value, 
                 "branch": {"type": "string", "title": "Base", "description": "The branch or commit the worktree starts from (empty: what is checked out)", "default": ""},
                 "plan": {"type": "boolean", "title": "Plan first", "description": "The first turn only plans (the agent's plan mode, or a plan-only instruction); the turns after it carry the plan out", "default": false},
                 "model": {"type": "string", "title": "Model", "description": "The model the agent uses (empty: the agent's default)", "default": ""},
+                "budget": {"type": "string", "title": "Budget", "description": "Stop its turn when it has used this much: tokens (200k), dollars ($3) or both (empty: your config's)", "default": ""},
                 "autoApprove": {"type": "string", "title": "Approvals", "default": "default",
                     "enum": ["default", "all", "edits", "ask"],
                     "enumLabels": ["aside's default for the isolation", "Allow everything", "Allow edits, ask for the rest", "Ask for everything"]},
@@ -247,6 +248,7 @@ pub async fn resolve_config(_conn: &Arc<Conn>, params: &Value) -> Result<Value, 
             "branch": pick("branch", json!("")),
             "plan": pick("plan", json!(false)),
             "model": pick("model", json!("")),
+            "budget": pick("budget", json!("")),
             "autoApprove": pick("autoApprove", json!("default")),
         },
     }))
@@ -335,6 +337,10 @@ pub async fn create(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError>
         _ => None,
     };
     let plan = config_values["plan"].as_bool() == Some(true);
+    let budget = text("budget")
+        .map(|b| aside_core::usage::Budget::parse(&b))
+        .transpose()
+        .map_err(RpcError::invalid)?;
     let new = NewSession {
         task: String::new(),
         agent,
@@ -352,7 +358,7 @@ pub async fn create(conn: &Arc<Conn>, params: &Value) -> Result<Value, RpcError>
         model: text("model"),
         no_submodules: false,
         sandbox: None,
-        budget: None,
+        budget,
         from: None,
     };
     let config = Config::load_user().map_err(|e| RpcError::invalid(e.to_string()))?;

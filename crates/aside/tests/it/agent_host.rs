@@ -801,10 +801,23 @@ async fn a_client_creates_a_session_in_a_known_repository_and_reads_only_what_as
     }
     client.ping().await.unwrap();
     let uri = "builtin:/6f1c2a9e-0b7d-4c1e-9a55-2f0d3c4b5a61";
+    // A budget it cannot read is refused with what to write; a good one is the session's.
+    let refused = error_of(
+        client
+            .request::<_, Value>(
+                "createSession",
+                json!({"channel": uri, "provider": "builtin", "workingDirectories": [repo_uri], "config": {"budget": "lots"}}),
+            )
+            .await,
+    );
+    assert!(
+        refused.contains("budget `lots`: give tokens (200k"),
+        "{refused}"
+    );
     let created: Value = client
         .request(
             "createSession",
-            json!({"channel": uri, "provider": "builtin", "workingDirectories": [repo_uri], "config": {"isolation": "worktree"}}),
+            json!({"channel": uri, "provider": "builtin", "workingDirectories": [repo_uri], "config": {"isolation": "worktree", "budget": "150k"}}),
         )
         .await
         .unwrap();
@@ -815,6 +828,7 @@ async fn a_client_creates_a_session_in_a_known_repository_and_reads_only_what_as
         .find(|s| s["resource"] == uri)
         .unwrap_or_else(|| panic!("{items:?}"));
     let id = item["_meta"]["aside.id"].as_str().unwrap().to_string();
+    assert!(host.ok(&["show", &id]).contains("budget:   150,000 tokens"));
     let (session, _) = subscribe_session(&client, uri).await;
     let chat_uri = session.default_chat.clone().unwrap();
     let (mut chat, mut sub) = subscribe_chat(&client, &chat_uri).await;
