@@ -69,7 +69,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         BTreeMap::<String, Group>::new(),
     );
     let mut total = Group::default();
-    for record in ctx.index.list(true)? {
+    let all = ctx.index.list(true)?;
+    // Each session's lineage, by its first session (a plan and the task carrying it out, forks,
+    // chats handed on): followed through `settings.from`.
+    let from: std::collections::HashMap<String, String> = all
+        .iter()
+        .filter_map(|r| Some((r.id.0.clone(), r.settings.from.as_ref()?.0.clone())))
+        .collect();
+    let root_of = |id: &str| -> String {
+        let mut at = id.to_string();
+        for _ in 0..all.len() {
+            match from.get(&at) {
+                Some(up) if up != id => at = up.clone(),
+                _ => break,
+            }
+        }
+        at
+    };
+    let mut lineages: BTreeMap<String, (Vec<String>, Group)> = BTreeMap::new();
+    for record in all.iter().cloned() {
         if repo.as_ref().is_some_and(|r| *r != record.repo) {
             continue;
         }
@@ -120,6 +138,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .or_default()
             .add(&session.tokens, session.cost);
         total.add(&session.tokens, session.cost);
+        let lineage = lineages.entry(root_of(record.id.as_str())).or_default();
+        // (The list is newest first: each lineage reads oldest first.)
+        lineage.0.insert(0, record.id.0.clone());
+        lineage.1.add(&session.tokens, session.cost);
         sessions.push((record, session));
     }
     if args.json {
@@ -148,6 +170,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "models": list(&models, "model"),
             "repos": list(&repos, "repo"),
             "days": list(&days, "day"),
+            "lineages": lineages.iter().filter(|(_, (ids, _))| ids.len() > 1).map(|(root, (ids, g))| {
+                let mut v = serde_json::to_value(g).unwrap_or_default();
+                v["root"] = root.clone().into();
+                v["sessions"] = ids.clone().into();
+                v
+            }).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -204,6 +232,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 out,
                 "  {:<30} {:>14} tokens  {:>9}",
                 name,
+                grouped(g.total),
+                cost(g)
+            )?;
+        }
+    }
+    let joined: Vec<_> = lineages
+        .iter()
+        .filter(|(_, (ids, _))| ids.len() > 1)
+        .collect();
+    if !joined.is_empty() {
+        writeln!(
+            out,
+            "\nby lineage (a session and those that go on from it):"
+        )?;
+        for (_, (ids, g)) in joined {
+            writeln!(
+                out,
+                "  {:<30} {:>14} tokens  {:>9}",
+                ids.join(" → "),
                 grouped(g.total),
                 cost(g)
             )?;

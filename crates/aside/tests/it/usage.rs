@@ -329,6 +329,10 @@ fn a_plan_and_the_session_that_carries_it_out_add_up() {
         text.contains("lineage:  2 sessions (") && text.contains("together 3,300 tokens · $0.0033"),
         "{text}"
     );
+    // `aside usage` rolls the lineage up too.
+    let report: Value = serde_json::from_str(&env.ok(&["usage", "--json"])).unwrap();
+    assert_eq!(report["lineages"][0]["total"], 3300, "{report}");
+    assert_eq!(report["lineages"][0]["sessions"][1], id.as_str());
 }
 
 #[test]
