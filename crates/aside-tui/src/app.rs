@@ -72,11 +72,13 @@ pub struct NewForm {
     pub isolated: bool,
     pub approve: usize,
     pub base: Input,
+    /// Its budget as `aside new --budget` takes it (empty: the config's).
+    pub budget: Input,
     /// Where it runs: this machine (0) or one of `machines` (1…).
     pub machines: Vec<String>,
     pub machine: usize,
-    /// Which field has the cursor: 0 task, 1 agent, 2 mode, 3 approvals, 4 base, 5 machine
-    /// (when there are machines).
+    /// Which field has the cursor: 0 task, 1 agent, 2 mode, 3 approvals, 4 base, 5 budget,
+    /// 6 machine (when there are machines).
     pub field: usize,
 }
 
@@ -84,9 +86,9 @@ impl NewForm {
     /// How many fields it has.
     pub fn fields(&self) -> usize {
         if self.machines.is_empty() {
-            5
-        } else {
             6
+        } else {
+            7
         }
     }
 
@@ -126,6 +128,8 @@ pub enum Command {
         isolated: bool,
         approve: Option<String>,
         base: Option<String>,
+        /// Its budget, as `aside new --budget` takes it.
+        budget: Option<String>,
         /// Another machine to run it on (`aside new --on`).
         machine: Option<String>,
     },
@@ -367,6 +371,7 @@ impl App {
                     isolated: true,
                     approve: 0,
                     base: Input::default(),
+                    budget: Input::default(),
                     machines: self.machines.clone(),
                     machine: 0,
                     field: 0,
@@ -528,6 +533,7 @@ impl App {
                         isolated: form.isolated,
                         approve: (form.approve > 0).then(|| APPROVALS[form.approve].to_string()),
                         base: Some(form.base.text.trim().to_string()).filter(|b| !b.is_empty()),
+                        budget: Some(form.budget.text.trim().to_string()).filter(|b| !b.is_empty()),
                         machine: (form.machine > 0)
                             .then(|| form.machines.get(form.machine - 1).cloned())
                             .flatten(),
@@ -547,7 +553,7 @@ impl App {
                     1 => form.agent = step(form.agent, form.agents.len()),
                     2 => form.isolated = !form.isolated,
                     3 => form.approve = step(form.approve, APPROVALS.len()),
-                    5 => form.machine = step(form.machine, form.machines.len() + 1),
+                    6 => form.machine = step(form.machine, form.machines.len() + 1),
                     _ => {}
                 }
             }
@@ -557,6 +563,9 @@ impl App {
                 }
                 4 => {
                     form.base.edit(&key);
+                }
+                5 => {
+                    form.budget.edit(&key);
                 }
                 _ => {}
             },

@@ -535,8 +535,12 @@ fn carry_out(
             isolated,
             ref approve,
             ref base,
+            ref budget,
             machine: Some(ref name),
         } => {
+            if let Some(b) = budget {
+                aside_core::usage::Budget::parse(b)?;
+            }
             // On another machine: `aside new --on`, in its own worktree there.
             if !isolated {
                 return Err(format!(
@@ -552,6 +556,7 @@ fn carry_out(
                 agent: Some(agent.clone()),
                 approve: approve.clone(),
                 base: base.clone(),
+                budget: budget.clone(),
                 ..Default::default()
             };
             let session = aside_sessions::remote::start(name, machine, &options.dir, &what)?;
@@ -565,8 +570,13 @@ fn carry_out(
             isolated,
             ref approve,
             ref base,
+            ref budget,
             machine: None,
         } => {
+            let budget = budget
+                .as_deref()
+                .map(aside_core::usage::Budget::parse)
+                .transpose()?;
             let create = command.clone();
             let (task, agent, approve, base) =
                 (task.clone(), agent.clone(), approve.clone(), base.clone());
@@ -588,7 +598,7 @@ fn carry_out(
                     title: None,
                     no_submodules: false,
                     sandbox: None,
-                    budget: None,
+                    budget,
                     from: None,
                 },
                 config,

@@ -371,7 +371,7 @@ fn draw_overlay(frame: &mut Frame, app: &App) {
         }
         Overlay::Filter(input) => input_box(frame, &input.text, " filter "),
         Overlay::New(form) => {
-            let r = centered(area, 72, if form.machines.is_empty() { 9 } else { 10 });
+            let r = centered(area, 72, if form.machines.is_empty() { 10 } else { 11 });
             frame.render_widget(Clear, r);
             let field = |n: usize, name: &str, value: String| {
                 let style = if form.field == n {
@@ -423,8 +423,20 @@ fn draw_overlay(frame: &mut Frame, app: &App) {
                     ),
                 ),
             ];
+            lines.push(field(
+                5,
+                "budget",
+                format!(
+                    "{}▏",
+                    if form.budget.text.is_empty() && form.field != 5 {
+                        "your config's (200k, $3)"
+                    } else {
+                        &form.budget.text
+                    }
+                ),
+            ));
             if !form.machines.is_empty() {
-                lines.push(field(5, "runs on", format!("‹ {} ›", form.runs_on())));
+                lines.push(field(6, "runs on", format!("‹ {} ›", form.runs_on())));
             }
             lines.push(Line::default());
             lines.push(Line::from(Span::styled(

@@ -224,6 +224,7 @@ fn the_new_session_form() {
             isolated: true,
             approve: None,
             base: None,
+            budget: None,
             machine: None,
         })
     );
@@ -240,11 +241,22 @@ fn the_new_session_form_offers_the_configured_machines() {
     for _ in 0..5 {
         with.on_key(key(KeyCode::Tab));
     }
+    // A budget, as `aside new --budget` takes it.
+    for c in "200k".chars() {
+        with.on_key(key(KeyCode::Char(c)));
+    }
+    with.on_key(key(KeyCode::Tab));
     assert!(draw(&mut with).contains("runs on ‹ this machine ›"));
     with.on_key(key(KeyCode::Right));
     assert!(draw(&mut with).contains("runs on ‹ box1 ›"));
     match with.on_key(key(KeyCode::Enter)) {
-        Some(Command::Create { machine, task, .. }) => {
+        Some(Command::Create {
+            machine,
+            task,
+            budget,
+            ..
+        }) => {
+            assert_eq!(budget.as_deref(), Some("200k"));
             assert_eq!(machine.as_deref(), Some("box1"));
             assert_eq!(task, "Run the suite");
         }
