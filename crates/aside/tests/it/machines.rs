@@ -769,7 +769,7 @@ fn the_terminal_view_follows_approves_and_applies_a_session_on_another_machine()
     env.model
         .push_for("tui-form", [Reply::text("From the terminal's form.")]);
     tmux.keys(&["Escape", "n", "tui-form: over there"]);
-    tmux.keys(&["Tab", "Tab", "Tab", "Tab", "Tab"]);
+    tmux.keys(&["Tab", "Tab", "Tab", "Tab", "Tab", "Tab"]);
     tmux.wait_for("runs on ‹ this machine ›");
     tmux.keys(&["Right"]);
     tmux.wait_for("runs on ‹ box1 ›");
