@@ -406,6 +406,12 @@ impl Policy {
                 *path = real;
             }
         }
+        // Compared as the paths they really are, like the writable ones.
+        for path in &mut hidden {
+            if let Ok(real) = std::fs::canonicalize(&*path) {
+                *path = real;
+            }
+        }
         // What the session needs is never hidden (a worktree under aside's home, say).
         hidden.retain(|h| !writable.iter().any(|w| w.starts_with(h)));
         let (network, allow) = match config.network() {
@@ -432,13 +438,20 @@ impl Policy {
     /// readable: it holds its login), its model API reachable and no memory cap (agents on
     /// Node reserve far more address space than they use).
     pub fn for_agent(mut self, needs: &AgentNeeds) -> Policy {
-        self.writable.extend(needs.state.iter().cloned());
+        // As the paths they really are (a state directory in a dotfiles repository is bound
+        // where it lives): `wrap` binds only paths that still are.
+        let state: Vec<PathBuf> = needs
+            .state
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .collect();
         self.hidden.retain(|h| {
-            !needs
-                .state
+            !state
                 .iter()
+                .chain(&needs.state)
                 .any(|s| s.starts_with(h) || h.starts_with(s))
         });
+        self.writable.extend(state);
         if !self.network {
             for host in &needs.hosts {
                 if !self.allow.contains(host) {
@@ -831,6 +844,35 @@ mod tests {
         std::fs::remove_dir(home.join(".cache/ok")).unwrap();
         std::os::unix::fs::symlink(&home, home.join(".cache/ok")).unwrap();
         assert!(!bound(&policy));
+    }
+
+    #[test]
+    fn an_agents_state_behind_a_symlink_is_bound_where_it_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(home.join("dotfiles/codex")).unwrap();
+        std::os::unix::fs::symlink(home.join("dotfiles/codex"), home.join(".codex")).unwrap();
+        let policy = Policy::for_session(
+            &SandboxConfig::default(),
+            &home.join("wt"),
+            None,
+            &home,
+            &home.join("aside"),
+        )
+        .for_agent(&AgentNeeds {
+            state: vec![home.join(".codex")],
+            ..Default::default()
+        });
+        let real = home.join("dotfiles/codex").display().to_string();
+        assert!(policy
+            .wrap("bwrap", &home, &["true".into()])
+            .windows(2)
+            .any(|w| w[0] == "--bind" && w[1] == real));
+        // Its state is not hidden as one of HOME's credentials either.
+        assert!(!policy
+            .hidden
+            .iter()
+            .any(|h| h.ends_with(".codex") || *h == home.join("dotfiles/codex")));
     }
 
     #[test]

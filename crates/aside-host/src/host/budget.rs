@@ -91,7 +91,13 @@ impl Host {
                 say.push(nearly);
             }
         }
-        if self.budget.is_set() && summary.tokens == 0 && matches!(body, Body::TurnEnd(_)) {
+        // A turn that called its model (its context was reported) yet gave no token counts.
+        let uncounted = matches!(body, Body::TurnEnd(_))
+            && summary.tokens == 0
+            && self.usage.context.is_some()
+            && (self.budget.tokens.is_some()
+                || (self.budget.usd.is_some() && summary.cost.is_none()));
+        if uncounted {
             if !self.uncounted_said {
                 self.uncounted_said = true;
                 say.push(format!(

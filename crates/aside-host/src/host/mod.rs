@@ -495,6 +495,15 @@ impl Host {
         );
         // Its state exists before the sandbox binds it writable: directories, and a JSON file
         // (Claude Code's ~/.claude.json) as the empty object it starts from.
+        for state in &needs.state {
+            if state.extension().is_some_and(|e| e == "json") {
+                if !state.exists() {
+                    let _ = std::fs::write(state, "{}\n");
+                }
+            } else {
+                let _ = std::fs::create_dir_all(state);
+            }
+        }
         // Its settings that start things later exist, so they can be kept read-only (a
         // command cannot write new hooks in their place).
         for file in &needs.settings {
@@ -505,15 +514,6 @@ impl Host {
                     ""
                 };
                 let _ = std::fs::write(file, empty);
-            }
-        }
-        for state in &needs.state {
-            if state.extension().is_some_and(|e| e == "json") {
-                if !state.exists() {
-                    let _ = std::fs::write(state, "{}\n");
-                }
-            } else {
-                let _ = std::fs::create_dir_all(state);
             }
         }
         Some((policy.for_agent(&needs), true))

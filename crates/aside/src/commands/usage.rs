@@ -86,6 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         at
     };
+    let created: std::collections::HashMap<String, String> = all
+        .iter()
+        .map(|r| (r.id.0.clone(), r.created_at.clone()))
+        .collect();
     let mut lineages: BTreeMap<String, (Vec<String>, Group)> = BTreeMap::new();
     for record in all.iter().cloned() {
         if repo.as_ref().is_some_and(|r| *r != record.repo) {
@@ -139,10 +143,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .add(&session.tokens, session.cost);
         total.add(&session.tokens, session.cost);
         let lineage = lineages.entry(root_of(record.id.as_str())).or_default();
-        // (The list is newest first: each lineage reads oldest first.)
-        lineage.0.insert(0, record.id.0.clone());
+        lineage.0.push(record.id.0.clone());
         lineage.1.add(&session.tokens, session.cost);
         sessions.push((record, session));
+    }
+    // Each lineage reads oldest first.
+    for (ids, _) in lineages.values_mut() {
+        ids.sort_by(|a, b| created.get(a).cmp(&created.get(b)));
     }
     if args.json {
         let list = |groups: &BTreeMap<String, Group>, key: &str| -> Vec<serde_json::Value> {
