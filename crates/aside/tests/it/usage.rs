@@ -249,10 +249,19 @@ fn real_agents_usage_reaches_show() {
             &marker,
             [Reply::text("Counted.").with_usage(1234, 200, 56, 0)],
         );
-        let id = env.new_session(&format!("{marker}: count"), &["--agent", agent]);
+        // Each under a budget it does not reach.
+        let id = env.new_session(
+            &format!("{marker}: count"),
+            &["--agent", agent, "--budget", "100k"],
+        );
         env.wait_status(&id, "completed");
         let usage = show_json(&env, &id)["usage"].clone();
         expect(&usage);
+        // An agent that gives no token counts leaves its budget unkept, and it is said.
+        let said = env.ok(&["show", &id]).contains(&format!(
+            "the budget cannot be kept: {agent} reports no token counts"
+        ));
+        assert_eq!(said, usage["tokens"]["input"] == 0, "{agent}: {usage}");
         ran += 1;
     };
     if let Some(codex) = std::env::var_os("ASIDE_TEST_CODEX") {
