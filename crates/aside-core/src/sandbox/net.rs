@@ -227,18 +227,40 @@ fn serve(listener: TcpListener, socket: &Path, port: Option<u16>) {
     }
 }
 
+/// What the bytes read so far hold of an HTTP head.
+pub enum Head {
+    /// The head (through the blank line) and the bytes after it.
+    Complete(String, Vec<u8>),
+    /// Over 16 KiB without its end: not a head this side reads.
+    TooLong,
+    /// Not all of it yet.
+    Partial,
+}
+
+/// The HTTP head in `buf`, if it has come whole (the one framing rule both sides of the
+/// sandbox's network use).
+pub fn head_in(buf: &mut Vec<u8>) -> Head {
+    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        let rest = buf.split_off(end + 4);
+        return Head::Complete(String::from_utf8_lossy(buf).into_owned(), rest);
+    }
+    if buf.len() > 16 * 1024 {
+        Head::TooLong
+    } else {
+        Head::Partial
+    }
+}
+
 /// Reads an HTTP head (up to the blank line, 16 KiB at most): the head as text and the bytes
 /// read past it.
 pub fn read_head(from: &mut impl Read) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let rest = buf.split_off(end + 4);
-            return Some((String::from_utf8_lossy(&buf).into_owned(), rest));
-        }
-        if buf.len() > 16 * 1024 {
-            return None;
+        match head_in(&mut buf) {
+            Head::Complete(head, rest) => return Some((head, rest)),
+            Head::TooLong => return None,
+            Head::Partial => {}
         }
         let n = from.read(&mut chunk).ok()?;
         if n == 0 {

@@ -144,23 +144,7 @@ impl Host {
         life: &mut Life,
         reason: &str,
     ) {
-        let (turn, unanswered, queued) = life.stop();
-        for (_, responder) in unanswered {
-            let _ = responder.respond(cancelled_answer());
-        }
-        if let (Some(rx), Some((cx, session_id))) = (turn, cx) {
-            let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
-            let ended = tokio::time::timeout(Duration::from_secs(1), rx).await;
-            self.ended_stopped(ended);
-        }
-        let _ = self
-            .index
-            .update(&self.record.id, Change::PendingPermission(false));
-        self.emit(Body::Interrupted {
-            reason: reason.to_string(),
-            queued: queued as u64,
-        });
-        self.checkpoint().await;
+        self.stop_turn(cx, life, reason, true).await;
         let why = format!(
             "{reason}; `aside resume {} --budget …` goes on with a larger one",
             self.record.id

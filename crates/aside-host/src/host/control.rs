@@ -301,16 +301,41 @@ impl Host {
         life: &mut Life,
         why: &str,
     ) {
+        if self
+            .stop_turn(Some((cx, session_id)), life, why, false)
+            .await
+        {
+            let reason = format!(
+                "{why} mid-turn; `aside resume {}` continues it",
+                self.record.id
+            );
+            self.set_status(Status::Interrupted, Some(&reason));
+        }
+    }
+
+    /// Stops what runs: permission requests still open answered as cancelled; the turn, if one
+    /// runs, cancelled and given a second to end (what it reported counted); then, when a turn
+    /// ran or `even_idle`, the interruption recorded (`why`, with the follow-ups still queued)
+    /// and the worktree checkpointed. Whether it recorded one.
+    pub(crate) async fn stop_turn(
+        &mut self,
+        cx: Option<(&ConnectionTo<Agent>, &str)>,
+        life: &mut Life,
+        why: &str,
+        even_idle: bool,
+    ) -> bool {
         let (turn, unanswered, queued) = life.stop();
         for (_, responder) in unanswered {
             let _ = responder.respond(cancelled_answer());
         }
-        let Some(rx) = turn else {
-            return;
-        };
-        let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
-        let ended = tokio::time::timeout(Duration::from_secs(1), rx).await;
-        self.ended_stopped(ended);
+        if turn.is_none() && !even_idle {
+            return false;
+        }
+        if let (Some(rx), Some((cx, session_id))) = (turn, cx) {
+            let _ = cx.send_notification(CancelNotification::new(session_id.to_string()));
+            let ended = tokio::time::timeout(Duration::from_secs(1), rx).await;
+            self.ended_stopped(ended);
+        }
         let _ = self
             .index
             .update(&self.record.id, Change::PendingPermission(false));
@@ -319,10 +344,6 @@ impl Host {
             queued: queued as u64,
         });
         self.checkpoint().await;
-        let reason = format!(
-            "{why} mid-turn; `aside resume {}` continues it",
-            self.record.id
-        );
-        self.set_status(Status::Interrupted, Some(&reason));
+        true
     }
 }

@@ -213,12 +213,10 @@ async fn read_head(conn: &mut UnixStream) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let rest = buf.split_off(end + 4);
-            return Some((String::from_utf8_lossy(&buf).into_owned(), rest));
-        }
-        if buf.len() > 16 * 1024 {
-            return None;
+        match net::head_in(&mut buf) {
+            net::Head::Complete(head, rest) => return Some((head, rest)),
+            net::Head::TooLong => return None,
+            net::Head::Partial => {}
         }
         let n = conn.read(&mut chunk).await.ok()?;
         if n == 0 {

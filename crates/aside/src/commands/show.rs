@@ -35,8 +35,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let start = if args.all { 0 } else { log.tail_start(TAIL)? };
     let files = ctx.changed_files(&record);
     let config = aside_core::Config::load_user().ok();
-    let usage = ctx.usage(&record, &config.clone().unwrap_or_default());
-    let lineage = lineage_usage(&ctx, &record, &config.clone().unwrap_or_default());
+    let defaults = aside_core::Config::default();
+    let priced = config.as_ref().unwrap_or(&defaults);
+    let usage = ctx.usage(&record, priced);
+    let lineage = lineage_usage(&ctx, &record, &usage, priced);
     let mut out = std::io::stdout().lock();
     if args.json {
         let files: Vec<_> = files
@@ -301,12 +303,20 @@ fn show_external(
 fn lineage_usage(
     ctx: &aside_sessions::Sessions,
     record: &aside_core::SessionRecord,
+    own: &aside_protocol::usage::Usage,
     config: &aside_core::Config,
 ) -> serde_json::Value {
     let family = ctx.lineage(record);
     let (mut tokens, mut cost) = (0u64, Some(0.0));
     for member in &family {
-        let used = ctx.usage(member, config);
+        // Its own usage is read once, by the caller.
+        let theirs;
+        let used = if member.id == record.id {
+            own
+        } else {
+            theirs = ctx.usage(member, config);
+            &theirs
+        };
         tokens += used.tokens.total();
         cost = match (cost, used.cost) {
             (Some(sum), Some(c)) => Some(sum + c),
