@@ -1,42 +1,18 @@
 //! What scripts and desktops get: `aside wait` and the `[notify]` command.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::Env;
+use crate::common::{notify_hook, wait_line, Env};
 use aside_testkit::{Chunk, Reply};
 use serde_json::json;
-use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
-
-/// Waits (up to 10 s) until `file` holds a line with `what`; its whole text.
-fn wait_line(file: &std::path::Path, what: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        if text.lines().any(|l| l.contains(what)) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no line with {what:?} in {file:?}:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn wait_blocks_until_a_session_asks_or_ends_and_the_notify_command_is_told() {
     let env = Env::new();
-    let told = env.root.join("told.txt");
-    let hook = env.root.join("hook.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\necho \"$ASIDE_SESSION_ID $ASIDE_SESSION_STATUS [$ASIDE_SESSION_TITLE] $ASIDE_SESSION_REPO\" >> '{}'\n",
-            told.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (hook, told) = notify_hook(
+        &env,
+        "$ASIDE_SESSION_ID $ASIDE_SESSION_STATUS [$ASIDE_SESSION_TITLE] $ASIDE_SESSION_REPO",
+    );
     env.config(&format!("[notify]\ncommand = [\"{}\"]\n", hook.display()));
     env.model.push_for(
         "wait-task",

@@ -349,18 +349,8 @@ fn a_repository_budget_only_narrows_and_a_dollar_budget_without_a_price_is_said(
     let env = Env::new();
     // The user allows 100k tokens and $1; the repository 1,500 tokens. The user is told when
     // a session stops (`[notify] command`).
-    let told = env.root.join("told.txt");
-    let hook = env.root.join("hook.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\necho \"$ASIDE_SESSION_STATUS: $ASIDE_SESSION_REASON\" >> '{}'\n",
-            told.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (hook, told) =
+        crate::common::notify_hook(&env, "$ASIDE_SESSION_STATUS: $ASIDE_SESSION_REASON");
     env.config(&format!(
         "[sessions]\nbudget_tokens = 100000\nbudget_usd = 1.0\n\n[notify]\ncommand = [\"{}\"]\n",
         hook.display()
@@ -387,14 +377,7 @@ fn a_repository_budget_only_narrows_and_a_dollar_budget_without_a_price_is_said(
             .starts_with("budget reached: 2,000 tokens of 1,500"),
         "{s}"
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !std::fs::read_to_string(&told)
-        .unwrap_or_default()
-        .contains("interrupted: budget reached: 2,000 tokens of 1,500")
-    {
-        assert!(std::time::Instant::now() < deadline, "no notification");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    crate::common::wait_line(&told, "interrupted: budget reached: 2,000 tokens of 1,500");
     let shown = env.ok(&["show", &id]);
     // No price is known for the fake model: the dollar limit cannot be kept, and it says so.
     assert!(

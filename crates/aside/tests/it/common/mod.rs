@@ -824,3 +824,34 @@ pub fn append_old_turns(aside_home: &Path, id: &str, turns: usize) -> u64 {
     }
     log.last_seq().unwrap()
 }
+
+/// Waits (up to 10 s) until `file` holds a line with `what`; its whole text.
+pub fn wait_line(file: &std::path::Path, what: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.lines().any(|l| l.contains(what)) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {what:?} in {file:?}:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A `[notify] command` script for `env` that appends `line` (shell words: `$ASIDE_SESSION_…`)
+/// to a file: the script's path and the file's.
+pub fn notify_hook(env: &Env, line: &str) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let told = env.root.join("told.txt");
+    let hook = env.root.join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"{line}\" >> '{}'\n", told.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (hook, told)
+}
